@@ -1,0 +1,42 @@
+# shotmake: `make episode` builds the demo, `make test` runs the tests.
+# Everything installs into .venv from pyproject.toml; nothing is needed beyond Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+EPISODE ?= episodes/pilot.yaml
+
+.PHONY: episode test test-slow check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+episode: $(VENV)/.installed      ## build the demo episode to build/pilot.mp4
+	$(BIN)/shotmake build $(EPISODE)
+
+test: $(VENV)/.installed-test    ## run the test suite (slow and bench tests deselected)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m slow
+
+check: $(VENV)/.installed-dev    ## lint and type-check
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed-test   ## run benchmarks; results go to docs/benchmarks.md
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf build .shotmake

@@ -1,0 +1,1 @@
+"""Renderers behind one small interface (see ``base.py``)."""

@@ -1,0 +1,155 @@
+"""A tiny threaded HTTP server on 127.0.0.1 that records every request and injects faults.
+
+Vendor fakes subclass ``FakeServer`` and implement ``handle(request) -> Response``. Tests
+read ``server.requests`` (every request, in order) and queue faults with ``server.faults``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    """What the fake answers. ``body`` may be bytes or an iterator of chunks (for streaming).
+
+    ``abort_after`` closes the connection after that many body bytes (a reset mid-download);
+    ``declared_length`` lies in Content-Length (a truncated body).
+    """
+
+    status: int = 200
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    abort_after: int | None = None
+    declared_length: int | None = None
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> "Response":
+        h = {"content-type": "application/json"}
+        h.update(headers or {})
+        return cls(status=status, body=json.dumps(obj).encode(), headers=h)
+
+
+class FakeServer:
+    """Base class: start with ``with Fake() as fake:``; ``fake.url`` is ``http://127.0.0.1:PORT``."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        #: Faults to apply, consumed in order by ``take_fault``; each is a callable or a name.
+        self.faults: list[Any] = []
+        self.lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- subclass API -------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeServer":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                req = Request(
+                    method=self.command,
+                    path=parts.path,
+                    query=parse_qs(parts.query),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+                with fake.lock:
+                    fake.requests.append(req)
+                try:
+                    resp = fake.handle(req)
+                except Exception as exc:  # a bug in the fake must be visible, not a hang
+                    resp = Response.json({"error": {"message": f"fake crashed: {exc!r}"}}, status=599)
+                self._write(resp)
+
+            def _write(self, resp: Response) -> None:
+                payload = resp.body or b""
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                declared = resp.declared_length if resp.declared_length is not None else len(payload)
+                self.send_header("content-length", str(declared))
+                self.end_headers()
+                if resp.abort_after is not None:
+                    self.wfile.write(payload[: resp.abort_after])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(2)
+                    except OSError:
+                        pass
+                    return
+                self.wfile.write(payload)
+                if resp.declared_length is not None and resp.declared_length != len(payload):
+                    self.close_connection = True
+
+            do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "FakeServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers --------------------------------------------------------------------------
+    def take_fault(self, predicate: Callable[[Any], bool] | None = None) -> Any:
+        """Pop the first queued fault (matching ``predicate``), or None."""
+        with self.lock:
+            for i, fault in enumerate(self.faults):
+                if predicate is None or predicate(fault):
+                    return self.faults.pop(i)
+        return None
+
+    def count(self, method: str, path_prefix: str) -> int:
+        """How many requests matched ``method`` and a path starting with ``path_prefix``."""
+        with self.lock:
+            return sum(1 for r in self.requests if r.method == method and r.path.startswith(path_prefix))
