@@ -106,6 +106,16 @@ class Provider(ABC):
         """Stream the finished job's output into ``dest``; return metadata to keep."""
         raise NotImplementedError
 
+    def reconcile(self, request: RenderRequest, submitted_after: float) -> str | None:
+        """Find a job that a create call may have started without its id being recorded.
+
+        Called after a crash between "about to create" and "job id known". Return the job id
+        if the server shows a matching job created after ``submitted_after`` (unix seconds),
+        or None when no match can be established (the caller then refuses to resubmit unless
+        the user passes ``--resubmit-uncertain``).
+        """
+        return None
+
     def close(self) -> None:
         """Release connections and other resources."""
 
