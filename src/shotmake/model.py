@@ -143,6 +143,8 @@ class Node:
     label: str = ""
     location: SourceLocation | None = None
     extension: str = ".mp4"
+    #: Hints for renderers and reports (shot id, characters) that never enter the key.
+    labels: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,37 @@
+"""Canonical JSON and SHA-256 node keys.
+
+A node's key is the SHA-256 of the canonical JSON of its manifest: everything that decides
+its output (kind, recipe version, provider, model, compiled prompt, render parameters, the
+keys of its inputs) and nothing that does not (ids, titles, comments, key order, -j).
+The format is pinned by golden-hash tests: changing it silently would re-render (and re-pay
+for) every cached shot, so a change must bump ``KEY_FORMAT`` on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Mapping
+
+#: Bump to invalidate every key at once (a deliberate, paid-for decision).
+KEY_FORMAT = 1
+
+#: Per-kind recipe versions: bump one when that kind's output would change for the same inputs.
+RECIPES: Mapping[str, int] = {
+    "sheet": 1,
+    "clip": 1,
+    "frame": 1,
+    "sequence": 1,
+    "episode": 1,
+}
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise deterministically: sorted keys, no whitespace, UTF-8, no NaN/infinity."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def node_key(manifest: Mapping[str, Any]) -> str:
+    """Return the hex SHA-256 key of a node manifest."""
+    return hashlib.sha256(canonical_json({"format": KEY_FORMAT, **manifest})).hexdigest()
+
