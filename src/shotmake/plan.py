@@ -1,0 +1,269 @@
+"""Plan an episode: a networkx DAG of content-keyed nodes, and why each dirty node is dirty.
+
+Pure: the planner takes the parsed ``Episode`` and a function that digests user files, and
+returns data. Deciding what is stale takes two lookups (is this key cached? what did this
+node id's manifest look like last time?) as arguments, and returns ``Stale(node, reasons)``
+records that ``plan``, ``explain`` and the JSON reporter format.
+
+Node ids: ``sheet:<character>``, ``clip:<shot>``, ``frame:<shot>`` (the last frame of a
+shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import networkx as nx
+
+from .hashing import RECIPES, node_key
+from .model import Episode, Node
+from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters
+from .providers.catalog import ROUTES
+
+#: Long side in pixels of a character sheet per size class.
+SHEET_LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The build graph of one episode, in a valid execution order."""
+
+    episode: Episode
+    graph: nx.DiGraph
+    order: tuple[str, ...]
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        """Node id -> node, in execution order."""
+        return {nid: self.graph.nodes[nid]["node"] for nid in self.order}
+
+    def node(self, node_id: str) -> Node:
+        return self.graph.nodes[node_id]["node"]  # type: ignore[no-any-return]
+
+    def dependents(self, node_id: str) -> set[str]:
+        """Every node downstream of ``node_id``."""
+        return set(nx.descendants(self.graph, node_id))
+
+    @property
+    def final(self) -> Node:
+        """The episode node (the last one in the order)."""
+        return self.node(self.order[-1])
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A node that must be (re)built, with the human reasons why."""
+
+    node: Node
+    reasons: tuple[str, ...]
+
+
+def sheet_size(aspect: str, size: str) -> tuple[int, int]:
+    """Pixel size of a sheet: the size class sets the long side, the aspect the short one."""
+    long_side = SHEET_LONG_SIDE.get(size, 1024)
+    try:
+        w, h = (int(x) for x in aspect.split(":"))
+    except ValueError:
+        w, h = 16, 9
+    if w >= h:
+        return long_side, max(2, round(long_side * h / w / 2) * 2)
+    return max(2, round(long_side * w / h / 2) * 2), long_side
+
+
+def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
+    """Return the DAG for ``episode``. ``digest_file`` hashes user reference images."""
+    graph = nx.DiGraph()
+    spec_dir = Path(episode.source).parent
+
+    def add(node: Node) -> Node:
+        graph.add_node(node.id, node=node)
+        for dep in node.inputs:
+            graph.add_edge(dep, node.id)
+        return node
+
+    def reference_files(paths: Iterable[str]) -> list[tuple[str, str]]:
+        return [(p, digest_file(spec_dir / p)) for p in paths]
+
+    sheets: dict[str, Node] = {}
+    for char in episode.characters.values():
+        if char.sheet is None:
+            continue
+        route = ROUTES[char.sheet.provider]
+        width, height = sheet_size(char.sheet.aspect, char.sheet.size)
+        user_files = reference_files(char.references)
+        manifest = {
+            "kind": "sheet",
+            "recipe": RECIPES["sheet"],
+            "provider": route.name,
+            "model": char.sheet.model or route.model,
+            "prompt": compile_sheet_prompt(char, episode.style),
+            "aspect": char.sheet.aspect,
+            "size": char.sheet.size,
+            "width": width,
+            "height": height,
+            "references": [digest for _, digest in user_files],
+        }
+        sheets[char.id] = add(Node(
+            id=f"sheet:{char.id}", kind="sheet", key=node_key(manifest), provider=route.name,
+            manifest=manifest, label=char.name, location=char.location, extension=".png",
+            labels={"character": char.id, "name": char.name, "reference_files": user_files},
+        ))
+
+    # Clips depend on other clips (through `after:` frames), so create them in continuity order.
+    continuity = nx.DiGraph()
+    continuity.add_nodes_from(episode.shots)
+    continuity.add_edges_from((s.after, s.id) for s in episode.shots.values() if s.after)
+    clips: dict[str, Node] = {}
+    frames: dict[str, Node] = {}
+    position = {sid: i for i, sid in enumerate(episode.shots)}
+    for shot_id in nx.lexicographical_topological_sort(continuity, key=position.__getitem__):
+        shot = episode.shots[shot_id]
+        route = ROUTES[shot.provider]
+        width, height = shot.size
+        present = shot_characters(shot)
+        inputs: list[str] = []
+        references: list[str] = []
+        user_files: list[tuple[str, str]] = []
+        if route.max_references and route.references_may_show_faces:
+            for cid in present:
+                char = episode.characters[cid]
+                if cid in sheets:
+                    references.append(sheets[cid].key)
+                    inputs.append(sheets[cid].id)
+                files = reference_files(char.references)
+                user_files.extend(files)
+                references.extend(digest for _, digest in files)
+        first_frame = None
+        if shot.after:
+            if shot.after not in frames:
+                source = clips[shot.after]
+                frame_manifest = {"kind": "frame", "recipe": RECIPES["frame"], "clip": source.key}
+                frames[shot.after] = add(Node(
+                    id=f"frame:{shot.after}", kind="frame", key=node_key(frame_manifest), provider="ffmpeg",
+                    manifest=frame_manifest, inputs=(source.id,), label=f"last frame of {shot.after}",
+                    location=episode.shots[shot.after].location, extension=".png",
+                    labels={"shot": shot.after},
+                ))
+            first_frame = frames[shot.after].key
+            inputs.append(frames[shot.after].id)
+        manifest: dict[str, Any] = {
+            "kind": "clip",
+            "recipe": RECIPES["clip"],
+            "provider": route.name,
+            "model": shot.model or route.model,
+            "prompt": compile_shot_prompt(shot, episode),
+            "negative_prompt": compile_negative(shot, episode.style),
+            "duration": shot.duration,
+            "width": width,
+            "height": height,
+            "fps": shot.fps,
+            "aspect": shot.aspect,
+            "resolution": shot.resolution,
+            "seed": shot.seed,
+            "audio": shot.audio,
+            "references": references,
+            "first_frame": first_frame,
+        }
+        clips[shot.id] = add(Node(
+            id=f"clip:{shot.id}", kind="clip", key=node_key(manifest), provider=route.name, manifest=manifest,
+            inputs=tuple(dict.fromkeys(inputs)), label=shot.title or shot.id, location=shot.location,
+            labels={"shot": shot.id, "characters": [episode.characters[c].name for c in present],
+                    "reference_files": user_files},
+        ))
+
+    sequences: list[Node] = []
+    for seq in episode.sequences:
+        members = [clips[s] for s in seq.shots]
+        manifest = {"kind": "sequence", "recipe": RECIPES["sequence"], "clips": [c.key for c in members]}
+        sequences.append(add(Node(
+            id=f"sequence:{seq.id}", kind="sequence", key=node_key(manifest), provider="ffmpeg",
+            manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in members)), label=seq.title or seq.id,
+            location=seq.location, labels={"sequence": seq.id},
+        )))
+        # A sequence may list a shot twice; keep the ordered list for assembly.
+        graph.nodes[f"sequence:{seq.id}"]["pieces"] = [c.id for c in members]
+
+    manifest = {"kind": "episode", "recipe": RECIPES["episode"], "sequences": [s.key for s in sequences]}
+    episode_node = add(Node(
+        id=f"episode:{episode.name}", kind="episode", key=node_key(manifest), provider="ffmpeg",
+        manifest=manifest, inputs=tuple(dict.fromkeys(s.id for s in sequences)), label=episode.title or episode.name,
+        labels={"output": episode.output},
+    ))
+    graph.nodes[episode_node.id]["pieces"] = [s.id for s in sequences]
+
+    order = tuple(nx.lexicographical_topological_sort(graph, key=_kind_rank))
+    return Plan(episode=episode, graph=graph, order=order)
+
+
+_RANK = {"sheet": "0", "clip": "1", "frame": "1", "sequence": "2", "episode": "3"}
+
+
+def _kind_rank(node_id: str) -> str:
+    # Sheets first, then clips, then assemblies; stable by id within a rank.
+    return _RANK.get(node_id.split(":", 1)[0], "9") + node_id
+
+
+def pieces(plan: Plan, node_id: str) -> list[str]:
+    """Ordered input node ids of an assembly node (repeats kept)."""
+    return list(plan.graph.nodes[node_id].get("pieces", plan.node(node_id).inputs))
+
+
+# --------------------------------------------------------------------------------------------
+# Staleness
+
+
+def stale_nodes(
+    plan: Plan,
+    is_cached: Callable[[str], bool],
+    previous: Callable[[str], Mapping[str, Any] | None],
+) -> dict[str, Stale]:
+    """Return the nodes that must be built, each with its reasons, in execution order.
+
+    A node is dirty when its key has no cached artifact. Its reasons compare its manifest with
+    the one recorded the last time a node of the same id was built.
+    """
+    owners = {plan.node(nid).key: nid for nid in plan.order}
+    result: dict[str, Stale] = {}
+    for nid in plan.order:
+        node = plan.node(nid)
+        if is_cached(node.key):
+            continue
+        old = previous(nid)
+        if old is None:
+            reasons: list[str] = ["never built"]
+        else:
+            reasons = describe_changes(old, node.manifest, owners) or ["output missing from the cache"]
+        result[nid] = Stale(node, tuple(reasons))
+    return result
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any], owners: Mapping[str, str]) -> list[str]:
+    """List human reasons for the differences between two manifests.
+
+    Input keys are named by the node that now produces them (``input clip:s2 changed``).
+    """
+    reasons: list[str] = []
+    for field in sorted(set(old) | set(new)):
+        before, after = old.get(field), new.get(field)
+        if before == after:
+            continue
+        if isinstance(after, list) and all(isinstance(k, str) and k in owners for k in after if k is not None):
+            changed = [owners[k] for k in after if k not in (before or [])]
+            if changed and len(after) == len(before or []):
+                reasons.extend(f"input {owner} changed" for owner in changed)
+                continue
+            if field in ("clips", "sequences"):
+                reasons.append(f"{field} list changed ({len(before or [])} -> {len(after)} items)")
+                continue
+        if isinstance(after, str) and after in owners:
+            reasons.append(f"input {owners[after]} changed")
+            continue
+        reasons.append(f"{field} changed: {_short(before)} -> {_short(after)}")
+    return reasons
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,91 @@
+"""Planner: node keys change exactly when the output would, and staleness comes with reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from shotmake.cache import file_digest
+from shotmake.plan import Plan, build_plan, stale_nodes
+from shotmake.spec import episode_from_text
+
+from .conftest import SMALL_EPISODE
+
+
+def plan_of(text: str, source: str = "ep.yaml") -> Plan:
+    return build_plan(episode_from_text(text, source), file_digest)
+
+
+def keys(plan: Plan) -> dict[str, str]:
+    return {nid: plan.node(nid).key for nid in plan.order}
+
+
+def test_graph_shape() -> None:
+    plan = plan_of(SMALL_EPISODE)
+    assert set(plan.order) == {"sheet:mei", "clip:a", "clip:b", "clip:c", "frame:a", "sequence:one",
+                               "sequence:two", "episode:tiny"}
+    assert plan.node("clip:a").inputs == ("sheet:mei",)
+    assert plan.node("clip:c").inputs == ("frame:a",)
+    assert plan.order.index("clip:a") < plan.order.index("frame:a") < plan.order.index("clip:c")
+    assert plan.order[-1] == "episode:tiny"
+    assert plan.node("clip:c").manifest["first_frame"] == plan.node("frame:a").key
+
+
+def test_prompt_contains_character_description_verbatim_and_style() -> None:
+    prompt = plan_of(SMALL_EPISODE).node("clip:a").manifest["prompt"]
+    assert prompt.startswith("Mei looks at the sea.")
+    assert "- Mei: a girl in a yellow raincoat" in prompt and "Style: flat colours" in prompt
+
+
+def test_renaming_a_shot_or_adding_titles_or_reordering_keys_changes_no_key() -> None:
+    base = keys(plan_of(SMALL_EPISODE))
+    renamed = SMALL_EPISODE.replace("id: b\n", "id: bee\n").replace("shots: [a, b]", "shots: [a, bee]")
+    after = keys(plan_of(renamed))
+    assert after["clip:bee"] == base["clip:b"]
+    assert after["sequence:one"] == base["sequence:one"] and after["episode:tiny"] == base["episode:tiny"]
+    titled = SMALL_EPISODE.replace("  - id: b\n", "  - id: b\n    title: The lighthouse\n")
+    assert keys(plan_of(titled)) == base
+    reordered = SMALL_EPISODE.replace("    prompt: A lighthouse at dusk.\n    duration: 2\n",
+                                      "    duration: 2\n    prompt: A lighthouse at dusk.\n")
+    assert keys(plan_of(reordered)) == base
+    commented = SMALL_EPISODE.replace("shots:\n", "# the shots\nshots:  # more\n")
+    assert keys(plan_of(commented)) == base
+
+
+def test_prompt_edit_changes_the_shot_and_its_dependents_only() -> None:
+    base = keys(plan_of(SMALL_EPISODE))
+    edited = keys(plan_of(SMALL_EPISODE.replace("looks at the sea", "looks at the storm")))
+    changed = {nid for nid in base if base[nid] != edited[nid]}
+    assert changed == {"clip:a", "frame:a", "clip:c", "sequence:one", "sequence:two", "episode:tiny"}
+
+
+def test_character_description_change_rebuilds_its_sheet_and_shots() -> None:
+    base = keys(plan_of(SMALL_EPISODE))
+    edited = keys(plan_of(SMALL_EPISODE.replace("a boy with a green scarf", "a boy with a red scarf")))
+    changed = {nid for nid in base if base[nid] != edited[nid]}
+    assert changed == {"clip:c", "sequence:two", "episode:tiny"}
+
+
+def test_user_reference_file_content_is_hashed(tmp_path: Path) -> None:
+    (tmp_path / "mei.png").write_bytes(b"one")
+    text = SMALL_EPISODE.replace("    sheet: true\n", "    sheet: true\n    references: [mei.png]\n")
+    source = str(tmp_path / "ep.yaml")
+    first = keys(plan_of(text, source))
+    (tmp_path / "mei.png").write_bytes(b"two")
+    second = keys(plan_of(text, source))
+    assert first["sheet:mei"] != second["sheet:mei"] and first["clip:a"] != second["clip:a"]
+
+
+def test_stale_reasons() -> None:
+    plan = plan_of(SMALL_EPISODE)
+    never = stale_nodes(plan, lambda key: False, lambda nid: None)
+    assert list(never) == list(plan.order) and all(s.reasons == ("never built",) for s in never.values())
+
+    old_manifests: Mapping[str, Mapping[str, Any]] = {nid: plan.node(nid).manifest for nid in plan.order}
+    cached = {plan.node(nid).key for nid in plan.order}
+    edited = plan_of(SMALL_EPISODE.replace("A lighthouse at dusk.", "A lighthouse at night."))
+    stale = stale_nodes(edited, cached.__contains__, old_manifests.get)
+    assert list(stale) == ["clip:b", "sequence:one", "episode:tiny"]
+    assert stale["clip:b"].reasons[0].startswith("prompt changed: 'A lighthouse at dusk.")
+    assert stale["sequence:one"].reasons == ("input clip:b changed",)
+    assert stale["episode:tiny"].reasons == ("input sequence:one changed",)
