@@ -1,0 +1,99 @@
+"""Assembly v1: stream-copy concat and exact last-frame extraction, checked by decoding."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from shotmake import assemble, media
+from shotmake.errors import MediaError
+from shotmake.providers.base import RenderRequest
+from shotmake.providers.local import LocalProvider
+from tests.mediafiles import make_clip
+
+
+def render(tmp_path: Path, name: str, duration: float, *, variant: str = "default", fps: int = 24) -> Path:
+    dest = tmp_path / name
+    request = RenderRequest(node_id=f"clip:{name}", key=name, kind="clip", model="local-testcard",
+                            prompt=name, duration=duration, width=160, height=90, fps=fps)
+    LocalProvider(variant=variant).render(request, dest)
+    return dest
+
+
+def test_concat_list_quotes_paths_for_the_demuxer(tmp_path: Path) -> None:
+    text = assemble.concat_list([Path("/clips/it's here.mp4"), Path("/clips/b.mp4")])
+    assert text.splitlines() == ["ffconcat version 1.0", "file '/clips/it'\\''s here.mp4'", "file '/clips/b.mp4'"]
+
+
+def test_concat_args_stream_copy_mp4_faststart() -> None:
+    argv = assemble.concat_args(Path("/t/list"), Path("/out/x.tmp"))
+    assert argv[:6] == ["-f", "concat", "-safe", "0", "-i", "/t/list"]
+    assert argv[-1] == "/out/x.tmp"
+    assert {"-c": "copy", "-f": "mp4", "-movflags": "+faststart"}.items() <= dict(zip(argv[6::2], argv[7::2])).items()
+
+
+def test_concat_of_local_clips_is_exact_and_drift_free(tmp_path: Path) -> None:
+    # Awkward lengths: none is a whole number of AAC frames.
+    durations = (1.0, 1.25, 0.75, 1.5)
+    pieces = [render(tmp_path, f"p{i}.mp4", d) for i, d in enumerate(durations)]
+    quirky = tmp_path / "it's a dir"
+    quirky.mkdir()
+    pieces[1] = pieces[1].rename(quirky / "p 1.mp4")
+    dest = tmp_path / "episode.tmp"
+    assemble.concat(pieces, dest, strict=True)
+    counts = [media.decode_counts(p) for p in pieces]
+    frames, samples = media.decode_counts(dest)
+    assert frames == sum(f for f, _ in counts) == sum(round(d * 24) for d in durations)
+    assert samples == sum(s for _, s in counts)
+    # Sync at the end: both streams end together within one AAC frame (< 1 video frame).
+    video_end = sum(media.aac_span(f, Fraction(24), 48000) for f, _ in counts)  # each clip's tile
+    assert samples == video_end
+    in_total = sum(media.probe(p).duration or 0 for p in pieces)
+    assert media.probe(dest).duration == pytest.approx(in_total, abs=0.1)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
+        ["episode.tmp", "p0.mp4", "p2.mp4", "p3.mp4"])
+
+
+def test_vendor_style_clips_drift_when_stream_copied(tmp_path: Path) -> None:
+    """The trap the joinable audio avoids: a plain AAC encode overlaps at every join."""
+    pieces = [render(tmp_path, f"v{i}.mp4", 1.0 + i * 0.25, variant="veo") for i in range(3)]
+    with pytest.raises(MediaError, match="Non-monotonic DTS"):
+        assemble.concat(pieces, tmp_path / "strict.mp4", strict=True)
+    dest = tmp_path / "lenient.mp4"
+    assemble.concat(pieces, dest)
+    _, samples = media.decode_counts(dest)
+    expected = sum(media.decode_counts(p)[1] for p in pieces)
+    assert samples - expected >= 2 * 1024  # at least a priming frame of extra audio per join
+
+
+def test_concat_nothing_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="nothing to concatenate"):
+        assemble.concat([], tmp_path / "x.mp4")
+
+
+def test_concat_missing_piece_is_media_error(tmp_path: Path) -> None:
+    with pytest.raises(MediaError):
+        assemble.concat([tmp_path / "missing.mp4"], tmp_path / "x.mp4")
+
+
+@pytest.mark.parametrize("preset", ["ultrafast", "medium"])  # medium: B-frames, reordered output
+def test_extract_last_frame_is_the_final_decoded_frame(tmp_path: Path, preset: str) -> None:
+    clip = make_clip(tmp_path / "c.mp4", frames=50, colour="red", last_colour="blue", preset=preset)
+    dest = tmp_path / "last.tmp"
+    assemble.extract_last_frame(clip, dest)
+    assert dest.read_bytes()[:4] == b"\x89PNG"
+    final = media.decode_frame(clip, -1)
+    assert media.decode_frame(dest, 0) == final  # lossless PNG of exactly that frame
+    _, _, pixels = final
+    assert pixels[2] > 200 and pixels[0] < 60  # blue, not the red before it
+    assert media.decode_frame(clip, -2)[2][0] > 200
+
+
+def test_extract_last_frame_when_audio_outlasts_video(tmp_path: Path) -> None:
+    # The seek-from-the-end shortcut would land after the last video frame; fall back to a full decode.
+    clip = make_clip(tmp_path / "c.mp4", frames=6, colour="red", last_colour="lime", samples=48000 * 5)
+    dest = tmp_path / "last.png"
+    assemble.extract_last_frame(clip, dest)
+    assert media.decode_frame(dest, 0) == media.decode_frame(clip, -1)
