@@ -1,0 +1,377 @@
+"""The ``shotmake`` command line: thin commands over spec, plan, cache and executor.
+
+Exit codes: 0 success, 1 the build failed, 2 a bad spec or bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import ShotmakeError, SpecError, UsageError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@dataclass
+class Settings:
+    """Where the cache and the outputs live (options or environment)."""
+
+    cache_dir: Path
+    out_dir: Path
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.ensure_object(Settings)  # type: ignore[no-any-return]
+
+
+class ShotmakeGroup(click.Group):
+    """A click group that turns ``ShotmakeError`` into its message and exit code (2 spec, 1 run)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ShotmakeError as exc:
+            text = exc.render() if isinstance(exc, SpecError) else f"shotmake: error: {exc}"
+            click.echo(text, err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("shotmake: interrupted: finished renders are kept; run the build again to continue",
+                       err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=ShotmakeGroup, context_settings=CONTEXT)
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SHOTMAKE_CACHE",
+              default=".shotmake", show_default=True, help="Cache directory (env SHOTMAKE_CACHE).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SHOTMAKE_OUT",
+              default="build", show_default=True, help="Where finished episodes are written (env SHOTMAKE_OUT).")
+@click.version_option(package_name="shotmake")
+@click.pass_context
+def cli(ctx: click.Context, cache_dir: Path, out_dir: Path) -> None:
+    """make for AI-generated video.
+
+    Declare characters, style, shots and sequences in an episode YAML; shotmake renders
+    only what changed since the last build and stitches the clips with ffmpeg.
+
+    \b
+    Typical loop:
+      shotmake validate episodes/pilot.yaml   # check the spec
+      shotmake plan episodes/pilot.yaml       # what would render, why, and the cost
+      shotmake build episodes/pilot.yaml      # render what is dirty, assemble build/pilot.mp4
+      shotmake explain episodes/pilot.yaml s3 # why does shot s3 rebuild?
+    """
+    ctx.obj = Settings(cache_dir=cache_dir, out_dir=out_dir)
+
+
+EPISODE = click.argument("episode", type=click.Path(dir_okay=False, path_type=Path))
+
+
+def _load(path: Path) -> Any:
+    from .spec import load_episode
+
+    return load_episode(path)
+
+
+def _plan(episode: Any, cache: Any) -> tuple[Any, Any]:
+    from .cache import file_digest
+    from .plan import build_plan, stale_nodes
+
+    plan = build_plan(episode, file_digest)
+    stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(episode.name, nid))
+    return plan, stale
+
+
+def _cache(settings: Settings) -> Any:
+    from .cache import Cache
+
+    return Cache(settings.cache_dir)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("episodes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def validate(episodes: tuple[Path, ...]) -> None:
+    """Check episode specs without rendering anything.
+
+    Prints one line per valid file; errors name file:line:col, the field and a fix.
+    """
+    for path in episodes:
+        episode = _load(path)
+        seconds = sum(s.duration for s in episode.shots.values())
+        click.echo(f"{path}: ok: {len(episode.characters)} characters, {len(episode.shots)} shots, "
+                   f"{len(episode.sequences)} sequences, {seconds:.1f}s")
+
+
+@cli.command(context_settings=CONTEXT)
+@EPISODE
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.pass_context
+def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
+    """Show what a build would render, why, and what it would cost (renders nothing).
+
+    Like `ninja -n` and `dvc status`: every dirty node is listed with its reasons
+    ("prompt changed", "input clip:s2 changed", "never built"); cached nodes cost nothing.
+    """
+    from .report import format_plan, plan_json
+
+    spec = _load(episode)
+    cache = _cache(_settings(ctx))
+    try:
+        the_plan, stale = _plan(spec, cache)
+    finally:
+        cache.close()
+    if as_json:
+        click.echo(json.dumps(plan_json(the_plan, stale)))
+    else:
+        click.echo(format_plan(the_plan, stale))
+
+
+@cli.command(context_settings=CONTEXT)
+@EPISODE
+@click.option("-n", "--dry-run", is_flag=True, help="Print the plan and stop (same as `shotmake plan`).")
+@click.option("-k", "--keep-going", is_flag=True, help="Keep building what does not depend on a failed node.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 512), default=lambda: max(2, os.cpu_count() or 2),
+              show_default="CPU count", help="Nodes to run at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress stays on stderr).")
+@click.option("--resubmit-uncertain", is_flag=True,
+              help="Create remote jobs again whose earlier create call may have reached the server unrecorded.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.pass_context
+def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jobs: int, as_json: bool,
+          resubmit_uncertain: bool, quiet: bool) -> None:
+    """Render what changed and assemble the episode into the output directory.
+
+    Cached nodes are reused (a paid render is never paid for twice); dirty nodes run in
+    dependency order, up to -j at once. A failed or interrupted build keeps everything it
+    finished; run it again to continue. Exit 1 if any node failed.
+    """
+    from .report import ConsoleReporter, build_json, format_plan, plan_json
+
+    settings = _settings(ctx)
+    spec = _load(episode)
+    cache = _cache(settings)
+    try:
+        if dry_run:
+            the_plan, stale = _plan(spec, cache)
+            click.echo(json.dumps(plan_json(the_plan, stale)) if as_json else format_plan(the_plan, stale))
+            return
+        with cache.build_lock():
+            the_plan, stale = _plan(spec, cache)
+            result, output = _execute(the_plan, stale, cache, settings, jobs=jobs, keep_going=keep_going,
+                                      reporter=ConsoleReporter(quiet=quiet),
+                                      resubmit_uncertain=resubmit_uncertain)
+    finally:
+        cache.close()
+    if as_json:
+        click.echo(json.dumps(build_json(the_plan, result, output)))
+    elif output and not quiet:
+        click.echo(f"shotmake: wrote {output}", err=True)
+    if not result.ok:
+        ctx.exit(1)
+
+
+def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs: int, keep_going: bool,
+             reporter: Any, resubmit_uncertain: bool) -> tuple[Any, str | None]:
+    from .execute import Executor, RemotePolicy
+    from .journal import Journal
+    from .providers.registry import EnvironmentRegistry
+
+    registry = EnvironmentRegistry()
+    journal = Journal(settings.cache_dir / "journal.sqlite") if any(
+        s.node.kind in ("clip", "sheet") and s.node.provider not in ("local", "local-image") for s in stale.values()
+    ) else None
+    try:
+        executor = Executor(the_plan, cache, registry, reporter, jobs=jobs, keep_going=keep_going, journal=journal,
+                            policy=RemotePolicy(resubmit_uncertain=resubmit_uncertain))
+        result = executor.run(stale)
+    finally:
+        registry.close()
+        if journal is not None:
+            journal.close()
+    output = None
+    if result.output is not None:
+        dest = settings.out_dir / the_plan.episode.output
+        cache.materialize(result.output, dest)
+        output = str(dest)
+    return result, output
+
+
+def _resolve_node(the_plan: Any, name: str) -> str:
+    if name in the_plan.graph:
+        return name
+    matches = [nid for nid in the_plan.order if nid.split(":", 1)[1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UsageError(f"'{name}' is ambiguous: {', '.join(matches)}")
+    from .spec import did_you_mean
+
+    hint = did_you_mean(name, [*the_plan.order, *(nid.split(':', 1)[1] for nid in the_plan.order)])
+    raise UsageError(f"no node '{name}' in {the_plan.episode.name}" + (f"; {hint}" if hint else ""))
+
+
+@cli.command(context_settings=CONTEXT)
+@EPISODE
+@click.argument("node")
+@click.pass_context
+def explain(ctx: click.Context, episode: Path, node: str) -> None:
+    """Say why NODE would rebuild: which of its inputs changed since its cached render.
+
+    NODE is a node id (clip:s3, sequence:opening) or a bare shot/sequence id (s3).
+    Like `ninja -d explain`.
+    """
+    spec = _load(episode)
+    cache = _cache(_settings(ctx))
+    try:
+        the_plan, stale = _plan(spec, cache)
+        nid = _resolve_node(the_plan, node)
+        target = the_plan.node(nid)
+        click.echo(f"{nid}  key {target.key[:16]}  provider {target.provider}")
+        if target.location:
+            click.echo(f"  defined at {target.location}")
+        if nid not in stale:
+            artifact = cache.lookup(target.key)
+            click.echo(f"  up to date: cached as {artifact.digest[:16] if artifact else '?'}")
+            return
+        for reason in stale[nid].reasons:
+            click.echo(f"  dirty: {reason}")
+        upstream = [d for d in the_plan.node(nid).inputs if d in stale]
+        if upstream:
+            click.echo(f"  waits for: {', '.join(upstream)}")
+    finally:
+        cache.close()
+
+
+@cli.command(context_settings=CONTEXT)
+@EPISODE
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
+@click.pass_context
+def graph(ctx: click.Context, episode: Path, fmt: str) -> None:
+    """Print the build graph as Graphviz DOT or Mermaid text; dirty nodes are marked.
+
+    \b
+    shotmake graph episodes/pilot.yaml | dot -Tsvg > pilot.svg
+    """
+    spec = _load(episode)
+    cache = _cache(_settings(ctx))
+    try:
+        the_plan, stale = _plan(spec, cache)
+    finally:
+        cache.close()
+    nodes = the_plan.order
+    if fmt == "dot":
+        click.echo(f'digraph "{the_plan.episode.name}" {{\n  rankdir=LR;')
+        for nid in nodes:
+            style = ', style=filled, fillcolor="#ffd27f"' if nid in stale else ""
+            click.echo(f'  "{nid}" [shape=box{style}];')
+        for a, b in the_plan.graph.edges:
+            click.echo(f'  "{a}" -> "{b}";')
+        click.echo("}")
+    else:
+        ids = {nid: f"n{i}" for i, nid in enumerate(nodes)}
+        click.echo("graph LR")
+        for nid in nodes:
+            click.echo(f'  {ids[nid]}["{nid}"]' + (":::dirty" if nid in stale else ""))
+        for a, b in the_plan.graph.edges:
+            click.echo(f"  {ids[a]} --> {ids[b]}")
+        click.echo("  classDef dirty fill:#ffd27f")
+
+
+@cli.command(context_settings=CONTEXT)
+@EPISODE
+@click.pass_context
+def status(ctx: click.Context, episode: Path) -> None:
+    """Summarise the episode: cached vs dirty nodes, and whether the output is current."""
+    settings = _settings(ctx)
+    spec = _load(episode)
+    cache = _cache(settings)
+    try:
+        the_plan, stale = _plan(spec, cache)
+        output = settings.out_dir / the_plan.episode.output
+        final = cache.lookup(the_plan.final.key)
+        current = final is not None and output.exists() and os.path.samefile(output, final.path) if final else False
+    finally:
+        cache.close()
+    by_kind: dict[str, list[int]] = {}
+    for nid in the_plan.order:
+        counts = by_kind.setdefault(the_plan.node(nid).kind, [0, 0])
+        counts[0 if nid not in stale else 1] += 1
+    click.echo(f"{the_plan.episode.name}: {len(the_plan.order) - len(stale)} cached, {len(stale)} dirty")
+    for kind, (cached, dirty) in by_kind.items():
+        click.echo(f"  {kind:<9} {cached:>4} cached {dirty:>4} dirty")
+    click.echo(f"  output    {output} ({'up to date' if current else 'out of date or missing'})")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("-n", "--dry-run", is_flag=True, help="Only report what would be removed.")
+@click.pass_context
+def gc(ctx: click.Context, dry_run: bool) -> None:
+    """Remove cache objects no index entry references, and leftover temp files.
+
+    Paid renders that the index knows are never removed.
+    """
+    cache = _cache(_settings(ctx))
+    try:
+        removed, freed = cache.gc(dry_run=dry_run)
+    finally:
+        cache.close()
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"gc: {verb} {removed} files ({freed / 1e6:.1f} MB)")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.pass_context
+def clean(ctx: click.Context) -> None:
+    """Delete the output directory (build/). The cache is kept: rebuilding costs nothing."""
+    import shutil
+
+    out = _settings(ctx).out_dir
+    if out.exists():
+        shutil.rmtree(out)
+        click.echo(f"removed {out}/")
+    else:
+        click.echo(f"nothing to clean ({out}/ does not exist)")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--all", "show_all", is_flag=True, help="Include finished and failed jobs.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
+def jobs(ctx: click.Context, show_all: bool, limit: int) -> None:
+    """List remote jobs in flight (and recent ones with --all) from the job journal."""
+    from .journal import Journal
+
+    path = _settings(ctx).cache_dir / "journal.sqlite"
+    if not path.exists():
+        click.echo("no remote jobs recorded")
+        return
+    journal = Journal(path)
+    try:
+        records = journal.recent(limit, active_only=not show_all)
+    finally:
+        journal.close()
+    if not records:
+        click.echo("no jobs in flight" + ("" if show_all else " (--all shows finished ones)"))
+    for r in records:
+        progress = f"{r.progress:.0f}%" if r.progress is not None else "-"
+        click.echo(f"{r.phase:<10} {r.node:<24} {r.provider:<14} {r.job_id or '(no id yet)':<40} {progress}"
+                   + (f"  {r.error}" if r.error else ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for the ``shotmake`` console script."""
+    try:
+        cli.main(args=argv, prog_name="shotmake")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

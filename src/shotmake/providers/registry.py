@@ -1,0 +1,69 @@
+"""Resolve route names to provider instances, built lazily from the environment.
+
+Secrets come only from the environment (``OPENAI_API_KEY``, ``GEMINI_API_KEY``...). A
+provider is constructed the first time a dirty node needs it, so a fully cached build
+never imports httpx or touches credentials.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import Mapping
+
+from ..errors import ProviderError
+from .base import Provider, ProviderRegistry
+from .catalog import ROUTES
+
+#: Route vendor/kind -> module implementing ``from_env(route, env)``.
+ADAPTERS: Mapping[tuple[str, str], str] = {
+    ("google", "video"): "shotmake.providers.gemini_veo",
+    ("google", "image"): "shotmake.providers.gemini_image",
+    ("openai", "video"): "shotmake.providers.openai_videos",
+    ("openai", "image"): "shotmake.providers.openai_images",
+}
+
+
+class EnvironmentRegistry(ProviderRegistry):
+    """Providers configured from environment variables; ``local`` needs none."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, local_latency: float | None = None) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.local_latency = local_latency
+        self._providers: dict[str, Provider] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return list(ROUTES)
+
+    def get(self, name: str) -> Provider:
+        with self._lock:
+            if name not in self._providers:
+                self._providers[name] = self._create(name)
+            return self._providers[name]
+
+    def _create(self, name: str) -> Provider:
+        route = ROUTES.get(name)
+        if route is None:
+            raise ProviderError(f"unknown provider '{name}'", provider=name)
+        if route.vendor == "local":
+            from .local import LocalProvider
+
+            latency = self.local_latency
+            if latency is None:
+                latency = float(self.env.get("SHOTMAKE_LOCAL_LATENCY", "0") or 0)
+            return LocalProvider(latency=latency)
+        module_name = ADAPTERS[(route.vendor, route.kind)]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:  # pragma: no cover - a packaging error, not a user error
+            raise ProviderError(f"provider module {module_name} is unavailable: {exc}", provider=name) from exc
+        provider: Provider = module.from_env(name, self.env)
+        return provider
+
+    def close(self) -> None:
+        with self._lock:
+            for provider in self._providers.values():
+                provider.close()
+            self._providers.clear()

@@ -1,0 +1,150 @@
+"""Reporters: turn plans and build events into words (stderr) or one JSON object (stdout).
+
+Decisions elsewhere return data (``Stale`` reasons, ``BuildResult``); only this module
+formats them, so ``plan``, ``build``, ``explain`` and ``--json`` stay consistent.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, Mapping, TextIO
+
+from .costs import PriceOverrides, estimate
+from .errors import ShotmakeError
+from .execute import BuildResult
+from .model import Node
+from .plan import Plan, Stale
+
+
+def node_entry(node: Node) -> dict[str, Any]:
+    """The JSON shape of a node in ``--json`` output."""
+    return {"id": node.id, "kind": node.kind, "key": node.key}
+
+
+def plan_json(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides | None = None) -> dict[str, Any]:
+    """``plan --json``: ``rendered`` lists what *would* render, with reasons and estimates."""
+    rendered = []
+    for s in stale.values():
+        entry = node_entry(s.node)
+        entry["reasons"] = list(s.reasons)
+        entry["provider"] = s.node.provider
+        entry["cost_usd"] = round(estimate(s.node, prices), 4)
+        rendered.append(entry)
+    cached = [node_entry(plan.node(nid)) for nid in plan.order if nid not in stale]
+    return {
+        "episode": plan.episode.name,
+        "rendered": rendered,
+        "cached": cached,
+        "failed": [],
+        "cost_usd": round(sum(e["cost_usd"] for e in rendered), 4),
+        "seconds": 0.0,
+    }
+
+
+def build_json(plan: Plan, result: BuildResult, output: str | None) -> dict[str, Any]:
+    """``build --json``: what rendered, what came from the cache, what failed, and the spend."""
+    failed = []
+    for node, error in result.failed:
+        entry = node_entry(node)
+        entry["error"] = str(error)
+        failed.append(entry)
+    for node in result.skipped:
+        entry = node_entry(node)
+        entry["error"] = "skipped: an input failed" if result.failed else "skipped: build stopped"
+        failed.append(entry)
+    return {
+        "episode": plan.episode.name,
+        "rendered": [node_entry(n) for n in result.rendered],
+        "cached": [node_entry(n) for n in result.cached],
+        "failed": failed,
+        "cost_usd": round(result.cost_usd, 4),
+        "seconds": round(result.seconds, 3),
+        "output": output,
+    }
+
+
+def format_plan(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides | None = None) -> str:
+    """Human ``plan`` output: what would run and why (like ``ninja -n`` + ``dvc status``)."""
+    total = len(plan.order)
+    if not stale:
+        return f"{plan.episode.name}: nothing to do ({total} nodes, all cached)"
+    width = max(len(nid) for nid in stale)
+    lines = []
+    cost = 0.0
+    for s in stale.values():
+        price = estimate(s.node, prices)
+        cost += price
+        lines.append(f"  {s.node.id:<{width}}  {s.node.provider:<13} ${price:>6.2f}  {'; '.join(s.reasons)}")
+    header = f"{plan.episode.name}: {len(stale)} of {total} nodes to build, {total - len(stale)} cached, est. ${cost:.2f}"
+    return "\n".join([header, *lines])
+
+
+class ConsoleReporter:
+    """Line-oriented progress on stderr: one line per node state change, then a summary.
+
+    Lines (not a redrawn status bar) so logs from cron and CI read the same as a terminal.
+    """
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.total = 0
+        self.done = 0
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._last_fraction: dict[str, float] = {}
+
+    def _say(self, text: str) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            print(text, file=self.stream, flush=True)
+
+    def _elapsed(self) -> str:
+        return f"{time.monotonic() - self.started:6.1f}s"
+
+    def build_started(self, plan: Plan, stale: Mapping[str, Stale], estimate_usd: float) -> None:
+        self.total = len(stale)
+        self.started = time.monotonic()
+        cached = len(plan.order) - len(stale)
+        if not stale:
+            self._say(f"shotmake: {plan.episode.name}: nothing to do ({cached} nodes cached)")
+        else:
+            self._say(f"shotmake: {plan.episode.name}: {len(stale)} to build, {cached} cached, est. ${estimate_usd:.2f}")
+
+    def node_started(self, node: Node) -> None:
+        self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] start  {node.id} ({node.provider})")
+
+    def node_progress(self, node: Node, fraction: float | None, note: str = "") -> None:
+        if note:
+            self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] note   {node.id}: {note}")
+            return
+        if fraction is None:
+            return
+        last = self._last_fraction.get(node.id, -1.0)
+        if fraction - last >= 10 or fraction >= 100 and last < 100:
+            self._last_fraction[node.id] = fraction
+            self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] ...    {node.id} {fraction:.0f}%")
+
+    def node_finished(self, node: Node, seconds: float, cost_usd: float) -> None:
+        with self._lock:
+            self.done += 1
+        spent = f", ${cost_usd:.2f}" if cost_usd else ""
+        self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] done   {node.id} ({seconds:.1f}s{spent})")
+
+    def node_failed(self, node: Node, error: ShotmakeError) -> None:
+        with self._lock:
+            self.done += 1
+        where = f" [{node.location}]" if node.location else ""
+        self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] FAILED {node.id}{where}: {error}")
+
+    def build_finished(self, result: BuildResult) -> None:
+        parts = [f"{len(result.rendered)} rendered", f"{len(result.cached)} cached"]
+        if result.failed:
+            parts.append(f"{len(result.failed)} failed")
+        if result.skipped:
+            parts.append(f"{len(result.skipped)} not started")
+        spend = f", spent ${result.cost_usd:.2f}" if result.cost_usd else ""
+        self._say(f"shotmake: {', '.join(parts)} in {result.seconds:.1f}s{spend}")
