@@ -1,0 +1,148 @@
+"""OpenAI wire conventions shared by the Videos (Sora) and Images adapters.
+
+Both APIs authenticate with ``Authorization: Bearer <key>``, answer errors as
+``{"error": {"message", "type", "param", "code"}}`` and are configured from
+``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``. This module turns those conventions into
+shotmake errors, and is the one place that ever sees the key besides the request header:
+every message that leaves it has passed through ``Credentials.redact``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ..errors import ProviderError, RetryableError, TerminalError
+from .http import error_for_status, transport_error
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+#: ``error.code`` values that mean the content itself was refused: never worth a retry.
+MODERATION_CODES = frozenset(
+    {"moderation_blocked", "content_policy_violation", "content_filter", "safety_violation"}
+)
+#: 429 codes that are a billing state, not a transient rate limit.
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """The parts of an OpenAI error body shotmake reports (all optional on the wire)."""
+
+    message: str = ""
+    type: str = ""
+    code: str = ""
+    param: str = ""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An API key plus the base URL it is sent to; ``repr`` never shows the key."""
+
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers carrying the key; only ever handed to httpx."""
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def url(self, path: str) -> str:
+        """Join ``path`` (starting with ``/``) onto the base URL, keeping any gateway prefix."""
+        return self.base_url + path
+
+    def redact(self, text: str) -> str:
+        """Remove the key from text a server or transport produced (gateways may echo it)."""
+        if self.api_key and self.api_key in text:
+            text = text.replace(self.api_key, "[redacted]")
+        return text
+
+
+def credentials_from_env(env: Mapping[str, str], *, provider: str) -> Credentials:
+    """Read ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``; a missing key is a clear ProviderError."""
+    key = env.get("OPENAI_API_KEY", "").strip()
+    if not key:
+        raise ProviderError(
+            "OPENAI_API_KEY is not set; export it (or set OPENAI_BASE_URL and the gateway's key) "
+            "to render with this provider, or route the shot to another provider",
+            provider=provider,
+        )
+    base_url = env.get("OPENAI_BASE_URL", "").strip() or DEFAULT_BASE_URL
+    return Credentials(api_key=key, base_url=base_url)
+
+
+def parse_error_body(response: httpx.Response) -> ErrorBody:
+    """Read ``{"error": {...}}``; fall back to the raw text for gateways that answer otherwise."""
+    try:
+        data: Any = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return ErrorBody(message=response.text[:500].strip() or response.reason_phrase)
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, str):
+        return ErrorBody(message=err)
+    if not isinstance(err, dict):
+        return ErrorBody(message=json.dumps(data)[:500])
+    return ErrorBody(
+        message=str(err.get("message") or ""),
+        type=str(err.get("type") or ""),
+        code=str(err.get("code") or ""),
+        param=str(err.get("param") or ""),
+    )
+
+
+def describe(body: ErrorBody) -> str:
+    """One line with the server's words and its code, e.g. ``Bad size (invalid_value, param size)``."""
+    extras = [x for x in (body.code, f"param {body.param}" if body.param else "") if x]
+    text = body.message or body.type or "no error message"
+    return f"{text} ({', '.join(extras)})" if extras else text
+
+
+def http_error(
+    response: httpx.Response, creds: Credentials, *, provider: str, node: str = "", what: str = ""
+) -> ProviderError:
+    """Map a failed response to Retryable/Terminal, with the server's words and no key.
+
+    Besides the shared status rules: a 429 that is a quota/billing state is terminal (waiting
+    does not refill an account), and a moderation code is terminal whatever the status.
+    """
+    body = parse_error_body(response)
+    message = creds.redact(describe(body))
+    prefix = f"{what}: " if what else ""
+    status = response.status_code
+    if body.code in MODERATION_CODES:
+        return TerminalError(
+            f"{prefix}rejected by content moderation (HTTP {status}): {message}", provider=provider, node=node
+        )
+    if status == 429 and body.code in QUOTA_CODES:
+        return TerminalError(
+            f"{prefix}HTTP 429: {message}; the account is out of quota, check billing",
+            provider=provider,
+            node=node,
+        )
+    error = error_for_status(status, message, headers=response.headers, provider=provider, node=node)
+    if status in (401, 403):
+        return TerminalError(
+            f"{prefix}{error.message}; check OPENAI_API_KEY (and OPENAI_BASE_URL if using a gateway)",
+            provider=provider,
+            node=node,
+        )
+    if isinstance(error, RetryableError):
+        return RetryableError(
+            prefix + error.message, provider=provider, node=node, retry_after=error.retry_after
+        )
+    return TerminalError(prefix + error.message, provider=provider, node=node)
+
+
+def network_error(
+    exc: httpx.TransportError, creds: Credentials, *, provider: str, node: str = ""
+) -> RetryableError:
+    """A connection reset/timeout as a retryable error; the text is redacted like any other."""
+    error = transport_error(exc, provider=provider, node=node)
+    return RetryableError(creds.redact(error.message), provider=provider, node=node)
