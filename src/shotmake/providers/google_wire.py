@@ -1,0 +1,187 @@
+"""Google wire conventions shared by the Gemini API and Vertex AI adapters.
+
+Veo (both backends) and Gemini image speak the same dialect: errors arrive as
+``{"error": {"code", "message", "status"}}`` bodies, long-running operations fail with a
+``google.rpc.Status`` carrying a numeric gRPC code, and media travel as base64. This module
+turns those into shotmake's error tree and files, so each adapter only knows its endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..errors import ProviderError, RetryableError, TerminalError
+from . import http
+
+#: gRPC codes for which a failed operation may succeed if submitted again:
+#: DEADLINE_EXCEEDED (4), RESOURCE_EXHAUSTED (8), ABORTED (10), INTERNAL (13), UNAVAILABLE (14).
+#: UNKNOWN (2) is terminal on purpose: Veo reports some deterministic refusals that way, and a
+#: resubmission of a $3 clip should be reserved for failures Google itself calls transient.
+RETRYABLE_RPC_CODES = frozenset({4, 8, 10, 13, 14})
+
+RPC_CODE_NAMES = {
+    1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
+    6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
+    10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+    15: "DATA_LOSS", 16: "UNAUTHENTICATED",
+}
+
+#: Words in a message that mark a transient failure whatever its code (Google's 503 text
+#: "The model is overloaded. Please try again later." also appears inside operation errors).
+TRANSIENT_WORDS = ("overloaded", "try again later", "temporarily unavailable", "high load", "heavy load")
+
+#: base64 characters decoded per step when writing inline media: a multiple of 4, ~3 MiB out.
+B64_STEP = 4 * (1 << 20)
+
+
+def redact(text: str, *secrets: str) -> str:
+    """Replace every secret in ``text`` with ``***`` (defence in depth: keys never leak)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def describe_error(response: httpx.Response) -> str:
+    """Render a Google error body as ``STATUS: message`` (or the raw text when not JSON)."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return response.text[:500].strip() or response.reason_phrase
+    if isinstance(body, list) and body:  # some Google front ends wrap the error in a list
+        body = body[0]
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return response.text[:500].strip() or response.reason_phrase
+    status = str(err.get("status") or "")
+    message = str(err.get("message") or "").strip()
+    return f"{status}: {message}" if status and message else (message or status or response.reason_phrase)
+
+
+def error_for_response(
+    response: httpx.Response, *, provider: str, node: str = "", secrets: tuple[str, ...] = (), hint: str = ""
+) -> ProviderError:
+    """Map a failed HTTP response to Retryable (429/5xx/overload) or Terminal (the rest)."""
+    message = redact(describe_error(response), *secrets)
+    if response.status_code in (401, 403) and not hint:
+        hint = "check the credentials in the environment"
+    if hint and response.status_code < 500 and response.status_code != 429:
+        message = f"{message} ({hint})"
+    error = http.error_for_status(
+        response.status_code, message, headers=response.headers, provider=provider, node=node
+    )
+    if isinstance(error, TerminalError) and any(w in message.lower() for w in TRANSIENT_WORDS):
+        return RetryableError(str(error.message), provider=provider, node=node,
+                              retry_after=http.parse_retry_after(response.headers))
+    return error
+
+
+def transport_failure(
+    exc: httpx.TransportError, *, provider: str, node: str = "", secrets: tuple[str, ...] = (), sent: bool = False
+) -> RetryableError:
+    """Map a network failure to RetryableError; say when a create may have reached the server.
+
+    ``sent`` is True for a request that is not idempotent (a create): if the failure happened
+    after the request left (a read timeout, a reset), the job may exist remotely, and the
+    caller must reconcile instead of blindly resubmitting. ``uncertain`` on the error says so.
+    """
+    maybe_delivered = sent and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    text = f"network error: {type(exc).__name__}: {exc}"
+    if maybe_delivered:
+        text += " (the create request may have reached the server; reconcile before resubmitting)"
+    error = RetryableError(redact(text, *secrets), provider=provider, node=node)
+    error.uncertain = maybe_delivered  # type: ignore[attr-defined]
+    return error
+
+
+def operation_error(status: Mapping[str, Any], *, provider: str, node: str = "", what: str = "operation") -> ProviderError:
+    """Map a finished operation's ``error`` (a google.rpc.Status) to Retryable or Terminal."""
+    code = status.get("code")
+    name = RPC_CODE_NAMES.get(code, str(code)) if isinstance(code, int) else str(code or "UNKNOWN")
+    message = str(status.get("message") or "no message")
+    text = f"{what} failed: {name} (code {code}): {message}"
+    if (isinstance(code, int) and code in RETRYABLE_RPC_CODES) or any(
+        w in message.lower() for w in TRANSIENT_WORDS
+    ):
+        return RetryableError(text, provider=provider, node=node)
+    return TerminalError(text, provider=provider, node=node)
+
+
+def rai_error(count: Any, reasons: Any, *, provider: str, node: str = "") -> TerminalError:
+    """Explain a Responsible-AI filtered result with Google's own reasons (never retried)."""
+    listed = [str(r) for r in reasons] if isinstance(reasons, list) else []
+    why = "; ".join(listed) if listed else "no reason given"
+    return TerminalError(
+        f"the video was blocked by Google's safety filters ({count} filtered): {why} "
+        "(blocked videos are not charged; change the prompt or input images)",
+        provider=provider,
+        node=node,
+    )
+
+
+def b64_image(path: Path) -> str:
+    """Return the file's bytes as standard base64 text."""
+    return base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def media_part(data_b64: str, mime: str, encoding: str) -> dict[str, Any]:
+    """Build an image value in ``inlineData`` (REST docs) or ``bytesBase64Encoded`` (SDK) form."""
+    if encoding == "inlineData":
+        return {"inlineData": {"mimeType": mime, "data": data_b64}}
+    return {"bytesBase64Encoded": data_b64, "mimeType": mime}
+
+
+def write_base64(data: str, dest: Path) -> int:
+    """Decode base64 text into ``dest`` in bounded slices, atomically; return bytes written.
+
+    The JSON parser already holds the text once; decoding it whole would hold a second,
+    decoded copy. Slices keep the extra memory at a few MiB whatever the clip size.
+    """
+    part = dest.with_name(dest.name + ".part")
+    written = 0
+    try:
+        with open(part, "wb") as out:
+            for start in range(0, len(data), B64_STEP):
+                chunk = base64.b64decode(data[start : start + B64_STEP], validate=False)
+                out.write(chunk)
+                written += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+    return written
+
+
+def write_bytes_atomically(data: bytes, dest: Path) -> None:
+    """Write ``data`` to ``dest`` via a fsynced ``.part`` file and a rename."""
+    part = dest.with_name(dest.name + ".part")
+    try:
+        with open(part, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+
+
+def json_body(response: httpx.Response, *, provider: str, node: str = "") -> dict[str, Any]:
+    """Parse a 2xx JSON object body; a garbled one is a transient server fault."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise RetryableError(
+            f"malformed JSON from server (HTTP {response.status_code})", provider=provider, node=node
+        ) from exc
+    if not isinstance(body, dict):
+        raise RetryableError("unexpected JSON from server (not an object)", provider=provider, node=node)
+    return body

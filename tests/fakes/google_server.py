@@ -1,0 +1,951 @@
+"""Loopback fakes of Google's Veo (Gemini API and Vertex AI) and Gemini image endpoints.
+
+They speak the wire protocol of ``shared/providers.md`` §2, §3 and §4.1, validate request
+bodies the way the real services do (both image encodings, §2.4/§2.5 limits), serve real
+small MP4/PNG bytes, record every request, and inject faults on demand::
+
+    with FakeGemini(polls_until_done=1) as fake:
+        fake.faults.append(rate_limited("create", retry_after=3))   # next create answers 429
+        fake.faults.append(rai_filtered(["celebrity likeness"]))    # next accepted job is blocked
+        fake.faults.append(reset_download(after=2048))              # next byte download resets
+
+Fault routes: ``create`` (predictLongRunning; ``lost_response`` accepts the job, then resets), ``poll`` (operation GET / fetchPredictOperation),
+``download`` (Gemini ``files/{id}:download``), ``bytes`` (the bytes behind the redirect, or a
+Vertex Cloud Storage object), ``generate`` (generateContent) and ``operation`` (the outcome of
+the next accepted job: stall, RAI-filtered, failed). ``chaos`` injects transient faults at
+random, seeded, for soak tests. ``creates`` counts accepted jobs (one per rendered node).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+import random
+import re
+import struct
+import subprocess
+import tempfile
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import imageio_ffmpeg
+
+from .server import FakeServer, Request, Response
+
+# -- real media --------------------------------------------------------------------------------
+
+#: Frame size of generated clips per aspect ratio: tiny but real H.264 + AAC at 24 fps.
+CLIP_SIZES = {"16:9": (160, 90), "9:16": (90, 160)}
+
+
+@functools.lru_cache(maxsize=64)
+def sample_mp4(seconds: float, aspect: str = "16:9") -> bytes:
+    """Return a real MP4 (test pattern + tone) of ``seconds``, generated once per process."""
+    width, height = CLIP_SIZES.get(aspect, CLIP_SIZES["16:9"])
+    fd, path = tempfile.mkstemp(suffix=".mp4")
+    os.close(fd)
+    try:
+        subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+             "-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r=24:d={seconds:g}",
+             "-f", "lavfi", "-i", f"sine=f=440:d={seconds:g}",
+             "-c:v", "libx264", "-preset", "ultrafast", "-crf", "35", "-pix_fmt", "yuv420p",
+             "-c:a", "aac", "-b:a", "32k", "-shortest", "-movflags", "+faststart", path],
+            check=True, capture_output=True,
+        )
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)
+
+
+@functools.lru_cache(maxsize=64)
+def sample_png(width: int, height: int, rgb: tuple[int, int, int] = (40, 120, 200)) -> bytes:
+    """Return a real PNG of ``width``×``height`` (a gradient tinted ``rgb``)."""
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)  # filter type: none
+        for x in range(width):
+            rows += bytes(((rgb[0] + x) % 256, (rgb[1] + y) % 256, rgb[2]))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(b"IEND", b"")
+
+
+_MAGIC = {"image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8\xff", "image/webp": b"RIFF"}
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, consumed by the next request on ``route`` (see module doc)."""
+
+    route: str
+    status: int = 0
+    error_status: str = ""
+    message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    reset_after: int | None = None
+    truncate_by: int | None = None
+    #: For route "operation": "stall", "rai" or "error". For route "generate": "image_safety",
+    #: "prompt_blocked" or "text_only".
+    outcome: str = ""
+    reasons: list[str] = field(default_factory=list)
+    rpc_code: int = 13
+
+
+def http_error(route: str, status: int, error_status: str, message: str,
+               headers: dict[str, str] | None = None) -> Fault:
+    """Answer the next request on ``route`` with a Google error body."""
+    return Fault(route, status=status, error_status=error_status, message=message, headers=dict(headers or {}))
+
+
+def rate_limited(route: str = "create", retry_after: float | None = 2.0) -> Fault:
+    """429 RESOURCE_EXHAUSTED, with ``Retry-After`` when given."""
+    headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
+    return http_error(route, 429, "RESOURCE_EXHAUSTED",
+                      "Resource has been exhausted (e.g. check quota).", headers)
+
+
+def server_error(route: str = "create", status: int = 500) -> Fault:
+    """500 INTERNAL or 503 UNAVAILABLE."""
+    if status == 503:
+        return http_error(route, 503, "UNAVAILABLE", "The service is currently unavailable.")
+    return http_error(route, status, "INTERNAL", "An internal error has occurred. Please retry or report.")
+
+
+def overloaded(route: str = "create") -> Fault:
+    """503 "The model is overloaded" (what Gemini answers at peak load)."""
+    return http_error(route, 503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+
+
+def reset_download(after: int = 4096, route: str = "bytes") -> Fault:
+    """Close the connection after ``after`` body bytes of the next download."""
+    return Fault(route, reset_after=after)
+
+
+def truncated_download(missing: int = 4096, route: str = "bytes") -> Fault:
+    """Declare ``missing`` more bytes in Content-Length than the next download sends."""
+    return Fault(route, truncate_by=missing)
+
+
+def lost_response(route: str = "create") -> Fault:
+    """Accept the next create (the job exists and will bill) but reset before answering it."""
+    return Fault(route, reset_after=0, outcome="lost")
+
+
+def stall() -> Fault:
+    """The next accepted job never finishes (stuck at 99 %)."""
+    return Fault("operation", outcome="stall")
+
+
+def rai_filtered(reasons: Sequence[str] | None = None) -> Fault:
+    """The next accepted job ends done with no samples and ``raiMediaFilteredCount`` 1."""
+    return Fault("operation", outcome="rai", reasons=list(reasons or [
+        "Your current safety settings for person generation prevented the video from being generated."]))
+
+
+def operation_failed(code: int = 13, message: str = "Video generation failed due to an internal error.") -> Fault:
+    """The next accepted job ends done with an ``error`` google.rpc.Status."""
+    return Fault("operation", outcome="error", rpc_code=code, message=message)
+
+
+def image_safety(finish_reason: str = "IMAGE_SAFETY") -> Fault:
+    """The next generateContent answers a candidate with a safety ``finishReason`` and no image."""
+    return Fault("generate", outcome="image_safety", message=finish_reason)
+
+
+def prompt_blocked(reason: str = "PROHIBITED_CONTENT") -> Fault:
+    """The next generateContent answers ``promptFeedback.blockReason`` and no candidates."""
+    return Fault("generate", outcome="prompt_blocked", message=reason)
+
+
+def text_only() -> Fault:
+    """The next generateContent answers text but no image (finishReason STOP)."""
+    return Fault("generate", outcome="text_only")
+
+
+#: What ``chaos`` may inject, per route (all transient: a correct client recovers from each).
+CHAOS: dict[str, tuple[Callable[[], Fault], ...]] = {
+    "create": (lambda: rate_limited("create", 0), lambda: server_error("create", 500),
+               lambda: server_error("create", 503), lambda: overloaded("create")),
+    "poll": (lambda: rate_limited("poll", 0), lambda: server_error("poll", 500), lambda: overloaded("poll")),
+    "download": (lambda: rate_limited("download", 0), lambda: server_error("download", 503)),
+    "bytes": (lambda: reset_download(1024), lambda: truncated_download(1024)),
+    "generate": (lambda: rate_limited("generate", 0), lambda: overloaded("generate")),
+}
+#: Outcomes ``chaos_outcomes`` may name: terminal (rai), retryable (error), or neither (stall).
+OUTCOMES: dict[str, Callable[[], Fault]] = {"rai": rai_filtered, "error": operation_failed, "stall": stall}
+
+
+class Reject(Exception):
+    """Raised by validation: becomes a Google error response."""
+
+    def __init__(self, status: int, message: str, error_status: str = "INVALID_ARGUMENT") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_status = error_status
+
+
+def google_error(status: int, message: str, error_status: str, headers: dict[str, str] | None = None) -> Response:
+    """A Google-style error body."""
+    return Response.json({"error": {"code": status, "message": message, "status": error_status}},
+                         status=status, headers=headers)
+
+
+# -- shared Veo behaviour ----------------------------------------------------------------------
+
+@dataclass
+class ModelCaps:
+    """What one fake Veo model accepts."""
+
+    resolutions: tuple[str, ...] = ("720p", "1080p", "4k")
+    references: bool = True
+    extension: bool = True
+
+
+@dataclass
+class Clip:
+    """A video this server generated (the bytes come from ``sample_mp4``)."""
+
+    id: str
+    seconds: float
+    aspect: str
+    resolution: str
+    created: float
+    expired: bool = False
+
+
+@dataclass
+class Operation:
+    """A long-running job this server accepted."""
+
+    name: str
+    model: str
+    body: dict[str, Any]
+    seconds: float
+    aspect: str
+    resolution: str
+    samples: int = 1
+    storage_uri: str = ""
+    outcome: str = "ok"
+    fault: Fault | None = None
+    polls: int = 0
+    clips: list[Clip] = field(default_factory=list)
+
+
+class _FakeVeo(FakeServer):
+    """Request validation, operations and clip storage common to both Veo fakes."""
+
+    api = "gemini"
+    models: ClassVar[dict[str, ModelCaps]] = {}
+    instance_keys = frozenset({"prompt", "image", "lastFrame", "referenceImages", "video"})
+    parameter_keys = frozenset({"aspectRatio", "resolution", "durationSeconds", "negativePrompt",
+                                "personGeneration", "sampleCount", "numberOfVideos", "enhancePrompt", "seed"})
+    max_extend_input = 141.0
+    max_samples = 1
+
+    def __init__(
+        self,
+        *,
+        polls_until_done: int = 1,
+        file_ttl: float | None = None,
+        chaos: random.Random | None = None,
+        chaos_rate: float = 0.0,
+        chaos_outcomes: Sequence[str] = (),
+    ) -> None:
+        """``polls_until_done``: polls answered "running" before "done". ``file_ttl``: seconds
+        after which generated videos answer 404 (Veo keeps them 2 days). ``chaos``: a seeded
+        RNG that injects a transient fault (``CHAOS``) on a request with ``chaos_rate``
+        probability, and a ``chaos_outcomes`` outcome on an accepted job likewise."""
+        super().__init__()
+        self.polls_until_done = polls_until_done
+        self.file_ttl = file_ttl
+        self.chaos = chaos
+        self.chaos_rate = chaos_rate
+        self.chaos_outcomes = tuple(chaos_outcomes)
+        self.clock: Callable[[], float] = time.time
+        self.operations: dict[str, Operation] = {}
+        self.clips: dict[str, Clip] = {}
+
+    # -- public helpers -------------------------------------------------------------------
+    @property
+    def creates(self) -> int:
+        """Jobs this server accepted (a create answered 200)."""
+        with self.lock:
+            return len(self.operations)
+
+    def expire_files(self) -> None:
+        """Make every generated video answer 404 from now on (as after Veo's 2 days)."""
+        with self.lock:
+            for clip in self.clips.values():
+                clip.expired = True
+
+    def finish_all(self) -> None:
+        """Let every stalled job finish on its next poll."""
+        with self.lock:
+            for op in self.operations.values():
+                if op.outcome == "stall":
+                    op.outcome = "ok"
+                    op.polls = self.polls_until_done
+
+    def route_requests(self, route: str) -> list[Request]:
+        """Recorded requests that hit ``route`` (create, poll, download, bytes, generate)."""
+        with self.lock:
+            return [r for r in self.requests if self.route_of(r) == route]
+
+    def route_of(self, request: Request) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- faults -----------------------------------------------------------------------------
+    def next_fault(self, route: str) -> Fault | None:
+        """The queued fault for ``route``, else maybe a chaos one."""
+        fault = self.take_fault(lambda f: isinstance(f, Fault) and f.route == route)
+        if fault is None and self.chaos is not None and route in CHAOS:
+            with self.lock:
+                if self.chaos.random() < self.chaos_rate:
+                    fault = self.chaos.choice(CHAOS[route])()
+        return fault  # type: ignore[no-any-return]
+
+    def http_fault(self, route: str) -> Response | None:
+        """An error response if an HTTP-level fault is due on ``route``."""
+        fault = self.next_fault(route)
+        if fault is None:
+            return None
+        if fault.status:
+            return google_error(fault.status, fault.message, fault.error_status, fault.headers)
+        with self.lock:  # a byte-level fault arrived on a route without bytes: keep it for later
+            self.faults.insert(0, fault)
+        return None
+
+    def outcome_fault(self) -> Fault | None:
+        fault = self.take_fault(lambda f: isinstance(f, Fault) and f.route == "operation")
+        if fault is None and self.chaos is not None and self.chaos_outcomes:
+            with self.lock:
+                if self.chaos.random() < self.chaos_rate:
+                    fault = OUTCOMES[self.chaos.choice(self.chaos_outcomes)]()
+        return fault  # type: ignore[no-any-return]
+
+    def serve_clip(self, clip: Clip, route: str = "bytes") -> Response:
+        """Serve a clip's bytes, applying reset/truncate faults; 404 once expired."""
+        if self.is_expired(clip):
+            return google_error(404, f"File {clip.id} not found (it may have expired).", "NOT_FOUND")
+        data = sample_mp4(clip.seconds, clip.aspect)
+        fault = self.next_fault(route)
+        resp = Response(body=data, headers={"content-type": "video/mp4"})
+        if fault is not None and fault.status:
+            return google_error(fault.status, fault.message, fault.error_status, fault.headers)
+        if fault is not None and fault.reset_after is not None:
+            resp.abort_after = fault.reset_after
+        if fault is not None and fault.truncate_by is not None:
+            resp.body = data[: max(0, len(data) - fault.truncate_by)]
+            resp.declared_length = len(data)
+        return resp
+
+    def is_expired(self, clip: Clip) -> bool:
+        return clip.expired or (self.file_ttl is not None and self.clock() - clip.created > self.file_ttl)
+
+    # -- validation -------------------------------------------------------------------------
+    def decode_image(self, value: Any, where: str) -> bytes:
+        """Decode an image value in the encodings this API accepts, checking its bytes."""
+        if not isinstance(value, dict):
+            raise Reject(400, f"Invalid value at '{where}': expected an object")
+        if self.api == "gemini" and "inlineData" in value:
+            inline = value["inlineData"]
+            if not isinstance(inline, dict):
+                raise Reject(400, f"Invalid value at '{where}.inlineData'")
+            mime, data = inline.get("mimeType"), inline.get("data")
+        elif "bytesBase64Encoded" in value:
+            mime, data = value.get("mimeType"), value.get("bytesBase64Encoded")
+        elif "gcsUri" in value:
+            if self.api == "gemini":
+                raise Reject(400, f"{where}: gcsUri is not supported in Gemini API.")
+            return self.read_gcs(str(value["gcsUri"]), where)
+        else:
+            raise Reject(400, f"{where}: an image needs inlineData or bytesBase64Encoded + mimeType")
+        if mime not in _MAGIC:
+            raise Reject(400, f"{where}: unsupported mimeType {mime!r}; use image/png, image/jpeg or image/webp")
+        try:
+            raw = base64.b64decode(str(data), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise Reject(400, f"{where}: invalid base64 data") from exc
+        if not raw.startswith(_MAGIC[str(mime)]):
+            raise Reject(400, f"{where}: the bytes are not a valid {mime} image")
+        return raw
+
+    def read_gcs(self, uri: str, where: str) -> bytes:  # overridden by the Vertex fake
+        raise Reject(400, f"{where}: gcsUri is not supported")
+
+    def source_clip(self, video: Any) -> Clip:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def validate(self, model: str, body: Any) -> Operation:
+        """Check a predictLongRunning body like the real API (§2.3–2.5, §3); return the job."""
+        caps = self.models.get(model)
+        if caps is None:
+            raise Reject(404, f"models/{model} is not found for API version {self.api_version}, "
+                              "or is not supported for predictLongRunning.", "NOT_FOUND")
+        if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
+            raise Reject(400, "Invalid JSON payload received. 'instances' must be a list.")
+        if len(body["instances"]) != 1:
+            raise Reject(400, "Exactly one instance is supported per request.")
+        instance = body["instances"][0]
+        if not isinstance(instance, dict):
+            raise Reject(400, "Invalid value at 'instances[0]'")
+        for key in instance:
+            if key not in self.instance_keys:
+                raise Reject(400, f"Invalid JSON payload received. Unknown name \"{key}\" at 'instances[0]': "
+                                  "Cannot find field.")
+        params = body.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise Reject(400, "Invalid value at 'parameters'")
+        for key in params:
+            if key not in self.parameter_keys:
+                raise Reject(400, f"Invalid JSON payload received. Unknown name \"{key}\" at 'parameters': "
+                                  "Cannot find field.")
+        prompt = instance.get("prompt")
+        if prompt is not None and not isinstance(prompt, str):
+            raise Reject(400, "instances[0].prompt must be a string")
+        has_image = "image" in instance
+        if has_image:
+            self.decode_image(instance["image"], "instances[0].image")
+        if "lastFrame" in instance:
+            if not has_image:
+                raise Reject(400, "lastFrame requires image (the first frame).")
+            self.decode_image(instance["lastFrame"], "instances[0].lastFrame")
+        refs = instance.get("referenceImages")
+        if refs is not None:
+            if not caps.references:
+                raise Reject(400, f"Reference images are not supported for {model}.")
+            if not isinstance(refs, list) or not refs:
+                raise Reject(400, "referenceImages must be a non-empty list")
+            if len(refs) > 3:
+                raise Reject(400, f"At most 3 reference images are supported, got {len(refs)}.")
+            if has_image or "video" in instance:
+                raise Reject(400, "referenceImages cannot be combined with image, lastFrame or video.")
+            for i, ref in enumerate(refs):
+                where = f"instances[0].referenceImages[{i}]"
+                if not isinstance(ref, dict):
+                    raise Reject(400, f"Invalid value at '{where}'")
+                kind = str(ref.get("referenceType", "")).lower()
+                allowed = ("asset", "style") if self.api == "vertex" else ("asset",)
+                if kind not in allowed:
+                    raise Reject(400, f"{where}.referenceType must be one of {', '.join(allowed)}")
+                self.decode_image(ref.get("image"), f"{where}.image")
+        source: Clip | None = None
+        if "video" in instance:
+            if has_image:
+                raise Reject(400, "video (extension) cannot be combined with image or lastFrame.")
+            if not caps.extension:
+                raise Reject(400, f"Video extension is not supported for {model}.")
+            source = self.source_clip(instance["video"])
+        if not (prompt or "").strip() and (not has_image or refs is not None):
+            raise Reject(400, "A text prompt is required.")
+        aspect = params.get("aspectRatio", "16:9")
+        if aspect not in ("16:9", "9:16"):
+            raise Reject(400, f"Unsupported aspect ratio {aspect!r}; supported: 16:9, 9:16.")
+        resolution = params.get("resolution", "720p")
+        if resolution not in caps.resolutions:
+            raise Reject(400, f"Unsupported resolution {resolution!r} for {model}; "
+                              f"supported: {', '.join(caps.resolutions)}.")
+        raw_duration = params.get("durationSeconds", 8)
+        if isinstance(raw_duration, bool) or not isinstance(raw_duration, (int, str)) or \
+                not str(raw_duration).isdigit() or int(raw_duration) not in (4, 6, 8):
+            raise Reject(400, f"Unsupported durationSeconds {raw_duration!r}; supported: 4, 6, 8.")
+        duration = int(raw_duration)
+        needs_eight = [why for why, on in (("1080p", resolution == "1080p"), ("4k", resolution == "4k"),
+                                           ("reference images", refs is not None), ("extension", source is not None))
+                       if on]
+        if needs_eight and duration != 8:
+            raise Reject(400, f"durationSeconds must be 8 when using {needs_eight[0]}.")
+        person = params.get("personGeneration")
+        if person is not None:
+            image_based = has_image or refs is not None
+            allowed_people = ("allow_adult",) if image_based else ("allow_all",)
+            if person not in allowed_people:
+                raise Reject(400, f"{person} for personGeneration is currently not supported.")
+        if "negativePrompt" in params and not isinstance(params["negativePrompt"], str):
+            raise Reject(400, "parameters.negativePrompt must be a string")
+        count = params.get("sampleCount", params.get("numberOfVideos", 1))
+        if not isinstance(count, int) or not 1 <= count <= self.max_samples:
+            raise Reject(400, f"sampleCount must be between 1 and {self.max_samples}.")
+        seconds = float(duration)
+        if source is not None:
+            if resolution != "720p" or source.resolution != "720p":
+                raise Reject(400, "Video extension only supports 720p.")
+            if source.seconds > self.max_extend_input:
+                raise Reject(400, f"The input video is too long to extend ({source.seconds:g} s > "
+                                  f"{self.max_extend_input:g} s).")
+            seconds = source.seconds + 7.0
+            aspect = source.aspect
+        return Operation(name="", model=model, body=body, seconds=seconds, aspect=aspect,
+                         resolution=resolution, samples=count, storage_uri=str(params.get("storageUri", "")))
+
+    def accept(self, op: Operation, name: str) -> Operation:
+        """Register a validated job under ``name``, attaching any queued outcome fault."""
+        op.name = name
+        fault = self.outcome_fault()
+        if fault is not None:
+            op.outcome, op.fault = fault.outcome, fault
+        with self.lock:
+            self.operations[name] = op
+        return op
+
+    def answer_create(self, name: str) -> Response:
+        """``{"name": ...}``, or a reset connection if a ``lost_response`` fault is due."""
+        response = Response.json({"name": name})
+        if self.take_fault(lambda f: isinstance(f, Fault) and f.route == "create" and f.outcome == "lost"):
+            response.abort_after = 0
+        return response
+
+    def advance(self, op: Operation) -> bool:
+        """Count a poll; return True when the job is done (making its clips on first done)."""
+        with self.lock:
+            op.polls += 1
+            if op.outcome == "stall" or op.polls <= self.polls_until_done:
+                return False
+            if op.outcome == "ok" and not op.clips:
+                for _ in range(op.samples):
+                    clip = Clip(id=uuid.uuid4().hex[:12], seconds=op.seconds, aspect=op.aspect,
+                                resolution=op.resolution, created=self.clock())
+                    self.clips[clip.id] = clip
+                    op.clips.append(clip)
+            return True
+
+    def running_body(self, op: Operation) -> dict[str, Any]:
+        """First "running" answer omits ``done`` (proto3 JSON), later ones say ``done: false``."""
+        body: dict[str, Any] = {"name": op.name}
+        if op.polls > 1:
+            body["done"] = False
+        return body
+
+    def failure_body(self, op: Operation) -> dict[str, Any] | None:
+        """The ``error`` body of a failed job, or None."""
+        if op.outcome == "error" and op.fault is not None:
+            return {"name": op.name, "done": True,
+                    "error": {"code": op.fault.rpc_code, "message": op.fault.message}}
+        return None
+
+    @property
+    def api_version(self) -> str:
+        return "v1beta" if self.api == "gemini" else "v1"
+
+
+# -- Gemini API --------------------------------------------------------------------------------
+
+GEMINI_VEO_MODELS = {
+    "veo-3.1-generate-preview": ModelCaps(),
+    "veo-3.1-fast-generate-preview": ModelCaps(),
+    "veo-3.1-lite-generate-preview": ModelCaps(resolutions=("720p", "1080p"), references=False, extension=False),
+}
+GEMINI_IMAGE_MODELS = ("gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview", "gemini-2.5-flash-image")
+IMAGE_ASPECTS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+#: Fake image sizes: small, but with the requested aspect ratio.
+IMAGE_BASE = {"1K": 64, "2K": 96, "4K": 128}
+
+_VEO_CREATE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):predictLongRunning$")
+_VEO_OPERATION = re.compile(r"^/v1beta/(?P<name>models/(?P<model>[^/:]+)/operations/(?P<id>[^/:]+))$")
+_FILE_DOWNLOAD = re.compile(r"^/v1beta/files/(?P<id>[^/:]+):download$")
+_BLOB = re.compile(r"^/blob/(?P<id>[^/]+)$")
+_GENERATE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
+
+
+class FakeGemini(_FakeVeo):
+    """The Gemini API: Veo ``predictLongRunning`` + operations + files, and ``generateContent``."""
+
+    api = "gemini"
+    models = GEMINI_VEO_MODELS
+
+    def __init__(self, *, api_key: str = "fake-gemini-key", image_thoughts: bool = True, **kwargs: Any) -> None:
+        """``api_key``: the only key accepted. ``image_thoughts``: generateContent answers also
+        carry ``thought: true`` text and image parts (which clients must skip)."""
+        super().__init__(**kwargs)
+        self.api_key = api_key
+        self.image_thoughts = image_thoughts
+        #: PNG bytes of the last final (non-thought) image served, for byte-exact assertions.
+        self.last_image: bytes = b""
+
+    def route_of(self, request: Request) -> str:
+        path = request.path
+        if _VEO_CREATE.match(path):
+            return "create"
+        if _VEO_OPERATION.match(path):
+            return "poll"
+        if _FILE_DOWNLOAD.match(path):
+            return "download"
+        if _BLOB.match(path):
+            return "bytes"
+        if _GENERATE.match(path):
+            return "generate"
+        return "other"
+
+    def download_uri(self, clip: Clip) -> str:
+        """The URI a finished operation names for ``clip`` (what the real API returns)."""
+        return f"{self.url}/v1beta/files/{clip.id}:download?alt=media"
+
+    def handle(self, request: Request) -> Response:
+        route = self.route_of(request)
+        if route == "bytes":  # the redirect target is a signed URL: no key needed
+            match = _BLOB.match(request.path)
+            assert match is not None
+            clip = self.clips.get(match.group("id"))
+            if clip is None:
+                return google_error(404, "Not found.", "NOT_FOUND")
+            return self.serve_clip(clip)
+        if route == "other":
+            return google_error(404, f"Method not found: {request.method} {request.path}", "NOT_FOUND")
+        denied = self.check_key(request)
+        if denied is not None:
+            return denied
+        fault = self.http_fault(route)
+        if fault is not None:
+            return fault
+        try:
+            if route == "create" and request.method == "POST":
+                return self.create(request)
+            if route == "poll" and request.method == "GET":
+                return self.poll(request)
+            if route == "download" and request.method == "GET":
+                return self.download(request)
+            if route == "generate" and request.method == "POST":
+                return self.generate(request)
+        except Reject as exc:
+            return google_error(exc.status, exc.message, exc.error_status)
+        return google_error(405, f"Method {request.method} not allowed on {request.path}", "INVALID_ARGUMENT")
+
+    def check_key(self, request: Request) -> Response | None:
+        key = request.headers.get("x-goog-api-key") or (request.query.get("key") or [""])[0]
+        if not key:
+            return google_error(403, "Method doesn't allow unregistered callers (callers without established "
+                                     "identity). Please use API Key or other form of API consumer identity "
+                                     "to call this API.", "PERMISSION_DENIED")
+        if key != self.api_key:
+            return google_error(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
+        return None
+
+    def create(self, request: Request) -> Response:
+        match = _VEO_CREATE.match(request.path)
+        assert match is not None
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise Reject(400, "Invalid JSON payload received.") from exc
+        op = self.validate(match.group("model"), body)
+        name = f"models/{op.model}/operations/{uuid.uuid4().hex[:16]}"
+        self.accept(op, name)
+        return self.answer_create(name)
+
+    def source_clip(self, video: Any) -> Clip:
+        if not isinstance(video, dict):
+            raise Reject(400, "Invalid value at 'instances[0].video'")
+        clip: Clip | None = None
+        if "uri" in video:
+            match = re.search(r"/files/([^/:?]+)", urlsplit(str(video["uri"])).path)
+            clip = self.clips.get(match.group(1)) if match else None
+        elif "encodedVideo" in video:
+            try:
+                raw = base64.b64decode(str(video["encodedVideo"]), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise Reject(400, "instances[0].video.encodedVideo: invalid base64") from exc
+            clip = next((c for c in self.clips.values() if sample_mp4(c.seconds, c.aspect) == raw), None)
+        elif "inlineData" in video:
+            raise Reject(400, "instances[0].video: pass the uri of a Veo-generated video")
+        if clip is None:
+            raise Reject(400, "The input video must be a video generated by Veo (pass the uri from a previous "
+                              "generation).")
+        if self.is_expired(clip):
+            raise Reject(400, "The input video has expired: only videos generated in the last 2 days can be "
+                              "extended.", "FAILED_PRECONDITION")
+        clip.created = self.clock()  # using a video as an extension input resets its retention
+        return clip
+
+    def poll(self, request: Request) -> Response:
+        match = _VEO_OPERATION.match(request.path)
+        assert match is not None
+        op = self.operations.get(match.group("name"))
+        if op is None:
+            return google_error(404, f"Operation {match.group('name')} not found.", "NOT_FOUND")
+        if not self.advance(op):
+            return Response.json(self.running_body(op))
+        failure = self.failure_body(op)
+        if failure is not None:
+            return Response.json(failure)
+        result: dict[str, Any]
+        if op.outcome == "rai":
+            reasons = op.fault.reasons if op.fault else []
+            result = {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": reasons}
+        else:
+            result = {"generatedSamples": [{"video": {"uri": self.download_uri(c)}} for c in op.clips]}
+        return Response.json({"name": op.name, "done": True, "response": {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",
+            "generateVideoResponse": result}})
+
+    def download(self, request: Request) -> Response:
+        match = _FILE_DOWNLOAD.match(request.path)
+        assert match is not None
+        if request.query.get("alt") != ["media"]:
+            return google_error(400, "Downloads need alt=media.", "INVALID_ARGUMENT")
+        clip = self.clips.get(match.group("id"))
+        if clip is None or self.is_expired(clip):
+            return google_error(404, f"File files/{match.group('id')} not found.", "NOT_FOUND")
+        signed = f"{self.url}/blob/{clip.id}?sig={uuid.uuid4().hex}"
+        return Response(status=302, headers={"location": signed})
+
+    # -- Gemini image -----------------------------------------------------------------------
+    def generate(self, request: Request) -> Response:
+        match = _GENERATE.match(request.path)
+        assert match is not None
+        model = match.group("model")
+        if model not in GEMINI_IMAGE_MODELS:
+            raise Reject(404, f"models/{model} is not found for API version v1beta, or is not supported "
+                              "for generateContent.", "NOT_FOUND")
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise Reject(400, "Invalid JSON payload received.") from exc
+        aspect, size = self.validate_generate(body)
+        fault = self.next_fault("generate")
+        if fault is not None and fault.status:
+            return google_error(fault.status, fault.message, fault.error_status, fault.headers)
+        if fault is not None and fault.outcome == "prompt_blocked":
+            return Response.json({"promptFeedback": {"blockReason": fault.message,
+                                                     "blockReasonMessage": "The prompt was blocked."},
+                                  "modelVersion": model})
+        if fault is not None and fault.outcome == "image_safety":
+            return Response.json({"candidates": [{"finishReason": fault.message, "index": 0,
+                                                  "finishMessage": "Unable to show the generated image."}],
+                                  "modelVersion": model})
+        parts: list[dict[str, Any]] = []
+        if self.image_thoughts:
+            draft = sample_png(16, 16, (250, 10, 10))
+            parts += [{"text": "**Planning the turnaround**", "thought": True},
+                      {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(draft).decode()},
+                       "thought": True}]
+        parts.append({"text": "Here is the character sheet."})
+        if fault is None or fault.outcome != "text_only":
+            w_ratio, h_ratio = (int(n) for n in aspect.split(":"))
+            base = IMAGE_BASE[size]
+            width, height = (base, base * h_ratio // w_ratio) if w_ratio >= h_ratio else (base * w_ratio // h_ratio, base)
+            final = sample_png(max(width, 1), max(height, 1))
+            self.last_image = final
+            parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(final).decode()},
+                          "thoughtSignature": "c2lnbmF0dXJl"})
+        return Response.json({"candidates": [{"content": {"role": "model", "parts": parts},
+                                              "finishReason": "STOP", "index": 0}],
+                              "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 1290},
+                              "modelVersion": model, "responseId": uuid.uuid4().hex[:12]})
+
+    def validate_generate(self, body: Any) -> tuple[str, str]:
+        """Check a generateContent body (camelCase or snake_case); return (aspect, imageSize)."""
+        def get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+            return obj.get(camel, obj.get(snake))
+
+        if not isinstance(body, dict) or not isinstance(body.get("contents"), list) or not body["contents"]:
+            raise Reject(400, "* GenerateContentRequest.contents: contents is not specified")
+        texts = images = 0
+        for ci, content in enumerate(body["contents"]):
+            parts = content.get("parts") if isinstance(content, dict) else None
+            if not isinstance(parts, list) or not parts:
+                raise Reject(400, f"* GenerateContentRequest.contents[{ci}].parts: contents.parts must not be empty.")
+            for pi, part in enumerate(parts):
+                inline = get(part, "inlineData", "inline_data") if isinstance(part, dict) else None
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    texts += 1
+                elif isinstance(inline, dict):
+                    images += 1
+                    self.decode_image({"inlineData": {"mimeType": get(inline, "mimeType", "mime_type"),
+                                                      "data": inline.get("data")}},
+                                      f"contents[{ci}].parts[{pi}]")
+                else:
+                    raise Reject(400, f"contents[{ci}].parts[{pi}]: a part needs text or inlineData")
+        if texts == 0:
+            raise Reject(400, "A text prompt is required.")
+        if images > 14:
+            raise Reject(400, f"At most 14 input images are supported, got {images}.")
+        config = get(body, "generationConfig", "generation_config") or {}
+        modalities = get(config, "responseModalities", "response_modalities") or []
+        if "IMAGE" not in [str(m).upper() for m in modalities]:
+            raise Reject(400, "responseModalities must include IMAGE for image generation models.")
+        image_config = get(config, "imageConfig", "image_config") or {}
+        for key in image_config:
+            if key not in ("aspectRatio", "aspect_ratio", "imageSize", "image_size"):
+                raise Reject(400, f"Invalid JSON payload received. Unknown name \"{key}\" at "
+                                  "'generation_config.image_config': Cannot find field.")
+        aspect = get(image_config, "aspectRatio", "aspect_ratio") or "1:1"
+        size = get(image_config, "imageSize", "image_size") or "1K"
+        if aspect not in IMAGE_ASPECTS:
+            raise Reject(400, f"Unsupported aspect ratio {aspect!r}.")
+        if size not in IMAGE_BASE:
+            raise Reject(400, f"Unsupported image size {size!r}; supported: 1K, 2K, 4K.")
+        return str(aspect), str(size)
+
+
+# -- Vertex AI ---------------------------------------------------------------------------------
+
+VERTEX_VEO_MODELS = {
+    "veo-3.1-generate-001": ModelCaps(),
+    "veo-3.1-fast-generate-001": ModelCaps(),
+    "veo-3.1-lite-generate-001": ModelCaps(resolutions=("720p", "1080p"), references=False, extension=False),
+}
+_VERTEX_MODEL = r"(?P<model_path>projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/google/models/(?P<model>[^/:]+))"
+_VERTEX_CREATE = re.compile(rf"^/(?P<version>v1|v1beta1)/{_VERTEX_MODEL}:predictLongRunning$")
+_VERTEX_FETCH = re.compile(rf"^/(?P<version>v1|v1beta1)/{_VERTEX_MODEL}:fetchPredictOperation$")
+_GCS_OBJECT = re.compile(r"^/storage/(?P<bucket>[^/]+)/(?P<object>.+)$")
+
+
+class FakeVertex(_FakeVeo):
+    """Vertex AI Veo: ``predictLongRunning``, ``fetchPredictOperation`` (a POST), and Cloud Storage.
+
+    Finished jobs answer ``response.videos[]`` with inline ``bytesBase64Encoded``, or with a
+    ``gcsUri`` under the request's ``parameters.storageUri``; those objects are served at
+    ``{url}/storage/BUCKET/OBJECT`` (the adapter's storage base URL is ``{url}/storage``).
+    """
+
+    api = "vertex"
+    models = VERTEX_VEO_MODELS
+    instance_keys = _FakeVeo.instance_keys
+    parameter_keys = _FakeVeo.parameter_keys | {
+        "generateAudio", "storageUri", "fps", "pubsubTopic", "compressionQuality", "resizeMode"}
+    max_extend_input = 30.0
+    max_samples = 4
+
+    def __init__(self, *, token: str = "fake-vertex-token", project: str = "fake-project", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.token = token
+        self.project = project
+        #: Cloud Storage objects: (bucket, object) -> clip.
+        self.objects: dict[tuple[str, str], Clip] = {}
+
+    @property
+    def storage_url(self) -> str:
+        """What to pass as the adapter's storage base URL."""
+        return f"{self.url}/storage"
+
+    def route_of(self, request: Request) -> str:
+        if _VERTEX_CREATE.match(request.path):
+            return "create"
+        if _VERTEX_FETCH.match(request.path):
+            return "poll"
+        if _GCS_OBJECT.match(request.path):
+            return "bytes"
+        return "other"
+
+    def handle(self, request: Request) -> Response:
+        route = self.route_of(request)
+        if route == "other":
+            return google_error(404, f"Method not found: {request.method} {request.path}", "NOT_FOUND")
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access "
+                                     "token, login cookie or other valid authentication credential.",
+                                "UNAUTHENTICATED")
+        if route == "bytes":
+            match = _GCS_OBJECT.match(request.path)
+            assert match is not None
+            clip = self.objects.get((match.group("bucket"), match.group("object")))
+            if clip is None:
+                return google_error(404, "No such object.", "NOT_FOUND")
+            return self.serve_clip(clip)
+        fault = self.http_fault(route)
+        if fault is not None:
+            return fault
+        if request.method != "POST":
+            return google_error(405, f"Method {request.method} not allowed", "INVALID_ARGUMENT")
+        try:
+            return self.create(request) if route == "create" else self.fetch(request)
+        except Reject as exc:
+            return google_error(exc.status, exc.message, exc.error_status)
+
+    def create(self, request: Request) -> Response:
+        match = _VERTEX_CREATE.match(request.path)
+        assert match is not None
+        if match.group("project") != self.project:
+            raise Reject(403, f"Permission denied on project {match.group('project')}.", "PERMISSION_DENIED")
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise Reject(400, "Invalid JSON payload received.") from exc
+        op = self.validate(match.group("model"), body)
+        if op.storage_uri and not op.storage_uri.startswith("gs://"):
+            raise Reject(400, "storageUri must be a gs:// URI.")
+        self.accept(op, f"{match.group('model_path')}/operations/{uuid.uuid4()}")
+        return self.answer_create(op.name)
+
+    def read_gcs(self, uri: str, where: str) -> bytes:
+        bucket, _, obj = uri.removeprefix("gs://").partition("/")
+        clip = self.objects.get((bucket, obj))
+        if clip is None:
+            raise Reject(400, f"{where}: cannot read {uri}")
+        return sample_mp4(clip.seconds, clip.aspect)
+
+    def source_clip(self, video: Any) -> Clip:
+        if not isinstance(video, dict):
+            raise Reject(400, "Invalid value at 'instances[0].video'")
+        if "gcsUri" in video:
+            bucket, _, obj = str(video["gcsUri"]).removeprefix("gs://").partition("/")
+            clip = self.objects.get((bucket, obj))
+            if clip is None:
+                raise Reject(400, f"cannot read {video['gcsUri']}")
+        elif "bytesBase64Encoded" in video:
+            try:
+                raw = base64.b64decode(str(video["bytesBase64Encoded"]), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise Reject(400, "instances[0].video.bytesBase64Encoded: invalid base64") from exc
+            if not raw[4:8] == b"ftyp":
+                raise Reject(400, "instances[0].video: the bytes are not an MP4 video")
+            known = next((c for c in self.clips.values() if sample_mp4(c.seconds, c.aspect) == raw), None)
+            # An MP4 this server did not make: treat it as an 8 s 720p 16:9 Veo clip.
+            clip = known or Clip(id="external", seconds=8.0, aspect="16:9", resolution="720p", created=self.clock())
+        else:
+            raise Reject(400, "instances[0].video needs gcsUri or bytesBase64Encoded")
+        if not 1.0 <= clip.seconds <= self.max_extend_input:
+            raise Reject(400, f"The input video must be 1-30 seconds long (got {clip.seconds:g} s).")
+        return clip
+
+    def fetch(self, request: Request) -> Response:
+        match = _VERTEX_FETCH.match(request.path)
+        assert match is not None
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise Reject(400, "Invalid JSON payload received.") from exc
+        name = body.get("operationName") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.startswith(match.group("model_path") + "/operations/"):
+            raise Reject(400, "operationName must name an operation of this model.")
+        op = self.operations.get(name)
+        if op is None:
+            return google_error(404, f"Operation {name} not found.", "NOT_FOUND")
+        if not self.advance(op):
+            return Response.json(self.running_body(op))
+        failure = self.failure_body(op)
+        if failure is not None:
+            return Response.json(failure)
+        result: dict[str, Any] = {
+            "@type": "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"}
+        if op.outcome == "rai":
+            result.update(raiMediaFilteredCount=1, raiMediaFilteredReasons=op.fault.reasons if op.fault else [],
+                          videos=[])
+        else:
+            videos = []
+            for i, clip in enumerate(op.clips):
+                if op.storage_uri:
+                    bucket, _, prefix = op.storage_uri.removeprefix("gs://").partition("/")
+                    obj = "/".join(p for p in (prefix.strip("/"), name.rsplit("/", 1)[1], f"sample_{i}.mp4") if p)
+                    self.objects[(bucket, obj)] = clip
+                    videos.append({"gcsUri": f"gs://{bucket}/{obj}", "mimeType": "video/mp4"})
+                else:
+                    data = base64.b64encode(sample_mp4(clip.seconds, clip.aspect)).decode()
+                    videos.append({"bytesBase64Encoded": data, "mimeType": "video/mp4"})
+            result.update(raiMediaFilteredCount=0, videos=videos)
+        return Response.json({"name": op.name, "done": True, "response": result})
