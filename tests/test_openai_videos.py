@@ -43,7 +43,7 @@ def sora(fake: FakeOpenAI, client: httpx.Client) -> Iterator[OpenAIVideos]:
 def clip(prompt: str = "a red fox runs through snow", **kw: object) -> RenderRequest:
     base: dict[str, object] = {
         "node_id": "shot-1",
-        "key": "k1",
+        "key": f"key:{prompt}",
         "kind": "clip",
         "model": "sora-2",
         "prompt": prompt,
@@ -408,6 +408,21 @@ def test_a_gone_endpoint_reads_as_shutdown(fake: FakeOpenAI, client: httpx.Clien
         moved.submit(clip())
 
 
+def test_only_real_shutdown_signals_read_as_shutdown(fake: FakeOpenAI, sora: OpenAIVideos) -> None:
+    fake.inject(
+        Fault("create", "status", status=400, message="'quality' is deprecated", code="invalid_value")
+    )
+    fake.inject(Fault("create", "status", status=503, message="Server shutdown for maintenance"))
+    fake.inject(Fault("create", "status", status=403, message="This endpoint has been discontinued."))
+    with pytest.raises(TerminalError) as deprecated:
+        sora.submit(clip())
+    with pytest.raises(RetryableError, match="maintenance"):
+        sora.submit(clip())
+    with pytest.raises(TerminalError, match="discontinued.*2026-09-24"):
+        sora.submit(clip())
+    assert "2026-09-24" not in str(deprecated.value) and "deprecated" in str(deprecated.value)
+
+
 # -- reconcile ------------------------------------------------------------------------------------
 def test_lost_create_response_is_found_by_reconcile(fake: FakeOpenAI, sora: OpenAIVideos) -> None:
     request = clip()
@@ -420,6 +435,56 @@ def test_lost_create_response_is_found_by_reconcile(fake: FakeOpenAI, sora: Open
     assert sora.reconcile(request, intent) == created
     assert len(fake.creates()) == 1
     assert fake.requests[-1].query == {"limit": ["100"], "order": ["desc"]}
+
+
+def test_retrying_an_uncertain_submit_finds_the_job_instead_of_paying_twice(
+    fake: FakeOpenAI, sora: OpenAIVideos
+) -> None:
+    request = clip()
+    fake.lose_next_response("create")
+    with pytest.raises(RetryableError):
+        sora.submit(request)
+    (created,) = fake.videos
+
+    assert sora.submit(request) == created
+    assert calls(fake) == [("POST", "/v1/videos"), ("GET", "/v1/videos")]
+    sora.submit(request)  # once resolved, a new submit is a new job (the executor asked for it)
+    assert len(fake.videos) == 2
+
+
+@pytest.mark.parametrize(
+    ("inject", "expected"),
+    [
+        (
+            lambda f: f.server_error("create", 502),
+            [("POST", "/v1/videos"), ("GET", "/v1/videos"), ("POST", "/v1/videos")],
+        ),
+        (
+            lambda f: f.server_error("create", 500),
+            [("POST", "/v1/videos"), ("GET", "/v1/videos"), ("POST", "/v1/videos")],
+        ),
+        (lambda f: f.rate_limit("create"), [("POST", "/v1/videos"), ("POST", "/v1/videos")]),
+        (lambda f: f.overload("create"), [("POST", "/v1/videos"), ("POST", "/v1/videos")]),
+    ],
+)
+def test_only_uncertain_create_failures_look_before_creating_again(
+    fake: FakeOpenAI, sora: OpenAIVideos, inject: Inject, expected: list[tuple[str, str]]
+) -> None:
+    inject(fake)
+    with pytest.raises(RetryableError):
+        sora.submit(clip())
+    sora.submit(clip())
+    assert calls(fake) == expected and len(fake.videos) == 1
+
+
+def test_a_refused_connection_is_not_uncertain(tmp_path: Path) -> None:
+    with FakeOpenAI() as gone:
+        url, key = gone.base_url, gone.api_key
+    with httpx.Client() as client:
+        sora = OpenAIVideos("sora-2", api_key=key, base_url=url, client=client)
+        with pytest.raises(RetryableError, match="ConnectError"):
+            sora.submit(clip())
+        assert sora._uncertain == {}
 
 
 def test_reconcile_matches_prompt_model_seconds_size_and_time(client: httpx.Client) -> None:
@@ -457,25 +522,19 @@ def test_reconcile_pages_through_the_list(fake: FakeOpenAI, sora: OpenAIVideos) 
 def test_submit_with_retries_and_reconcile_creates_once_under_chaos(
     client: httpx.Client, tmp_path: Path
 ) -> None:
-    """A miniature executor loop: faults everywhere, still exactly one create per clip."""
+    """A miniature executor loop retrying blindly: faults everywhere, still one video per clip."""
     with FakeOpenAI(polls_to_complete=2) as fake:
         fake.chaos(seed=7, rate=0.4)
-        recovered = 0
         sora = OpenAIVideos("sora-2", api_key=fake.api_key, base_url=fake.base_url, client=client)
         for n in range(4):
             request = clip(f"shot {n}")
-            intent = fake.clock() - 1
             job: str | None = None
-            uncertain = False
             for _ in range(50):
                 try:
-                    if uncertain:  # an earlier create may have reached the server: look before resubmitting
-                        job = sora.reconcile(request, intent)
-                        recovered += job is not None
-                    job = job or sora.submit(request)
+                    job = sora.submit(request)
                     break
                 except RetryableError:
-                    uncertain = True
+                    continue
             assert job is not None
             for _ in range(100):
                 try:
@@ -486,7 +545,8 @@ def test_submit_with_retries_and_reconcile_creates_once_under_chaos(
                 except RetryableError:
                     continue
             assert (tmp_path / f"{n}.mp4").read_bytes()[4:8] == b"ftyp"
-        assert len(fake.creates()) > 4 and recovered >= 1  # faults hit creates, one lost its response
+        lists = [r for r in fake.requests if r.method == "GET" and r.path == "/v1/videos"]
+        assert len(fake.creates()) > 4 and lists  # faults hit creates, and some lost their outcome
         created = [v.obj["prompt"] for v in fake.videos.values()]
         assert sorted(created) == [f"shot {n}" for n in range(4)]
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 import math
 import re
 import struct
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -60,14 +62,18 @@ _STATES: Mapping[str, JobState] = {
     "completed": "succeeded",
     "failed": "failed",
 }
+#: Create answers after which the job may exist anyway (gateway timeouts, server errors).
+_UNCERTAIN_STATUSES = frozenset({408, 500, 502, 504})
 #: Failed-job codes where the job died for the server's reasons: a new submission may succeed.
 _TRANSIENT_JOB_CODES = frozenset(
     {"server_error", "internal_error", "overloaded", "timeout", "rate_limit_exceeded"}
 )
-_SHUTDOWN_WORDS = re.compile(
-    r"shut ?down|sunset|deprecat|discontinued|no longer (?:available|supported|served)|invalid url",
-    re.IGNORECASE,
+#: Words of a shutdown notice, trusted on any 4xx but 429 (a 5xx "shutdown" is maintenance: retry).
+_SHUTDOWN_NOTICE = re.compile(
+    r"shut ?down|sunset|discontinued|no longer (?:available|supported|served)", re.IGNORECASE
 )
+#: On a 404, these also mean the endpoint itself is gone (OpenAI answers unknown paths "Invalid URL").
+_GONE_404 = re.compile(r"invalid url|deprecat", re.IGNORECASE)
 
 
 class OpenAIVideos(Provider):
@@ -92,6 +98,7 @@ class OpenAIVideos(Provider):
         prices: Mapping[str, float] | None = None,
         reconcile_skew: float = 5.0,
         reconcile_pages: int = 5,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         info = catalog.route(route)
         if info is None or info.vendor != "openai" or info.kind != "video":
@@ -114,6 +121,10 @@ class OpenAIVideos(Provider):
         #: Seconds of clock difference tolerated between us and the server when reconciling.
         self.reconcile_skew = reconcile_skew
         self.reconcile_pages = reconcile_pages
+        self.clock = clock
+        #: Node key -> time just before a create whose outcome is unknown (response lost, 5xx).
+        self._uncertain: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"OpenAIVideos(route={self.name!r}, base_url={self._creds.base_url!r})"
@@ -125,8 +136,16 @@ class OpenAIVideos(Provider):
         return float(request.duration) * float(rate)
 
     def submit(self, request: RenderRequest) -> str:
-        """Create the video job (one multipart POST) and return its id; limits are checked first."""
+        """Create the video job (one multipart POST) and return its id; limits are checked first.
+
+        A create whose outcome is unknown (connection lost after sending, 500/502/504) is
+        remembered by node key, and the next ``submit`` of that key first looks for the job
+        with ``reconcile``: an in-process retry never pays twice for a job that did start.
+        """
         seconds, size = self.check(request)
+        found = self._find_uncertain(request)
+        if found is not None:
+            return found
         image, characters = _split_inputs(request, self.name)
         fields: dict[str, Any] = {
             "prompt": request.prompt,
@@ -137,19 +156,39 @@ class OpenAIVideos(Provider):
         if characters:
             # Wire format UNCONFIRMED (providers.md 1.8): the SDK's bracket flattening of a list.
             fields["characters[]"] = list(characters)
+        started = self.clock()
         with ExitStack() as stack:
             files: Any = _ForceMultipart()
             if image is not None:
                 handle = stack.enter_context(open(image.path, "rb"))
                 files = [("input_reference", (image.path.name, handle, image.mime))]
-            response = self._send(
-                "POST", "/videos", node=request.node_id, what="create", data=fields, files=files
-            )
-        video = self._json(response, node=request.node_id)
+            try:
+                response = self._request("POST", "/videos", node=request.node_id, data=fields, files=files)
+            except RetryableError as exc:
+                if not isinstance(
+                    exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+                ):
+                    self._remember_uncertain(request.key, started)
+                raise
+        if response.status_code >= 400:
+            if response.status_code in _UNCERTAIN_STATUSES:
+                self._remember_uncertain(request.key, started)
+            raise self._error(response, "/videos", request.node_id, "create")
+        with self._lock:
+            self._uncertain.pop(request.key, None)
+        try:
+            video = self._json(response, node=request.node_id)
+        except RetryableError as exc:
+            raise TerminalError(
+                f"{exc.message}; the job may exist: check the OpenAI dashboard before rerunning",
+                provider=self.name,
+                node=request.node_id,
+            ) from exc
         job_id = video.get("id")
         if not isinstance(job_id, str) or not job_id:
-            raise RetryableError(
-                f"create answered without a video id: {str(video)[:200]}",
+            # Not retryable: the server accepted something, and a second create could pay twice.
+            raise TerminalError(
+                f"create answered without a video id: {str(video)[:200]}; check the OpenAI dashboard",
                 provider=self.name,
                 node=request.node_id,
             )
@@ -358,18 +397,35 @@ class OpenAIVideos(Provider):
         self._send("DELETE", f"/videos/{job_id}", what=f"delete {job_id}")
 
     # -- plumbing -----------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, node: str = "", **kwargs: Any) -> httpx.Response:
+        """One HTTP exchange; transport failures become RetryableError (``__cause__`` keeps the kind)."""
+        try:
+            return self._client.request(method, self._creds.url(path), headers=self._creds.headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise network_error(exc, self._creds, provider=self.name, node=node) from exc
+
     def _send(
         self, method: str, path: str, *, node: str = "", what: str = "", **kwargs: Any
     ) -> httpx.Response:
-        try:
-            response = self._client.request(
-                method, self._creds.url(path), headers=self._creds.headers, **kwargs
-            )
-        except httpx.TransportError as exc:
-            raise network_error(exc, self._creds, provider=self.name, node=node) from exc
+        response = self._request(method, path, node=node, **kwargs)
         if response.status_code >= 400:
             raise self._error(response, path, node, what)
         return response
+
+    def _remember_uncertain(self, key: str, started: float) -> None:
+        with self._lock:
+            self._uncertain.setdefault(key, started)
+
+    def _find_uncertain(self, request: RenderRequest) -> str | None:
+        """After an uncertain create of this key, return the job it started, if the list shows one."""
+        with self._lock:
+            started = self._uncertain.get(request.key)
+        if started is None:
+            return None
+        found = self.reconcile(request, started)  # a failure here keeps the key uncertain
+        with self._lock:
+            self._uncertain.pop(request.key, None)
+        return found
 
     def _json(self, response: httpx.Response, *, node: str = "") -> dict[str, Any]:
         try:
@@ -388,7 +444,9 @@ class OpenAIVideos(Provider):
         words = self._creds.redact(describe(body))
         status = response.status_code
         is_collection = path in ("/videos", "/videos/characters") or path.endswith("/remix")
-        if status == 410 or _SHUTDOWN_WORDS.search(body.message) or (status == 404 and is_collection):
+        notice = 400 <= status < 500 and status != 429 and _SHUTDOWN_NOTICE.search(body.message)
+        gone = status == 404 and (is_collection or _GONE_404.search(body.message))
+        if status == 410 or notice or gone:
             return TerminalError(self._shutdown_text(status, words), provider=self.name, node=node)
         if status == 404:
             hint = (
