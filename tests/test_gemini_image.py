@@ -184,3 +184,24 @@ def test_from_env_and_costs(fake: FakeGemini, tmp_path: Path) -> None:
             from_env("gemini-3-pro-image", {}, client)
         with pytest.raises(TerminalError, match="unknown Gemini image route"):
             GeminiImage(KEY, route="gpt-image-1", client=client)
+
+
+def test_fake_generate_content_is_strict_where_the_api_is(fake: FakeGemini) -> None:
+    url = f"{fake.url}/v1beta/models/gemini-3-pro-image-preview:generateContent"
+    headers = {"x-goog-api-key": KEY}
+    data = base64.b64encode(sample_png(4, 4)).decode()
+    with httpx.Client() as client:
+        snake = client.post(url, headers=headers, json={
+            "contents": [{"parts": [{"text": "x"}, {"inline_data": {"mime_type": "image/png", "data": data}}]}],
+            "generation_config": {"response_modalities": ["IMAGE"], "image_config": {"aspect_ratio": "3:2"}}})
+        assert snake.status_code == 200
+        bad = [
+            {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"responseModalities": ["TEXT"]}},
+            {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {
+                "responseModalities": ["IMAGE"], "imageConfig": {"personGeneration": "allow_all"}}},
+            {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {
+                "responseModalities": ["IMAGE"], "imageConfig": {"imageSize": "2k"}}},
+            {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]}],
+             "generationConfig": {"responseModalities": ["IMAGE"]}},
+        ]
+        assert [client.post(url, headers=headers, json=b).status_code for b in bad] == [400] * 4

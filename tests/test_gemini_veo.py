@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -522,3 +523,28 @@ def test_fake_accepts_both_encodings_and_rejects_what_the_api_rejects(fake: Fake
         assert response.json()["error"]["status"] == "INVALID_ARGUMENT" and words in response.json()["error"]["message"]
     assert post({"prompt": "x"}, headers={}).status_code == 403
     assert fake.creates == 4
+
+
+def test_seeded_chaos_never_creates_twice_when_the_client_retries(client: httpx.Client, tmp_path: Path) -> None:
+    with FakeGemini(api_key=KEY, chaos=random.Random(7), chaos_rate=0.5) as noisy:
+        veo = GeminiVeo(KEY, base_url=noisy.url, client=client)
+        retries = 0
+
+        def retry(call: Callable[[], Any]) -> Any:
+            nonlocal retries
+            for _ in range(30):
+                try:
+                    return call()
+                except RetryableError:
+                    retries += 1
+            raise AssertionError("never recovered")
+
+        for shot in range(5):
+            job = retry(lambda: veo.submit(request(node_id=f"s{shot}")))
+            status = retry(lambda: veo.poll(job))
+            while status.state == "running":
+                status = retry(lambda: veo.poll(job))
+            dest = tmp_path / f"s{shot}.mp4"
+            retry(lambda: veo.download(job, dest, status))
+            assert dest.read_bytes() == sample_mp4(8.0, "16:9")
+        assert noisy.creates == 5 and retries > 5

@@ -15,7 +15,6 @@ from shotmake.providers.base import InputFile, JobStatus, RenderRequest
 from shotmake.providers.catalog import ROUTES
 from shotmake.providers.vertex_veo import VertexVeo, vertex_host, vertex_model
 from tests.fakes.google_server import (
-    FakeVertex,
     operation_failed,
     overloaded,
     rai_filtered,
@@ -25,6 +24,7 @@ from tests.fakes.google_server import (
     sample_png,
     truncated_download,
 )
+from tests.fakes.vertex_server import FakeVertex
 
 TOKEN = "ya29.fake-vertex-token-never-leak"
 MODEL_PATH = "projects/fake-project/locations/us-central1/publishers/google/models/veo-3.1-generate-001"

@@ -9,11 +9,9 @@ small MP4/PNG bytes, record every request, and inject faults on demand::
         fake.faults.append(rai_filtered(["celebrity likeness"]))    # next accepted job is blocked
         fake.faults.append(reset_download(after=2048))              # next byte download resets
 
-Fault routes: ``create`` (predictLongRunning; ``lost_response`` accepts the job, then resets), ``poll`` (operation GET / fetchPredictOperation),
-``download`` (Gemini ``files/{id}:download``), ``bytes`` (the bytes behind the redirect, or a
-Vertex Cloud Storage object), ``generate`` (generateContent) and ``operation`` (the outcome of
-the next accepted job: stall, RAI-filtered, failed). ``chaos`` injects transient faults at
-random, seeded, for soak tests. ``creates`` counts accepted jobs (one per rendered node).
+Faults live in ``google_faults`` (re-exported here); ``FakeVertex`` in ``vertex_server``.
+``chaos`` injects transient faults at random, seeded, for soak tests; ``creates`` counts
+accepted jobs (one per rendered node, ever).
 """
 
 from __future__ import annotations
@@ -37,7 +35,32 @@ from urllib.parse import urlsplit
 
 import imageio_ffmpeg
 
+from .google_faults import (
+    CHAOS,
+    OUTCOMES,
+    Fault,
+    http_error,
+    image_safety,
+    lost_response,
+    operation_failed,
+    overloaded,
+    prompt_blocked,
+    rai_filtered,
+    rate_limited,
+    reset_download,
+    server_error,
+    stall,
+    text_only,
+    truncated_download,
+)
 from .server import FakeServer, Request, Response
+
+__all__ = [
+    "CHAOS", "OUTCOMES", "Clip", "FakeGemini", "FakeVeoBase", "Fault", "ModelCaps", "Operation", "Reject",
+    "google_error", "http_error", "image_safety", "lost_response", "operation_failed", "overloaded",
+    "prompt_blocked", "rai_filtered", "rate_limited", "reset_download", "sample_mp4", "sample_png",
+    "server_error", "stall", "text_only", "truncated_download",
+]
 
 # -- real media --------------------------------------------------------------------------------
 
@@ -83,111 +106,6 @@ def sample_png(width: int, height: int, rgb: tuple[int, int, int] = (40, 120, 20
 
 
 _MAGIC = {"image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8\xff", "image/webp": b"RIFF"}
-
-
-# -- faults ------------------------------------------------------------------------------------
-
-@dataclass
-class Fault:
-    """One injected misbehaviour, consumed by the next request on ``route`` (see module doc)."""
-
-    route: str
-    status: int = 0
-    error_status: str = ""
-    message: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    reset_after: int | None = None
-    truncate_by: int | None = None
-    #: For route "operation": "stall", "rai" or "error". For route "generate": "image_safety",
-    #: "prompt_blocked" or "text_only".
-    outcome: str = ""
-    reasons: list[str] = field(default_factory=list)
-    rpc_code: int = 13
-
-
-def http_error(route: str, status: int, error_status: str, message: str,
-               headers: dict[str, str] | None = None) -> Fault:
-    """Answer the next request on ``route`` with a Google error body."""
-    return Fault(route, status=status, error_status=error_status, message=message, headers=dict(headers or {}))
-
-
-def rate_limited(route: str = "create", retry_after: float | None = 2.0) -> Fault:
-    """429 RESOURCE_EXHAUSTED, with ``Retry-After`` when given."""
-    headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
-    return http_error(route, 429, "RESOURCE_EXHAUSTED",
-                      "Resource has been exhausted (e.g. check quota).", headers)
-
-
-def server_error(route: str = "create", status: int = 500) -> Fault:
-    """500 INTERNAL or 503 UNAVAILABLE."""
-    if status == 503:
-        return http_error(route, 503, "UNAVAILABLE", "The service is currently unavailable.")
-    return http_error(route, status, "INTERNAL", "An internal error has occurred. Please retry or report.")
-
-
-def overloaded(route: str = "create") -> Fault:
-    """503 "The model is overloaded" (what Gemini answers at peak load)."""
-    return http_error(route, 503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
-
-
-def reset_download(after: int = 4096, route: str = "bytes") -> Fault:
-    """Close the connection after ``after`` body bytes of the next download."""
-    return Fault(route, reset_after=after)
-
-
-def truncated_download(missing: int = 4096, route: str = "bytes") -> Fault:
-    """Declare ``missing`` more bytes in Content-Length than the next download sends."""
-    return Fault(route, truncate_by=missing)
-
-
-def lost_response(route: str = "create") -> Fault:
-    """Accept the next create (the job exists and will bill) but reset before answering it."""
-    return Fault(route, reset_after=0, outcome="lost")
-
-
-def stall() -> Fault:
-    """The next accepted job never finishes (stuck at 99 %)."""
-    return Fault("operation", outcome="stall")
-
-
-def rai_filtered(reasons: Sequence[str] | None = None) -> Fault:
-    """The next accepted job ends done with no samples and ``raiMediaFilteredCount`` 1."""
-    return Fault("operation", outcome="rai", reasons=list(reasons or [
-        "Your current safety settings for person generation prevented the video from being generated."]))
-
-
-def operation_failed(code: int = 13, message: str = "Video generation failed due to an internal error.") -> Fault:
-    """The next accepted job ends done with an ``error`` google.rpc.Status."""
-    return Fault("operation", outcome="error", rpc_code=code, message=message)
-
-
-def image_safety(finish_reason: str = "IMAGE_SAFETY") -> Fault:
-    """The next generateContent answers a candidate with a safety ``finishReason`` and no image."""
-    return Fault("generate", outcome="image_safety", message=finish_reason)
-
-
-def prompt_blocked(reason: str = "PROHIBITED_CONTENT") -> Fault:
-    """The next generateContent answers ``promptFeedback.blockReason`` and no candidates."""
-    return Fault("generate", outcome="prompt_blocked", message=reason)
-
-
-def text_only() -> Fault:
-    """The next generateContent answers text but no image (finishReason STOP)."""
-    return Fault("generate", outcome="text_only")
-
-
-#: What ``chaos`` may inject, per route (all transient: a correct client recovers from each).
-CHAOS: dict[str, tuple[Callable[[], Fault], ...]] = {
-    "create": (lambda: rate_limited("create", 0), lambda: server_error("create", 500),
-               lambda: server_error("create", 503), lambda: overloaded("create")),
-    "poll": (lambda: rate_limited("poll", 0), lambda: server_error("poll", 500), lambda: overloaded("poll")),
-    "download": (lambda: rate_limited("download", 0), lambda: server_error("download", 503)),
-    "bytes": (lambda: reset_download(1024), lambda: truncated_download(1024)),
-    "generate": (lambda: rate_limited("generate", 0), lambda: overloaded("generate")),
-}
-#: Outcomes ``chaos_outcomes`` may name: terminal (rai), retryable (error), or neither (stall).
-OUTCOMES: dict[str, Callable[[], Fault]] = {"rai": rai_filtered, "error": operation_failed, "stall": stall}
-
 
 class Reject(Exception):
     """Raised by validation: becomes a Google error response."""
@@ -246,7 +164,7 @@ class Operation:
     clips: list[Clip] = field(default_factory=list)
 
 
-class _FakeVeo(FakeServer):
+class FakeVeoBase(FakeServer):
     """Request validation, operations and clip storage common to both Veo fakes."""
 
     api = "gemini"
@@ -562,7 +480,7 @@ _BLOB = re.compile(r"^/blob/(?P<id>[^/]+)$")
 _GENERATE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
 
 
-class FakeGemini(_FakeVeo):
+class FakeGemini(FakeVeoBase):
     """The Gemini API: Veo ``predictLongRunning`` + operations + files, and ``generateContent``."""
 
     api = "gemini"
@@ -790,162 +708,3 @@ class FakeGemini(_FakeVeo):
         if size not in IMAGE_BASE:
             raise Reject(400, f"Unsupported image size {size!r}; supported: 1K, 2K, 4K.")
         return str(aspect), str(size)
-
-
-# -- Vertex AI ---------------------------------------------------------------------------------
-
-VERTEX_VEO_MODELS = {
-    "veo-3.1-generate-001": ModelCaps(),
-    "veo-3.1-fast-generate-001": ModelCaps(),
-    "veo-3.1-lite-generate-001": ModelCaps(resolutions=("720p", "1080p"), references=False, extension=False),
-}
-_VERTEX_MODEL = r"(?P<model_path>projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/google/models/(?P<model>[^/:]+))"
-_VERTEX_CREATE = re.compile(rf"^/(?P<version>v1|v1beta1)/{_VERTEX_MODEL}:predictLongRunning$")
-_VERTEX_FETCH = re.compile(rf"^/(?P<version>v1|v1beta1)/{_VERTEX_MODEL}:fetchPredictOperation$")
-_GCS_OBJECT = re.compile(r"^/storage/(?P<bucket>[^/]+)/(?P<object>.+)$")
-
-
-class FakeVertex(_FakeVeo):
-    """Vertex AI Veo: ``predictLongRunning``, ``fetchPredictOperation`` (a POST), and Cloud Storage.
-
-    Finished jobs answer ``response.videos[]`` with inline ``bytesBase64Encoded``, or with a
-    ``gcsUri`` under the request's ``parameters.storageUri``; those objects are served at
-    ``{url}/storage/BUCKET/OBJECT`` (the adapter's storage base URL is ``{url}/storage``).
-    """
-
-    api = "vertex"
-    models = VERTEX_VEO_MODELS
-    instance_keys = _FakeVeo.instance_keys
-    parameter_keys = _FakeVeo.parameter_keys | {
-        "generateAudio", "storageUri", "fps", "pubsubTopic", "compressionQuality", "resizeMode"}
-    max_extend_input = 30.0
-    max_samples = 4
-
-    def __init__(self, *, token: str = "fake-vertex-token", project: str = "fake-project", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.token = token
-        self.project = project
-        #: Cloud Storage objects: (bucket, object) -> clip.
-        self.objects: dict[tuple[str, str], Clip] = {}
-
-    @property
-    def storage_url(self) -> str:
-        """What to pass as the adapter's storage base URL."""
-        return f"{self.url}/storage"
-
-    def route_of(self, request: Request) -> str:
-        if _VERTEX_CREATE.match(request.path):
-            return "create"
-        if _VERTEX_FETCH.match(request.path):
-            return "poll"
-        if _GCS_OBJECT.match(request.path):
-            return "bytes"
-        return "other"
-
-    def handle(self, request: Request) -> Response:
-        route = self.route_of(request)
-        if route == "other":
-            return google_error(404, f"Method not found: {request.method} {request.path}", "NOT_FOUND")
-        if request.headers.get("authorization") != f"Bearer {self.token}":
-            return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access "
-                                     "token, login cookie or other valid authentication credential.",
-                                "UNAUTHENTICATED")
-        if route == "bytes":
-            match = _GCS_OBJECT.match(request.path)
-            assert match is not None
-            clip = self.objects.get((match.group("bucket"), match.group("object")))
-            if clip is None:
-                return google_error(404, "No such object.", "NOT_FOUND")
-            return self.serve_clip(clip)
-        fault = self.http_fault(route)
-        if fault is not None:
-            return fault
-        if request.method != "POST":
-            return google_error(405, f"Method {request.method} not allowed", "INVALID_ARGUMENT")
-        try:
-            return self.create(request) if route == "create" else self.fetch(request)
-        except Reject as exc:
-            return google_error(exc.status, exc.message, exc.error_status)
-
-    def create(self, request: Request) -> Response:
-        match = _VERTEX_CREATE.match(request.path)
-        assert match is not None
-        if match.group("project") != self.project:
-            raise Reject(403, f"Permission denied on project {match.group('project')}.", "PERMISSION_DENIED")
-        try:
-            body = request.json()
-        except ValueError as exc:
-            raise Reject(400, "Invalid JSON payload received.") from exc
-        op = self.validate(match.group("model"), body)
-        if op.storage_uri and not op.storage_uri.startswith("gs://"):
-            raise Reject(400, "storageUri must be a gs:// URI.")
-        self.accept(op, f"{match.group('model_path')}/operations/{uuid.uuid4()}")
-        return self.answer_create(op.name)
-
-    def read_gcs(self, uri: str, where: str) -> bytes:
-        bucket, _, obj = uri.removeprefix("gs://").partition("/")
-        clip = self.objects.get((bucket, obj))
-        if clip is None:
-            raise Reject(400, f"{where}: cannot read {uri}")
-        return sample_mp4(clip.seconds, clip.aspect)
-
-    def source_clip(self, video: Any) -> Clip:
-        if not isinstance(video, dict):
-            raise Reject(400, "Invalid value at 'instances[0].video'")
-        if "gcsUri" in video:
-            bucket, _, obj = str(video["gcsUri"]).removeprefix("gs://").partition("/")
-            clip = self.objects.get((bucket, obj))
-            if clip is None:
-                raise Reject(400, f"cannot read {video['gcsUri']}")
-        elif "bytesBase64Encoded" in video:
-            try:
-                raw = base64.b64decode(str(video["bytesBase64Encoded"]), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise Reject(400, "instances[0].video.bytesBase64Encoded: invalid base64") from exc
-            if not raw[4:8] == b"ftyp":
-                raise Reject(400, "instances[0].video: the bytes are not an MP4 video")
-            known = next((c for c in self.clips.values() if sample_mp4(c.seconds, c.aspect) == raw), None)
-            # An MP4 this server did not make: treat it as an 8 s 720p 16:9 Veo clip.
-            clip = known or Clip(id="external", seconds=8.0, aspect="16:9", resolution="720p", created=self.clock())
-        else:
-            raise Reject(400, "instances[0].video needs gcsUri or bytesBase64Encoded")
-        if not 1.0 <= clip.seconds <= self.max_extend_input:
-            raise Reject(400, f"The input video must be 1-30 seconds long (got {clip.seconds:g} s).")
-        return clip
-
-    def fetch(self, request: Request) -> Response:
-        match = _VERTEX_FETCH.match(request.path)
-        assert match is not None
-        try:
-            body = request.json()
-        except ValueError as exc:
-            raise Reject(400, "Invalid JSON payload received.") from exc
-        name = body.get("operationName") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name.startswith(match.group("model_path") + "/operations/"):
-            raise Reject(400, "operationName must name an operation of this model.")
-        op = self.operations.get(name)
-        if op is None:
-            return google_error(404, f"Operation {name} not found.", "NOT_FOUND")
-        if not self.advance(op):
-            return Response.json(self.running_body(op))
-        failure = self.failure_body(op)
-        if failure is not None:
-            return Response.json(failure)
-        result: dict[str, Any] = {
-            "@type": "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"}
-        if op.outcome == "rai":
-            result.update(raiMediaFilteredCount=1, raiMediaFilteredReasons=op.fault.reasons if op.fault else [],
-                          videos=[])
-        else:
-            videos = []
-            for i, clip in enumerate(op.clips):
-                if op.storage_uri:
-                    bucket, _, prefix = op.storage_uri.removeprefix("gs://").partition("/")
-                    obj = "/".join(p for p in (prefix.strip("/"), name.rsplit("/", 1)[1], f"sample_{i}.mp4") if p)
-                    self.objects[(bucket, obj)] = clip
-                    videos.append({"gcsUri": f"gs://{bucket}/{obj}", "mimeType": "video/mp4"})
-                else:
-                    data = base64.b64encode(sample_mp4(clip.seconds, clip.aspect)).decode()
-                    videos.append({"bytesBase64Encoded": data, "mimeType": "video/mp4"})
-            result.update(raiMediaFilteredCount=0, videos=videos)
-        return Response.json({"name": op.name, "done": True, "response": result})
