@@ -539,12 +539,15 @@ def test_seeded_chaos_never_creates_twice_when_the_client_retries(client: httpx.
                     retries += 1
             raise AssertionError("never recovered")
 
-        for shot in range(5):
+        def render(shot: int) -> Path:
             job = retry(lambda: veo.submit(request(node_id=f"s{shot}")))
             status = retry(lambda: veo.poll(job))
             while status.state == "running":
                 status = retry(lambda: veo.poll(job))
             dest = tmp_path / f"s{shot}.mp4"
             retry(lambda: veo.download(job, dest, status))
-            assert dest.read_bytes() == sample_mp4(8.0, "16:9")
+            return dest
+
+        for shot in range(5):
+            assert render(shot).read_bytes() == sample_mp4(8.0, "16:9")
         assert noisy.creates == 5 and retries > 5
