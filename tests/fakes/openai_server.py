@@ -449,7 +449,11 @@ class FakeOpenAI(FakeServer):
             return Response.json(
                 error_body(SHUTDOWN_MESSAGE, code="endpoint_shutdown"), status=self.shutdown_status
             )
-        fault = self.take_fault(lambda f: f.route in (route, "*") and f.kind not in ("fail_job", "stall_job"))
+        fault = self.take_fault(
+            lambda f: (
+                isinstance(f, Fault) and f.route in (route, "*") and f.kind not in ("fail_job", "stall_job")
+            )
+        )
         if fault is None:
             fault = self._chaos_fault(route)
         if fault is not None and fault.kind == "delay":
@@ -674,7 +678,7 @@ class FakeOpenAI(FakeServer):
             "error": None,
         }
         video = Video(obj=obj, created=now)
-        fault = self.take_fault(lambda f: f.kind in ("fail_job", "stall_job"))
+        fault = self.take_fault(lambda f: isinstance(f, Fault) and f.kind in ("fail_job", "stall_job"))
         if fault is not None and fault.kind == "fail_job":
             video.fail = {"code": fault.code or "moderation_blocked", "message": fault.message}
         elif fault is not None:
