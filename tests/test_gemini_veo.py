@@ -414,7 +414,7 @@ def test_file_ttl_expires_videos_after_n_seconds(fake: FakeGemini, make_veo: Cal
         veo.download(job, tmp_path / "clip.mp4", status)
 
 
-def test_network_failure_is_retryable_and_says_whether_the_create_may_have_landed(
+def test_network_failure_retries_only_when_the_create_cannot_have_landed(
     fake: FakeGemini, client: httpx.Client
 ) -> None:
     with FakeGemini(api_key=KEY) as gone:
@@ -425,10 +425,10 @@ def test_network_failure_is_retryable_and_says_whether_the_create_may_have_lande
 
     fake.faults.append(lost_response())
     veo = GeminiVeo(KEY, base_url=fake.url, client=client)
-    with pytest.raises(RetryableError, match="may have reached the server") as lost:
+    with pytest.raises(TerminalError, match="may have reached Google.*--resubmit-uncertain") as lost:
         veo.submit(request())
     assert vars(lost.value)["uncertain"] is True
-    assert fake.creates == 1  # the job exists: the caller must reconcile, not resubmit
+    assert fake.creates == 1  # the job exists and bills: a retry would have paid twice
 
 
 # -- secrets ---------------------------------------------------------------------------------------

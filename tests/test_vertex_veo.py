@@ -15,6 +15,7 @@ from shotmake.providers.base import InputFile, JobStatus, RenderRequest
 from shotmake.providers.catalog import ROUTES
 from shotmake.providers.vertex_veo import VertexVeo, vertex_host, vertex_model
 from tests.fakes.google_server import (
+    lost_response,
     operation_failed,
     overloaded,
     rai_filtered,
@@ -203,6 +204,11 @@ def test_faults_map_to_retryable_or_terminal(fake: FakeVertex, make_vertex: Call
     assert isinstance(run_to_done(veo, veo.submit(request())).error, RetryableError)
     fake.faults.append(operation_failed(3, "Bad image."))
     assert isinstance(run_to_done(veo, veo.submit(request())).error, TerminalError)
+    before = fake.creates
+    fake.faults.append(lost_response())
+    with pytest.raises(TerminalError, match="may have reached Google") as lost:
+        veo.submit(request())
+    assert vars(lost.value)["uncertain"] is True and fake.creates == before + 1
 
 
 @pytest.mark.parametrize("fault", [reset_download(after=1000), truncated_download(missing=2000)])

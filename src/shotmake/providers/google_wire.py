@@ -84,19 +84,26 @@ def error_for_response(
 
 def transport_failure(
     exc: httpx.TransportError, *, provider: str, node: str = "", secrets: tuple[str, ...] = (), sent: bool = False
-) -> RetryableError:
-    """Map a network failure to RetryableError; say when a create may have reached the server.
+) -> ProviderError:
+    """Map a network failure: retryable, unless a create may have reached the server.
 
-    ``sent`` is True for a request that is not idempotent (a create): if the failure happened
-    after the request left (a read timeout, a reset), the job may exist remotely, and the
-    caller must reconcile instead of blindly resubmitting. ``uncertain`` on the error says so.
+    ``sent`` is True for a create. If that failed after the request left (a read timeout, a
+    reset), the job may exist and bill, and neither Google API can list jobs to find it, so a
+    retry could pay twice: the error is terminal and marked ``uncertain``. The journal then
+    holds an intent without a job id, which the next build refuses to resubmit unless the
+    user passes ``--resubmit-uncertain``. A failure to connect sent nothing: retryable.
     """
     maybe_delivered = sent and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    text = f"network error: {type(exc).__name__}: {exc}"
+    text = redact(f"network error: {type(exc).__name__}: {exc}", *secrets)
+    error: ProviderError
     if maybe_delivered:
-        text += " (the create request may have reached the server; reconcile before resubmitting)"
-    error = RetryableError(redact(text, *secrets), provider=provider, node=node)
-    error.uncertain = maybe_delivered  # type: ignore[attr-defined]
+        error = TerminalError(
+            f"{text}; the create request may have reached Google and started a billed job, which "
+            "cannot be looked up, so it is not sent again (check the Google console, then rerun "
+            "with --resubmit-uncertain to create it anyway)", provider=provider, node=node)
+    else:
+        error = RetryableError(text, provider=provider, node=node)
+    vars(error)["uncertain"] = maybe_delivered  # read with getattr(error, "uncertain", False)
     return error
 
 
