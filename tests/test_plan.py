@@ -89,3 +89,65 @@ def test_stale_reasons() -> None:
     assert stale["clip:b"].reasons[0].startswith("prompt changed: 'A lighthouse at dusk.")
     assert stale["sequence:one"].reasons == ("input clip:b changed",)
     assert stale["episode:tiny"].reasons == ("input sequence:one changed",)
+
+
+LANGUAGE = """\
+episode: lang
+plates:
+  harbour: {prompt: an empty harbour}
+characters:
+  mei: {description: a girl, sheet: true}
+shots:
+  - id: base
+    prompt: the sea
+    provider: veo-3.1
+    duration: 8
+  - id: more
+    prompt: the sea goes on
+    provider: veo-3.1
+    extends: base
+    duration: 7
+  - id: dock
+    prompt: "{mei} on the dock"
+    first_frame: harbour
+    takes: 3
+    pick: 2
+    seed: 10
+  - id: next
+    prompt: later
+    after: dock
+sequences:
+  - id: q
+    shots: [more, dock, next]
+"""
+
+
+def test_plates_extensions_and_takes() -> None:
+    plan = plan_of(LANGUAGE)
+    assert plan.node("plate:harbour").kind == "plate"
+    more = plan.node("clip:more")
+    assert more.manifest["extends"] == plan.node("clip:base").key and "clip:base" in more.inputs
+    takes = [plan.node(f"clip:dock@{i}") for i in (1, 2, 3)]
+    assert len({t.key for t in takes}) == 3
+    assert [t.manifest["seed"] for t in takes] == [10, 11, 12]
+    assert all(t.manifest["first_frame"] == plan.node("plate:harbour").key for t in takes)
+    # The cut and the continuity frame use the picked take.
+    assert plan.node("frame:dock").inputs == ("clip:dock@2",)
+    assert "clip:dock@2" in plan.node("sequence:q").inputs and "clip:dock@1" not in plan.node("sequence:q").inputs
+
+
+def test_adding_takes_keeps_take_one_and_picking_changes_only_the_cut() -> None:
+    single = keys(plan_of(LANGUAGE.replace("    takes: 3\n    pick: 2\n", "")))
+    multi = keys(plan_of(LANGUAGE))
+    assert multi["clip:dock@1"] == single["clip:dock"]
+    repicked = keys(plan_of(LANGUAGE.replace("pick: 2", "pick: 3")))
+    changed = {nid for nid in multi if multi[nid] != repicked[nid]}
+    assert changed == {"frame:dock", "clip:next", "sequence:q", "episode:lang"}
+
+
+def test_trim_and_transition_change_the_sequence_not_the_clip() -> None:
+    base = keys(plan_of(SMALL_EPISODE))
+    trimmed = keys(plan_of(SMALL_EPISODE.replace("    duration: 2\n", "    duration: 2\n    trim: {in: 0.5}\n")))
+    assert {nid for nid in base if base[nid] != trimmed[nid]} == {"sequence:one", "episode:tiny"}
+    faded = keys(plan_of(SMALL_EPISODE.replace("  - id: two\n", "  - id: two\n    transition: fade\n")))
+    assert {nid for nid in base if base[nid] != faded[nid]} == {"sequence:two", "episode:tiny"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .errors import ShotmakeError, SpecError, UsageError
+from .errors import RunError, ShotmakeError, SpecError, UsageError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -141,16 +141,22 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress stays on stderr).")
 @click.option("--resubmit-uncertain", is_flag=True,
               help="Create remote jobs again whose earlier create call may have reached the server unrecorded.")
+@click.option("--frozen", is_flag=True,
+              help="Render nothing: reproduce the cut in EPISODE.lock from the cache, or fail.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.pass_context
 def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jobs: int, as_json: bool,
-          resubmit_uncertain: bool, quiet: bool) -> None:
+          resubmit_uncertain: bool, frozen: bool, quiet: bool) -> None:
     """Render what changed and assemble the episode into the output directory.
 
     Cached nodes are reused (a paid render is never paid for twice); dirty nodes run in
     dependency order, up to -j at once. A failed or interrupted build keeps everything it
     finished; run it again to continue. Exit 1 if any node failed.
+
+    A successful build writes EPISODE.lock (each node's key and artifact digest);
+    --frozen builds exactly that cut from the cache and fails rather than render.
     """
+    from .lock import frozen_problems, lock_data, lock_path, read_lock, write_lock
     from .report import ConsoleReporter, build_json, format_plan, plan_json
 
     settings = _settings(ctx)
@@ -163,9 +169,19 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
             return
         with cache.build_lock():
             the_plan, stale = _plan(spec, cache)
+            if frozen:
+                lock = read_lock(lock_path(episode))
+                if lock is None:
+                    raise UsageError(f"--frozen needs {lock_path(episode)}; build once without --frozen to write it")
+                problems = frozen_problems(the_plan, lock, cache.lookup)
+                if problems:
+                    raise RunError("--frozen: the locked cut cannot be reproduced without rendering:\n  "
+                                   + "\n  ".join(problems))
             result, output = _execute(the_plan, stale, cache, settings, jobs=jobs, keep_going=keep_going,
                                       reporter=ConsoleReporter(quiet=quiet),
                                       resubmit_uncertain=resubmit_uncertain)
+            if result.ok and not frozen:
+                write_lock(lock_path(episode), lock_data(the_plan, result.artifacts), episode.name)
     finally:
         cache.close()
     if as_json:
@@ -205,7 +221,12 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs:
 def _resolve_node(the_plan: Any, name: str) -> str:
     if name in the_plan.graph:
         return name
-    matches = [nid for nid in the_plan.order if nid.split(":", 1)[1] == name]
+    matches = [nid for nid in the_plan.order if nid.split(":", 1)[1] in (name, f"{name}@1")]
+    # A bare name means the thing the user declared: the shot's clip before its derived frame.
+    for kind in ("clip", "sequence", "sheet", "plate", "episode"):
+        declared = [nid for nid in matches if nid.startswith(kind + ":")]
+        if len(declared) == 1:
+            return declared[0]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -246,6 +267,42 @@ def explain(ctx: click.Context, episode: Path, node: str) -> None:
             click.echo(f"  waits for: {', '.join(upstream)}")
     finally:
         cache.close()
+
+
+@cli.command(context_settings=CONTEXT)
+@EPISODE
+@click.argument("shot", required=False)
+@click.pass_context
+def prompts(ctx: click.Context, episode: Path, shot: str | None) -> None:
+    """Print each shot's compiled prompt and the images it sends: review what you pay for.
+
+    The character descriptions and the style appear verbatim, exactly as the provider gets them.
+    """
+    from .cache import file_digest
+    from .plan import build_plan
+
+    spec = _load(episode)
+    the_plan = build_plan(spec, file_digest)
+    ids = [nid for nid in the_plan.order if the_plan.node(nid).kind in ("clip", "sheet", "plate")]
+    if shot is not None:
+        wanted = _resolve_node(the_plan, shot)
+        ids = [nid for nid in ids if nid == wanted or nid.startswith(wanted + "@")] or [wanted]
+    owners = {the_plan.node(nid).key: nid for nid in the_plan.order}
+    for nid in ids:
+        node = the_plan.node(nid)
+        m = node.manifest
+        click.echo(f"== {nid}  [{node.provider} / {m.get('model', '')}]")
+        click.echo(m.get("prompt", ""))
+        if m.get("negative_prompt"):
+            click.echo(f"-- negative: {m['negative_prompt']}")
+        files = {digest: path for path, digest in node.labels.get("reference_files", [])}
+        sends = []
+        for role in ("first_frame", "last_frame", "extends"):
+            if m.get(role):
+                sends.append(f"{role.replace('_', ' ')}: {owners.get(m[role]) or files.get(m[role], m[role][:12])}")
+        sends += [f"reference: {owners.get(r) or files.get(r, r[:12])}" for r in m.get("references", [])]
+        click.echo("-- sends: " + ("; ".join(sends) if sends else "text only"))
+        click.echo()
 
 
 @cli.command(context_settings=CONTEXT)

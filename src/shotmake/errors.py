@@ -115,7 +115,16 @@ class CacheError(RunError):
 
 
 class ProviderError(RunError):
-    """A provider failed a render."""
+    """A provider failed a render.
+
+    ``uncertain`` marks a failed create call that may still have reached the server (the
+    connection dropped after the request was sent): the job might exist and bill, so it must
+    not be blindly created again.
+    """
+
+    def __init__(self, message: str, *, node: str = "", provider: str = "", uncertain: bool = False) -> None:
+        super().__init__(message, node=node, provider=provider)
+        self.uncertain = uncertain
 
 
 class RetryableError(ProviderError):
@@ -125,9 +134,15 @@ class RetryableError(ProviderError):
     """
 
     def __init__(
-        self, message: str, *, node: str = "", provider: str = "", retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        node: str = "",
+        provider: str = "",
+        retry_after: float | None = None,
+        uncertain: bool = False,
     ) -> None:
-        super().__init__(message, node=node, provider=provider)
+        super().__init__(message, node=node, provider=provider, uncertain=uncertain)
         self.retry_after = retry_after
 
 

@@ -53,6 +53,8 @@ class BuildResult:
     cost_usd: float = 0.0
     seconds: float = 0.0
     output: Artifact | None = None
+    #: Every node's artifact that exists after the build (cached or rendered).
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -180,6 +182,7 @@ class Executor:
         finished = {n.id for n in result.rendered} | {n.id for n, _ in result.failed}
         result.skipped = [plan.node(nid) for nid in plan.order if nid in waiting and nid not in finished]
         result.output = self._artifacts.get(plan.final.id)
+        result.artifacts = dict(self._artifacts)
         result.seconds = time.monotonic() - started
         self.reporter.build_finished(result)
         return result
@@ -189,7 +192,7 @@ class Executor:
         started = time.monotonic()
         temp = self.cache.temp_path(node.extension)
         try:
-            if node.kind in ("clip", "sheet"):
+            if node.kind in ("clip", "sheet", "plate"):
                 meta, cost = self._render(node, temp)
             else:
                 meta, cost = self._assemble(node, temp), 0.0
@@ -228,23 +231,27 @@ class Executor:
             return InputFile(Path(artifact.path), artifact.digest, MIME.get(suffix, "application/octet-stream"),
                              artifact.meta)
 
-        references: list[InputFile] = []
-        for ref in m.get("references", []):
-            found = input_file(ref)
-            if found is not None:
-                references.append(found)
-        for rel, digest in node.labels.get("reference_files", []):
-            path = spec_dir / rel
-            references.append(InputFile(path, digest, MIME.get(path.suffix.lower(), "application/octet-stream")))
-        first = input_file(m["first_frame"]) if m.get("first_frame") else None
+        # Project files (user references, plate files) are in the manifest by digest.
+        files = {digest: path for path, digest in node.labels.get("reference_files", [])}
+
+        def image(ref: str | None) -> InputFile | None:
+            if not ref:
+                return None
+            if ref in files:
+                path = spec_dir / files[ref]
+                return InputFile(path, ref, MIME.get(path.suffix.lower(), "application/octet-stream"))
+            return input_file(ref)
+
+        references = [found for ref in m.get("references", []) if (found := image(ref)) is not None]
+        first, last, extends = image(m.get("first_frame")), image(m.get("last_frame")), image(m.get("extends"))
         return RenderRequest(
-            node_id=node.id, key=node.key, kind="clip" if node.kind == "clip" else "sheet",
+            node_id=node.id, key=node.key, kind="clip" if node.kind == "clip" else "sheet",  # plates are images too
             model=str(m.get("model", "")), prompt=str(m.get("prompt", "")),
             negative_prompt=str(m.get("negative_prompt", "")), duration=float(m.get("duration", 0.0)),
             width=int(m.get("width", 0)), height=int(m.get("height", 0)), fps=int(m.get("fps", 24)),
             aspect=str(m.get("aspect", "16:9")), resolution=str(m.get("resolution", m.get("size", ""))),
-            seed=m.get("seed"), audio=bool(m.get("audio", True)), first_frame=first,
-            references=tuple(references), labels=dict(node.labels),
+            seed=m.get("seed"), audio=bool(m.get("audio", True)), first_frame=first, last_frame=last,
+            references=tuple(references), extends=extends, labels=dict(node.labels),
         )
 
     def _render(self, node: Node, dest: Path) -> tuple[dict[str, Any], float]:
@@ -294,10 +301,20 @@ class Executor:
                 )
         if job_id is None:
             journal.intent(node.key, node.id, self.plan.episode.name, provider.name)
-            job_id = self._with_retries(node, lambda: provider.submit(request))
+            try:
+                job_id = self._with_retries(node, lambda: provider.submit(request))
+            except ProviderError as exc:
+                if not exc.uncertain:  # the server answered: nothing was created
+                    journal.failed(node.key, str(exc))
+                raise  # an uncertain create keeps its intent: the next run reconciles or refuses
             journal.submitted(node.key, job_id, estimate(node, self.prices))
         status = self._wait(node, provider, job_id)
-        meta = self._with_retries(node, lambda: provider.download(job_id, dest, status))
+        try:
+            meta = self._with_retries(node, lambda: provider.download(job_id, dest, status))
+        except ProviderError as exc:
+            if not isinstance(exc, RetryableError):  # e.g. expired: the output is gone for good
+                journal.failed(node.key, str(exc))
+            raise
         return {**meta, "job_id": job_id}
 
     def _wait(self, node: Node, provider: Provider, job_id: str) -> JobStatus:
@@ -323,7 +340,8 @@ class Executor:
                                "it stays in the journal and the next build resumes it",
                                node=node.id, provider=provider.name)
             if now - last_change > self.policy.stall_timeout:
-                raise RunError(f"job {job_id} stalled at {last_progress}% for {self.policy.stall_timeout:.0f}s; "
+                stuck = "?" if last_progress is None else f"{last_progress:.0%}"
+                raise RunError(f"job {job_id} stalled at {stuck} for {self.policy.stall_timeout:.0f}s; "
                                "the next build resumes polling it", node=node.id, provider=provider.name)
             if self._stop.is_set():
                 raise RunError(f"stopped while job {job_id} was running; the next build resumes it",

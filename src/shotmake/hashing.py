@@ -19,6 +19,7 @@ KEY_FORMAT = 1
 #: Per-kind recipe versions: bump one when that kind's output would change for the same inputs.
 RECIPES: Mapping[str, int] = {
     "sheet": 1,
+    "plate": 1,
     "clip": 1,
     "frame": 1,
     "sequence": 1,

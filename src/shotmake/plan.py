@@ -19,7 +19,7 @@ import networkx as nx
 
 from .hashing import RECIPES, node_key
 from .model import Episode, Node
-from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters
+from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters, style_text
 from .providers.catalog import ROUTES
 
 #: Long side in pixels of a character sheet per size class.
@@ -86,39 +86,57 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
     def reference_files(paths: Iterable[str]) -> list[tuple[str, str]]:
         return [(p, digest_file(spec_dir / p)) for p in paths]
 
-    sheets: dict[str, Node] = {}
-    for char in episode.characters.values():
-        if char.sheet is None:
-            continue
-        route = ROUTES[char.sheet.provider]
-        width, height = sheet_size(char.sheet.aspect, char.sheet.size)
-        user_files = reference_files(char.references)
+    def image_node(kind: str, ident: str, route_name: str, model: str, prompt: str, aspect: str, size: str,
+                   refs: list[tuple[str, str]], location: Any, labels: dict[str, Any]) -> Node:
+        route = ROUTES[route_name]
+        width, height = sheet_size(aspect, size)
         manifest = {
-            "kind": "sheet",
-            "recipe": RECIPES["sheet"],
+            "kind": kind,
+            "recipe": RECIPES[kind],
             "provider": route.name,
-            "model": char.sheet.model or route.model,
-            "prompt": compile_sheet_prompt(char, episode.style),
-            "aspect": char.sheet.aspect,
-            "size": char.sheet.size,
+            "model": model or route.model,
+            "prompt": prompt,
+            "aspect": aspect,
+            "size": size,
             "width": width,
             "height": height,
-            "references": [digest for _, digest in user_files],
+            "references": [digest for _, digest in refs],
         }
-        sheets[char.id] = add(Node(
-            id=f"sheet:{char.id}", kind="sheet", key=node_key(manifest), provider=route.name,
-            manifest=manifest, label=char.name, location=char.location, extension=".png",
-            labels={"character": char.id, "name": char.name, "reference_files": user_files},
+        return add(Node(
+            id=f"{kind}:{ident}", kind=kind, key=node_key(manifest), provider=route.name,  # type: ignore[arg-type]
+            manifest=manifest, label=labels.get("name", ident), location=location, extension=".png",
+            labels={**labels, "reference_files": refs},
         ))
 
-    # Clips depend on other clips (through `after:` frames), so create them in continuity order.
-    continuity = nx.DiGraph()
-    continuity.add_nodes_from(episode.shots)
-    continuity.add_edges_from((s.after, s.id) for s in episode.shots.values() if s.after)
-    clips: dict[str, Node] = {}
+    sheets: dict[str, Node] = {}
+    for char in episode.characters.values():
+        if char.sheet is not None:
+            sheets[char.id] = image_node(
+                "sheet", char.id, char.sheet.provider, char.sheet.model, compile_sheet_prompt(char, episode.style),
+                char.sheet.aspect, char.sheet.size, reference_files(char.references), char.location,
+                {"character": char.id, "name": char.name})
+
+    # A plate is either a project file (hashed) or a generated image node.
+    plate_nodes: dict[str, Node] = {}
+    plate_files: dict[str, tuple[str, str]] = {}
+    for plate in episode.plates.values():
+        if plate.file is not None:
+            plate_files[plate.id] = (plate.file, digest_file(Path(plate.file)))
+        else:
+            plate_nodes[plate.id] = image_node(
+                "plate", plate.id, plate.provider, plate.model, f"{plate.prompt}\n\n{style_text(episode.style)}".strip(),
+                plate.aspect, plate.size, [], plate.location, {"plate": plate.id, "name": plate.id})
+
+    # Clips depend on other clips (through `after:` frames and `extends:`), so create them in that order.
+    edges = nx.DiGraph()
+    edges.add_nodes_from(episode.shots)
+    edges.add_edges_from((s.after, s.id) for s in episode.shots.values() if s.after)
+    edges.add_edges_from((s.extends, s.id) for s in episode.shots.values() if s.extends)
+    clips: dict[str, Node] = {}  # shot id -> the picked take
+    takes: dict[str, list[Node]] = {}
     frames: dict[str, Node] = {}
     position = {sid: i for i, sid in enumerate(episode.shots)}
-    for shot_id in nx.lexicographical_topological_sort(continuity, key=position.__getitem__):
+    for shot_id in nx.lexicographical_topological_sort(edges, key=position.__getitem__):
         shot = episode.shots[shot_id]
         route = ROUTES[shot.provider]
         width, height = shot.size
@@ -126,6 +144,14 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
         inputs: list[str] = []
         references: list[str] = []
         user_files: list[tuple[str, str]] = []
+
+        def use_plate(pid: str) -> str:
+            if pid in plate_nodes:
+                inputs.append(plate_nodes[pid].id)
+                return plate_nodes[pid].key
+            user_files.append(plate_files[pid])
+            return plate_files[pid][1]
+
         if route.max_references and route.references_may_show_faces:
             for cid in present:
                 char = episode.characters[cid]
@@ -135,7 +161,9 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
                 files = reference_files(char.references)
                 user_files.extend(files)
                 references.extend(digest for _, digest in files)
-        first_frame = None
+        references.extend(use_plate(pid) for pid in shot.references)
+        first_frame = use_plate(shot.first_frame) if shot.first_frame else None
+        last_frame = use_plate(shot.last_frame) if shot.last_frame else None
         if shot.after:
             if shot.after not in frames:
                 source = clips[shot.after]
@@ -148,6 +176,10 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
                 ))
             first_frame = frames[shot.after].key
             inputs.append(frames[shot.after].id)
+        extends = None
+        if shot.extends:
+            extends = clips[shot.extends].key
+            inputs.append(clips[shot.extends].id)
         manifest: dict[str, Any] = {
             "kind": "clip",
             "recipe": RECIPES["clip"],
@@ -166,21 +198,44 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
             "references": references,
             "first_frame": first_frame,
         }
-        clips[shot.id] = add(Node(
-            id=f"clip:{shot.id}", kind="clip", key=node_key(manifest), provider=route.name, manifest=manifest,
-            inputs=tuple(dict.fromkeys(inputs)), label=shot.title or shot.id, location=shot.location,
-            labels={"shot": shot.id, "characters": [episode.characters[c].name for c in present],
-                    "reference_files": user_files},
-        ))
+        # Optional fields enter the manifest only when used, so adding a feature to shotmake
+        # does not change the keys of shots that do not use it.
+        if last_frame is not None:
+            manifest["last_frame"] = last_frame
+        if extends is not None:
+            manifest["extends"] = extends
+        labels = {"shot": shot.id, "characters": [episode.characters[c].name for c in present],
+                  "reference_files": user_files}
+        takes[shot.id] = []
+        for take in range(1, shot.takes + 1):
+            take_manifest = dict(manifest)
+            if take > 1:  # take 1 keeps the plain key: adding takes later re-renders nothing
+                take_manifest["take"] = take
+                if shot.seed is not None:
+                    take_manifest["seed"] = shot.seed + take - 1
+            node_id = f"clip:{shot.id}" if shot.takes == 1 else f"clip:{shot.id}@{take}"
+            takes[shot.id].append(add(Node(
+                id=node_id, kind="clip", key=node_key(take_manifest), provider=route.name, manifest=take_manifest,
+                inputs=tuple(dict.fromkeys(inputs)), label=shot.title or shot.id, location=shot.location,
+                labels={**labels, "take": take} if shot.takes > 1 else labels,
+            )))
+        clips[shot.id] = takes[shot.id][shot.pick - 1]
 
     sequences: list[Node] = []
     for seq in episode.sequences:
         members = [clips[s] for s in seq.shots]
-        manifest = {"kind": "sequence", "recipe": RECIPES["sequence"], "clips": [c.key for c in members]}
+        manifest = {
+            "kind": "sequence",
+            "recipe": RECIPES["sequence"],
+            "clips": [c.key for c in members],
+            # Trims cut weak first/last frames at assembly; they change the sequence, not the clip.
+            "trims": [[episode.shots[s].trim_in, episode.shots[s].trim_out] for s in seq.shots],
+            "transition": [seq.transition.kind, seq.transition.seconds],
+        }
         sequences.append(add(Node(
             id=f"sequence:{seq.id}", kind="sequence", key=node_key(manifest), provider="ffmpeg",
             manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in members)), label=seq.title or seq.id,
-            location=seq.location, labels={"sequence": seq.id},
+            location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
         )))
         # A sequence may list a shot twice; keep the ordered list for assembly.
         graph.nodes[f"sequence:{seq.id}"]["pieces"] = [c.id for c in members]
@@ -197,7 +252,7 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
     return Plan(episode=episode, graph=graph, order=order)
 
 
-_RANK = {"sheet": "0", "clip": "1", "frame": "1", "sequence": "2", "episode": "3"}
+_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "sequence": "2", "episode": "3"}
 
 
 def _kind_rank(node_id: str) -> str:

@@ -124,9 +124,9 @@ class ConsoleReporter:
         if fraction is None:
             return
         last = self._last_fraction.get(node.id, -1.0)
-        if fraction - last >= 10 or fraction >= 100 and last < 100:
+        if fraction - last >= 0.1 or fraction >= 1.0 > last:
             self._last_fraction[node.id] = fraction
-            self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] ...    {node.id} {fraction:.0f}%")
+            self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] ...    {node.id} {fraction:.0%}")
 
     def node_finished(self, node: Node, seconds: float, cost_usd: float) -> None:
         with self._lock:

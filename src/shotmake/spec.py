@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -20,7 +21,7 @@ import networkx as nx
 import yaml
 
 from .errors import SourceLocation, SpecError, SpecErrors
-from .model import Character, Episode, Sequence, SheetSpec, Shot, Style
+from .model import Character, Episode, Plate, Sequence, SheetSpec, Shot, Style, Transition
 from .prompts import placeholders
 from .providers.catalog import ROUTES
 
@@ -172,8 +173,13 @@ def schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> jsonschema.protocols.Validator:
-    return jsonschema.Draft202012Validator(schema())
+def _validator(definition: str = "") -> jsonschema.protocols.Validator:
+    root = schema()
+    if not definition:
+        return jsonschema.Draft202012Validator(root)
+    # Validate an included series file against $defs/<definition>, sharing the root's $refs.
+    return jsonschema.Draft202012Validator({**root, "$ref": f"#/$defs/{definition}", "required": [],
+                                            "additionalProperties": True})
 
 
 def _schema_error(error: jsonschema.ValidationError, doc: Document) -> SpecError:
@@ -212,9 +218,9 @@ def _schema_error(error: jsonschema.ValidationError, doc: Document) -> SpecError
     return SpecError(message, location=location, field=path, hint=hint)
 
 
-def validate_schema(doc: Document) -> list[SpecError]:
-    """Check the data against the JSON Schema; return errors sorted by position."""
-    errors = [_schema_error(e, doc) for e in _validator().iter_errors(doc.data)]
+def validate_schema(doc: Document, definition: str = "") -> list[SpecError]:
+    """Check the data against the JSON Schema (or one of its $defs); errors sorted by position."""
+    errors = [_schema_error(e, doc) for e in _validator(definition).iter_errors(doc.data)]
     errors.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
     return errors
 
@@ -223,43 +229,152 @@ def validate_schema(doc: Document) -> list[SpecError]:
 # Semantic checks and the model
 
 
-def load_episode(path: str | Path) -> Episode:
-    """Read, validate and check an episode file; raise ``SpecError`` listing every problem."""
-    file = str(path)
+#: Files an episode may pull in through nested includes.
+MAX_INCLUDE_DEPTH = 16
+ROOT_MARKERS = ("shotmake.toml", ".git", ".shotmake")
+
+
+def find_root(spec: Path) -> Path:
+    """The project root of a spec: the nearest ancestor holding a marker (``shotmake.toml``,
+    ``.git``, ``.shotmake``), else the working directory when it contains the spec, else the
+    spec's own directory."""
+    spec = spec.absolute()
+    for parent in spec.parents:
+        if any((parent / marker).exists() for marker in ROOT_MARKERS):
+            return parent
+    cwd = Path.cwd()
+    return cwd if spec.is_relative_to(cwd) else spec.parent
+
+
+def read_document(path: Path, display: str) -> Document:
+    """Read and parse one YAML file (UTF-8) into a ``Document`` with marks."""
     try:
-        raw = Path(path).read_bytes()
+        raw = path.read_bytes()
     except OSError as exc:
-        raise SpecError(f"cannot read spec: {exc.strerror}", location=SourceLocation(file, 1, 1)) from exc
+        raise SpecError(f"cannot read spec: {exc.strerror}", location=SourceLocation(display, 1, 1)) from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise SpecError("file is not valid UTF-8", location=SourceLocation(file, line, 1),
+        raise SpecError("file is not valid UTF-8", location=SourceLocation(display, line, 1),
                         hint="save the spec as UTF-8") from exc
-    return episode_from_text(text, file)
+    return parse_yaml(text, display)
 
 
-def episode_from_text(text: str, file: str) -> Episode:
-    """Build an ``Episode`` from YAML text; ``file`` is used in messages and for relative paths."""
-    doc = parse_yaml(text, file)
+def load_episode(path: str | Path, root: str | Path | None = None) -> Episode:
+    """Read, validate and check an episode file and its includes; raise ``SpecError`` listing every problem."""
+    spec = Path(path)
+    doc = read_document(spec, str(path))
+    return _episode_from_document(doc, spec, Path(root) if root is not None else find_root(spec))
+
+
+def episode_from_text(text: str, file: str, root: str | Path | None = None) -> Episode:
+    """Build an ``Episode`` from YAML text; ``file`` names it in messages and anchors relative paths."""
+    spec = Path(file)
+    return _episode_from_document(parse_yaml(text, file), spec,
+                                  Path(root) if root is not None else spec.absolute().parent)
+
+
+def _episode_from_document(doc: Document, spec: Path, root: Path) -> Episode:
     if not isinstance(doc.data, dict):
         raise SpecError("the spec must be a mapping with 'episode', 'shots' and 'sequences'",
-                        location=SourceLocation(file, 1, 1))
+                        location=SourceLocation(doc.file, 1, 1))
     errors = validate_schema(doc)
     if errors:
         raise SpecErrors(errors) if len(errors) > 1 else errors[0]
-    return _build(doc)
+    root = root.resolve()
+    included: list[tuple[Document, Path]] = []
+    _collect_includes(doc, spec.absolute(), root, included, [spec.resolve()])
+    return _build(doc, spec.absolute(), root, included)
 
 
-def _build(doc: Document) -> Episode:
-    data = doc.data
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root)
+
+
+def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Document, Path]],
+                      chain: list[Path]) -> None:
+    """Depth-first: a file's includes come before the file itself (later files override style)."""
+    for i, rel in enumerate(doc.data.get("include", ())):
+        field = f"include[{i}]"
+        where = doc.locations.get(field)
+        target = spec.parent / rel
+        display = os.path.normpath(os.path.join(os.path.dirname(doc.file), rel))
+        if os.path.isabs(rel) or not _inside(target, root):
+            raise SpecError(f"include '{rel}' is outside the project", location=where, field=field,
+                            hint=f"keep series files under {root}")
+        resolved = target.resolve()
+        if resolved in chain:
+            ring = " -> ".join(p.name for p in [*chain, resolved])
+            raise SpecError(f"include cycle: {ring}", location=where, field=field, hint="remove one of the includes")
+        if len(chain) > MAX_INCLUDE_DEPTH:
+            raise SpecError(f"includes nest deeper than {MAX_INCLUDE_DEPTH}", location=where, field=field)
+        if not resolved.is_file():
+            raise SpecError(f"included file '{rel}' does not exist", location=where, field=field,
+                            hint="paths are relative to the including file")
+        child = read_document(resolved, display)
+        if child.data is None:
+            continue
+        if not isinstance(child.data, dict):
+            raise SpecError("an included file must be a mapping", location=SourceLocation(display, 1, 1))
+        errors = validate_schema(child, "series")
+        if errors:
+            raise SpecErrors(errors) if len(errors) > 1 else errors[0]
+        _collect_includes(child, resolved, root, out, [*chain, resolved])
+        out.append((child, resolved))
+
+
+def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document, Path]]) -> Episode:
     errors: list[SpecError] = []
+    # Merge the series files, then the episode itself: mappings of ids must not collide,
+    # style/defaults keys are overridden by later files.
+    locations: dict[str, SourceLocation] = {}
+    key_locations: dict[str, SourceLocation] = {}
+    merged: dict[str, Any] = {"characters": {}, "plates": {}, "style": {}, "defaults": {}, "lint": {}}
+    origin: dict[str, Path] = {}  # "characters.mei" -> the file that defined it (for relative paths)
+    for source_doc, source_path in [*included, (doc, spec)]:
+        data = source_doc.data
+        for section in ("characters", "plates"):
+            for ident, value in data.get(section, {}).items():
+                path = f"{section}.{ident}"
+                if ident in merged[section]:
+                    first = key_locations.get(path) or locations.get(path)
+                    errors.append(SpecError(
+                        f"{section[:-1]} '{ident}' is defined twice", location=source_doc.key_locations.get(path),
+                        field=path, hint=f"first defined at {first}" if first else ""))
+                    continue
+                merged[section][ident] = value
+                origin[path] = source_path
+        for section in ("style", "defaults"):
+            merged[section].update(data.get(section, {}))
+        if "lint" in data:
+            lint = data["lint"]
+            merged["lint"]["ignore"] = [*merged["lint"].get("ignore", []), *lint.get("ignore", [])]
+            if "max_sequence_seconds" in lint:
+                merged["lint"]["max_sequence_seconds"] = lint["max_sequence_seconds"]
+        for mapping, into in ((source_doc.locations, locations), (source_doc.key_locations, key_locations)):
+            for path, loc in mapping.items():
+                if source_doc is doc or path not in into:
+                    into[path] = loc
+    for path, loc in doc.locations.items():
+        locations[path] = loc
+    data = {**doc.data, **{k: v for k, v in merged.items()}}
+    view = Document(data, locations, doc.file, key_locations)
 
     def err(path: str, message: str, hint: str = "") -> None:
-        errors.append(SpecError(message, location=doc.locations.get(path), field=path, hint=hint))
+        errors.append(SpecError(message, location=locations.get(path), field=path, hint=hint))
 
-    defaults = {**DEFAULTS, **data.get("defaults", {})}
-    style_data = data.get("style", {})
+    def asset(path: str, value: str, base: Path) -> str:
+        """Resolve a file named in the spec, relative to the file that named it, inside the root."""
+        target = base.parent / value
+        if os.path.isabs(value) or not _inside(target, root):
+            err(path, f"'{value}' is outside the project", f"keep assets under {root}")
+        elif not target.is_file():
+            err(path, f"file '{value}' does not exist", "paths are relative to the spec that names them")
+        return str(target.resolve())
+
+    defaults = {**DEFAULTS, **data["defaults"]}
+    style_data = data["style"]
     style = Style(look=style_data.get("look", ""), palette=style_data.get("palette", ""),
                   negative=style_data.get("negative", ""))
 
@@ -272,11 +387,11 @@ def _build(doc: Document) -> Episode:
                 "use a video route (local, veo-3.1, sora-2) for shots and an image route for sheets")
 
     for key in ("provider", "sheet_provider"):
-        if key in data.get("defaults", {}):
+        if key in data["defaults"]:
             check_provider(f"defaults.{key}", defaults[key], "video" if key == "provider" else "image")
 
     characters: dict[str, Character] = {}
-    for cid, cdata in data.get("characters", {}).items():
+    for cid, cdata in data["characters"].items():
         base = join_path("characters", cid)
         sheet_value = cdata.get("sheet", False)
         sheet: SheetSpec | None = None
@@ -290,11 +405,26 @@ def _build(doc: Document) -> Episode:
             id=cid,
             name=cdata.get("name", cid),
             description=cdata["description"],
-            references=tuple(cdata.get("references", ())),
+            references=tuple(asset(f"{base}.references[{j}]", ref, origin[base])
+                             for j, ref in enumerate(cdata.get("references", ()))),
             sheet=sheet,
             cameo=cdata.get("cameo"),
-            sora_character=cdata.get("sora_character"),
-            location=doc.locations.get(base),
+            sora_character=(asset(f"{base}.sora_character", cdata["sora_character"], origin[base])
+                            if "sora_character" in cdata else None),
+            location=locations.get(base),
+        )
+
+    plates: dict[str, Plate] = {}
+    for pid, pdata in data["plates"].items():
+        base = join_path("plates", pid)
+        provider = pdata.get("provider", defaults["sheet_provider"]) if "prompt" in pdata else ""
+        if "provider" in pdata:
+            check_provider(f"{base}.provider", provider, "image")
+        plates[pid] = Plate(
+            id=pid,
+            file=asset(f"{base}.file", pdata["file"], origin[base]) if "file" in pdata else None,
+            prompt=pdata.get("prompt", ""), provider=provider, model=pdata.get("model", ""),
+            aspect=pdata.get("aspect", "16:9"), size=pdata.get("size", "1K"), location=locations.get(base),
         )
 
     shots: dict[str, Shot] = {}
@@ -313,16 +443,43 @@ def _build(doc: Document) -> Episode:
             if cid not in characters:
                 err(f"{base}.prompt", f"placeholder '{{{cid}}}' names no character",
                     did_you_mean(cid, characters) or "declare it under 'characters:' or remove the braces")
+        for field_name in ("first_frame", "last_frame"):
+            if field_name in sdata and sdata[field_name] not in plates:
+                err(f"{base}.{field_name}", f"unknown plate '{sdata[field_name]}'",
+                    did_you_mean(sdata[field_name], plates) or "declare it under 'plates:'")
+        for j, pid in enumerate(sdata.get("references", ())):
+            if pid not in plates:
+                err(f"{base}.references[{j}]", f"unknown plate '{pid}'",
+                    did_you_mean(pid, plates) or "declare it under 'plates:'")
+        if "last_frame" in sdata and "first_frame" not in sdata and "after" not in sdata:
+            err(f"{base}.last_frame", "a last frame needs a first frame",
+                "add first_frame: PLATE or after: SHOT (interpolation runs from the first frame to the last)")
+        if "first_frame" in sdata and "after" in sdata:
+            err(f"{base}.first_frame", "first_frame and after both set the first frame", "keep one of them")
+        if "extends" in sdata and ("after" in sdata or "first_frame" in sdata):
+            err(f"{base}.extends", "an extension continues its source clip; it takes no first frame",
+                "remove after:/first_frame: from this shot")
         provider = sdata.get("provider", defaults["provider"])
         if "provider" in sdata:
             check_provider(f"{base}.provider", provider, "video")
+        duration = float(sdata.get("duration", defaults["duration"]))
+        trim = sdata.get("trim", {})
+        trim_in, trim_out = float(trim.get("in", 0.0)), trim.get("out")
+        if trim_out is not None and trim_out <= trim_in:
+            err(f"{base}.trim.out", f"trim out ({trim_out}s) must come after trim in ({trim_in}s)")
+        elif "extends" not in sdata and (trim_out is not None and trim_out > duration or trim_in >= duration):
+            err(f"{base}.trim", f"trim falls outside the {duration:g}s clip", "trim within 0..duration")
+        takes = int(sdata.get("takes", 1))
+        pick = int(sdata.get("pick", 1))
+        if pick > takes:
+            err(f"{base}.pick", f"pick {pick} but only {takes} take(s)", f"pick a take between 1 and {takes}")
         shots[sid] = Shot(
             id=sid,
             prompt=sdata["prompt"],
             provider=provider,
             model=sdata.get("model", defaults.get("model", "")) if provider == defaults["provider"]
             else sdata.get("model", ""),
-            duration=float(sdata.get("duration", defaults["duration"])),
+            duration=duration,
             aspect=sdata.get("aspect", defaults["aspect"]),
             resolution=sdata.get("resolution", defaults["resolution"]),
             fps=int(sdata.get("fps", defaults["fps"])),
@@ -331,30 +488,44 @@ def _build(doc: Document) -> Episode:
             negative=sdata.get("negative", ""),
             audio=bool(sdata.get("audio", defaults["audio"])),
             after=sdata.get("after"),
+            extends=sdata.get("extends"),
+            first_frame=sdata.get("first_frame"),
+            last_frame=sdata.get("last_frame"),
+            references=tuple(sdata.get("references", ())),
+            trim_in=trim_in,
+            trim_out=float(trim_out) if trim_out is not None else None,
+            takes=takes,
+            pick=pick,
+            subtitle=sdata.get("subtitle", ""),
+            voiceover=asset(f"{base}.voiceover", sdata["voiceover"], spec) if "voiceover" in sdata else None,
+            ignore=tuple(sdata.get("ignore", ())),
             title=sdata.get("title", ""),
             path=base,
-            location=doc.locations.get(base),
+            location=locations.get(base),
         )
 
-    # Continuity edges must point at real shots and must not loop.
-    continuity = nx.DiGraph()
+    # Shot-to-shot edges (continuity and extension) must point at real shots and must not loop.
+    edges = nx.DiGraph()
     for shot in shots.values():
-        if shot.after is None:
-            continue
-        if shot.after not in shots:
-            err(f"{shot.path}.after", f"unknown shot '{shot.after}'", did_you_mean(shot.after, shots))
-        elif shot.after == shot.id:
-            err(f"{shot.path}.after", "a shot cannot continue from itself")
-        else:
-            continuity.add_edge(shot.after, shot.id)
+        for field_name in ("after", "extends"):
+            source = getattr(shot, field_name)
+            if source is None:
+                continue
+            if source not in shots:
+                err(f"{shot.path}.{field_name}", f"unknown shot '{source}'", did_you_mean(source, shots))
+            elif source == shot.id:
+                err(f"{shot.path}.{field_name}", f"a shot cannot {'continue' if field_name == 'after' else 'extend'} itself")
+            else:
+                edges.add_edge(source, shot.id, field=field_name)
     try:
-        cycle = nx.find_cycle(continuity)
+        cycle = nx.find_cycle(edges)
     except nx.NetworkXNoCycle:
         cycle = []
     if cycle:
         ring = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
-        err(f"{shots[cycle[0][1]].path}.after", f"dependency cycle: {ring}",
-            "break the loop: one of these shots must not use 'after:'")
+        last = shots[cycle[0][1]]
+        err(f"{last.path}.{edges.edges[cycle[0]]['field']}", f"dependency cycle: {ring}",
+            "break the loop: one of these shots must not depend on the next")
 
     sequences: list[Sequence] = []
     seen_sequences: dict[str, str] = {}
@@ -368,14 +539,24 @@ def _build(doc: Document) -> Episode:
         for j, sid in enumerate(qdata["shots"]):
             if sid not in shots:
                 err(f"{base}.shots[{j}]", f"unknown shot '{sid}'", did_you_mean(sid, shots) or "declare it under 'shots:'")
-        sequences.append(Sequence(id=qid, shots=tuple(qdata["shots"]), title=qdata.get("title", ""), path=base,
-                                  location=doc.locations.get(base)))
+        transition = qdata.get("transition", "cut")
+        if isinstance(transition, str):
+            transition = {"kind": transition}
+        kind = transition["kind"]
+        seconds = float(transition.get("seconds", 0.0 if kind == "cut" else 0.5))
+        sequences.append(Sequence(id=qid, shots=tuple(qdata["shots"]), transition=Transition(kind, seconds),
+                                  title=qdata.get("title", ""), path=base, location=locations.get(base)))
+
+    delivery = dict(data.get("delivery", {}))
+    if "music" in delivery:
+        delivery["music"] = asset("delivery.music", delivery["music"], spec)
 
     if errors:
-        errors.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
+        errors.sort(key=lambda e: (e.location.file, e.location.line, e.location.column) if e.location else ("", 0, 0))
         raise SpecErrors(errors) if len(errors) > 1 else errors[0]
 
     name = data["episode"]
+    del view
     return Episode(
         name=name,
         source=doc.file,
@@ -385,5 +566,10 @@ def _build(doc: Document) -> Episode:
         shots=shots,
         sequences=tuple(sequences),
         title=data.get("title", ""),
-        locations=doc.locations,
+        plates=plates,
+        includes=tuple(str(p) for _, p in included),
+        root=str(root),
+        delivery=delivery,
+        lint=merged["lint"],
+        locations=locations,
     )

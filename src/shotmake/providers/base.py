@@ -68,6 +68,7 @@ class JobStatus:
     """A remote job's state as last polled."""
 
     state: JobState
+    #: Fraction done, 0..1 (vendors' percentages are converted at the boundary).
     progress: float | None = None
     error: ProviderError | None = None
     #: Seconds the server asked us to wait before the next poll, when it said.

@@ -100,10 +100,9 @@ def transport_failure(
         error = TerminalError(
             f"{text}; the create request may have reached Google and started a billed job, which "
             "cannot be looked up, so it is not sent again (check the Google console, then rerun "
-            "with --resubmit-uncertain to create it anyway)", provider=provider, node=node)
+            "with --resubmit-uncertain to create it anyway)", provider=provider, node=node, uncertain=True)
     else:
         error = RetryableError(text, provider=provider, node=node)
-    vars(error)["uncertain"] = maybe_delivered  # read with getattr(error, "uncertain", False)
     return error
 
 
