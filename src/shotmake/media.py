@@ -51,8 +51,12 @@ __all__ = [
     "AAC_FRAME",
     "aac_span",
     "find_ffmpeg",
+    "chapters",
     "find_font",
     "last_frame",
+    "keyframes",
+    "audio_is_joinable",
+    "packets",
     "parse_decode_counts",
     "parse_probe",
     "probe",
@@ -293,6 +297,20 @@ def probe(path: Path, *, timeout: float | None = 60) -> MediaInfo:
     return parse_probe(proc.stderr.decode("utf-8", "replace"), str(path))
 
 
+_CHAPTER_RE = re.compile(r"^\s+Chapter #0:\d+: start (-?[\d.]+), end (-?[\d.]+)\n(?:\s+Metadata:\n\s+title\s+: (.*)\n)?", re.M)
+
+
+def parse_chapters(stderr: str) -> list[tuple[float, float, str]]:
+    """Read ``(start, end, title)`` chapter markers from ``ffmpeg -i`` output."""
+    return [(float(m.group(1)), float(m.group(2)), m.group(3) or "") for m in _CHAPTER_RE.finditer(stderr)]
+
+
+def chapters(path: Path, *, timeout: float | None = 60) -> list[tuple[float, float, str]]:
+    """Return ``path``'s chapter markers as ``(start, end, title)`` in seconds."""
+    proc = _invoke(["-i", str(path)], loglevel="info", timeout=timeout)
+    return parse_chapters(proc.stderr.decode("utf-8", "replace"))
+
+
 _IN_VIDEO_RE = re.compile(r"Input stream #0:\d+ \(video\): .*?(\d+) frames decoded")
 _IN_AUDIO_RE = re.compile(r"Input stream #0:\d+ \(audio\): .*?\((\d+) samples\)")
 
@@ -404,6 +422,58 @@ def _stream_last_chunk(cmd: list[str], size: int, timeout: float | None) -> byte
             err.seek(0)
             raise MediaError(f"ffmpeg failed (exit {code}) decoding frames:\n{_tail(err.read().decode('utf-8', 'replace'))}")
     return last
+
+
+@dataclass(frozen=True)
+class PacketInfo:
+    """One demuxed packet, as the ``framecrc`` muxer lists it (timestamps in ``time_base``)."""
+
+    pts: int
+    duration: int
+    key: bool
+    #: The packet carries skip-samples side data (encoder priming/padding hidden by an edit list).
+    skip: bool
+
+
+def parse_framecrc(text: str) -> tuple[Fraction, list[PacketInfo]]:
+    """Parse ``-f framecrc`` output for one stream: its time base and packets in decode order."""
+    time_base = Fraction(0)
+    packets = []
+    for line in text.splitlines():
+        if line.startswith("#tb 0:"):
+            time_base = Fraction(line.split(":", 1)[1].strip())
+        elif line and not line.startswith("#"):
+            fields = [f.strip() for f in line.split(",")]
+            flags = next((f for f in fields[6:] if f.startswith("F=")), "F=0x1")
+            packets.append(PacketInfo(pts=int(fields[2]), duration=int(fields[3]),
+                                      key=bool(int(flags[2:], 16) & 1), skip="Skip Samples" in line))
+    return time_base, packets
+
+
+def packets(path: Path, stream: str = "v", *, timeout: float | None = 120) -> tuple[Fraction, list[PacketInfo]]:
+    """List the packets of the first ``v``ideo or ``a``udio stream without decoding them."""
+    out = run_bytes(["-i", str(path), "-map", f"0:{stream}:0", "-c", "copy", "-f", "framecrc", "pipe:1"],
+                    timeout=timeout)
+    return parse_framecrc(out.decode("utf-8", "replace"))
+
+
+def keyframes(path: Path, *, timeout: float | None = 120) -> list[int]:
+    """Return the frame indices (presentation order, 0-based) of the video's keyframes."""
+    info = probe(path, timeout=timeout)
+    if info.video is None:
+        raise MediaError(f"{path} has no video stream")
+    time_base, pkts = packets(path, "v", timeout=timeout)
+    start = min((p.pts for p in pkts), default=0)
+    return sorted(round((p.pts - start) * time_base * info.video.fps) for p in pkts if p.key)
+
+
+def audio_is_joinable(path: Path, *, timeout: float | None = 120) -> bool:
+    """True when the audio track tiles its timeline (see ``aac_span``): first packet at 0, no skip.
+
+    Such files concatenate by stream copy with zero drift; anything else must be conformed.
+    """
+    time_base, pkts = packets(path, "a", timeout=timeout)
+    return bool(pkts) and pkts[0].pts == 0 and not any(p.skip for p in pkts)
 
 
 # --------------------------------------------------------------------------- AAC framing

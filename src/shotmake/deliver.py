@@ -1,0 +1,188 @@
+"""Finishing the master: audio mix and loudness, subtitles, chapters, poster, extra renditions.
+
+Each function reads one assembled file and writes one new file, so each can be a cached
+node keyed by its inputs' digests and its options. The picture is stream-copied wherever the
+step does not change it (mix, loudness, chapters); only burn-in and renditions re-encode.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from .conform import DeliveryFormat
+from .errors import MediaError
+from .media import decode_counts, probe, run
+from .media import ffmpeg_python as ff
+from .timeline import Chapter, ffmetadata
+
+
+@dataclass(frozen=True)
+class LoudnessTarget:
+    """EBU R128 target: integrated loudness (LUFS), true peak (dBTP), loudness range (LU)."""
+
+    integrated: float = -16.0
+    true_peak: float = -1.5
+    lra: float = 11.0
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """A measurement by ffmpeg's loudnorm (EBU R128)."""
+
+    integrated: float
+    true_peak: float
+    lra: float
+    threshold: float
+    offset: float = 0.0
+
+
+def _loudnorm_json(stderr: str) -> dict[str, str]:
+    found = re.findall(r"\{[^{}]*\"input_i\"[^{}]*\}", stderr)
+    if not found:
+        raise MediaError(f"loudnorm printed no measurement:\n{stderr[-800:]}")
+    data: dict[str, str] = json.loads(found[-1])
+    return data
+
+
+def measure_loudness(path: Path, target: LoudnessTarget = LoudnessTarget()) -> Loudness:
+    """Measure ``path``'s audio (the first pass of two-pass loudness normalisation)."""
+    stream = ff.input(str(path)).audio.filter(
+        "loudnorm", I=target.integrated, TP=target.true_peak, LRA=target.lra, print_format="json")
+    err = run(list(ff.output(stream, "-", format="null").get_args()), loglevel="info")
+    d = _loudnorm_json(err)
+    return Loudness(integrated=float(d["input_i"]), true_peak=float(d["input_tp"]), lra=float(d["input_lra"]),
+                    threshold=float(d["input_thresh"]), offset=float(d["target_offset"]))
+
+
+@dataclass(frozen=True)
+class VoiceOver:
+    """A dialogue or voice-over file placed at ``at`` seconds of the master."""
+
+    path: Path
+    at: float
+    gain_db: float = 0.0
+
+
+def _mix_graph(master: Path, music: Path | None, voices: Sequence[VoiceOver], music_gain_db: float,
+               duck: bool) -> Any:
+    """The mixed audio stream: the clips' own sound, voice-overs on top, music ducked under both."""
+    main = ff.input(str(master)).audio
+    layers = [main]
+    voice_mix = None
+    if voices:
+        placed = []
+        for vo in voices:
+            ms = max(0, round(vo.at * 1000))
+            placed.append(ff.input(str(vo.path)).audio.filter("aformat", sample_rates=48000, channel_layouts="stereo")
+                          .filter("adelay", delays=ms, all=1).filter("volume", f"{vo.gain_db}dB"))
+        voice_mix = placed[0] if len(placed) == 1 else ff.filter(placed, "amix", inputs=len(placed), normalize=0,
+                                                                  duration="longest")
+    if music is not None:
+        bed = (ff.input(str(music), stream_loop=-1).audio
+               .filter("aformat", sample_rates=48000, channel_layouts="stereo").filter("volume", f"{music_gain_db}dB"))
+        if duck:
+            # The music ducks whenever the clips or the voices speak.
+            key_source = main if voice_mix is None else voice_mix
+            split = key_source.filter_multi_output("asplit", 2)
+            if voice_mix is None:
+                layers = [split[0]]
+            else:
+                voice_mix = split[0]
+            bed = ff.filter([bed, split[1]], "sidechaincompress", threshold=0.02, ratio=8, attack=20, release=400)
+        layers.append(bed)
+    if voice_mix is not None:
+        layers.append(voice_mix)
+    if len(layers) == 1:
+        return layers[0]
+    # duration=first: the master's own audio sets the length (the music loops forever).
+    return ff.filter(layers, "amix", inputs=len(layers), normalize=0, duration="first")
+
+
+def mix_audio(master: Path, dest: Path, *, music: Path | None = None, voices: Sequence[VoiceOver] = (),
+              music_gain_db: float = -14.0, duck: bool = True, loudness: LoudnessTarget | None = LoudnessTarget(),
+              fmt: DeliveryFormat = DeliveryFormat()) -> Loudness | None:
+    """Mix music and voice-overs under ``master``'s audio, normalise loudness, copy the picture.
+
+    The audio keeps exactly the master's sample count, so A/V sync is untouched. Loudness
+    normalisation is two-pass (measure, then a linear gain), the accurate form of loudnorm.
+    Returns the first pass's measurement (None without a loudness target).
+    """
+    _, samples = decode_counts(master)
+    if samples == 0:
+        raise MediaError(f"{master} has no audio to mix under")
+    measured: Loudness | None = None
+    with tempfile.TemporaryDirectory(prefix="shotmake-mix-") as tmp:
+        mixed_wav = Path(tmp) / "mix.wav"
+        premix = _mix_graph(master, music, voices, music_gain_db, duck).filter("atrim", end_sample=samples)
+        run(list(ff.output(premix, str(mixed_wav), acodec="pcm_f32le", format="wav").get_args()))
+        audio = ff.input(str(mixed_wav)).audio
+        if loudness is not None:
+            measured = measure_loudness(mixed_wav, loudness)
+            audio = audio.filter("loudnorm", I=loudness.integrated, TP=loudness.true_peak, LRA=loudness.lra,
+                                 measured_I=measured.integrated, measured_TP=measured.true_peak,
+                                 measured_LRA=measured.lra, measured_thresh=measured.threshold,
+                                 offset=measured.offset, linear="true")
+        # loudnorm works at 192 kHz; come back to the delivery rate, then pin the length.
+        audio = (audio.filter("aresample", fmt.sample_rate).filter("apad")
+                 .filter("atrim", end_sample=samples))
+        video = ff.input(str(master)).video
+        out = ff.output(video, audio, str(dest), **{"c:v": "copy", "c:a": "aac", "b:a": fmt.audio_bitrate,
+                                                     "ar": fmt.sample_rate, "movflags": "+faststart",
+                                                     "format": "mp4"})
+        run(list(out.get_args()))
+    return measured
+
+
+def add_chapters(src: Path, dest: Path, chapters: Sequence[Chapter], title: str = "") -> None:
+    """Copy ``src`` into ``dest`` with chapter markers (one per sequence) and a title."""
+    with tempfile.TemporaryDirectory(prefix="shotmake-chapters-") as tmp:
+        meta = Path(tmp) / "chapters.ffmeta"
+        meta.write_text(ffmetadata(chapters, title), encoding="utf-8")
+        run(["-i", str(src), "-f", "ffmetadata", "-i", str(meta), "-map", "0", "-map_metadata", "1",
+             "-map_chapters", "1", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(dest)])
+
+
+def burn_subtitles(src: Path, srt_file: Path, dest: Path, fmt: DeliveryFormat = DeliveryFormat()) -> None:
+    """Draw ``srt_file`` onto the picture (re-encodes the video; the audio is copied)."""
+    inp = ff.input(str(src))
+    video = inp.video.filter("subtitles", filename=str(srt_file)).filter("format", fmt.pix_fmt)
+    gop = max(1, round(fmt.gop * fmt.fps))
+    out = ff.output(video, inp.audio, str(dest), **{
+        "c:v": "libx264", "preset": fmt.preset, "crf": fmt.crf, "profile:v": fmt.profile, "g": gop,
+        "c:a": "copy", "movflags": "+faststart", "format": "mp4"})
+    run(list(out.get_args()))
+
+
+def poster(src: Path, dest_png: Path, at: float | None = None) -> None:
+    """Write the frame at ``at`` seconds (default: a third of the way in) as a PNG poster."""
+    if at is None:
+        info = probe(src)
+        at = (info.duration or 0.0) / 3
+    out = ff.output(ff.input(str(src), ss=f"{at:.3f}").video, str(dest_png), vframes=1, vcodec="png",
+                    format="image2", update=1)
+    run(list(out.get_args()))
+
+
+RenditionKind = Literal["vertical", "proxy"]
+
+
+def rendition(src: Path, dest: Path, kind: RenditionKind, fmt: DeliveryFormat = DeliveryFormat()) -> None:
+    """Write an extra rendition: ``vertical`` (centre 9:16 crop at full height) or ``proxy`` (480p)."""
+    inp = ff.input(str(src))
+    if kind == "vertical":
+        video = inp.video.filter("crop", "trunc(ih*9/16/2)*2", "ih").filter("setsar", 1)
+        crf, abr = fmt.crf, fmt.audio_bitrate
+    elif kind == "proxy":
+        video = inp.video.filter("scale", -2, "min(480,ih)").filter("setsar", 1)
+        crf, abr = 28, "96k"
+    else:
+        raise MediaError(f"unknown rendition {kind!r}; use 'vertical' or 'proxy'")
+    out = ff.output(video.filter("format", fmt.pix_fmt), inp.audio, str(dest), **{
+        "c:v": "libx264", "preset": fmt.preset, "crf": crf, "profile:v": fmt.profile,
+        "c:a": "aac", "b:a": abr, "movflags": "+faststart", "format": "mp4"})
+    run(list(out.get_args()))
