@@ -37,6 +37,12 @@ class Route:
     #: Seconds an extension call adds, and the longest result it can produce.
     extension_step: float = 0.0
     extension_max_total: float = 0.0
+    #: Reference images may go in the same request as a first/last frame or an extension
+    #: (Veo: no, it refuses referenceImages together with image, lastFrame or video).
+    references_with_frames: bool = True
+    #: The first frame and the reference images share one input slot, so they count together
+    #: against ``max_references`` (Sora: a single ``input_reference``).
+    frames_share_references: bool = False
     #: Characters per shot the model keeps consistent in practice.
     comfortable_characters: int = 3
     #: USD per second of output (video) or per image, keyed by resolution ("*" = any).
@@ -61,6 +67,7 @@ _VEO_COMMON = dict(
     extension=True,
     extension_step=7.0,
     extension_max_total=148.0,
+    references_with_frames=False,
 )
 
 ROUTES: Mapping[str, Route] = MappingProxyType(
@@ -80,11 +87,13 @@ ROUTES: Mapping[str, Route] = MappingProxyType(
                   **{**_VEO_COMMON, "max_references": 0, "extension": False}),  # type: ignore[arg-type]
             Route(name="sora-2", vendor="openai", kind="video", model="sora-2", durations=(4.0, 8.0, 12.0),
                   resolutions=("720p",), max_references=1, references_may_show_faces=False, first_frame=True,
-                  comfortable_characters=2, price=MappingProxyType({"720p": 0.10}), shutdown="2026-09-24"),
+                  frames_share_references=True, comfortable_characters=2, price=MappingProxyType({"720p": 0.10}),
+                  shutdown="2026-09-24"),
             Route(name="sora-2-pro", vendor="openai", kind="video", model="sora-2-pro",
                   durations=(4.0, 8.0, 12.0), resolutions=("720p", "1024p"), max_references=1,
-                  references_may_show_faces=False, first_frame=True, comfortable_characters=2,
-                  price=MappingProxyType({"720p": 0.30, "1024p": 0.50}), shutdown="2026-09-24"),
+                  references_may_show_faces=False, first_frame=True, frames_share_references=True,
+                  comfortable_characters=2, price=MappingProxyType({"720p": 0.30, "1024p": 0.50}),
+                  shutdown="2026-09-24"),
             Route(name="gemini-3-pro-image", vendor="google", kind="image", model="gemini-3-pro-image-preview",
                   max_references=14, resolutions=("1K", "2K", "4K"),
                   aspects=("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9"),
