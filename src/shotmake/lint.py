@@ -1,0 +1,680 @@
+"""Lint an episode before a cent is spent: provider facts (SM1xx) and spec hygiene (SM2xx).
+
+Pure: ``lint(episode, env=..., today=...)`` takes the parsed model and returns ``Finding``s
+sorted by file and line; it prints nothing and reads no environment or clock (the CLI passes
+``os.environ`` and today's date). Each finding names the rule, the file:line:col and field
+path, what is wrong and how to fix it::
+
+    episodes/pilot.yaml:23:7: SM110 error: shots[3].duration: veo-3.1 takes 4k only in 8-second
+    clips, not 4 s (set duration: 8, or resolution: 720p for a 4 s clip)
+
+The provider rules read the route facts in ``providers/catalog.py``; which reference images a
+shot sends mirrors ``plan.build_plan`` (``_sent_references``). Silence a rule for one shot with
+``ignore: [SM104]`` on the shot, or for the whole episode with ``lint: {ignore: [SM104]}``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from .errors import SourceLocation
+from .model import Episode, Shot
+from .prompts import shot_characters
+from .providers.catalog import ROUTES, Route
+
+Severity = Literal["error", "warning"]
+
+#: Longest sequence (seconds) before SM205 warns, unless ``lint: {max_sequence_seconds: N}``.
+DEFAULT_MAX_SEQUENCE_SECONDS = 300.0
+
+#: Vendor -> (company, environment variable naming its base URL, the vendor's own API host).
+OFFICIAL_ENDPOINTS: Mapping[str, tuple[str, str, str]] = MappingProxyType({
+    "openai": ("OpenAI", "OPENAI_BASE_URL", "api.openai.com"),
+    "google": ("Google", "GOOGLE_GEMINI_BASE_URL", "generativelanguage.googleapis.com"),
+})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One lint rule: its id, severity, what it catches and how to fix it (docs/lint.md)."""
+
+    id: str
+    severity: Severity
+    summary: str
+    fix: str
+    #: Findings concern one shot, so a shot's ``ignore:`` silences them (else only ``lint: {ignore}``).
+    per_shot: bool = True
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in a spec: where, what and how to fix it."""
+
+    rule: str
+    severity: Severity
+    message: str
+    location: SourceLocation | None
+    field: str
+    hint: str
+
+    def render(self) -> str:
+        """Format as ``file:line:col: SM101 error: field: message (hint)``, like a compiler."""
+        head = f"{self.location}: " if self.location is not None else ""
+        text = f"{head}{self.rule} {self.severity}: "
+        if self.field:
+            text += f"{self.field}: "
+        text += self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+_RULES = (
+    # SM1xx: what each provider accepts (providers.md); the build would fail or waste money.
+    Rule("SM101", "error", "a character with a sheet or reference images in a shot routed to Sora 2 "
+         "(Sora rejects input images showing a human face, so the sheet cannot be sent)",
+         "route the shot to veo-3.1 so the sheet is sent as a reference, or keep a text-only Sora shot "
+         "and silence the rule"),
+    Rule("SM102", "error", "a Sora 2 shot with `after:` a shot that has characters (its continuity frame "
+         "may show a face, which Sora rejects)",
+         "route the shot to veo-3.1, or drop `after:` and describe the continuity in the prompt"),
+    Rule("SM103", "warning", "a plate sent to Sora 2 as `first_frame` or in `references` (shotmake "
+         "cannot verify it shows no human face)",
+         "check the plate shows no face and silence the rule, or route the shot to veo-3.1"),
+    Rule("SM104", "error", "a character with a `cameo`: Sora app cameos cannot be used through any API",
+         "non-human characters: declare a `sora_character` clip; people: a character sheet on veo-3.1",
+         per_shot=False),
+    Rule("SM105", "warning", "a shot routed to Sora 2 at OpenAI's own endpoint, which OpenAI scheduled "
+         "to shut down on 2026-09-24",
+         "set OPENAI_BASE_URL to an OpenAI-compatible gateway, or route the shot to veo-3.1"),
+    Rule("SM106", "warning", "characters in a text-only shot on a route that sends no character "
+         "references (Sora 2, Veo 3.1 Lite): about 70 % consistency, versus 80-85 % on Veo 3.1 with a sheet",
+         "route the shot to veo-3.1 and give the character a `sheet:`"),
+    Rule("SM107", "error", "a duration the route does not accept (Veo: 4, 6 or 8 s; Sora: 4, 8 or 12 s)",
+         "set one of the durations the message names"),
+    Rule("SM108", "error", "a resolution the route does not render (Sora 2: 720p; Veo 3.1 Lite: no 4k)",
+         "set one of the resolutions the message names, or pick a route that renders it"),
+    Rule("SM109", "error", "an aspect ratio the route does not render",
+         "set one of the aspect ratios the message names"),
+    Rule("SM110", "error", "Veo at 1080p, at 4k or with reference images, but not 8 s long",
+         "set `duration: 8` (or 720p / no references for a shorter clip)"),
+    Rule("SM111", "error", "more reference images (character sheets and references, `references` "
+         "plates; on Sora also the first frame) than the route takes (Veo: 3; Sora: 1; Veo 3.1 Lite: 0)",
+         "drop plates from `references:`, or split the characters across shots"),
+    Rule("SM112", "error", "reference images together with a first frame (`after:`/`first_frame:`), "
+         "`last_frame:` or `extends:` on Veo, which refuses the combination",
+         "drop the first/last frame or the extension, or the references"),
+    Rule("SM113", "error", "an `extends:` the route cannot do: a route without extension, a source "
+         "shot on another route, or a clip that is not 720p",
+         "extend with veo-3.1 or veo-3.1-fast from a 720p clip rendered on the same route"),
+    Rule("SM114", "error", "an extension whose `duration` is not the route's step (Veo: 7 s) or whose "
+         "chain runs beyond the longest result (Veo: 148 s)",
+         "set `duration: 7`; end the chain before 148 s"),
+    Rule("SM115", "error", "a `first_frame`/`after:` or `last_frame` on a route without that input "
+         "(Sora 2 has no last frame)",
+         "route the shot to veo-3.1 (first and last frame), or drop the field"),
+    Rule("SM116", "warning", "more characters in one shot than the route keeps consistent "
+         "(Sora 2: 2; Veo: 3)",
+         "split the shot, or move characters to the background without listing them"),
+    # SM2xx: spec hygiene.
+    Rule("SM201", "error", "an API key or token written into the spec (`sk-...`, `AIza...`, bearer tokens); "
+         "the message shows only a redacted prefix",
+         "delete it, revoke the key, and set it in the environment (OPENAI_API_KEY, GEMINI_API_KEY)"),
+    Rule("SM202", "warning", "a character of this episode that no shot lists or names (series-bible "
+         "characters from `include:` are exempt)",
+         "use it in a shot, or delete it (or move it to the series bible)", per_shot=False),
+    Rule("SM203", "warning", "a shot in no sequence that no sequenced shot depends on: it renders for nothing",
+         "add it to a sequence's `shots:`, or delete it"),
+    Rule("SM204", "warning", "a shot listed in more than one sequence (the same clip plays twice)",
+         "remove it from all but one sequence, or copy it into a new shot"),
+    Rule("SM205", "warning", "a sequence longer than `lint: {max_sequence_seconds: N}` (default 300 s)",
+         "split the sequence, or raise `max_sequence_seconds`", per_shot=False),
+)
+
+#: Rule id -> rule; the source for ``docs/lint.md``.
+RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _RULES})
+
+
+def lint(
+    episode: Episode,
+    *,
+    env: Mapping[str, str] | None = None,
+    today: datetime.date | None = None,
+    routes: Mapping[str, Route] = ROUTES,
+) -> list[Finding]:
+    """Return every finding for ``episode``, silenced ones removed, sorted by file and line.
+
+    ``env`` holds the environment variables (only base URLs are read, never keys); ``today``
+    words the Sora shutdown warning (``None``: "is scheduled to shut down").
+    """
+    checker = _Checker(episode, routes, dict(env or {}), today)
+    checker.run()
+    silenced = set(episode.lint.get("ignore", ()))
+    kept = [
+        finding
+        for finding, shot in checker.found
+        if finding.rule not in silenced and (shot is None or finding.rule not in episode.shots[shot].ignore)
+    ]
+    return sorted(kept, key=_position)
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    """True when any finding is an error (``plan``/``build`` must not spend)."""
+    return any(f.severity == "error" for f in findings)
+
+
+def _position(finding: Finding) -> tuple[Any, ...]:
+    loc = finding.location
+    where = (0, loc.file, loc.line, loc.column) if loc is not None else (1, "", 0, 0)
+    return (*where, finding.rule, finding.field)
+
+
+# --------------------------------------------------------------------------------------------
+# Wording helpers
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _either(values: list[str], word: str = "or") -> str:
+    """``['4', '6', '8']`` -> ``4, 6 or 8``."""
+    if len(values) <= 1:
+        return "".join(values)
+    return f"{', '.join(values[:-1])} {word} {values[-1]}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _nearest(value: float, allowed: tuple[float, ...]) -> float:
+    return min(allowed, key=lambda a: (abs(a - value), -a))
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets (SM201)
+
+#: (pattern, what it is, the redacted form shown instead). Group ``prefix`` is safe to show.
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<![A-Za-z0-9])(?P<prefix>sk-(?:proj-|svcacct-|admin-|ant-)?)[A-Za-z0-9_-]{20,}"),
+     "an API key"),
+    (re.compile(r"(?<![A-Za-z0-9])(?P<prefix>AIza)[0-9A-Za-z_-]{30,}"), "a Google API key"),
+    (re.compile(r"(?<![A-Za-z0-9])(?P<prefix>ya29\.)[0-9A-Za-z_-]{20,}"), "a Google OAuth token"),
+    (re.compile(r"(?<![A-Za-z0-9])(?P<prefix>(?:ghp|gho|ghs|ghu|github_pat)_)[A-Za-z0-9_]{20,}"),
+     "a GitHub token"),
+    (re.compile(r"(?<![A-Za-z0-9])(?P<prefix>AKIA)[0-9A-Z]{16}(?![A-Za-z0-9])"), "an AWS access key"),
+    (re.compile(r"(?<![A-Za-z0-9])(?P<prefix>[Bb]earer )[A-Za-z0-9._~+/=-]{16,}"), "a bearer token"),
+)
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,}")
+
+
+def _entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def _looks_random(token: str) -> bool:
+    # A long run mixing cases and digits with high entropy: how keys look, unlike words or hex digests.
+    return (any(c.isupper() for c in token) and any(c.islower() for c in token)
+            and any(c.isdigit() for c in token) and _entropy(token) >= 4.2)
+
+
+def find_secret(text: str) -> tuple[str, str] | None:
+    """Return (what it looks like, redacted prefix) for a key-like string in ``text``, or None.
+
+    The redacted prefix never holds more than the public part of the format (``sk-proj-…``).
+    """
+    for pattern, what in _SECRET_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return what, f"{match.group('prefix')}…"
+    for match in _TOKEN.finditer(text):
+        if _looks_random(match.group()):
+            return f"a {len(match.group())}-character token", "…"
+    return None
+
+
+def redact(text: str) -> str:
+    """Replace every key-like string in ``text`` by its redacted prefix."""
+    for pattern, _ in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: f"{m.group('prefix')}…", text)
+    return _TOKEN.sub(lambda m: "…" if _looks_random(m.group()) else m.group(), text)
+
+
+#: Model fields that are not spec values (locations, resolved roots) or repeat a mapping key.
+_NOT_SPEC_VALUES = frozenset({"location", "path", "locations", "root", "source", "lint", "includes"})
+
+
+def _strings(value: Any, path: str, skip: frozenset[str] = _NOT_SPEC_VALUES) -> Iterator[tuple[str, str]]:
+    """Yield (path, string) for every string in a model value, with spec-like paths.
+
+    A mapping key is yielded at the key's own path (``characters.mei``); the ``id`` field of the
+    record under it repeats the key and is skipped.
+    """
+    if isinstance(value, str):
+        yield path, value
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            if f.name not in skip:
+                yield from _strings(getattr(value, f.name), f"{path}.{f.name}" if path else f.name)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            yield child, str(key)
+            yield from _strings(item, child, _NOT_SPEC_VALUES | {"id"})
+    elif isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}[{i}]")
+
+
+# --------------------------------------------------------------------------------------------
+# The checks
+
+
+class _Checker:
+    """Runs every rule over one episode, collecting (finding, shot id or None)."""
+
+    def __init__(self, episode: Episode, routes: Mapping[str, Route], env: dict[str, str],
+                 today: datetime.date | None) -> None:
+        self.episode = episode
+        self.routes = routes
+        self.env = env
+        self.today = today
+        self.found: list[tuple[Finding, str | None]] = []
+
+    def report(self, rule: str, field: str, message: str, hint: str = "", *, shot: Shot | None = None,
+               locate: str | None = None) -> None:
+        """Record a finding of ``rule`` at ``field`` (located by ``locate`` when the two differ)."""
+        severity = RULES[rule].severity
+        path = locate or field
+        location = self.episode.where(path)
+        name = path.rsplit(".", 1)[-1]
+        default = self.episode.locations.get(f"defaults.{name}")
+        if shot is not None and path not in self.episode.locations and default is not None:
+            # The value is inherited: the shot is what is wrong, but say where the value comes from.
+            hint = "; ".join(h for h in (hint, f"{name} is inherited from defaults.{name} at {default}") if h)
+        self.found.append((Finding(rule, severity, message, location, field, hint), shot.id if shot else None))
+
+    def run(self) -> None:
+        for shot in self.episode.shots.values():
+            route = self.routes.get(shot.provider)
+            if route is None or route.kind != "video":
+                continue  # spec.py already refused it
+            self.faces(shot, route)
+            self.shutdown(shot, route)
+            self.text_only(shot, route)
+            self.lengths_and_sizes(shot, route)
+            self.references(shot, route)
+            self.frames(shot, route)
+            self.extension(shot, route)
+            self.crowd(shot, route)
+        self.cameos()
+        self.secrets()
+        self.unused_characters()
+        self.reachability()
+        self.sequence_lengths()
+
+    # -- what a shot sends ------------------------------------------------------------------
+
+    def sent_references(self, shot: Shot, route: Route) -> list[str]:
+        """Labels of the reference images ``plan.build_plan`` attaches to this shot, in order.
+
+        Character sheets and character reference files go only to routes that take references
+        that may show faces; ``references:`` plates always go.
+        """
+        labels: list[str] = []
+        if route.max_references and route.references_may_show_faces:
+            for cid in shot_characters(shot):
+                char = self.episode.characters.get(cid)
+                if char is None:
+                    continue
+                if char.sheet is not None:
+                    labels.append(f"{cid}'s sheet")
+                labels.extend(f"{cid}'s reference image {j + 1}" for j in range(len(char.references)))
+        labels.extend(f"plate '{pid}'" for pid in shot.references)
+        return labels
+
+    def character_field(self, shot: Shot, cid: str) -> str:
+        """The field naming ``cid`` in a shot: its ``characters[j]`` entry, else the prompt."""
+        if cid in shot.characters:
+            return f"{shot.path}.characters[{shot.characters.index(cid)}]"
+        return f"{shot.path}.prompt"
+
+    def clip_length(self, shot: Shot) -> float:
+        """Seconds of the clip a shot renders: an extension holds its whole chain."""
+        if shot.extends and shot.extends in self.episode.shots:
+            return self.clip_length(self.episode.shots[shot.extends]) + shot.duration
+        return shot.duration
+
+    # -- SM101 / SM102 / SM103: faces on Sora -----------------------------------------------
+
+    def faces(self, shot: Shot, route: Route) -> None:
+        if route.references_may_show_faces:
+            return
+        for cid in shot_characters(shot):
+            char = self.episode.characters.get(cid)
+            if char is None or char.sora_character is not None:
+                continue  # a declared Sora character is non-human and goes by id, not as an image
+            if char.sheet is None and not char.references:
+                continue
+            what = _either([w for w, on in (("character sheet", char.sheet is not None),
+                                            (_count(len(char.references), "reference image"),
+                                             bool(char.references))) if on], "and")
+            self.report(
+                "SM101", self.character_field(shot, cid),
+                f"{route.name} rejects input images that show a human face, so {cid}'s {what} cannot be sent "
+                f"and the shot would render from text alone",
+                f"route the shot to veo-3.1 so the sheet is sent as a reference, or keep a text-only "
+                f"{route.name} shot with `ignore: [SM101]`", shot=shot)
+        if shot.after and shot.after in self.episode.shots:
+            source = self.episode.shots[shot.after]
+            present = shot_characters(source)
+            if present:
+                self.report(
+                    "SM102", f"{shot.path}.after",
+                    f"the last frame of '{source.id}' (with {_either(list(present), 'and')}) becomes this "
+                    f"shot's first frame, and {route.name} rejects input images that show a human face",
+                    "route the shot to veo-3.1, or drop `after:` and describe the continuity in the prompt",
+                    shot=shot)
+        plates = [(f"{shot.path}.first_frame", shot.first_frame)] if shot.first_frame else []
+        plates += [(f"{shot.path}.references[{j}]", pid) for j, pid in enumerate(shot.references)]
+        for field, pid in plates:
+            self.report(
+                "SM103", field,
+                f"{route.name} rejects input images that show a human face, and shotmake cannot check "
+                f"plate '{pid}'",
+                "if the plate shows no face, silence with `ignore: [SM103]`; otherwise route the shot to veo-3.1",
+                shot=shot)
+
+    # -- SM104: cameos ---------------------------------------------------------------------
+
+    def cameos(self) -> None:
+        for cid, char in self.episode.characters.items():
+            if char.cameo is None:
+                continue
+            self.report(
+                "SM104", f"characters.{cid}.cameo",
+                "Sora app cameos cannot be used through any API; the official characters endpoint takes only "
+                "non-human characters (human likeness is blocked)",
+                "for a non-human character declare `sora_character: CLIP.mp4`; for a person give the character "
+                "`sheet: true` and route its shots to veo-3.1 (the sheet is sent as a reference)")
+
+    # -- SM105: shutdown -------------------------------------------------------------------
+
+    def shutdown(self, shot: Shot, route: Route) -> None:
+        if route.shutdown is None or route.vendor not in OFFICIAL_ENDPOINTS:
+            return
+        company, variable, host = OFFICIAL_ENDPOINTS[route.vendor]
+        base = self.env.get(variable, "").strip()
+        if base and (urlsplit(base).hostname or "").lower() != host:
+            return  # a compatible gateway keeps working after the vendor's own API closes
+        date = datetime.date.fromisoformat(route.shutdown)
+        when = "shut down on" if self.today is not None and self.today >= date else "is scheduled to shut down on"
+        self.report(
+            "SM105", f"{shot.path}.provider",
+            f"{route.name} goes to {company}'s own endpoint ({host}), and {company}'s {route.name} API {when} "
+            f"{route.shutdown}",
+            f"set {variable} to {'an' if company[0] in 'AEIOU' else 'a'} {company}-compatible gateway, "
+            "or route the shot to veo-3.1", shot=shot)
+
+    # -- SM106: text-only characters -------------------------------------------------------
+
+    def text_only(self, shot: Shot, route: Route) -> None:
+        if route.vendor == "local" or (route.max_references and route.references_may_show_faces):
+            return  # this route receives the character sheets
+        for cid in shot_characters(shot):
+            char = self.episode.characters.get(cid)
+            if char is None or char.sora_character is not None:
+                continue
+            if not route.references_may_show_faces and (char.sheet is not None or char.references):
+                continue  # SM101 says it, as an error
+            why = ("sends no reference images" if not route.max_references
+                   else "cannot take a character's face as a reference")
+            self.report(
+                "SM106", self.character_field(shot, cid),
+                f"{route.name} {why}, so {cid} is kept consistent by text alone (about 70 %; Veo 3.1 with a "
+                f"character sheet reaches about 80-85 %)",
+                f"route the shot to veo-3.1 and give {cid} `sheet: true`, or accept it with `ignore: [SM106]`",
+                shot=shot)
+
+    # -- SM107 / SM108 / SM109 / SM110: durations and sizes ---------------------------------
+
+    def lengths_and_sizes(self, shot: Shot, route: Route) -> None:
+        if shot.resolution not in route.resolutions:
+            elsewhere = [r.name for r in self.routes.values()
+                         if r.kind == "video" and r.vendor != "local" and shot.resolution in r.resolutions]
+            hint = f"set resolution: {_either(list(route.resolutions))}"
+            if elsewhere:
+                hint += f", or route the shot to {_either(elsewhere)} for {shot.resolution}"
+            self.report("SM108", f"{shot.path}.resolution",
+                        f"{route.name} renders {_either(list(route.resolutions))}, not {shot.resolution}", hint,
+                        shot=shot)
+        if shot.aspect not in route.aspects:
+            self.report("SM109", f"{shot.path}.aspect",
+                        f"{route.name} renders {_either(list(route.aspects))}, not {shot.aspect}",
+                        f"set aspect: \"{route.aspects[0]}\"", shot=shot)
+        if shot.extends or not route.durations:
+            return  # an extension's length is SM114's business; empty durations = any length
+        allowed = _either([_num(d) for d in route.durations])
+        longest = max(route.durations)
+        forced = [what for what, on in (
+            (shot.resolution, shot.resolution in route.eight_seconds_only),
+            ("reference images", "references" in route.eight_seconds_only
+             and bool(self.sent_references(shot, route)))) if on]
+        if shot.duration not in route.durations:
+            target = longest if forced else _nearest(shot.duration, route.durations)
+            self.report("SM107", f"{shot.path}.duration",
+                        f"{route.name} accepts {allowed} s, not {_num(shot.duration)} s",
+                        f"set duration: {_num(target)}" + (f"; {_either(forced, 'and')} need {_num(longest)} s"
+                                                           if forced else ""), shot=shot)
+        elif forced and shot.duration != longest:
+            if shot.resolution in forced:
+                what = shot.resolution
+                shorter = [r for r in route.resolutions if r not in route.eight_seconds_only]
+                hint = f"set duration: {_num(longest)}" + (
+                    f", or resolution: {shorter[0]} for a {_num(shot.duration)} s clip" if shorter else "")
+            else:
+                what = f"reference images ({_either(self.sent_references(shot, route), 'and')})"
+                hint = f"set duration: {_num(longest)}, or send no reference images"
+            self.report("SM110", f"{shot.path}.duration",
+                        f"{route.name} takes {what} only in {_num(longest)}-second clips, not "
+                        f"{_num(shot.duration)} s", hint, shot=shot)
+
+    # -- SM111 / SM112: reference images ---------------------------------------------------
+
+    def references(self, shot: Shot, route: Route) -> None:
+        sent = self.sent_references(shot, route)
+        images = list(sent)
+        if route.frames_share_references:
+            if shot.after:
+                images.insert(0, f"the last frame of '{shot.after}'")
+            elif shot.first_frame:
+                images.insert(0, f"first frame '{shot.first_frame}'")
+        if len(images) > route.max_references:
+            field = f"{shot.path}.references" if shot.references else (
+                f"{shot.path}.characters" if shot.characters else f"{shot.path}.prompt")
+            what = "input images" if route.frames_share_references else "reference images"
+            limit = (f"takes no {what}" if route.max_references == 0
+                     else f"takes at most {route.max_references}")
+            message = f"{_count(len(images), what[:-1])} ({_either(images, 'and')}); {route.name} {limit}"
+            if route.frames_share_references:
+                message += " (the first frame and references share one input image)"
+                hint = "keep one input image, or route the shot to veo-3.1 (up to 3 reference images)"
+            elif route.max_references == 0:
+                hint = "route the shot to veo-3.1 or veo-3.1-fast for reference images, or drop `references:`"
+            else:
+                hint = (f"send at most {route.max_references}: drop plates from `references:`, or split the "
+                        f"characters across shots")
+            self.report("SM111", field, message, hint, shot=shot)
+        if sent and not route.references_with_frames:
+            for name, value in (("after", shot.after), ("first_frame", shot.first_frame),
+                                ("last_frame", shot.last_frame), ("extends", shot.extends)):
+                if value is None:
+                    continue
+                kind = {"after": f"the first frame from `after: {value}`",
+                        "first_frame": f"the first frame `first_frame: {value}`",
+                        "last_frame": f"the last frame `last_frame: {value}`",
+                        "extends": f"the extension `extends: {value}`"}[name]
+                self.report(
+                    "SM112", f"{shot.path}.{name}",
+                    f"{route.name} cannot combine reference images ({_either(sent, 'and')}) with {kind}",
+                    f"drop `{name}:` and let the references carry the look, or send no reference images: "
+                    f"unlist the characters that have sheets and drop `references:`", shot=shot)
+                break
+
+    # -- SM115: first and last frames ------------------------------------------------------
+
+    def frames(self, shot: Shot, route: Route) -> None:
+        capable = [r.name for r in self.routes.values() if r.kind == "video" and r.vendor != "local"]
+        if not route.first_frame:
+            for name, value in (("after", shot.after), ("first_frame", shot.first_frame)):
+                if value is not None:
+                    others = _either([n for n in capable if self.routes[n].first_frame])
+                    self.report("SM115", f"{shot.path}.{name}",
+                                f"{route.name} takes no first-frame image", f"route the shot to {others}, or drop "
+                                f"`{name}:`", shot=shot)
+        if shot.last_frame is not None and not route.last_frame:
+            others = _either([n for n in capable if self.routes[n].last_frame])
+            self.report("SM115", f"{shot.path}.last_frame",
+                        f"{route.name} takes no last-frame image (first+last frame interpolation)",
+                        f"route the shot to {others}, or drop `last_frame:`", shot=shot)
+
+    # -- SM113 / SM114: extension ----------------------------------------------------------
+
+    def extension(self, shot: Shot, route: Route) -> None:
+        if shot.extends is None or shot.extends not in self.episode.shots:
+            return
+        source = self.episode.shots[shot.extends]
+        able = _either([r.name for r in self.routes.values() if r.kind == "video" and r.extension])
+        if not route.extension:
+            self.report("SM113", f"{shot.path}.extends", f"{route.name} cannot extend clips",
+                        f"route this shot and '{source.id}' to {able}, or drop `extends:`", shot=shot)
+            return
+        if source.provider != route.name:
+            self.report("SM113", f"{shot.path}.extends",
+                        f"{route.name} extends only clips it rendered itself; '{source.id}' renders on "
+                        f"{source.provider}", f"route '{source.id}' to {route.name} too", shot=shot)
+        if source.resolution != "720p":
+            self.report("SM113", f"{shot.path}.extends",
+                        f"{route.name} extends only 720p clips; '{source.id}' is {source.resolution}",
+                        f"set resolution: 720p on '{source.id}'", shot=shot)
+        if shot.resolution != "720p":
+            self.report("SM113", f"{shot.path}.resolution",
+                        f"a {route.name} extension is 720p only, not {shot.resolution}", "set resolution: 720p",
+                        shot=shot)
+        if shot.duration != route.extension_step:
+            self.report("SM114", f"{shot.path}.duration",
+                        f"a {route.name} extension adds {_num(route.extension_step)} s, not "
+                        f"{_num(shot.duration)} s (an extension's duration is the added length)",
+                        f"set duration: {_num(route.extension_step)}", shot=shot)
+        total = self.clip_length(shot)
+        if route.extension_max_total and total > route.extension_max_total:
+            self.report("SM114", f"{shot.path}.extends",
+                        f"the extended clip would run {_num(total)} s; {route.name} extends up to "
+                        f"{_num(route.extension_max_total)} s in all",
+                        "end the extension chain earlier and start a new shot (e.g. with `after:`)", shot=shot)
+
+    # -- SM116: crowded shots --------------------------------------------------------------
+
+    def crowd(self, shot: Shot, route: Route) -> None:
+        present = shot_characters(shot)
+        if len(present) > route.comfortable_characters:
+            self.report(
+                "SM116", f"{shot.path}.characters" if shot.characters else f"{shot.path}.prompt",
+                f"{len(present)} characters ({_either(list(present), 'and')}); {route.name} keeps about "
+                f"{route.comfortable_characters} consistent in one shot",
+                "split the shot, or leave background characters out of `characters:` and the placeholders",
+                shot=shot)
+
+    # -- SM201: secrets --------------------------------------------------------------------
+
+    def secrets(self) -> None:
+        ep = self.episode
+        owners = {shot.path: shot for shot in ep.shots.values()}
+        values: list[tuple[str, str]] = [("episode", ep.name), ("title", ep.title), ("output", ep.output)]
+        sections: tuple[tuple[str, Any], ...] = (
+            ("style", ep.style), ("characters", ep.characters), ("plates", ep.plates),
+            ("delivery", ep.delivery))
+        for name, section in sections:
+            values.extend(_strings(section, name))
+        for shot in ep.shots.values():
+            values.extend(_strings(shot, shot.path))
+        for seq in ep.sequences:
+            values.extend(_strings(seq, seq.path))
+        root = ep.root.rstrip("/\\")
+        for path, text in values:
+            if text.startswith(root) and text[len(root):len(root) + 1] in ("/", "\\"):
+                text = text[len(root):]  # a resolved asset path: only the part the spec wrote counts
+            found = find_secret(text)
+            if found is None:
+                continue
+            what, redacted = found
+            owner = owners.get(path.split(".", 1)[0]) if path.startswith("shots[") else None
+            self.report(
+                "SM201", redact(path), f"looks like {what} ({redacted}); secrets do not belong in the spec",
+                "delete it and revoke the key (anyone with the spec or its history has it); shotmake reads "
+                "keys only from the environment (OPENAI_API_KEY, GEMINI_API_KEY)", shot=owner, locate=path)
+
+    # -- SM202 / SM203 / SM204 / SM205: hygiene --------------------------------------------
+
+    def unused_characters(self) -> None:
+        used = {cid for shot in self.episode.shots.values() for cid in shot_characters(shot)}
+        for cid, char in self.episode.characters.items():
+            if cid in used or (char.location is not None and char.location.file != self.episode.source):
+                continue  # characters of an included series bible need not appear in every episode
+            self.report("SM202", f"characters.{cid}", f"character '{cid}' appears in no shot",
+                        f"list it in a shot's `characters:` or name it as {{{cid}}} in a prompt, or delete it")
+
+    def reachability(self) -> None:
+        ep = self.episode
+        needed: set[str] = set()
+        todo = [sid for seq in ep.sequences for sid in seq.shots]
+        while todo:
+            sid = todo.pop()
+            if sid in needed or sid not in ep.shots:
+                continue
+            needed.add(sid)
+            shot = ep.shots[sid]
+            todo.extend(s for s in (shot.after, shot.extends) if s)
+        for shot in ep.shots.values():
+            if shot.id not in needed:
+                self.report("SM203", f"{shot.path}.id",
+                            f"shot '{shot.id}' is in no sequence and no sequenced shot depends on it: it renders "
+                            "for nothing", "add it to a sequence's `shots:`, or delete it", shot=shot)
+        first: dict[str, str] = {}
+        for seq in ep.sequences:
+            for j, sid in enumerate(seq.shots):
+                if sid not in ep.shots:
+                    continue
+                if sid in first and first[sid] != seq.id:
+                    self.report("SM204", f"{seq.path}.shots[{j}]",
+                                f"shot '{sid}' is already in sequence '{first[sid]}'; the same clip would play twice",
+                                f"remove it from '{seq.id}' or '{first[sid]}', or copy it into a new shot",
+                                shot=ep.shots[sid])
+                first.setdefault(sid, seq.id)
+
+    def sequence_lengths(self) -> None:
+        limit = float(self.episode.lint.get("max_sequence_seconds", DEFAULT_MAX_SEQUENCE_SECONDS))
+        for seq in self.episode.sequences:
+            total = 0.0
+            for sid in seq.shots:
+                shot = self.episode.shots.get(sid)
+                if shot is not None:
+                    end = shot.trim_out if shot.trim_out is not None else self.clip_length(shot)
+                    total += max(0.0, end - shot.trim_in)
+            if seq.transition.kind == "crossfade" and len(seq.shots) > 1:
+                total -= seq.transition.seconds * (len(seq.shots) - 1)  # each crossfade overlaps two clips
+            if total > limit:
+                self.report("SM205", seq.path,
+                            f"sequence '{seq.id}' runs {_num(round(total, 2))} s, longer than {_num(limit)} s",
+                            "split it into shorter sequences, or raise `lint: {max_sequence_seconds: N}`")

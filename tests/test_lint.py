@@ -1,0 +1,414 @@
+"""Lint: every rule has a failing and a passing example; findings point at file:line:col of the field."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shotmake.errors import SourceLocation
+from shotmake.lint import RULES, Finding, find_secret, has_errors, lint, redact
+from shotmake.model import Episode
+from shotmake.providers.catalog import ROUTES
+from shotmake.spec import episode_from_text
+
+GATEWAY = {"OPENAI_BASE_URL": "https://gateway.example/v1"}
+TODAY = datetime.date(2026, 8, 1)
+
+CHARACTERS = """\
+characters:
+  mei:
+    description: a girl in a yellow raincoat
+    sheet: true
+  kai:
+    description: a boy with a green scarf
+    sheet: true
+  ren:
+    description: a woman with a red umbrella
+  ana:
+    description: an old fisherman
+  bo:
+    description: a small boy with a kite
+"""
+
+PLATES = """\
+plates:
+  harbour: {prompt: an empty harbour at dawn}
+  lamp: {prompt: the great lamp of the lighthouse}
+"""
+
+
+def shot(sid: str, prompt: str = "a quiet harbour", **fields: Any) -> str:
+    """One block-style shot; values are written as JSON (valid YAML flow)."""
+    lines = [f"  - id: {sid}", f"    prompt: {json.dumps(prompt)}"]
+    lines += [f"    {key}: {json.dumps(value)}" for key, value in fields.items()]
+    return "\n".join(lines) + "\n"
+
+
+def spec(*shots: str, characters: str = CHARACTERS, plates: str = PLATES, sequences: str | None = None,
+         head: str = "") -> str:
+    """A whole episode; by default one sequence holds every shot."""
+    if sequences is None:
+        ids = [re.match(r"  - id: (\S+)", s).group(1) for s in shots]  # type: ignore[union-attr]
+        sequences = f"  - id: q\n    shots: [{', '.join(ids)}]\n"
+    return f"episode: ep\n{head}{characters}{plates}shots:\n{''.join(shots)}sequences:\n{sequences}"
+
+
+def check(text: str, rule: str, *, root: Path | None = None, env: dict[str, str] | None = None,
+          today: datetime.date = TODAY, routes: Any = ROUTES) -> list[Finding]:
+    """Lint ``text`` and return the findings of ``rule`` (each checked against the rule's severity)."""
+    episode = episode_from_text(text, str(root / "ep.yaml") if root else "ep.yaml", root)
+    found = [f for f in lint(episode, env=GATEWAY if env is None else env, today=today, routes=routes)
+             if f.rule == rule]
+    assert all(f.severity == RULES[rule].severity for f in found)
+    return found
+
+
+def at(text: str, needle: str, token: str | None = None, nth: int = 0, file: str = "ep.yaml") -> SourceLocation:
+    """Where ``token`` (default: the value after ``key: ``) sits on the nth line containing ``needle``."""
+    lines = [(i, line) for i, line in enumerate(text.splitlines()) if needle in line]
+    index, line = lines[nth]
+    column = line.index(token) if token is not None else line.index(needle) + len(needle.split(": ")[0]) + 2
+    return SourceLocation(file, index + 1, column + 1)
+
+
+def one(found: list[Finding]) -> Finding:
+    assert len(found) == 1, [f.render() for f in found]
+    return found[0]
+
+
+# --------------------------------------------------------------------------------------------
+# SM1xx: provider facts
+
+
+def test_sm101_character_sheet_sent_to_sora_is_an_error() -> None:
+    text = spec(shot("s1", "{mei} waves", provider="sora-2", duration=8, characters=["mei"]))
+    finding = one(check(text, "SM101"))
+    assert finding.severity == "error" and finding.field == "shots[0].characters[0]"
+    assert finding.location == at(text, 'characters: ["mei"]', '"mei"')
+    assert "human face" in finding.message and "veo-3.1" in finding.hint
+
+
+def test_sm101_character_reference_image_sent_to_sora_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "ren.png").write_bytes(b"png")
+    chars = CHARACTERS.replace("a woman with a red umbrella", "a woman with a red umbrella\n    references: [ren.png]")
+    text = spec(shot("s1", "{ren} opens her umbrella", provider="sora-2", duration=4), characters=chars)
+    finding = one(check(text, "SM101", root=tmp_path))
+    assert finding.field == "shots[0].prompt" and "1 reference image" in finding.message
+    assert finding.location == at(text, 'prompt: "{ren}', file=str(tmp_path / "ep.yaml"))
+
+
+def test_sm101_passes_on_veo_and_for_declared_sora_characters(tmp_path: Path) -> None:
+    assert check(spec(shot("s1", provider="veo-3.1", duration=8, characters=["mei"])), "SM101") == []
+    (tmp_path / "mei.mp4").write_bytes(b"mp4")
+    chars = CHARACTERS.replace("    sheet: true\n  kai", "    sheet: true\n    sora_character: mei.mp4\n  kai")
+    text = spec(shot("s1", provider="sora-2", duration=8, characters=["mei"]), characters=chars)
+    assert check(text, "SM101", root=tmp_path) == []
+
+
+def test_sm102_sora_after_a_shot_with_characters() -> None:
+    text = spec(shot("s1", "{mei} waves", provider="veo-3.1", duration=8),
+                shot("s2", "the boat leaves", provider="sora-2", duration=4, after="s1"))
+    finding = one(check(text, "SM102"))
+    assert finding.field == "shots[1].after" and finding.location == at(text, 'after: "s1"')
+    assert "mei" in finding.message
+    assert check(text.replace('"{mei} waves"', '"waves crash"'), "SM102") == []
+
+
+def test_sm103_plates_sent_to_sora_are_a_warning() -> None:
+    text = spec(shot("s1", provider="sora-2", duration=4, first_frame="harbour"),
+                shot("s2", provider="sora-2", duration=4, references=["lamp"]))
+    first, ref = check(text, "SM103")
+    assert (first.severity, first.field, first.location) == ("warning", "shots[0].first_frame",
+                                                              at(text, 'first_frame: "harbour"'))
+    assert ref.field == "shots[1].references[0]" and ref.location == at(text, 'references: ["lamp"]', '"lamp"')
+    assert check(text.replace("sora-2", "veo-3.1").replace("duration: 4", "duration: 8"), "SM103") == []
+
+
+def test_sm104_cameo_is_an_error() -> None:
+    chars = CHARACTERS.replace("a girl in a yellow raincoat", "a girl in a yellow raincoat\n    cameo: '@mei.chan'")
+    text = spec(shot("s1", "{mei} waves"), characters=chars)
+    finding = one(check(text, "SM104"))
+    assert finding.field == "characters.mei.cameo" and finding.location == at(text, "cameo: ")
+    assert "sora_character" in finding.hint and "veo-3.1" in finding.hint
+    assert check(spec(shot("s1", "{mei} waves")), "SM104") == []
+
+
+def test_sm105_sora_at_openais_endpoint_warns_about_the_shutdown() -> None:
+    text = spec(shot("s1", provider="sora-2", duration=4))
+    finding = one(check(text, "SM105", env={}))
+    assert finding.field == "shots[0].provider" and finding.location == at(text, 'provider: "sora-2"')
+    assert "is scheduled to shut down on 2026-09-24" in finding.message and "OPENAI_BASE_URL" in finding.hint
+    after = one(check(text, "SM105", env={"OPENAI_BASE_URL": "https://api.openai.com/v1"},
+                      today=datetime.date(2026, 10, 1)))
+    assert "shut down on 2026-09-24" in after.message and "scheduled" not in after.message
+    assert check(text, "SM105", env=GATEWAY) == []
+    assert check(spec(shot("s1", provider="veo-3.1", duration=8)), "SM105", env={}) == []
+
+
+def test_sm106_text_only_characters_on_sora_and_lite() -> None:
+    text = spec(shot("s1", "{ren} walks", provider="sora-2", duration=4, characters=["ren"]))
+    finding = one(check(text, "SM106"))
+    assert finding.field == "shots[0].characters[0]" and "70 %" in finding.message and "80-85 %" in finding.message
+    lite = one(check(spec(shot("s1", "{mei} waves", provider="veo-3.1-lite", duration=8)), "SM106"))
+    assert "sends no reference images" in lite.message
+    assert check(spec(shot("s1", "{mei} waves", provider="veo-3.1", duration=8)), "SM106") == []
+
+
+def test_sm107_duration_the_route_does_not_accept() -> None:
+    text = spec(shot("s1", provider="veo-3.1", duration=5))
+    finding = one(check(text, "SM107"))
+    assert finding.location == at(text, "duration: 5") and "veo-3.1 accepts 4, 6 or 8 s" in finding.message
+    sora = one(check(spec(shot("s1", provider="sora-2", duration=6)), "SM107"))
+    assert "sora-2 accepts 4, 8 or 12 s" in sora.message
+    assert check(spec(shot("s1", provider="veo-3.1", duration=6)), "SM107") == []
+
+
+def test_sm107_names_an_inherited_default() -> None:
+    text = spec(shot("s1", provider="veo-3.1"), head="defaults:\n  duration: 5\n")
+    finding = one(check(text, "SM107"))
+    assert finding.location == at(text, "- id: s1", "id")
+    assert "inherited from defaults.duration at ep.yaml:3:13" in finding.hint
+
+
+def test_sm108_resolution_the_route_does_not_render() -> None:
+    text = spec(shot("s1", provider="sora-2", duration=4, resolution="1080p"))
+    finding = one(check(text, "SM108"))
+    assert finding.location == at(text, 'resolution: "1080p"') and "sora-2 renders 720p" in finding.message
+    lite = one(check(spec(shot("s1", provider="veo-3.1-lite", duration=8, resolution="4k")), "SM108"))
+    assert "720p or 1080p" in lite.message and "veo-3.1" in lite.hint
+    assert check(spec(shot("s1", provider="sora-2", duration=4, resolution="720p")), "SM108") == []
+
+
+def test_sm109_aspect_the_route_does_not_render() -> None:
+    landscape_only = {**ROUTES, "veo-3.1": dataclasses.replace(ROUTES["veo-3.1"], aspects=("16:9",))}
+    text = spec(shot("s1", provider="veo-3.1", duration=8, aspect="9:16"))
+    finding = one(check(text, "SM109", routes=landscape_only))
+    assert finding.location == at(text, 'aspect: "9:16"') and "16:9" in finding.message
+    assert check(text.replace("9:16", "16:9"), "SM109", routes=landscape_only) == []
+
+
+def test_sm110_veo_4k_at_4_seconds() -> None:
+    text = spec(shot("s1", provider="veo-3.1", duration=4, resolution="4k"))
+    finding = one(check(text, "SM110"))
+    assert finding.field == "shots[0].duration" and finding.location == at(text, "duration: 4")
+    assert "4k only in 8-second clips" in finding.message and "duration: 8" in finding.hint
+    assert check(spec(shot("s1", provider="veo-3.1", duration=8, resolution="4k")), "SM110") == []
+
+
+def test_sm110_reference_images_need_8_seconds() -> None:
+    text = spec(shot("s1", "{mei} waves", provider="veo-3.1", duration=6))
+    finding = one(check(text, "SM110"))
+    assert "reference images (mei's sheet)" in finding.message
+    assert check(spec(shot("s1", "{ren} waves", provider="veo-3.1", duration=6)), "SM110") == []
+
+
+def test_sm111_five_reference_images(tmp_path: Path) -> None:
+    (tmp_path / "ren.png").write_bytes(b"png")
+    chars = CHARACTERS.replace("a woman with a red umbrella", "a woman with a red umbrella\n    references: [ren.png]")
+    text = spec(shot("s1", "{mei}, {kai} and {ren} at the harbour", provider="veo-3.1", duration=8,
+                     references=["harbour", "lamp"]), characters=chars)
+    finding = one(check(text, "SM111", root=tmp_path))
+    assert finding.message.startswith("5 reference images (") and "veo-3.1 takes at most 3" in finding.message
+    assert finding.field == "shots[0].references"
+    assert finding.location == at(text, "references: [\"harbour\"", file=str(tmp_path / "ep.yaml"))
+    fewer = text.replace('["harbour", "lamp"]', "[]").replace("{kai} and ", "")
+    assert check(fewer, "SM111", root=tmp_path) == []
+
+
+def test_sm111_sora_takes_one_input_image_and_lite_none() -> None:
+    text = spec(shot("s1", provider="sora-2", duration=4, first_frame="harbour", references=["lamp"]))
+    finding = one(check(text, "SM111"))
+    assert "2 input images" in finding.message and "sora-2 takes at most 1" in finding.message
+    lite = one(check(spec(shot("s1", provider="veo-3.1-lite", duration=8, references=["lamp"])), "SM111"))
+    assert "takes no reference images" in lite.message
+    assert check(spec(shot("s1", provider="sora-2", duration=4, references=["lamp"])), "SM111") == []
+
+
+def test_sm112_veo_refuses_references_with_a_first_frame() -> None:
+    text = spec(shot("s1", "{mei} waves", provider="veo-3.1", duration=8),
+                shot("s2", "{mei} turns", provider="veo-3.1", duration=8, after="s1"))
+    finding = one(check(text, "SM112"))
+    assert finding.field == "shots[1].after" and finding.location == at(text, 'after: "s1"')
+    assert "mei's sheet" in finding.message
+    assert check(text.replace('"{mei} turns"', '"the sea"'), "SM112") == []
+    assert check(text.replace("veo-3.1", "local"), "SM112") == []
+
+
+def test_sm113_extension_the_route_cannot_do() -> None:
+    lite = spec(shot("s1", provider="veo-3.1-lite", duration=8),
+                shot("s2", provider="veo-3.1-lite", duration=7, extends="s1"))
+    finding = one(check(lite, "SM113"))
+    assert finding.field == "shots[1].extends" and finding.location == at(lite, 'extends: "s1"')
+    assert "cannot extend" in finding.message
+    other = spec(shot("s1", provider="local", duration=8), shot("s2", provider="veo-3.1", duration=7, extends="s1"))
+    assert "renders on local" in one(check(other, "SM113")).message
+    big = spec(shot("s1", provider="veo-3.1", duration=8, resolution="1080p"),
+               shot("s2", provider="veo-3.1", duration=7, extends="s1"))
+    assert "only 720p" in one(check(big, "SM113")).message
+    good = spec(shot("s1", provider="veo-3.1", duration=8), shot("s2", provider="veo-3.1", duration=7, extends="s1"))
+    assert check(good, "SM113") == []
+
+
+def test_sm114_extension_step_and_chain_length() -> None:
+    text = spec(shot("s1", provider="veo-3.1", duration=8), shot("s2", provider="veo-3.1", duration=8, extends="s1"))
+    finding = one(check(text, "SM114"))
+    assert finding.location == at(text, "duration: 8", nth=1) and "adds 7 s" in finding.message
+    chain = [shot("e0", provider="veo-3.1", duration=8)]
+    chain += [shot(f"e{i}", provider="veo-3.1", duration=7, extends=f"e{i - 1}") for i in range(1, 22)]
+    too_long = one(check(spec(*chain), "SM114"))  # 8 + 21 x 7 = 155 s
+    assert too_long.field == "shots[21].extends" and "155 s" in too_long.message and "148 s" in too_long.message
+    assert check(spec(*chain[:21]), "SM114") == []  # 8 + 20 x 7 = 148 s
+
+
+def test_sm115_frames_the_route_does_not_take() -> None:
+    text = spec(shot("s1", provider="sora-2", duration=4, first_frame="harbour", last_frame="lamp"))
+    finding = one(check(text, "SM115"))
+    assert finding.field == "shots[0].last_frame" and finding.location == at(text, 'last_frame: "lamp"')
+    assert "veo-3.1" in finding.hint
+    assert check(text.replace("sora-2", "veo-3.1"), "SM115") == []
+    no_first = {**ROUTES, "veo-3.1": dataclasses.replace(ROUTES["veo-3.1"], first_frame=False)}
+    blind = spec(shot("s1", provider="veo-3.1", duration=8, first_frame="harbour"))
+    assert one(check(blind, "SM115", routes=no_first)).field == "shots[0].first_frame"
+
+
+def test_sm116_too_many_characters() -> None:
+    text = spec(shot("s1", "{ren}, {ana} and {bo} on the pier", provider="sora-2", duration=4))
+    finding = one(check(text, "SM116"))
+    assert finding.severity == "warning" and finding.location == at(text, 'prompt: "{ren}')
+    assert "sora-2 keeps about 2" in finding.message
+    assert check(spec(shot("s1", "{ren} and {ana} on the pier", provider="sora-2", duration=4)), "SM116") == []
+
+
+# --------------------------------------------------------------------------------------------
+# SM2xx: hygiene
+
+
+KEY = "sk-proj-" + "Ab3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5"
+
+
+def test_sm201_api_key_in_the_spec_is_an_error_and_never_printed() -> None:
+    chars = CHARACTERS.replace("a boy with a green scarf", f"a boy with a green scarf {KEY}")
+    text = spec(shot("s1", "{kai} waves"), characters=chars)
+    finding = one(check(text, "SM201"))
+    assert finding.field == "characters.kai.description" and finding.location == at(text, "description: a boy")
+    rendered = finding.render()
+    assert "sk-proj-…" in rendered and KEY not in rendered and KEY[8:20] not in rendered
+    assert "environment" in finding.hint
+    assert check(spec(shot("s1", "{kai} waves")), "SM201") == []
+
+
+@pytest.mark.parametrize("secret", [
+    "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+    "Bearer abcDEF123ghiJKL456mnoPQR789",
+    "x9Kq2Lm7Pz4Rt8Vw3Ny6Bc1Df5Gh0Jk2Ls4Mn",  # a long random token with no known prefix
+])
+def test_sm201_other_key_shapes(secret: str) -> None:
+    text = spec(shot("s1", f"the harbour {secret}"))
+    finding = one(check(text, "SM201"))
+    assert finding.field == "shots[0].prompt" and secret not in finding.render()
+
+
+def test_sm201_leaves_prose_paths_and_digests_alone() -> None:
+    assert find_secret("a girl with a short black bob and round silver glasses") is None
+    assert find_secret("assets/characters/Mei_Reference_Sheet_Final_v2.png") is None
+    assert find_secret("3f9a0c5e7b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a") is None
+    assert redact(f"key {KEY} here") == "key sk-proj-… here"
+
+
+def test_sm202_unused_character(tmp_path: Path) -> None:
+    text = spec(shot("s1", "{mei} and {kai} wave", characters=["ren", "ana"]))
+    finding = one(check(text, "SM202"))
+    assert finding.field == "characters.bo"
+    assert finding.location == at(text, "description: a small boy", "description")  # the character's mapping
+    assert check(text.replace("wave", "wave at {bo}"), "SM202") == []
+    (tmp_path / "bible.yaml").write_text("characters:\n  gran: {description: the lighthouse keeper}\n")
+    used = text.replace("wave", "wave at {bo}").replace("episode: ep\n", "episode: ep\ninclude: [bible.yaml]\n")
+    assert check(used, "SM202", root=tmp_path) == []  # series-bible characters need not appear
+
+
+def test_sm203_shot_in_no_sequence() -> None:
+    text = spec(shot("s1"), shot("s2"), sequences="  - id: q\n    shots: [s1]\n")
+    finding = one(check(text, "SM203"))
+    assert finding.field == "shots[1].id" and finding.location == at(text, "- id: s2")
+    needed = spec(shot("s1"), shot("s2", after="s1"), sequences="  - id: q\n    shots: [s2]\n")
+    assert check(needed, "SM203") == []  # s1's last frame feeds s2
+
+
+def test_sm204_shot_in_two_sequences() -> None:
+    text = spec(shot("s1"), shot("s2"), sequences="  - id: q\n    shots: [s1, s2]\n  - id: r\n    shots: [s1]\n")
+    finding = one(check(text, "SM204"))
+    assert finding.field == "sequences[1].shots[0]" and finding.location == at(text, "shots: [s1]", "s1")
+    assert check(spec(shot("s1"), sequences="  - id: q\n    shots: [s1, s1]\n"), "SM204") == []
+
+
+def test_sm205_sequence_longer_than_the_maximum() -> None:
+    head = "lint:\n  max_sequence_seconds: 12\n"
+    text = spec(shot("s1", duration=8), shot("s2", duration=8), head=head)
+    finding = one(check(text, "SM205"))
+    assert finding.field == "sequences[0]" and finding.location == at(text, "- id: q", "id")
+    assert "16 s" in finding.message and "12 s" in finding.message
+    trimmed = spec(shot("s1", duration=8, trim={"out": 4}), shot("s2", duration=8), head=head)
+    assert check(trimmed, "SM205") == []
+    assert check(spec(shot("s1", duration=8), shot("s2", duration=8)), "SM205") == []  # default 300 s
+
+
+# --------------------------------------------------------------------------------------------
+# Silencing, order, rendering, docs
+
+
+def test_silence_per_shot_and_per_episode() -> None:
+    shots = (shot("s1", "{mei} waves", provider="sora-2", duration=4, ignore=["SM101"]),
+             shot("s2", "{mei} turns", provider="sora-2", duration=4))
+    found = check(spec(*shots), "SM101")
+    assert [f.field for f in found] == ["shots[1].prompt"]  # s1 silenced it, s2 did not
+    assert check(spec(*shots, head="lint:\n  ignore: [SM101, SM105]\n"), "SM101") == []
+    assert check(spec(*shots, head="lint:\n  ignore: [SM105]\n"), "SM105", env={}) == []
+
+
+def test_findings_are_sorted_by_line_and_has_errors() -> None:
+    text = spec(shot("s1", "{ren} walks", provider="sora-2", duration=5),
+                shot("s2", provider="veo-3.1", duration=4, resolution="4k"))
+    findings = lint(episode_from_text(text, "ep.yaml"), env={}, today=TODAY)
+    lines = [(f.location.line, f.location.column) for f in findings if f.location]
+    assert lines == sorted(lines) and {"SM105", "SM106", "SM107", "SM110"} <= {f.rule for f in findings}
+    assert has_errors(findings) and not has_errors([f for f in findings if f.severity == "warning"])
+
+
+def test_render_format() -> None:
+    finding = Finding("SM110", "error", "veo-3.1 takes 4k only in 8-second clips, not 4 s",
+                      SourceLocation("episodes/pilot.yaml", 23, 7), "shots[3].duration", "set duration: 8")
+    assert finding.render() == ("episodes/pilot.yaml:23:7: SM110 error: shots[3].duration: veo-3.1 takes 4k "
+                                "only in 8-second clips, not 4 s (set duration: 8)")
+    assert Finding("SM205", "warning", "too long", None, "", "").render() == "SM205 warning: too long"
+
+
+def test_a_clean_spec_has_no_findings() -> None:
+    text = spec(shot("s1", "{mei} and {kai} wave", provider="veo-3.1", duration=8, characters=["mei", "kai"]),
+                shot("s2", "{ren}, {ana} and {bo} on the pier", provider="local", duration=3))
+    assert lint(episode_from_text(text, "ep.yaml"), env={}, today=TODAY) == []
+
+
+def test_pilot_lints_clean_offline() -> None:
+    from shotmake.spec import load_episode
+
+    episode: Episode = load_episode(Path(__file__).parent.parent / "episodes" / "pilot.yaml")
+    assert [f.render() for f in lint(episode, env={}, today=TODAY)] == []
+
+
+def test_every_rule_is_documented_and_every_documented_rule_exists() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "lint.md").read_text(encoding="utf-8")
+    assert set(re.findall(r"\bSM\d{3}\b", doc)) == set(RULES)
+    for rule in RULES.values():
+        line = next(line for line in doc.splitlines() if line.startswith(f"| {rule.id} "))
+        assert f"| {rule.severity} |" in line
+
+
+def test_every_rule_has_its_own_test() -> None:
+    source = Path(__file__).read_text(encoding="utf-8")
+    assert [r for r in RULES if f"def test_{r.lower()}_" not in source] == []
