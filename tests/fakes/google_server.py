@@ -197,6 +197,10 @@ class FakeVeoBase(FakeServer):
         self.clock: Callable[[], float] = time.time
         self.operations: dict[str, Operation] = {}
         self.clips: dict[str, Clip] = {}
+        #: Prompt substring -> outcome ("rai", "stall", "error", or "expired": done, but the
+        #: video is already gone) for every job whose prompt contains it: per-shot faults that
+        #: follow a shot through every run, where queued faults follow the request order.
+        self.prompt_outcomes: dict[str, str] = {}
 
     # -- public helpers -------------------------------------------------------------------
     @property
@@ -204,6 +208,15 @@ class FakeVeoBase(FakeServer):
         """Jobs this server accepted (a create answered 200)."""
         with self.lock:
             return len(self.operations)
+
+    def jobs_by_prompt(self) -> dict[str, int]:
+        """How many jobs were accepted per prompt (extensions and references included)."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for op in self.operations.values():
+                prompt = str((op.body.get("instances") or [{}])[0].get("prompt", ""))
+                counts[prompt] = counts.get(prompt, 0) + 1
+        return counts
 
     def expire_files(self) -> None:
         """Make every generated video answer 404 from now on (as after Veo's 2 days)."""
@@ -417,6 +430,12 @@ class FakeVeoBase(FakeServer):
         fault = self.outcome_fault()
         if fault is not None:
             op.outcome, op.fault = fault.outcome, fault
+        else:
+            prompt = str(op.body["instances"][0].get("prompt") or "").lower()
+            for term, outcome in self.prompt_outcomes.items():
+                if term.lower() in prompt:
+                    op.outcome, op.fault = outcome, OUTCOMES[outcome]() if outcome in OUTCOMES else None
+                    break
         with self.lock:
             self.operations[name] = op
         return op
@@ -434,10 +453,10 @@ class FakeVeoBase(FakeServer):
             op.polls += 1
             if op.outcome == "stall" or op.polls <= self.polls_until_done:
                 return False
-            if op.outcome == "ok" and not op.clips:
+            if op.outcome in ("ok", "expired") and not op.clips:
                 for _ in range(op.samples):
                     clip = Clip(id=uuid.uuid4().hex[:12], seconds=op.seconds, aspect=op.aspect,
-                                resolution=op.resolution, created=self.clock())
+                                resolution=op.resolution, created=self.clock(), expired=op.outcome == "expired")
                     self.clips[clip.id] = clip
                     op.clips.append(clip)
             return True
@@ -494,6 +513,16 @@ class FakeGemini(FakeVeoBase):
         self.image_thoughts = image_thoughts
         #: PNG bytes of the last final (non-thought) image served, for byte-exact assertions.
         self.last_image: bytes = b""
+
+    def images_by_prompt(self) -> dict[str, int]:
+        """How many generateContent calls were answered 200, per prompt (the first text part)."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for request, status in self.answered:
+                if status == 200 and self.route_of(request) == "generate":
+                    prompt = str(request.json()["contents"][0]["parts"][0].get("text", ""))
+                    counts[prompt] = counts.get(prompt, 0) + 1
+        return counts
 
     def route_of(self, request: Request) -> str:
         path = request.path

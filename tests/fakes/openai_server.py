@@ -313,6 +313,14 @@ class FakeOpenAI(FakeServer):
         self.refuse_human_likeness = False
         #: Prompt substrings that trigger moderation: term -> "sync" (400) or "job" (failed job).
         self.blocked_terms: dict[str, str] = {}
+        #: Prompt substrings whose videos stall at 99 % (until ``release_stalls``), and whose
+        #: content has expired by the time the job completes: per-shot faults that follow a
+        #: shot through every run, where queued faults follow the request order.
+        self.stall_terms: set[str] = set()
+        self.expire_terms: set[str] = set()
+        #: Models whose creates answer the shutdown 404 (a gateway that dropped some models),
+        #: while ``shutdown`` takes the whole Videos API down.
+        self.shutdown_models: set[str] = set()
         self.allowed_seconds: tuple[str, ...] = SECONDS
         self.videos: dict[str, Video] = {}
         self.characters: dict[str, dict[str, Any]] = {}
@@ -433,6 +441,20 @@ class FakeOpenAI(FakeServer):
         """Every ``POST /videos`` (create) request seen, in order."""
         with self.lock:
             return [r for r in self.requests if r.method == "POST" and r.path == f"{self.prefix}/videos"]
+
+    def jobs_by_prompt(self) -> dict[str, int]:
+        """How many video jobs exist per prompt: the creates that were accepted (and bill)."""
+        counts: dict[str, int] = {}
+        with self.lock:
+            for video in self.videos.values():
+                counts[video.obj["prompt"]] = counts.get(video.obj["prompt"], 0) + 1
+        return counts
+
+    def release_stalls(self) -> None:
+        """Let every stalled video go on to complete on its next poll."""
+        with self.lock:
+            for video in self.videos.values():
+                video.stall_at = None
 
     # -- dispatch --------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
@@ -586,6 +608,8 @@ class FakeOpenAI(FakeServer):
         if self._blocked(prompt) == "sync":
             return self._moderation_error("create")
         model = fields["model"].text if "model" in fields else "sora-2"
+        if model in self.shutdown_models:
+            return Response.json(error_body(SHUTDOWN_MESSAGE, code="endpoint_shutdown"), status=self.shutdown_status)
         video = self._new_video(
             prompt,
             model,
@@ -594,6 +618,8 @@ class FakeOpenAI(FakeServer):
         )
         if self._blocked(prompt) == "job":
             video.fail = {"code": "moderation_blocked", "message": MODERATION_MESSAGE}
+        if any(term.lower() in prompt.lower() for term in self.stall_terms):
+            video.stall_at = 99
         return Response.json(video.obj)
 
     def _validate_create(self, fields: dict[str, Part], parts: list[Part]) -> Response | None:
@@ -717,8 +743,12 @@ class FakeOpenAI(FakeServer):
         if video.fail is not None:
             obj.update(status="failed", error=dict(video.fail), completed_at=now)
         else:
+            expired = any(term.lower() in obj["prompt"].lower() for term in self.expire_terms)
             obj.update(
-                status="completed", progress=100, completed_at=now, expires_at=int(now + self.expires_after)
+                status="completed",
+                progress=100,
+                completed_at=now,
+                expires_at=now - 1 if expired else int(now + self.expires_after),
             )
 
     def _find(self, video_id: str) -> Video | Response:

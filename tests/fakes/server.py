@@ -1,7 +1,9 @@
 """A tiny threaded HTTP server on 127.0.0.1 that records every request and injects faults.
 
 Vendor fakes subclass ``FakeServer`` and implement ``handle(request) -> Response``. Tests
-read ``server.requests`` (every request, in order) and queue faults with ``server.faults``.
+read ``server.requests`` (every request, in order), ``server.answered`` (each request with the
+status it was answered) and queue faults with ``server.faults``. ``before_handle`` lets a test
+act the moment a request arrives, before the fake does anything (e.g. SIGKILL the client).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,14 +33,16 @@ class Request:
 
 @dataclass
 class Response:
-    """What the fake answers. ``body`` may be bytes or an iterator of chunks (for streaming).
+    """What the fake answers. ``body`` may be bytes or an iterable of chunks (for streaming).
 
     ``abort_after`` closes the connection after that many body bytes (a reset mid-download);
-    ``declared_length`` lies in Content-Length (a truncated body).
+    ``declared_length`` lies in Content-Length (a truncated body). A chunked ``body`` is sent
+    as it is produced, so a large one never sits in memory; give its size in
+    ``declared_length`` (else it goes out with ``Transfer-Encoding: chunked``).
     """
 
     status: int = 200
-    body: bytes | None = None
+    body: bytes | Iterable[bytes] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     abort_after: int | None = None
     declared_length: int | None = None
@@ -54,6 +59,10 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        #: Every answered request with its status (2xx here on a create = a job that exists).
+        self.answered: list[tuple[Request, int]] = []
+        #: Called with each request before ``handle``; a returned Response is sent instead.
+        self.before_handle: Callable[[Request], Response | None] | None = None
         #: Faults to apply, consumed in order by ``take_fault``; each is a callable or a name.
         self.faults: list[Any] = []
         self.lock = threading.RLock()
@@ -97,12 +106,22 @@ class FakeServer:
                 with fake.lock:
                     fake.requests.append(req)
                 try:
-                    resp = fake.handle(req)
+                    hook = fake.before_handle
+                    early = hook(req) if hook is not None else None
+                    resp = early if early is not None else fake.handle(req)
                 except Exception as exc:  # a bug in the fake must be visible, not a hang
                     resp = Response.json({"error": {"message": f"fake crashed: {exc!r}"}}, status=599)
-                self._write(resp)
+                with fake.lock:
+                    fake.answered.append((req, resp.status))
+                try:
+                    self._write(resp)
+                except (BrokenPipeError, ConnectionResetError):  # the client died or hung up
+                    self.close_connection = True
 
             def _write(self, resp: Response) -> None:
+                if resp.body is not None and not isinstance(resp.body, (bytes, bytearray)):
+                    self._stream(resp, resp.body)
+                    return
                 payload = resp.body or b""
                 self.send_response(resp.status)
                 for k, v in resp.headers.items():
@@ -121,6 +140,35 @@ class FakeServer:
                     return
                 self.wfile.write(payload)
                 if resp.declared_length is not None and resp.declared_length != len(payload):
+                    self.close_connection = True
+
+            def _stream(self, resp: Response, chunks: Iterable[bytes]) -> None:
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                chunked = resp.declared_length is None
+                if chunked:
+                    self.send_header("transfer-encoding", "chunked")
+                else:
+                    self.send_header("content-length", str(resp.declared_length))
+                self.end_headers()
+                sent = 0
+                iterator: Iterator[bytes] = iter(chunks)
+                for chunk in iterator:
+                    if resp.abort_after is not None and sent + len(chunk) >= resp.abort_after:
+                        self.wfile.write(chunk[: resp.abort_after - sent])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        try:
+                            self.connection.shutdown(2)
+                        except OSError:
+                            pass
+                        return
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    sent += len(chunk)
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+                elif sent != resp.declared_length:
                     self.close_connection = True
 
             do_GET = do_POST = do_DELETE = do_PUT = _serve
