@@ -43,6 +43,7 @@ shots:
   - id: lamp-on
     prompt: The camera pulls back as the great lamp blazes over the sea.
     extends: lamp
+    duration: 7          # what a Veo extension adds (the result is lamp + 7 s)
   - id: harbour
     provider: sora-2
     prompt: Establishing shot of an empty harbour at night, one lantern swinging.
