@@ -23,7 +23,8 @@ def build_json(run: Run, *args: str) -> dict:
 def test_build_then_null_rebuild(project: Path, run: Run) -> None:
     first = build_json(run)
     assert {e["id"] for e in first["rendered"]} == {
-        "sheet:mei", "clip:a", "clip:b", "clip:c", "frame:a", "sequence:one", "sequence:two", "episode:tiny"}
+        "sheet:mei", "clip:a", "clip:b", "clip:c", "frame:a", "conform:a", "conform:b", "conform:c",
+        "sequence:one", "sequence:two", "episode:tiny", "poster:tiny"}
     assert first["cached"] == [] and first["failed"] == [] and first["cost_usd"] == 0
     assert all(set(e) == {"id", "kind", "key"} for e in first["rendered"])
     out = project / "build" / "tiny.mp4"
@@ -31,8 +32,9 @@ def test_build_then_null_rebuild(project: Path, run: Run) -> None:
     assert info.video is not None and info.audio is not None
     assert abs(info.duration - 4.0) <= 0.1
 
+    assert (project / "build" / "tiny.poster.png").exists()
     second = build_json(run)
-    assert second["rendered"] == [] and len(second["cached"]) == 8
+    assert second["rendered"] == [] and len(second["cached"]) == 12
     text = run("build", SPEC)
     assert "nothing to do" in text.stderr
 
@@ -44,7 +46,8 @@ def test_edit_plan_explain_build_revert(project: Path, run: Run) -> None:
     spec.write_text(original.replace("A lighthouse at dusk.", "A lighthouse at night."))
 
     planned = json.loads(run("plan", SPEC, "--json").stdout)
-    assert [e["id"] for e in planned["rendered"]] == ["clip:b", "sequence:one", "episode:tiny"]
+    assert [e["id"] for e in planned["rendered"]] == ["clip:b", "conform:b", "sequence:one", "episode:tiny",
+                                                      "poster:tiny"]
     assert planned["rendered"][0]["reasons"][0].startswith("prompt changed")
 
     explained = run("explain", SPEC, "b")
@@ -53,7 +56,8 @@ def test_edit_plan_explain_build_revert(project: Path, run: Run) -> None:
     assert "up to date" in run("explain", SPEC, "clip:a").stdout
 
     rebuilt = build_json(run)
-    assert [e["id"] for e in rebuilt["rendered"]] == ["clip:b", "sequence:one", "episode:tiny"]
+    assert [e["id"] for e in rebuilt["rendered"]] == ["clip:b", "conform:b", "sequence:one", "episode:tiny",
+                                                      "poster:tiny"]
 
     spec.write_text(original)
     reverted = build_json(run)
@@ -80,16 +84,16 @@ def test_bad_spec_exits_2_with_location_and_writes_nothing(project: Path, run: R
 def test_validate_status_graph_dry_run(project: Path, run: Run) -> None:
     assert "ok: 2 characters, 3 shots, 2 sequences, 4.0s" in run("validate", SPEC).stdout
     dry = run("build", SPEC, "--dry-run")
-    assert dry.exit_code == 0 and "8 of 8 nodes to build" in dry.stdout
+    assert dry.exit_code == 0 and "12 of 12 nodes to build" in dry.stdout
     assert not (project / "build").exists()
     dot = run("graph", SPEC).stdout
     assert '"clip:a" -> "frame:a";' in dot and dot.startswith('digraph "tiny"')
     mermaid = run("graph", SPEC, "--format", "mermaid").stdout
     assert mermaid.startswith("graph LR") and "-->" in mermaid
-    assert "0 cached, 8 dirty" in run("status", SPEC).stdout
+    assert "0 cached, 12 dirty" in run("status", SPEC).stdout
     build_json(run)
     status = run("status", SPEC).stdout
-    assert "8 cached, 0 dirty" in status and "up to date" in status
+    assert "12 cached, 0 dirty" in status and "up to date" in status
 
 
 def test_unknown_node_is_a_usage_error(project: Path, run: Run) -> None:

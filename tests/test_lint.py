@@ -231,12 +231,16 @@ def test_sm111_sora_takes_one_input_image_and_lite_none() -> None:
 
 
 def test_sm112_veo_refuses_references_with_a_first_frame() -> None:
+    # Character sheets stay home when a Veo shot has a first frame (plan.character_references_sent);
+    # a plate the user lists as a reference would still be sent, and Veo would refuse it.
     text = spec(shot("s1", "{mei} waves", provider="veo-3.1", duration=8),
-                shot("s2", "{mei} turns", provider="veo-3.1", duration=8, after="s1"))
+                shot("s2", "{mei} turns", provider="veo-3.1", duration=8, after="s1", references=["lamp"]))
     finding = one(check(text, "SM112"))
     assert finding.field == "shots[1].after" and finding.location == at(text, 'after: "s1"')
-    assert "mei's sheet" in finding.message
-    assert check(text.replace('"{mei} turns"', '"the sea"'), "SM112") == []
+    assert "plate 'lamp'" in finding.message and "mei's sheet" not in finding.message
+    sheets_only = spec(shot("s1", "{mei} waves", provider="veo-3.1", duration=8),
+                       shot("s2", "{mei} turns", provider="veo-3.1", duration=8, after="s1"))
+    assert check(sheets_only, "SM112") == []
     assert check(text.replace("veo-3.1", "local"), "SM112") == []
 
 

@@ -22,12 +22,15 @@ def keys(plan: Plan) -> dict[str, str]:
 
 def test_graph_shape() -> None:
     plan = plan_of(SMALL_EPISODE)
-    assert set(plan.order) == {"sheet:mei", "clip:a", "clip:b", "clip:c", "frame:a", "sequence:one",
-                               "sequence:two", "episode:tiny"}
+    assert set(plan.order) == {"sheet:mei", "clip:a", "clip:b", "clip:c", "frame:a", "conform:a", "conform:b",
+                               "conform:c", "sequence:one", "sequence:two", "episode:tiny", "poster:tiny"}
+    assert plan.node("sequence:one").inputs == ("conform:a", "conform:b")
+    assert plan.node("conform:a").inputs == ("clip:a",)
+    assert [n.id for n in plan.deliverables] == ["episode:tiny", "poster:tiny"]
     assert plan.node("clip:a").inputs == ("sheet:mei",)
     assert plan.node("clip:c").inputs == ("frame:a",)
     assert plan.order.index("clip:a") < plan.order.index("frame:a") < plan.order.index("clip:c")
-    assert plan.order[-1] == "episode:tiny"
+    assert plan.order.index("episode:tiny") > plan.order.index("sequence:two")
     assert plan.node("clip:c").manifest["first_frame"] == plan.node("frame:a").key
 
 
@@ -56,14 +59,15 @@ def test_prompt_edit_changes_the_shot_and_its_dependents_only() -> None:
     base = keys(plan_of(SMALL_EPISODE))
     edited = keys(plan_of(SMALL_EPISODE.replace("looks at the sea", "looks at the storm")))
     changed = {nid for nid in base if base[nid] != edited[nid]}
-    assert changed == {"clip:a", "frame:a", "clip:c", "sequence:one", "sequence:two", "episode:tiny"}
+    assert changed == {"clip:a", "frame:a", "clip:c", "conform:a", "conform:c", "sequence:one", "sequence:two",
+                       "episode:tiny", "poster:tiny"}
 
 
 def test_character_description_change_rebuilds_its_sheet_and_shots() -> None:
     base = keys(plan_of(SMALL_EPISODE))
     edited = keys(plan_of(SMALL_EPISODE.replace("a boy with a green scarf", "a boy with a red scarf")))
     changed = {nid for nid in base if base[nid] != edited[nid]}
-    assert changed == {"clip:c", "sequence:two", "episode:tiny"}
+    assert changed == {"clip:c", "conform:c", "sequence:two", "episode:tiny", "poster:tiny"}
 
 
 def test_user_reference_file_content_is_hashed(tmp_path: Path) -> None:
@@ -85,9 +89,10 @@ def test_stale_reasons() -> None:
     cached = {plan.node(nid).key for nid in plan.order}
     edited = plan_of(SMALL_EPISODE.replace("A lighthouse at dusk.", "A lighthouse at night."))
     stale = stale_nodes(edited, cached.__contains__, old_manifests.get)
-    assert list(stale) == ["clip:b", "sequence:one", "episode:tiny"]
+    assert list(stale) == ["clip:b", "conform:b", "sequence:one", "episode:tiny", "poster:tiny"]
     assert stale["clip:b"].reasons[0].startswith("prompt changed: 'A lighthouse at dusk.")
-    assert stale["sequence:one"].reasons == ("input clip:b changed",)
+    assert stale["conform:b"].reasons == ("input clip:b changed",)
+    assert stale["sequence:one"].reasons == ("input conform:b changed",)
     assert stale["episode:tiny"].reasons == ("input sequence:one changed",)
 
 
@@ -133,7 +138,7 @@ def test_plates_extensions_and_takes() -> None:
     assert all(t.manifest["first_frame"] == plan.node("plate:harbour").key for t in takes)
     # The cut and the continuity frame use the picked take.
     assert plan.node("frame:dock").inputs == ("clip:dock@2",)
-    assert "clip:dock@2" in plan.node("sequence:q").inputs and "clip:dock@1" not in plan.node("sequence:q").inputs
+    assert plan.node("conform:dock").inputs == ("clip:dock@2",)
 
 
 def test_adding_takes_keeps_take_one_and_picking_changes_only_the_cut() -> None:
@@ -142,12 +147,14 @@ def test_adding_takes_keeps_take_one_and_picking_changes_only_the_cut() -> None:
     assert multi["clip:dock@1"] == single["clip:dock"]
     repicked = keys(plan_of(LANGUAGE.replace("pick: 2", "pick: 3")))
     changed = {nid for nid in multi if multi[nid] != repicked[nid]}
-    assert changed == {"frame:dock", "clip:next", "sequence:q", "episode:lang"}
+    assert changed == {"frame:dock", "clip:next", "conform:dock", "conform:next", "sequence:q", "episode:lang",
+                       "poster:lang"}
 
 
 def test_trim_and_transition_change_the_sequence_not_the_clip() -> None:
     base = keys(plan_of(SMALL_EPISODE))
     trimmed = keys(plan_of(SMALL_EPISODE.replace("    duration: 2\n", "    duration: 2\n    trim: {in: 0.5}\n")))
-    assert {nid for nid in base if base[nid] != trimmed[nid]} == {"sequence:one", "episode:tiny"}
+    assert {nid for nid in base if base[nid] != trimmed[nid]} == {"conform:b", "sequence:one", "episode:tiny",
+                                                                   "poster:tiny"}
     faded = keys(plan_of(SMALL_EPISODE.replace("  - id: two\n", "  - id: two\n    transition: fade\n")))
-    assert {nid for nid in base if base[nid] != faded[nid]} == {"sequence:two", "episode:tiny"}
+    assert {nid for nid in base if base[nid] != faded[nid]} == {"sequence:two", "episode:tiny", "poster:tiny"}

@@ -31,6 +31,10 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.ensure_object(Settings)  # type: ignore[no-any-return]
 
 
+class LintFailed(UsageError):
+    """Lint found errors: the spec asks for something a provider would reject (exit 2)."""
+
+
 class ShotmakeGroup(click.Group):
     """A click group that turns ``ShotmakeError`` into its message and exit code (2 spec, 1 run)."""
 
@@ -73,10 +77,28 @@ def cli(ctx: click.Context, cache_dir: Path, out_dir: Path) -> None:
 EPISODE = click.argument("episode", type=click.Path(dir_okay=False, path_type=Path))
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, *, check: bool = False) -> Any:
+    """Load a spec; with ``check``, lint it too: warnings go to stderr, errors stop (exit 2)."""
     from .spec import load_episode
 
-    return load_episode(path)
+    episode = load_episode(path)
+    if check:
+        _lint_or_stop(episode)
+    return episode
+
+
+def _lint_or_stop(episode: Any) -> list[Any]:
+    import datetime
+
+    from .lint import has_errors, lint
+
+    findings = lint(episode, env=os.environ, today=datetime.date.today())
+    for finding in findings:
+        click.echo(finding.render(), err=True)
+    if has_errors(findings):
+        errors = sum(1 for f in findings if f.severity == "error")
+        raise LintFailed(f"{episode.source}: {errors} lint error(s); nothing was rendered or spent")
+    return findings
 
 
 def _plan(episode: Any, cache: Any) -> tuple[Any, Any]:
@@ -109,6 +131,29 @@ def validate(episodes: tuple[Path, ...]) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("episodes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def lint(episodes: tuple[Path, ...]) -> None:
+    """Check specs against each provider's rules before a cent is spent.
+
+    Errors (exit 2) are requests a provider would reject: a character reference sent to
+    Sora, Veo 4k at 4 s, five reference images... Warnings flag weak choices. Each finding
+    has a rule id (docs/lint.md); silence one with `ignore: [SM106]` on the shot or
+    `lint: {ignore: [...]}` in the episode. `plan` and `build` run the same checks.
+    """
+    failed = False
+    for path in episodes:
+        try:
+            findings = _lint_or_stop(_load(path))
+        except LintFailed:
+            failed = True
+            continue
+        if not findings:
+            click.echo(f"{path}: lint ok")
+    if failed:
+        raise LintFailed("lint found errors")
+
+
+@cli.command(context_settings=CONTEXT)
 @EPISODE
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.pass_context
@@ -120,7 +165,7 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
     """
     from .report import format_plan, plan_json
 
-    spec = _load(episode)
+    spec = _load(episode, check=True)
     cache = _cache(_settings(ctx))
     try:
         the_plan, stale = _plan(spec, cache)
@@ -160,7 +205,7 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
     from .report import ConsoleReporter, build_json, format_plan, plan_json
 
     settings = _settings(ctx)
-    spec = _load(episode)
+    spec = _load(episode, check=True)
     cache = _cache(settings)
     try:
         if dry_run:
@@ -211,10 +256,12 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs:
         if journal is not None:
             journal.close()
     output = None
+    for node in the_plan.deliverables:
+        artifact = result.artifacts.get(node.id)
+        if artifact is not None:
+            cache.materialize(artifact, settings.out_dir / node.labels["output"])
     if result.output is not None:
-        dest = settings.out_dir / the_plan.episode.output
-        cache.materialize(result.output, dest)
-        output = str(dest)
+        output = str(settings.out_dir / the_plan.episode.output)
     return result, output
 
 

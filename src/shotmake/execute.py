@@ -197,7 +197,7 @@ class Executor:
             else:
                 meta, cost = self._assemble(node, temp), 0.0
             meta = {**meta, "node": node.id, "kind": node.kind, "provider": node.provider,
-                    "cost_usd": cost, "seconds": round(time.monotonic() - started, 3)}
+                    "cost_usd": cost, "elapsed": round(time.monotonic() - started, 3)}
             artifact = self.cache.store(node.key, temp, meta)
         finally:
             temp.unlink(missing_ok=True)
@@ -207,14 +207,8 @@ class Executor:
         return artifact, time.monotonic() - started, cost
 
     def _assemble(self, node: Node, dest: Path) -> dict[str, Any]:
-        inputs = [Path(self._artifacts[nid].path) for nid in pieces(self.plan, node.id)]
-        if node.kind == "frame":
-            assemble.extract_last_frame(inputs[0], dest)
-        elif node.kind in ("sequence", "episode"):
-            assemble.concat(inputs, dest)
-        else:  # pragma: no cover - the planner only emits known kinds
-            raise RunError(f"no recipe for node kind '{node.kind}'", node=node.id)
-        return {}
+        inputs = [self._artifacts[nid] for nid in pieces(self.plan, node.id)]
+        return assemble.run_assembly(node, inputs, dest)
 
     def request_for(self, node: Node) -> RenderRequest:
         """Build the provider request for a clip or sheet node from its manifest and inputs."""

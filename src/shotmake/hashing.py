@@ -22,8 +22,12 @@ RECIPES: Mapping[str, int] = {
     "plate": 1,
     "clip": 1,
     "frame": 1,
-    "sequence": 1,
-    "episode": 1,
+    "conform": 1,
+    "sequence": 2,
+    "episode": 2,
+    "subtitles": 1,
+    "poster": 1,
+    "rendition": 1,
 }
 
 

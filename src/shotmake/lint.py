@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from .errors import SourceLocation
 from .model import Episode, Shot
+from .plan import character_references_sent
 from .prompts import shot_characters
 from .providers.catalog import ROUTES, Route
 
@@ -333,7 +334,7 @@ class _Checker:
         that may show faces; ``references:`` plates always go.
         """
         labels: list[str] = []
-        if route.max_references and route.references_may_show_faces:
+        if character_references_sent(shot, route):
             for cid in shot_characters(shot):
                 char = self.episode.characters.get(cid)
                 if char is None:

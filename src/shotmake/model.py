@@ -12,7 +12,8 @@ from typing import Any, Literal, Mapping
 
 from .errors import SourceLocation
 
-NodeKind = Literal["sheet", "plate", "clip", "frame", "sequence", "episode"]
+NodeKind = Literal["sheet", "plate", "clip", "frame", "conform", "sequence", "episode", "subtitles", "poster",
+                   "rendition"]
 
 #: Pixel sizes for the (resolution, aspect) pairs a shot may ask for.
 FRAME_SIZES: Mapping[tuple[str, str], tuple[int, int]] = MappingProxyType(

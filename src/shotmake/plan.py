@@ -11,6 +11,7 @@ shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -18,9 +19,10 @@ from typing import Any, Callable, Iterable, Mapping
 import networkx as nx
 
 from .hashing import RECIPES, node_key
-from .model import Episode, Node
+from .conform import DeliveryFormat
+from .model import FRAME_SIZES, Episode, Node, Shot
 from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters, style_text
-from .providers.catalog import ROUTES
+from .providers.catalog import ROUTES, Route
 
 #: Long side in pixels of a character sheet per size class.
 SHEET_LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
@@ -48,8 +50,13 @@ class Plan:
 
     @property
     def final(self) -> Node:
-        """The episode node (the last one in the order)."""
-        return self.node(self.order[-1])
+        """The episode master node."""
+        return self.node(f"episode:{self.episode.name}")
+
+    @property
+    def deliverables(self) -> list[Node]:
+        """Nodes whose output is written to the build directory (master, .srt, poster, renditions)."""
+        return [self.node(nid) for nid in self.order if "output" in self.node(nid).labels]
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,19 @@ class Stale:
 
     node: Node
     reasons: tuple[str, ...]
+
+
+def character_references_sent(shot: Shot, route: Route) -> bool:
+    """Whether a shot sends its characters' sheets and reference images to its route.
+
+    Only routes that accept references that may show faces get them (not Sora), and Veo takes
+    no reference images together with a first/last frame or an extension: there the continuity
+    frame carries the look, and the sheets stay home rather than fail the request.
+    """
+    if not (route.max_references and route.references_may_show_faces):
+        return False
+    uses_frames = bool(shot.after or shot.first_frame or shot.last_frame or shot.extends)
+    return route.references_with_frames or not uses_frames
 
 
 def sheet_size(aspect: str, size: str) -> tuple[int, int]:
@@ -152,7 +172,7 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
             user_files.append(plate_files[pid])
             return plate_files[pid][1]
 
-        if route.max_references and route.references_may_show_faces:
+        if character_references_sent(shot, route):
             for cid in present:
                 char = episode.characters[cid]
                 if cid in sheets:
@@ -221,38 +241,129 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
             )))
         clips[shot.id] = takes[shot.id][shot.pick - 1]
 
-    sequences: list[Node] = []
-    for seq in episode.sequences:
-        members = [clips[s] for s in seq.shots]
-        manifest = {
-            "kind": "sequence",
-            "recipe": RECIPES["sequence"],
-            "clips": [c.key for c in members],
-            # Trims cut weak first/last frames at assembly; they change the sequence, not the clip.
-            "trims": [[episode.shots[s].trim_in, episode.shots[s].trim_out] for s in seq.shots],
-            "transition": [seq.transition.kind, seq.transition.seconds],
-        }
-        sequences.append(add(Node(
-            id=f"sequence:{seq.id}", kind="sequence", key=node_key(manifest), provider="ffmpeg",
-            manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in members)), label=seq.title or seq.id,
-            location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
-        )))
-        # A sequence may list a shot twice; keep the ordered list for assembly.
-        graph.nodes[f"sequence:{seq.id}"]["pieces"] = [c.id for c in members]
-
-    manifest = {"kind": "episode", "recipe": RECIPES["episode"], "sequences": [s.key for s in sequences]}
-    episode_node = add(Node(
-        id=f"episode:{episode.name}", kind="episode", key=node_key(manifest), provider="ffmpeg",
-        manifest=manifest, inputs=tuple(dict.fromkeys(s.id for s in sequences)), label=episode.title or episode.name,
-        labels={"output": episode.output},
-    ))
-    graph.nodes[episode_node.id]["pieces"] = [s.id for s in sequences]
-
+    _add_assembly(episode, graph, clips, digest_file, add)
     order = tuple(nx.lexicographical_topological_sort(graph, key=_kind_rank))
     return Plan(episode=episode, graph=graph, order=order)
 
 
-_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "sequence": "2", "episode": "3"}
+_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "sequence": "3", "episode": "4",
+         "subtitles": "5", "poster": "5", "rendition": "5"}
+
+
+def delivery_format(episode: Episode) -> DeliveryFormat:
+    """The master's format: ``delivery.format`` if given, else the most common shot format."""
+    wanted = dict(episode.delivery.get("format", {}))
+    used = [episode.shots[s] for seq in episode.sequences for s in seq.shots]
+    common = Counter((s.resolution, s.aspect, s.fps) for s in used).most_common(1)
+    resolution, aspect, fps = common[0][0] if common else ("720p", "16:9", 24)
+    width, height = FRAME_SIZES[(wanted.get("resolution", resolution), wanted.get("aspect", aspect))]
+    return DeliveryFormat(width=width, height=height, fps=int(wanted.get("fps", fps)))
+
+
+#: Spec transition names -> the assembler's.
+TRANSITION_KINDS = {"cut": "cut", "crossfade": "crossfade", "fade": "dip"}
+
+
+def _add_assembly(episode: Episode, graph: nx.DiGraph, clips: Mapping[str, Node],
+                  digest_file: Callable[[Path], str], add: Callable[[Node], Node]) -> None:
+    """Conform each used clip, join each sequence, then master and deliver the episode.
+
+    Every step is a cached node keyed by its inputs and options, so changing one shot
+    rebuilds that shot's conform node, its sequence and the master, nothing else.
+    """
+    fmt = delivery_format(episode)
+    fmt_manifest = fmt.manifest()
+    conforms: dict[tuple[str, bool], Node] = {}
+
+    def conform_node(shot_id: str, reencode: bool) -> Node:
+        shot = episode.shots[shot_id]
+        clip = clips[shot_id]
+        if (shot_id, reencode) in conforms:
+            return conforms[(shot_id, reencode)]
+        manifest = {"kind": "conform", "recipe": RECIPES["conform"], "clip": clip.key, "format": fmt_manifest,
+                    "trim": [shot.trim_in, shot.trim_out], "reencode": reencode}
+        node_id = f"conform:{shot_id}" + ("+keys" if reencode else "")
+        conforms[(shot_id, reencode)] = add(Node(
+            id=node_id, kind="conform", key=node_key(manifest), provider="ffmpeg",  # type: ignore[arg-type]
+            manifest=manifest, inputs=(clip.id,), label=shot.title or shot_id, location=shot.location,
+            labels={"shot": shot_id},
+        ))
+        return conforms[(shot_id, reencode)]
+
+    sequences: list[Node] = []
+    for seq in episode.sequences:
+        kind = TRANSITION_KINDS[seq.transition.kind]
+        blended = kind != "cut" and seq.transition.seconds > 0
+        # Vendor clips have long keyframe intervals; next to a transition they are re-encoded
+        # with the delivery GOP so only the footage around the cut is encoded again.
+        members = [conform_node(s, blended and episode.shots[s].provider != "local") for s in seq.shots]
+        manifest = {
+            "kind": "sequence",
+            "recipe": RECIPES["sequence"],
+            "pieces": [c.key for c in members],
+            "transition": [kind, seq.transition.seconds if blended else 0.0],
+            "format": fmt_manifest,
+        }
+        node = add(Node(
+            id=f"sequence:{seq.id}", kind="sequence", key=node_key(manifest), provider="ffmpeg",
+            manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in members)), label=seq.title or seq.id,
+            location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
+        ))
+        graph.nodes[node.id]["pieces"] = [c.id for c in members]  # a shot may repeat; keep the order
+        sequences.append(node)
+
+    delivery = episode.delivery
+    voiceovers: list[list[Any]] = []  # [sequence index, shot index, file digest]
+    voice_files: dict[str, str] = {}
+    for i, seq in enumerate(episode.sequences):
+        for j, sid in enumerate(seq.shots):
+            path = episode.shots[sid].voiceover
+            if path:
+                digest = digest_file(Path(path))
+                voiceovers.append([i, j, digest])
+                voice_files[digest] = path
+    subtitles = [[episode.shots[s].subtitle for s in seq.shots] for seq in episode.sequences]
+    has_subtitles = any(text for row in subtitles for text in row)
+    burn = bool(delivery.get("subtitles", {}).get("burn", False)) and has_subtitles
+    music = delivery.get("music")
+    manifest = {
+        "kind": "episode",
+        "recipe": RECIPES["episode"],
+        "sequences": [s.key for s in sequences],
+        "format": fmt_manifest,
+        "title": episode.title or episode.name,
+        "chapters": [seq.title or seq.id for seq in episode.sequences],
+        "loudness": delivery.get("loudness", -16.0),
+        "music": digest_file(Path(music)) if music else None,
+        "music_gain_db": delivery.get("music_gain_db", -14.0),
+        "voiceovers": voiceovers,
+        "burn_subtitles": subtitles if burn else None,
+    }
+    master = add(Node(
+        id=f"episode:{episode.name}", kind="episode", key=node_key(manifest), provider="ffmpeg",
+        manifest=manifest, inputs=tuple(dict.fromkeys(s.id for s in sequences)), label=episode.title or episode.name,
+        labels={"output": episode.output, "music": music, "voice_files": voice_files},
+    ))
+    graph.nodes[master.id]["pieces"] = [s.id for s in sequences]
+    stem = episode.output[:-4] if episode.output.endswith(".mp4") else episode.output
+
+    def deliverable(kind: str, suffix: str, extension: str, extra: dict[str, Any], inputs: tuple[str, ...]) -> None:
+        m = {"kind": kind, "recipe": RECIPES[kind], **extra}
+        node = add(Node(
+            id=f"{kind}:{episode.name}" + (f".{suffix}" if kind == "rendition" else ""), kind=kind,  # type: ignore[arg-type]
+            key=node_key(m), provider="ffmpeg", manifest=m, inputs=inputs, label=f"{kind} of {episode.name}",
+            extension=extension, labels={"output": f"{stem}.{suffix}{extension}" if suffix else f"{stem}{extension}"},
+        ))
+        graph.nodes[node.id]["pieces"] = list(inputs)
+
+    if has_subtitles:
+        deliverable("subtitles", "", ".srt", {"sequences": [s.key for s in sequences], "text": subtitles,
+                                              "format": fmt_manifest}, tuple(s.id for s in sequences))
+    poster_at = delivery.get("poster_at")
+    deliverable("poster", "poster", ".png", {"master": master.key, "at": poster_at}, (master.id,))
+    for kind in delivery.get("renditions", []):
+        deliverable("rendition", kind, ".mp4", {"master": master.key, "rendition": kind, "format": fmt_manifest},
+                    (master.id,))
 
 
 def _kind_rank(node_id: str) -> str:

@@ -74,7 +74,7 @@ ROUTES: Mapping[str, Route] = MappingProxyType(
     {
         r.name: r
         for r in (
-            Route(name="local", vendor="local", kind="video", model="local-testcard", max_references=3,
+            Route(name="local", vendor="local", kind="video", model="local-testcard-2", max_references=3,
                   first_frame=True, last_frame=True, comfortable_characters=8),
             Route(name="local-image", vendor="local", kind="image", model="local-sheet", max_references=14),
             Route(name="veo-3.1", model="veo-3.1-generate-preview", resolutions=("720p", "1080p", "4k"),
