@@ -114,9 +114,10 @@ class Cache:
         except OSError as exc:
             source.unlink(missing_ok=True)
             raise CacheError(_os_message("cannot store render", exc)) from exc
-        entry = {"digest": digest, "ext": extension, "size": size, "meta": dict(meta or {}), "stored": time.time()}
+        kept = dict(meta or {})
+        entry = {"digest": digest, "ext": extension, "size": size, "meta": kept, "stored": time.time()}
         self._set(f"node:{key}", entry)
-        return Artifact(digest=digest, path=str(target), size=size, meta=entry["meta"])
+        return Artifact(digest=digest, path=str(target), size=size, meta=kept)
 
     # -- build records (for `explain`) -------------------------------------------------------
     def record_build(self, episode: str, node_id: str, key: str, manifest: Mapping[str, Any]) -> None:

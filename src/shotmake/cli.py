@@ -28,7 +28,7 @@ class Settings:
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return ctx.ensure_object(Settings)  # type: ignore[no-any-return]
+    return ctx.ensure_object(Settings)
 
 
 class LintFailed(UsageError):
@@ -266,9 +266,11 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs:
 
 
 def _resolve_node(the_plan: Any, name: str) -> str:
-    if name in the_plan.graph:
+    """Turn ``s3`` or ``clip:s3`` into a node id of the plan, or raise a UsageError with a hint."""
+    order: list[str] = list(the_plan.order)
+    if name in order:
         return name
-    matches = [nid for nid in the_plan.order if nid.split(":", 1)[1] in (name, f"{name}@1")]
+    matches = [nid for nid in order if nid.split(":", 1)[1] in (name, f"{name}@1")]
     # A bare name means the thing the user declared: the shot's clip before its derived frame.
     for kind in ("clip", "sequence", "sheet", "plate", "episode"):
         declared = [nid for nid in matches if nid.startswith(kind + ":")]
@@ -280,7 +282,7 @@ def _resolve_node(the_plan: Any, name: str) -> str:
         raise UsageError(f"'{name}' is ambiguous: {', '.join(matches)}")
     from .spec import did_you_mean
 
-    hint = did_you_mean(name, [*the_plan.order, *(nid.split(':', 1)[1] for nid in the_plan.order)])
+    hint = did_you_mean(name, [*order, *(nid.split(':', 1)[1] for nid in order)])
     raise UsageError(f"no node '{name}' in {the_plan.episode.name}" + (f"; {hint}" if hint else ""))
 
 

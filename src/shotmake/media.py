@@ -197,7 +197,9 @@ _STREAM_RE = re.compile(r"^\s+Stream #0:\d+\S*?: (?P<type>Video|Audio): (?P<body
 
 def _split_top(text: str) -> list[str]:
     """Split on commas that are not inside parentheses or brackets."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "([":
             depth += 1

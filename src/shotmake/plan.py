@@ -284,7 +284,7 @@ def _add_assembly(episode: Episode, graph: nx.DiGraph, clips: Mapping[str, Node]
                     "trim": [shot.trim_in, shot.trim_out], "reencode": reencode}
         node_id = f"conform:{shot_id}" + ("+keys" if reencode else "")
         conforms[(shot_id, reencode)] = add(Node(
-            id=node_id, kind="conform", key=node_key(manifest), provider="ffmpeg",  # type: ignore[arg-type]
+            id=node_id, kind="conform", key=node_key(manifest), provider="ffmpeg",
             manifest=manifest, inputs=(clip.id,), label=shot.title or shot_id, location=shot.location,
             labels={"shot": shot_id},
         ))

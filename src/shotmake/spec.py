@@ -28,7 +28,7 @@ from .providers.catalog import ROUTES
 try:  # the C composer is several times faster on big specs
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader
 
 #: Refuse specs whose alias expansion builds more values than the text could hold without
 #: aliases (a "billion laughs" bomb): every plain value needs at least a few bytes of text.
@@ -432,8 +432,8 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         base = join_path("shots", i)
         sid = sdata["id"]
         if sid in shots:
-            err(f"{base}.id", f"duplicate shot id '{sid}'",
-                f"first defined at line {shots[sid].location.line if shots[sid].location else '?'}")
+            first = shots[sid].location
+            err(f"{base}.id", f"duplicate shot id '{sid}'", f"first defined at line {first.line if first else '?'}")
             continue
         for j, cid in enumerate(sdata.get("characters", ())):
             if cid not in characters:

@@ -188,7 +188,7 @@ def clip_args(request: RenderRequest, dest: Path, *, font: str | None, variant: 
         tone = tone.filter("asetpts", "PTS-STARTPTS").filter("aformat", channel_layouts=layout)
         streams.append(tone)
         aargs.update({"acodec": "aac", "b:a": "128k", "ar": rate})
-    mp4 = {"format": "mp4", "movflags": "+faststart"}
+    mp4: dict[str, str | int] = {"format": "mp4", "movflags": "+faststart"}
     if variant.joinable:
         mp4["video_track_timescale"] = _timescale(Fraction(fps), variant.sample_rate)
     out = ff.output(*streams, str(dest), **vargs, **aargs, **mp4)
