@@ -33,6 +33,15 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 #: Refuse specs whose alias expansion builds more values than the text could hold without
 #: aliases (a "billion laughs" bomb): every plain value needs at least a few bytes of text.
 BASE_VALUE_BUDGET = 100_000
+#: The same for characters: aliases that repeat one long string (a prompt of 200 kB in 2,000
+#: shots) are a bomb made of few values. Without aliases a spec expands to at most its length.
+BASE_CHAR_BUDGET = 1 << 20
+#: Hostile-input limits, all far above real episodes (a 10,000-shot spec is ~2 MB, ~200k values,
+#: nested ~8 deep): past them composing alone would take seconds per MB and ~300 bytes of
+#: memory per value, or overflow the stack.
+MAX_SPEC_BYTES = 16 << 20
+MAX_NODES = 500_000
+MAX_DEPTH = 100
 
 DEFAULTS: Mapping[str, Any] = {
     "provider": "local",
@@ -87,7 +96,12 @@ def join_path(base: str, part: str | int) -> str:
 def parse_yaml(text: str, file: str) -> Document:
     """Parse YAML text into plain data, recording where each field path came from."""
     try:
+        if _node_estimate(text) > MAX_NODES:
+            _count_nodes(text, file)  # before composing: a dense file would fill memory first
         root = yaml.compose(text, Loader=_Loader)
+    except RecursionError as exc:  # the pure-Python composer recurses once per nesting level
+        raise SpecError(f"the spec nests deeper than {MAX_DEPTH} levels", location=SourceLocation(file, 1, 1),
+                        hint="flatten the nested lists and mappings") from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else None
@@ -99,27 +113,60 @@ def parse_yaml(text: str, file: str) -> Document:
     key_locations: dict[str, SourceLocation] = {}
     if root is None:
         return Document(None, locations, file)
-    builder = _Builder(file, locations, key_locations, BASE_VALUE_BUDGET + 4 * len(text))
+    builder = _Builder(file, locations, key_locations, BASE_VALUE_BUDGET + 4 * len(text),
+                       BASE_CHAR_BUDGET + 4 * len(text))
     return Document(builder.build(root, ""), locations, file, key_locations)
+
+
+def _node_estimate(text: str) -> int:
+    """An upper bound on the values in ``text``: each one starts after one of these characters."""
+    return sum(text.count(c) for c in ",:-[{?\n") + 1
+
+
+def _count_nodes(text: str, file: str) -> None:
+    """Stream the parser's events (constant memory) and refuse past ``MAX_NODES`` values."""
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
+            count += 1
+            if count > MAX_NODES:
+                mark = event.start_mark
+                raise SpecError(f"the spec holds more than {MAX_NODES:,} values",
+                                location=SourceLocation(file, mark.line + 1, mark.column + 1),
+                                hint="split it into episodes, or move shared parts into include files")
 
 
 class _Builder:
     """Turn a composed YAML node tree into dicts/lists/scalars with a location per path."""
 
     def __init__(self, file: str, locations: dict[str, SourceLocation],
-                 key_locations: dict[str, SourceLocation], budget: int) -> None:
+                 key_locations: dict[str, SourceLocation], budget: int, char_budget: int) -> None:
         self.file = file
         self.locations = locations
         self.key_locations = key_locations
         self.budget = budget
         self.count = 0
+        self.char_budget = char_budget
+        self.chars = 0
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
     def loc(self, node: yaml.Node) -> SourceLocation:
         return SourceLocation(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def build(self, node: yaml.Node, path: str) -> Any:
+    def build(self, node: yaml.Node, path: str, depth: int = 0) -> Any:
         self.count += 1
+        if depth > MAX_DEPTH:
+            raise SpecError(f"the spec nests deeper than {MAX_DEPTH} levels", location=self.loc(node),
+                            hint="flatten the nested lists and mappings")
+        if isinstance(node, yaml.ScalarNode):
+            self.chars += len(node.value)
+        if self.chars > self.char_budget:
+            raise SpecError(
+                f"spec expands to more than {self.char_budget:,} characters",
+                location=self.loc(node),
+                field=path,
+                hint="YAML aliases repeat a long value many times (a 'billion laughs' document?)",
+            )
         if self.count > self.budget:
             raise SpecError(
                 f"spec expands to more than {self.budget:,} values",
@@ -151,11 +198,15 @@ class _Builder:
                         hint=f"'{key}' is already set at line {self.key_locations[child].line}",
                     )
                 self.key_locations[child] = self.loc(key_node)
-                result[key] = self.build(value_node, child)
+                result[key] = self.build(value_node, child, depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, join_path(path, i)) for i, item in enumerate(node.value)]
-        value = self.constructor.construct_object(node)
+            return [self.build(item, join_path(path, i), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            value = self.constructor.construct_object(node)
+        except (ValueError, TypeError, OverflowError, yaml.YAMLError) as exc:  # e.g. '0x_' resolves as an int
+            raise SpecError(f"cannot read {node.value[:40]!r} as {node.tag.rsplit(':', 1)[-1]}",
+                            location=self.loc(node), field=path, hint="quote it to make it a string") from exc
         if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
             raise SpecError("NaN and infinity are not allowed", location=self.loc(node), field=path)
         return value
@@ -192,6 +243,8 @@ def _schema_error(error: jsonschema.ValidationError, doc: Document) -> SpecError
     message = error.message
     if validator == "required":
         missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
+        # jsonschema reports each missing field as its own error: name that one, not the first.
+        missing = [p for p in missing if error.message.startswith(f"{p!r} ")] or missing
         message = f"missing required field '{missing[0]}'" if missing else message
         hint = f"add '{missing[0]}:'" if missing else ""
     elif validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -249,9 +302,13 @@ def find_root(spec: Path) -> Path:
 def read_document(path: Path, display: str) -> Document:
     """Read and parse one YAML file (UTF-8) into a ``Document`` with marks."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:  # never more than the limit, whatever the file claims
+            raw = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read spec: {exc.strerror}", location=SourceLocation(display, 1, 1)) from exc
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES >> 20} MiB", location=SourceLocation(display, 1, 1),
+                        hint="split it into episodes, or move shared parts into include files")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -288,8 +345,31 @@ def _episode_from_document(doc: Document, spec: Path, root: Path) -> Episode:
     return _build(doc, spec.absolute(), root, included)
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path.resolve().is_relative_to(root)
+def project_file(base: Path, value: str, root: Path) -> tuple[Path | None, str]:
+    """Resolve ``value`` (relative to the directory ``base``) to a regular file inside ``root``.
+
+    Returns ``(path, "")`` or ``(None, problem)`` with problem ``outside`` (absolute, ``../``,
+    or a symlink that leads out), ``missing`` (nothing there, or not a regular file: a
+    directory, a FIFO) or a reason the OS gave (a NUL byte, a name too long, a symlink loop).
+    """
+    if os.path.isabs(value):
+        return None, "outside"
+    try:
+        target = (base / value).resolve(strict=False)
+        if not target.is_relative_to(root):
+            return None, "outside"
+        return (target, "") if target.is_file() else (None, "missing")
+    except ValueError:  # a NUL byte in the name
+        return None, "the name contains a NUL byte"
+    except RuntimeError:  # Python 3.11 reports symlink loops this way
+        return None, "a symlink loop"
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+
+
+def _shown(value: str) -> str:
+    """A path as messages show it: never a 5,000-character line."""
+    return value if len(value) <= 80 else value[:60] + "..." + value[-12:]
 
 
 def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Document, Path]],
@@ -298,19 +378,21 @@ def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Doc
     for i, rel in enumerate(doc.data.get("include", ())):
         field = f"include[{i}]"
         where = doc.locations.get(field)
-        target = spec.parent / rel
         display = os.path.normpath(os.path.join(os.path.dirname(doc.file), rel))
-        if os.path.isabs(rel) or not _inside(target, root):
-            raise SpecError(f"include '{rel}' is outside the project", location=where, field=field,
+        found, problem = project_file(spec.parent, rel, root)
+        if problem == "outside":
+            raise SpecError(f"include '{_shown(rel)}' is outside the project", location=where, field=field,
                             hint=f"keep series files under {root}")
-        resolved = target.resolve()
+        if found is None and problem != "missing":
+            raise SpecError(f"cannot use include '{_shown(rel)}': {problem}", location=where, field=field)
+        resolved = found if found is not None else (spec.parent / rel).resolve()
         if resolved in chain:
             ring = " -> ".join(p.name for p in [*chain, resolved])
             raise SpecError(f"include cycle: {ring}", location=where, field=field, hint="remove one of the includes")
         if len(chain) > MAX_INCLUDE_DEPTH:
             raise SpecError(f"includes nest deeper than {MAX_INCLUDE_DEPTH}", location=where, field=field)
-        if not resolved.is_file():
-            raise SpecError(f"included file '{rel}' does not exist", location=where, field=field,
+        if found is None:
+            raise SpecError(f"included file '{_shown(rel)}' does not exist", location=where, field=field,
                             hint="paths are relative to the including file")
         child = read_document(resolved, display)
         if child.data is None:
@@ -366,12 +448,14 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
 
     def asset(path: str, value: str, base: Path) -> str:
         """Resolve a file named in the spec, relative to the file that named it, inside the root."""
-        target = base.parent / value
-        if os.path.isabs(value) or not _inside(target, root):
-            err(path, f"'{value}' is outside the project", f"keep assets under {root}")
-        elif not target.is_file():
-            err(path, f"file '{value}' does not exist", "paths are relative to the spec that names them")
-        return str(target.resolve())
+        found, problem = project_file(base.parent, value, root)
+        if problem == "outside":
+            err(path, f"'{_shown(value)}' is outside the project", f"keep assets under {root}")
+        elif problem == "missing":
+            err(path, f"file '{_shown(value)}' does not exist", "paths are relative to the spec that names them")
+        elif problem:
+            err(path, f"cannot use file '{_shown(value)}': {problem}")
+        return str(found) if found is not None else value
 
     defaults = {**DEFAULTS, **data["defaults"]}
     style_data = data["style"]
