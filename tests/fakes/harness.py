@@ -7,18 +7,21 @@ test can SIGKILL it at any point and the fakes (the "providers") outlive it, as 
         done = fakes.run(["build", "ep.yaml", "--json"], cwd=tmp_path)
         assert fakes.video_jobs() == {prompt: 1 for prompt in clip_prompts}
 
-``Killer`` SIGKILLs the build the moment the fakes receive its N-th request, before they act
-on it: a seeded, reproducible "random point" (a create killed this way created nothing).
+``Killer`` SIGKILLs the build at its N-th request to the fakes or after T seconds (both
+seeded): a reproducible "random point", made between the fakes' answers (see its docstring).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -34,13 +37,58 @@ from .server import FakeServer, Request, Response
 OPENAI_KEY = "sk-test-NEVER-WRITE-ME-openai-5f1c9e27"
 GEMINI_KEY = "AIza-test-NEVER-WRITE-ME-gemini-81d4b3"
 
+#: Test pacing for a project: poll every 10 ms, call a job stalled after ~2 s, back off in
+#: tens of milliseconds, and let the chaos tests spend as many retries as they provoke.
+FAST_CONFIG = """\
+[remote]
+poll_interval = 0.01
+stall_minutes = 0.03     # 1.8 s without progress: stalled
+
+[retry]
+budget = 2000
+base = 0.05
+cap = 0.4
+
+[circuit]
+failures = 1000
+cooldown = 1
+"""
+
+
+@functools.cache
+def config_is_read() -> bool:
+    """Whether ``shotmake build`` reads ``shotmake.toml`` (a bad key there must stop it).
+
+    Without it, jobs poll every 10 s and stalls take 20 minutes to call: tests then use fakes
+    that finish on the first poll and plant no stalls.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "shotmake.toml").write_text("[remote]\nno_such_key = 1\n")
+        Path(tmp, "e.yaml").write_text("version: 1\nepisode: e\nshots:\n  - id: a\n    prompt: A sea.\n"
+                                       "sequences:\n  - id: s\n    shots: [a]\n")
+        proc = subprocess.run([sys.executable, "-m", "shotmake", "build", "-n", "e.yaml"], cwd=tmp,
+                              capture_output=True, text=True, timeout=60)
+        return proc.returncode == 2 and "no_such_key" in proc.stderr
+
+
+def write_fast_config(root: Path) -> bool:
+    """Put ``FAST_CONFIG`` in the project at ``root`` if shotmake reads it; say whether it does."""
+    if not config_is_read():
+        return False
+    (root / "shotmake.toml").write_text(FAST_CONFIG)
+    return True
+
 
 class RemoteFakes:
     """A FakeOpenAI and a FakeGemini, and the environment that points shotmake at them."""
 
     def __init__(self, openai: FakeOpenAI | None = None, gemini: FakeGemini | None = None) -> None:
-        self.openai = openai or FakeOpenAI(api_key=OPENAI_KEY, polls_to_complete=2, queued_polls=1)
-        self.gemini = gemini or FakeGemini(api_key=GEMINI_KEY, polls_until_done=0)
+        # Sora's poll hint (openai-poll-after-ms) small but not zero, as a real server's would be.
+        self.openai = openai or FakeOpenAI(api_key=OPENAI_KEY, polls_to_complete=2, queued_polls=1, poll_after_ms=10)
+        # Veo answers "running" twice before "done" when polls are paced by shotmake.toml.
+        self.gemini = gemini or FakeGemini(api_key=GEMINI_KEY, polls_until_done=2 if config_is_read() else 0)
         self.servers: tuple[FakeServer, ...] = (self.openai, self.gemini)
 
     def __enter__(self) -> Self:
@@ -83,38 +131,111 @@ class RemoteFakes:
 
 
 class Killer:
-    """SIGKILLs the armed process when the fakes receive its ``at``-th request (before acting on it)."""
+    """SIGKILLs the armed build on its ``at``-th request to the fakes, or ``after`` seconds, whichever first.
 
-    def __init__(self, fakes: RemoteFakes) -> None:
-        self._lock = threading.Lock()
+    A kill is made *between* the fakes' answers: the fakes stop taking requests (new ones wait,
+    unprocessed), finish the ones under way, give the client ``settle`` seconds to record what
+    it received, then the process dies. So a kill never lands inside a provider's create call,
+    except on purpose: with ``mode="after"`` a Sora create that triggers the kill is performed
+    and its answer lost (the job exists, the journal has only the intent: shotmake must find it
+    by listing). Google's APIs cannot list jobs, so a Veo create answered into a dead process is
+    an unavoidable double payment; the killer does not stage that one.
+    """
+
+    def __init__(self, fakes: RemoteFakes, *, settle: float = 0.15) -> None:
+        self.fakes = fakes
+        self.settle = settle
+        self._cond = threading.Condition()
         self._proc: subprocess.Popen[str] | None = None
         self._at = 0
         self._seen = 0
+        self._mode = "before"
+        self._state = "idle"  # idle | armed | freezing | dead
+        self._frozen = 0
+        self._timer: threading.Timer | None = None
         self.fired = False
-        #: The request each kill landed on (method and path), for failure messages.
+        #: What each kill landed on ("POST /v1/videos", "timer"...), for failure messages.
         self.landed_on: list[str] = []
         for server in fakes.servers:
-            server.before_handle = self._hook
+            server.before_handle = functools.partial(self._hook, server)
 
-    def arm(self, proc: subprocess.Popen[str], at: int | None) -> None:
-        """Watch ``proc``; kill it on its ``at``-th request (None: never)."""
-        with self._lock:
-            self._proc, self._at, self._seen, self.fired = proc, at or 0, 0, False
+    def arm(self, proc: subprocess.Popen[str], at: int | None, *, after: float | None = None,
+            mode: str = "before") -> None:
+        """Watch ``proc``: kill it on its ``at``-th request and/or ``after`` seconds (None: never)."""
+        with self._cond:
+            self._proc, self._at, self._seen, self._mode = proc, at or 0, 0, mode
+            self._state, self.fired = "armed", False
+        if after is not None:
+            self._timer = threading.Timer(after, self._kill, kwargs={"what": "timer"})
+            self._timer.daemon = True
+            self._timer.start()
 
-    def _hook(self, request: Request) -> Response | None:
-        with self._lock:
-            if self._proc is None or self._at <= 0 or self.fired:
+    def disarm(self) -> None:
+        """Stop watching (after the process ended by itself)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._cond:
+            self._state = "idle"
+            self._cond.notify_all()
+
+    def detach(self) -> None:
+        """Give the fakes back their normal handling."""
+        self.disarm()
+        for server in self.fakes.servers:
+            server.before_handle = None
+
+    def _hook(self, server: FakeServer, request: Request) -> Response | None:
+        with self._cond:
+            if self._state == "freezing":  # a kill is under way: hold the request, then drop it
+                self._frozen += 1
+                while self._state == "freezing":
+                    self._cond.wait()
+                self._frozen -= 1
+                return _dropped()
+            if self._state == "dead":
+                return _dropped()
+            if self._state != "armed" or self._at <= 0:
                 return None
             self._seen += 1
             if self._seen < self._at:
                 return None
-            self.fired = True
+        staged = self._mode == "after" and server is self.fakes.openai and request.method == "POST" \
+            and request.path == f"{self.fakes.openai.prefix}/videos"
+        self._kill(what=f"{request.method} {request.path}" + (" (answer lost)" if staged else ""),
+                   then=(lambda: server.handle(request)) if staged else None)
+        return _dropped()
+
+    def _kill(self, what: str, then: Callable[[], object] | None = None) -> None:
+        with self._cond:
+            if self._state != "armed" or self._proc is None:
+                return
+            self._state = "freezing"
             proc = self._proc
-            self.landed_on.append(f"{request.method} {request.path}")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        # The client is dead: whatever goes back is never read, and the request did nothing.
-        return Response.json({"error": {"message": "client killed"}}, status=599)
+        # Wait until nothing but the held requests (and the one that fired) is being answered.
+        me = 0 if what == "timer" else 1
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            with self._cond:
+                busy = sum(s.in_flight for s in self.fakes.servers) - me - self._frozen
+            if busy <= 0:
+                break
+            time.sleep(0.002)
+        time.sleep(self.settle)
+        if then is not None:
+            then()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            self.fired = True
+            self.landed_on.append(what)
+        with self._cond:
+            self._state = "dead"
+            self._cond.notify_all()
+
+
+def _dropped() -> Response:
+    # The client is dead (or dying): whatever goes back is never read, and nothing was done.
+    return Response.json({"error": {"message": "client killed"}}, status=599)
 
 
 def node_prompts(spec: Path) -> dict[str, tuple[str, str]]:

@@ -63,6 +63,8 @@ class FakeServer:
         self.answered: list[tuple[Request, int]] = []
         #: Called with each request before ``handle``; a returned Response is sent instead.
         self.before_handle: Callable[[Request], Response | None] | None = None
+        #: Requests received and not yet fully answered (body written), right now.
+        self.in_flight = 0
         #: Faults to apply, consumed in order by ``take_fault``; each is a callable or a name.
         self.faults: list[Any] = []
         self.lock = threading.RLock()
@@ -93,6 +95,15 @@ class FakeServer:
                 pass
 
             def _serve(self) -> None:
+                with fake.lock:
+                    fake.in_flight += 1
+                try:
+                    self._serve_one()
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
+
+            def _serve_one(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)

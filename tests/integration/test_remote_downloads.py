@@ -17,7 +17,7 @@ import pytest
 from shotmake.cache import Cache
 from shotmake.journal import Journal
 from tests.fakes.google_server import reset_download, sample_mp4, truncated_download
-from tests.fakes.harness import RemoteFakes, node_prompts, summary
+from tests.fakes.harness import RemoteFakes, node_prompts, summary, write_fast_config
 from tests.fakes.openai_server import fake_mp4
 from tests.fakes.server import Request, Response
 
@@ -42,6 +42,7 @@ def episode(root: Path, provider: str, duration: int) -> Path:
         delivery:
           format: {{resolution: 480p, fps: 12}}
         """))
+    write_fast_config(root)  # retries back off in milliseconds
     return spec
 
 

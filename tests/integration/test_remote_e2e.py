@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shotmake.cache import Cache
 from shotmake.media import probe
-from tests.fakes.harness import RemoteFakes, files_containing, node_prompts, summary
+from tests.fakes.harness import RemoteFakes, files_containing, node_prompts, summary, write_fast_config
 from tests.fakes.openai_server import decoded_form
 
 EPISODE = """\
@@ -61,6 +61,7 @@ delivery:
 def write_project(root: Path) -> Path:
     spec = root / "keepers.yaml"
     spec.write_text(textwrap.dedent(EPISODE))
+    write_fast_config(root)  # poll every 10 ms: the fakes' jobs take a few polls, not minutes
     return spec
 
 

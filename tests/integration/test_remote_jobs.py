@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.harness import Killer, RemoteFakes, summary
+from tests.fakes.harness import Killer, RemoteFakes, summary, write_fast_config
 
 SPEC = """\
 version: 1
@@ -34,14 +34,14 @@ delivery:
 def killed_mid_job(root: Path, fakes: RemoteFakes) -> None:
     """Build, and SIGKILL it on its 4th request: create, poll (queued), poll (50 %), *poll*."""
     (root / "one.yaml").write_text(textwrap.dedent(SPEC))
+    write_fast_config(root)
     killer = Killer(fakes)
     proc = subprocess.Popen([sys.executable, "-m", "shotmake", "build", "one.yaml", "-q"], cwd=root,
                             env=fakes.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     killer.arm(proc, 4)
     proc.wait(timeout=60)
     assert killer.fired and killer.landed_on[-1].startswith("GET /v1/videos/video_"), killer.landed_on
-    for server in fakes.servers:
-        server.before_handle = None
+    killer.detach()
 
 
 def test_a_killed_build_leaves_its_job_in_flight_and_the_next_build_resumes_it(tmp_path: Path) -> None:
