@@ -42,8 +42,10 @@ class ShotmakeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ShotmakeError as exc:
+            from .redaction import redact
+
             text = exc.render() if isinstance(exc, SpecError) else f"shotmake: error: {exc}"
-            click.echo(text, err=True)
+            click.echo(redact(text), err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("shotmake: interrupted: finished renders are kept; run the build again to continue",
@@ -101,12 +103,32 @@ def _lint_or_stop(episode: Any) -> list[Any]:
     return findings
 
 
-def _plan(episode: Any, cache: Any) -> tuple[Any, Any]:
-    from .cache import file_digest
-    from .plan import build_plan, stale_nodes
+def _config(episode: Any) -> Any:
+    """The project's ``shotmake.toml`` (next to the project root), or the defaults."""
+    from .config import load_config
 
+    return load_config(Path(episode.root))
+
+
+def _registry(config: Any) -> Any:
+    from .providers.registry import EnvironmentRegistry
+
+    return EnvironmentRegistry(prices=config.prices, backends=config.backends())
+
+
+def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
+    """Plan the episode, send nodes whose route has no key to their fallback, and find what is stale."""
+    from .cache import file_digest
+    from .plan import Stale, build_plan, stale_nodes
+    from .routing import route_plan
+
+    config = _config(episode) if config is None else config
     plan = build_plan(episode, file_digest)
+    plan, moves = route_plan(plan, _registry(config).unavailable, config.fallbacks())
     stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(episode.name, nid))
+    for move in moves:
+        if move.node in stale:
+            stale[move.node] = Stale(stale[move.node].node, (move.describe(), *stale[move.node].reasons))
     return plan, stale
 
 
@@ -166,15 +188,16 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
     from .report import format_plan, plan_json
 
     spec = _load(episode, check=True)
+    config = _config(spec)
     cache = _cache(_settings(ctx))
     try:
-        the_plan, stale = _plan(spec, cache)
+        the_plan, stale = _plan(spec, cache, config)
     finally:
         cache.close()
     if as_json:
-        click.echo(json.dumps(plan_json(the_plan, stale)))
+        click.echo(json.dumps(plan_json(the_plan, stale, config.prices)))
     else:
-        click.echo(format_plan(the_plan, stale))
+        click.echo(format_plan(the_plan, stale, config.prices))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -186,12 +209,17 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress stays on stderr).")
 @click.option("--resubmit-uncertain", is_flag=True,
               help="Create remote jobs again whose earlier create call may have reached the server unrecorded.")
+@click.option("--resubmit-rejected", is_flag=True,
+              help="Send again requests a provider refused for good in an earlier build (moderation, expired...).")
 @click.option("--frozen", is_flag=True,
               help="Render nothing: reproduce the cut in EPISODE.lock from the cache, or fail.")
+@click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
+              help="Refuse to start if the estimate exceeds USD; stop submitting paid jobs before spend passes it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.pass_context
 def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jobs: int, as_json: bool,
-          resubmit_uncertain: bool, frozen: bool, quiet: bool) -> None:
+          resubmit_uncertain: bool, resubmit_rejected: bool, frozen: bool, budget: float | None,
+          quiet: bool) -> None:
     """Render what changed and assemble the episode into the output directory.
 
     Cached nodes are reused (a paid render is never paid for twice); dirty nodes run in
@@ -200,20 +228,27 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
 
     A successful build writes EPISODE.lock (each node's key and artifact digest);
     --frozen builds exactly that cut from the cache and fails rather than render.
+    --budget USD refuses a build whose estimate (see `plan`) exceeds USD, and stops
+    submitting paid jobs once actual spend plus the next job's estimate would pass it.
     """
     from .lock import frozen_problems, lock_data, lock_path, read_lock, write_lock
     from .report import ConsoleReporter, build_json, format_plan, plan_json
+    from .routing import with_nodes
 
     settings = _settings(ctx)
     spec = _load(episode, check=True)
+    config = _config(spec)
     cache = _cache(settings)
     try:
         if dry_run:
-            the_plan, stale = _plan(spec, cache)
-            click.echo(json.dumps(plan_json(the_plan, stale)) if as_json else format_plan(the_plan, stale))
+            the_plan, stale = _plan(spec, cache, config)
+            click.echo(json.dumps(plan_json(the_plan, stale, config.prices)) if as_json
+                       else format_plan(the_plan, stale, config.prices))
             return
         with cache.build_lock():
-            the_plan, stale = _plan(spec, cache)
+            the_plan, stale = _plan(spec, cache, config)
+            if budget is not None:
+                _refuse_over_budget(stale, config, budget)
             if frozen:
                 lock = read_lock(lock_path(episode))
                 if lock is None:
@@ -224,9 +259,11 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                                    + "\n  ".join(problems))
             result, output = _execute(the_plan, stale, cache, settings, jobs=jobs, keep_going=keep_going,
                                       reporter=ConsoleReporter(quiet=quiet),
-                                      resubmit_uncertain=resubmit_uncertain)
+                                      resubmit_uncertain=resubmit_uncertain, config=config, budget=budget,
+                                      resubmit_rejected=resubmit_rejected)
             if result.ok and not frozen:
-                write_lock(lock_path(episode), lock_data(the_plan, result.artifacts), episode.name)
+                built = with_nodes(the_plan, result.routed)  # the keys and routes that really rendered
+                write_lock(lock_path(episode), lock_data(built, result.artifacts), episode.name)
     finally:
         cache.close()
     if as_json:
@@ -237,19 +274,48 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
         ctx.exit(1)
 
 
-def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs: int, keep_going: bool,
-             reporter: Any, resubmit_uncertain: bool) -> tuple[Any, str | None]:
-    from .execute import Executor, RemotePolicy
-    from .journal import Journal
-    from .providers.registry import EnvironmentRegistry
+def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:
+    """``--budget``: stop before anything is submitted when the estimate is over it."""
+    from .costs import estimate
+    from .errors import BudgetExceeded
 
-    registry = EnvironmentRegistry()
+    total = sum(estimate(s.node, config.prices) for s in stale.values())
+    if total > budget + 1e-9:
+        paid = sum(1 for s in stale.values() if estimate(s.node, config.prices) > 0)
+        raise BudgetExceeded(f"the estimate of what would render is ${total:.2f} ({paid} paid renders), over "
+                             f"--budget ${budget:.2f}; nothing was submitted (`shotmake plan` lists the cost of "
+                             "each node; raise --budget, or build fewer shots)")
+
+
+def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs: int, keep_going: bool,
+             reporter: Any, resubmit_uncertain: bool, config: Any = None,
+             budget: float | None = None, resubmit_rejected: bool = False) -> tuple[Any, str | None]:
+    from .config import Config
+    from .costs import SpendLimit
+    from .execute import Executor, RemotePolicy
+    from .health import Backoff, Health
+    from .journal import Journal
+    from .routing import RENDERED
+
+    config = config or Config()
+    registry = _registry(config)
+    fallbacks = config.fallbacks()
     journal = Journal(settings.cache_dir / "journal.sqlite") if any(
-        s.node.kind in ("clip", "sheet") and s.node.provider not in ("local", "local-image") for s in stale.values()
+        s.node.kind in RENDERED and any(r not in ("local", "local-image")
+                                        for r in (s.node.provider, *fallbacks.get(s.node.provider, ())))
+        for s in stale.values()
     ) else None
+    retry, remote = config.retry, config.remote
+    health = Health(max_attempts=retry.max_attempts, retry_budget=retry.budget,
+                    backoff=Backoff(base=retry.base, cap=retry.cap), breaker_failures=config.circuit.failures,
+                    breaker_cooldown=config.circuit.cooldown, requests_per_minute=config.requests_per_minute())
+    policy = RemotePolicy(poll_interval=remote.poll_interval, deadline=remote.deadline_minutes * 60,
+                          stall_timeout=remote.stall_minutes * 60, resubmit_uncertain=resubmit_uncertain,
+                          resubmit_rejected=resubmit_rejected)
     try:
         executor = Executor(the_plan, cache, registry, reporter, jobs=jobs, keep_going=keep_going, journal=journal,
-                            policy=RemotePolicy(resubmit_uncertain=resubmit_uncertain))
+                            provider_limits=config.concurrency(), policy=policy, prices=config.prices,
+                            health=health, spend=SpendLimit(budget), fallbacks=fallbacks)
         result = executor.run(stale)
     finally:
         registry.close()
@@ -465,9 +531,46 @@ def jobs(ctx: click.Context, show_all: bool, limit: int) -> None:
     if not records:
         click.echo("no jobs in flight" + ("" if show_all else " (--all shows finished ones)"))
     for r in records:
-        progress = f"{r.progress:.0f}%" if r.progress is not None else "-"
+        progress = f"{r.progress:.0%}" if r.progress is not None else "-"  # the journal keeps a 0..1 fraction
         click.echo(f"{r.phase:<10} {r.node:<24} {r.provider:<14} {r.job_id or '(no id yet)':<40} {progress}"
                    + (f"  {r.error}" if r.error else ""))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("episode", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--by", type=click.Choice(["provider", "day", "episode"]), default="provider", show_default=True,
+              help="How to group the spend.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.pass_context
+def cost(ctx: click.Context, episode: Path | None, by: str, as_json: bool) -> None:
+    """Summarise what renders in the cache cost, per provider, day or episode.
+
+    Reads the actual spend recorded with each render (filtered or failed jobs cost nothing);
+    EPISODE (a spec file or an episode name) keeps that episode's renders only.
+    """
+    from .costs import summarise_spend
+
+    name = None
+    if episode is not None:
+        name = _load(episode).name if episode.exists() else str(episode)
+    if not _settings(ctx).cache_dir.exists():
+        click.echo(json.dumps({"by": by, "episode": name, "cost_usd": 0.0, "renders": 0, "groups": []}) if as_json
+                   else f"no renders yet ({_settings(ctx).cache_dir}/ does not exist)")
+        return
+    cache = _cache(_settings(ctx))
+    try:
+        summary = summarise_spend((entry for _, entry in cache.entries()), by=by, episode=name)
+    finally:
+        cache.close()
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    scope = f"episode {name}" if name else "all episodes"
+    click.echo(f"spend by {by} ({scope}): ${summary['cost_usd']:.2f} over {summary['renders']} renders")
+    width = max([len(g["name"]) for g in summary["groups"]] + [8])
+    for group in summary["groups"]:
+        usd = f"${group['cost_usd']:.2f}"
+        click.echo(f"  {group['name']:<{width}}  {usd:>10}  {group['renders']:>4} renders")
 
 
 def main(argv: list[str] | None = None) -> int:

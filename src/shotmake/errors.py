@@ -7,9 +7,11 @@
     └── RunError                   exit_code 1   something failed while building
           ├── MediaError                         ffmpeg failed or a file is not valid media
           ├── CacheError                         the object store or index is unusable
+          ├── BudgetExceeded                     the next paid job would pass `build --budget`
           └── ProviderError                      a provider refused or failed a render
                 ├── RetryableError               429 / 5xx / overload / reset: try again later
                 └── TerminalError                policy rejection, invalid argument: never retry
+                      └── ProviderUnavailable    no key, circuit open, endpoint shut down: try a fallback route
 
 Foreign exceptions (yaml, jsonschema, httpx, subprocess) are translated into this tree at
 the boundary with ``raise ... from exc``; nothing above the boundary sees them.
@@ -114,6 +116,10 @@ class CacheError(RunError):
     """The object store or its index cannot be read or written."""
 
 
+class BudgetExceeded(RunError):
+    """Submitting the next paid job would pass the build's ``--budget``: it was not submitted."""
+
+
 class ProviderError(RunError):
     """A provider failed a render.
 
@@ -148,3 +154,12 @@ class RetryableError(ProviderError):
 
 class TerminalError(ProviderError):
     """A permanent refusal (content policy, invalid argument): retrying cannot help."""
+
+
+class ProviderUnavailable(TerminalError):
+    """The provider cannot take work at all (no key, circuit open, endpoint shut down).
+
+    Unlike a rejection of *this* request, another route may render the node: the executor
+    tries the route's configured ``fallback`` list. Nothing was created on the provider,
+    unless ``uncertain`` says an earlier create call may have reached it.
+    """

@@ -7,6 +7,12 @@ render is in the cache before the next is scheduled, so an interrupted build los
 
 Remote renders go through the job journal: intent -> create -> job id -> poll -> download.
 A job already submitted by an earlier (crashed) run is resumed, never created again.
+
+Every provider call goes through ``_call``: transient errors retry with jittered backoff
+within the build's retry budget, the provider's circuit breaker and request window gate
+each create (``health.py``), and ``SpendLimit`` refuses a paid job that would pass
+``--budget``. A route that is unavailable (no key, circuit open, shut down) hands the node to
+its configured fallback routes (``routing.py`` explains the keys a fallback render gets).
 """
 
 from __future__ import annotations
@@ -14,19 +20,32 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 from . import assemble
 from .cache import Cache
-from .costs import PriceOverrides, estimate
-from .errors import ProviderError, RetryableError, RunError, ShotmakeError
+from .costs import PriceOverrides, SpendLimit, estimate
+from .errors import (
+    BudgetExceeded,
+    ProviderError,
+    ProviderUnavailable,
+    RetryableError,
+    RunError,
+    ShotmakeError,
+    TerminalError,
+)
+from .health import CircuitOpen, Health
 from .journal import Journal
 from .model import Artifact, Node
 from .plan import Plan, Stale, pieces
 from .providers.base import InputFile, JobStatus, Provider, ProviderRegistry, RenderRequest
+from .providers.catalog import ROUTES
+from .redaction import redact, redact_data
+from .routing import RENDERED, fallbacks_for, rekey, reroute
 
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4"}
 
@@ -39,7 +58,7 @@ class Reporter(Protocol):
     def node_progress(self, node: Node, fraction: float | None, note: str = "") -> None: ...
     def node_finished(self, node: Node, seconds: float, cost_usd: float) -> None: ...
     def node_failed(self, node: Node, error: ShotmakeError) -> None: ...
-    def build_finished(self, result: "BuildResult") -> None: ...
+    def build_finished(self, result: BuildResult) -> None: ...
 
 
 @dataclass
@@ -55,6 +74,8 @@ class BuildResult:
     output: Artifact | None = None
     #: Every node's artifact that exists after the build (cached or rendered).
     artifacts: dict[str, Artifact] = field(default_factory=dict)
+    #: Nodes built differently from the plan (a fallback route, or downstream of one), by id.
+    routed: dict[str, Node] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -63,20 +84,49 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class RemotePolicy:
-    """How remote jobs are driven: poll pacing, deadlines, retries, uncertain creates."""
+    """How remote jobs are followed: poll pacing, deadlines, uncertain creates, rejected requests.
+
+    ``min_poll_interval`` keeps a server that says "poll again now" from making us spin.
+    Retries, backoff and quotas live in ``Health``.
+    """
 
     poll_interval: float = 10.0
-    min_poll_interval: float = 0.0
+    min_poll_interval: float = 0.1
     deadline: float = 3600.0
     stall_timeout: float = 1200.0
-    max_retries: int = 5
-    backoff_base: float = 2.0
-    backoff_cap: float = 120.0
     resubmit_uncertain: bool = False
+    #: Send again a request the provider refused for good in an earlier build.
+    resubmit_rejected: bool = False
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A worker's answer: the node as built (maybe rerouted), its artifact, time and cost."""
+
+    node: Node
+    artifact: Artifact
+    seconds: float
+    cost: float
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """What rendering a node produced: metadata and cost, or a fallback render already cached."""
+
+    node: Node
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    cost: float = 0.0
+    artifact: Artifact | None = None
 
 
 class Executor:
-    """Runs the dirty nodes of a plan. Construct once per build."""
+    """Runs the dirty nodes of a plan. Construct once per build.
+
+    ``health`` (retries, breakers, request windows), ``spend`` (the ``--budget`` ledger),
+    ``fallbacks`` (route -> routes to try when it is unavailable), ``clock`` and ``sleep``
+    are injected so tests drive every timing path without sleeping.
+    """
 
     def __init__(
         self,
@@ -91,6 +141,10 @@ class Executor:
         journal: Journal | None = None,
         policy: RemotePolicy = RemotePolicy(),
         prices: PriceOverrides | None = None,
+        health: Health | None = None,
+        spend: SpendLimit | None = None,
+        fallbacks: Mapping[str, Sequence[str]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.plan = plan
@@ -103,14 +157,21 @@ class Executor:
         self.journal = journal
         self.policy = policy
         self.prices = prices
+        self.clock = clock
         self.sleep = sleep
+        self.health = health if health is not None else Health(clock=clock, sleep=sleep)
+        self.spend = spend if spend is not None else SpendLimit()
+        self.fallbacks = dict(fallbacks or {})
         self._artifacts: dict[str, Artifact] = {}
+        #: Plan key -> the key actually built, for nodes routed away from the plan.
+        self._keys: dict[str, str] = {}
+        self._routed: dict[str, Node] = {}
         self._stop = threading.Event()
 
     # -- scheduling ----------------------------------------------------------------------------
     def run(self, stale: Mapping[str, Stale]) -> BuildResult:
         """Build every node in ``stale`` (the output of ``plan.stale_nodes``)."""
-        started = time.monotonic()
+        started = self.clock()
         result = BuildResult()
         plan = self.plan
         for nid in plan.order:
@@ -122,11 +183,12 @@ class Executor:
                     continue
                 self._artifacts[nid] = artifact
                 result.cached.append(node)
+        stale = self._verify_used(stale, result)
         self.reporter.build_started(plan, stale, sum(estimate(s.node, self.prices) for s in stale.values()))
 
         waiting = {nid: {d for d in plan.node(nid).inputs if d in stale} for nid in plan.order if nid in stale}
         ready = [nid for nid in plan.order if nid in waiting and not waiting[nid]]
-        running: dict[Future[tuple[Artifact, float, float]], Node] = {}
+        running: dict[Future[_Built], Node] = {}
         in_flight: dict[str, int] = {}
         blocked: set[str] = set()
         halted = False
@@ -136,7 +198,7 @@ class Executor:
                 # Start what may start, in plan order, within the provider limits.
                 still_ready = []
                 for nid in ready:
-                    node = plan.node(nid)
+                    node = rekey(plan.node(nid), self._keys)  # an input may have gone to a fallback
                     limit = self.provider_limits.get(node.provider, self.jobs)
                     if halted or len(running) >= self.jobs or in_flight.get(node.provider, 0) >= limit:
                         still_ready.append(nid)
@@ -152,7 +214,7 @@ class Executor:
                     node = running.pop(future)
                     in_flight[node.provider] -= 1
                     try:
-                        artifact, seconds, cost = future.result()
+                        built = future.result()
                     except ShotmakeError as exc:
                         result.failed.append((node, exc))
                         self.reporter.node_failed(node, exc)
@@ -161,17 +223,24 @@ class Executor:
                             halted = True
                             self._stop.set()
                         continue
-                    except Exception as exc:  # a bug: report it against the node, keep the rest
+                    except Exception as exc:  # noqa: BLE001 - a bug: report it against the node, keep the rest
                         error = RunError(f"internal error: {type(exc).__name__}: {exc}", node=node.id)
                         result.failed.append((node, error))
                         self.reporter.node_failed(node, error)
                         blocked |= plan.dependents(node.id)
                         halted = halted or not self.keep_going
                         continue
-                    self._artifacts[node.id] = artifact
-                    result.rendered.append(node)
-                    result.cost_usd += cost
-                    self.reporter.node_finished(node, seconds, cost)
+                    planned = plan.node(node.id)
+                    if built.node.key != planned.key:
+                        self._keys[planned.key] = built.node.key
+                        self._routed[node.id] = built.node
+                    self._artifacts[node.id] = built.artifact
+                    if built.cached:
+                        result.cached.append(built.node)
+                    else:
+                        result.rendered.append(built.node)
+                    result.cost_usd += built.cost
+                    self.reporter.node_finished(built.node, built.seconds, built.cost)
                     for nid, deps in waiting.items():
                         if node.id in deps:
                             deps.discard(node.id)
@@ -179,32 +248,68 @@ class Executor:
                                 ready.append(nid)
                 ready.sort(key=plan.order.index)
 
-        finished = {n.id for n in result.rendered} | {n.id for n, _ in result.failed}
+        finished = {n.id for n in result.rendered} | {n.id for n, _ in result.failed} | {n.id for n in result.cached}
         result.skipped = [plan.node(nid) for nid in plan.order if nid in waiting and nid not in finished]
         result.output = self._artifacts.get(plan.final.id)
         result.artifacts = dict(self._artifacts)
-        result.seconds = time.monotonic() - started
+        result.routed = dict(self._routed)
+        result.seconds = self.clock() - started
         self.reporter.build_finished(result)
         return result
 
+    def _key_of(self, nid: str) -> str:
+        """The key node ``nid`` was actually built under in this build."""
+        key = self.plan.node(nid).key
+        return self._keys.get(key, key)
+
+    def _verify_used(self, stale: Mapping[str, Stale], result: BuildResult) -> dict[str, Stale]:
+        """Digest-check the cached objects this build will read; a corrupt one is evicted and built again.
+
+        Read means: an input of a node to build, or an output the CLI must link into place (an
+        object no build directory links to yet). Nothing else is read: a null build hashes nothing.
+        """
+        plan, stale = self.plan, dict(stale)
+        used = [n.id for n in plan.deliverables if n.id not in stale and _links(self._artifacts[n.id]) < 2]
+        used += [dep for nid in stale for dep in plan.node(nid).inputs]
+        checked: set[str] = set()
+        while used:
+            nid = used.pop()
+            if nid in stale or nid in checked:
+                continue
+            checked.add(nid)
+            node = plan.node(nid)
+            if self.cache.verify(self._artifacts[nid], nid):
+                continue
+            del self._artifacts[nid]
+            result.cached.remove(node)
+            stale[nid] = Stale(node, ("its cached object was corrupt (evicted)",))
+            used += node.inputs  # building it again reads its inputs
+        return {nid: stale[nid] for nid in plan.order if nid in stale}
+
     # -- one node -----------------------------------------------------------------------------
-    def _build_node(self, node: Node) -> tuple[Artifact, float, float]:
-        started = time.monotonic()
+    def _build_node(self, node: Node) -> _Built:
+        started = self.clock()
+        if node.key != self.plan.node(node.id).key and (hit := self.cache.lookup(node.key)) is not None:
+            return _Built(node, hit, 0.0, 0.0, cached=True)  # downstream of a fallback, built before
         temp = self.cache.temp_path(node.extension)
         try:
-            if node.kind in ("clip", "sheet", "plate"):
-                meta, cost = self._render(node, temp)
+            if node.kind in RENDERED:
+                rendered = self._render(node, temp)
+                if rendered.artifact is not None:
+                    return _Built(rendered.node, rendered.artifact, 0.0, 0.0, cached=True)
+                node, meta, cost = rendered.node, dict(rendered.meta), rendered.cost
             else:
                 meta, cost = self._assemble(node, temp), 0.0
-            meta = {**meta, "node": node.id, "kind": node.kind, "provider": node.provider,
-                    "cost_usd": cost, "elapsed": round(time.monotonic() - started, 3)}
+            meta = redact_data({**meta, "node": node.id, "kind": node.kind, "provider": node.provider,
+                                "episode": self.plan.episode.name, "cost_usd": round(cost, 4),
+                                "elapsed": round(self.clock() - started, 3)})
             artifact = self.cache.store(node.key, temp, meta)
         finally:
             temp.unlink(missing_ok=True)
         self.cache.record_build(self.plan.episode.name, node.id, node.key, node.manifest)
         if self.journal is not None and self.journal.get(node.key) is not None:
             self.journal.downloaded(node.key)
-        return artifact, time.monotonic() - started, cost
+        return _Built(node, artifact, self.clock() - started, cost)
 
     def _assemble(self, node: Node, dest: Path) -> dict[str, Any]:
         inputs = [self._artifacts[nid] for nid in pieces(self.plan, node.id)]
@@ -213,7 +318,7 @@ class Executor:
     def request_for(self, node: Node) -> RenderRequest:
         """Build the provider request for a clip or sheet node from its manifest and inputs."""
         m = node.manifest
-        by_key = {self.plan.node(nid).key: nid for nid in node.inputs}
+        by_key = {self._key_of(nid): nid for nid in node.inputs}
         spec_dir = Path(self.plan.episode.source).parent
 
         def input_file(ref: str) -> InputFile | None:
@@ -248,44 +353,148 @@ class Executor:
             references=tuple(references), extends=extends, labels=dict(node.labels),
         )
 
-    def _render(self, node: Node, dest: Path) -> tuple[dict[str, Any], float]:
-        provider = self.registry.get(node.provider)
-        request = self.request_for(node)
-        cost = estimate(node, self.prices)
-        if not provider.remote:
-            meta = self._with_retries(node, lambda: provider.render(
-                request, dest, lambda f: self.reporter.node_progress(node, f)))
-            return meta, cost
-        return self._render_remote(node, provider, request, dest), cost
-
-    def _with_retries(self, node: Node, call: Callable[[], Any]) -> Any:
-        attempt = 0
-        while True:
+    # -- routes ---------------------------------------------------------------------------------
+    def _render(self, node: Node, dest: Path) -> _Rendered:
+        """Render on the node's route, or on its fallbacks while routes are unavailable."""
+        targets = [node] + [reroute(node, r) for r in fallbacks_for(node, self.fallbacks)]
+        if self.journal is not None:
+            # A job an earlier run started, on whichever route, is finished there: never paid twice.
+            for target in targets:
+                record = self.journal.get(target.key)
+                if record is not None and (record.resumable or record.uncertain):
+                    targets = [target]
+                    break
+        problems: list[str] = []
+        for target in targets:
+            if problems:
+                self.reporter.node_progress(node, None, f"{problems[-1]}; trying {target.provider}")
+                hit = self.cache.lookup(target.key)
+                if hit is not None:  # rendered on this fallback by an earlier build
+                    return _Rendered(target, artifact=hit)
             try:
-                return call()
-            except RetryableError as exc:
-                attempt += 1
-                if attempt > self.policy.max_retries or self._stop.is_set():
-                    raise
-                delay = exc.retry_after if exc.retry_after is not None else min(
-                    self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1)
-                ) * _jitter()
-                self.reporter.node_progress(node, None, f"retry {attempt}/{self.policy.max_retries} in {delay:.1f}s: {exc}")
-                self.sleep(delay)
+                return self._render_on(target, dest)
+            except ProviderUnavailable as exc:
+                if exc.uncertain or len(targets) == 1 or self._job_exists(target):
+                    raise  # a job that may exist is never abandoned for another (paid) route
+                problems.append(f"{target.provider} unavailable: {exc.message}")
+        raise ProviderUnavailable("no route could render it: " + "; ".join(problems),
+                                  node=node.id, provider=node.provider)
 
-    def _render_remote(self, node: Node, provider: Provider, request: RenderRequest, dest: Path) -> dict[str, Any]:
+    def _job_exists(self, node: Node) -> bool:
+        record = self.journal.get(node.key) if self.journal is not None else None
+        return record is not None and (record.resumable or record.uncertain)
+
+    def _render_on(self, node: Node, dest: Path) -> _Rendered:
+        try:
+            provider = self.registry.get(node.provider)
+        except ProviderUnavailable as exc:
+            raise ProviderUnavailable(exc.message, node=node.id, provider=node.provider) from exc
+        request = self.request_for(node)
+        if provider.remote:
+            meta, cost = self._render_remote(node, provider, request, dest)
+            return _Rendered(node, meta, cost)
+        paid = _paid(node)
+        reserved = self._reserve(node) if paid else 0.0
+        charged = 0.0
+        try:
+            meta = self._call(node, provider.name, lambda: provider.render(
+                request, dest, lambda f: self.reporter.node_progress(node, f)), create=paid)
+            charged = provider.estimate_cost(request)
+        finally:
+            self.spend.settle(reserved, charged)
+        return _Rendered(node, meta, charged)
+
+    def _reserve(self, node: Node) -> float:
+        """Hold the node's estimate against ``--budget`` before paying, or refuse the job."""
+        amount = estimate(node, self.prices)
+        if not self.spend.reserve(amount):
+            limit = self.spend.limit or 0.0
+            raise BudgetExceeded(
+                f"not submitted: ${self.spend.spent:.2f} spent + ${self.spend.reserved:.2f} in flight + "
+                f"${amount:.2f} for this {node.kind} would pass --budget ${limit:.2f}; finished renders are "
+                "kept, raise --budget to continue", node=node.id, provider=node.provider)
+        return amount
+
+    # -- provider calls ---------------------------------------------------------------------------
+    def _call(self, node: Node, route: str, call: Callable[[], Any], *, create: bool = False) -> Any:
+        """Make one provider call with retries; ``create`` calls pass the breaker and request window.
+
+        A transient error retries with jittered backoff (the server's ``retry_after`` a floor)
+        while attempts and the build's retry budget last. If any attempt of a create may have
+        reached the server, the error that ends the loop is marked ``uncertain``.
+        """
+        health = self.health
+        attempt = 0
+        uncertain = False
+        while True:
+            if create:
+                try:
+                    waited = health.admit(route)
+                except CircuitOpen as exc:
+                    raise CircuitOpen(exc.message, node=node.id, provider=route, uncertain=uncertain) from exc
+                if waited > 0:
+                    self.reporter.node_progress(node, None, f"waited {waited:.1f}s for {route}'s requests-per-minute"
+                                                            " window")
+            try:
+                result = call()
+            except RetryableError as exc:
+                health.failure(route, exc.message)
+                uncertain = uncertain or exc.uncertain
+                attempt += 1
+                if attempt >= health.max_attempts:
+                    raise RetryableError(f"{exc.message} (gave up after {attempt} attempts)", node=node.id,
+                                         provider=route, retry_after=exc.retry_after, uncertain=uncertain) from exc
+                if self._stop.is_set():
+                    raise
+                if not health.retries.take():
+                    raise RetryableError(
+                        f"{exc.message}; not retried: this build's retry budget ({health.retries.total} retries) "
+                        "is spent (raise [retry] budget in shotmake.toml, or build again later)",
+                        node=node.id, provider=route, retry_after=exc.retry_after, uncertain=uncertain) from exc
+                delay = health.delay(attempt, exc.retry_after)
+                self.reporter.node_progress(
+                    node, None, f"retry {attempt}/{health.max_attempts - 1} in {delay:.1f}s: {redact(exc.message)}")
+                self.sleep(delay)
+                continue
+            except ProviderUnavailable as exc:
+                health.trip(route, exc.message)
+                exc.uncertain = exc.uncertain or uncertain
+                raise
+            except ProviderError as exc:  # the provider answered (a refusal): it is healthy
+                health.success(route)
+                exc.uncertain = exc.uncertain or uncertain
+                raise
+            except BaseException:
+                health.release(route)
+                raise
+            health.success(route)
+            return result
+
+    def _render_remote(self, node: Node, provider: Provider, request: RenderRequest,
+                       dest: Path) -> tuple[dict[str, Any], float]:
+        """Drive a remote job through the journal; return its metadata and actual cost.
+
+        Spend: a job nobody bills (refused at create, failed, RAI-filtered) books $0; a job that
+        may still bill (uncertain create, deadline, stall, stop) books its estimate.
+        """
         journal = self.journal
         if journal is None:
             raise RunError("remote providers need a job journal", node=node.id, provider=provider.name)
+        cost = provider.estimate_cost(request)
         record = journal.get(node.key)
         job_id: str | None = None
+        if record is not None and record.rejected and not self.policy.resubmit_rejected:
+            raise TerminalError(
+                f"{record.error} (refused in an earlier build, so not sent again: the same request gets the same "
+                "answer; change the shot, or rerun with --resubmit-rejected to try it again)",
+                node=node.id, provider=provider.name)
         if record is not None and record.resumable:
             job_id = record.job_id
             self.reporter.node_progress(node, record.progress, f"resuming job {job_id}")
         elif record is not None and record.uncertain:
             job_id = provider.reconcile(request, record.created - 60)
             if job_id is not None:
-                journal.submitted(node.key, job_id, estimate(node, self.prices))
+                journal.submitted(node.key, job_id, cost)
                 self.reporter.node_progress(node, None, f"reconciled with job {job_id}")
             elif not self.policy.resubmit_uncertain:
                 raise RunError(
@@ -293,38 +502,64 @@ class Executor:
                     "check the provider's console, then rerun with --resubmit-uncertain to create it again",
                     node=node.id, provider=provider.name,
                 )
+        reserved = 0.0
         if job_id is None:
+            reserved = self._reserve(node)  # before the intent: a refused job leaves no trace
             journal.intent(node.key, node.id, self.plan.episode.name, provider.name)
             try:
-                job_id = self._with_retries(node, lambda: provider.submit(request))
+                job_id = self._call(node, provider.name, lambda: provider.submit(request), create=True)
             except ProviderError as exc:
                 if not exc.uncertain:  # the server answered: nothing was created
-                    journal.failed(node.key, str(exc))
+                    self._record_failure(node, exc)
+                self.spend.settle(reserved, cost if exc.uncertain else 0.0)
                 raise  # an uncertain create keeps its intent: the next run reconciles or refuses
-            journal.submitted(node.key, job_id, estimate(node, self.prices))
-        status = self._wait(node, provider, job_id)
+            except BaseException:
+                self.spend.settle(reserved, cost)  # unknown: assume it bills
+                raise
+            journal.submitted(node.key, job_id, cost)
+        charged = cost
         try:
-            meta = self._with_retries(node, lambda: provider.download(job_id, dest, status))
-        except ProviderError as exc:
-            if not isinstance(exc, RetryableError):  # e.g. expired: the output is gone for good
-                journal.failed(node.key, str(exc))
-            raise
-        return {**meta, "job_id": job_id}
+            try:
+                status = self._wait(node, provider, job_id)
+            except ProviderError:
+                after = journal.get(node.key)
+                if after is not None and after.phase in ("failed", "rejected"):
+                    charged = 0.0  # the job failed or was filtered: not billed
+                raise
+            try:
+                meta = self._call(node, provider.name, lambda: provider.download(job_id, dest, status))
+            except ProviderError as exc:
+                if not isinstance(exc, RetryableError):  # e.g. expired: the output is gone for good
+                    self._record_failure(node, exc)
+                raise
+        finally:
+            self.spend.settle(reserved, charged)
+        return {**meta, "job_id": job_id}, cost
+
+    def _record_failure(self, node: Node, error: ProviderError) -> None:
+        """Journal a job that ended: ``rejected`` for a refusal for good, else ``failed`` (retried next build)."""
+        assert self.journal is not None
+        text = redact(error.message)
+        if isinstance(error, TerminalError) and not isinstance(error, ProviderUnavailable):
+            self.journal.rejected(node.key, text)
+        else:
+            self.journal.failed(node.key, text)
 
     def _wait(self, node: Node, provider: Provider, job_id: str) -> JobStatus:
+        """Poll until the job ends, at the server's pace (``poll_after``) or ``poll_interval``."""
         assert self.journal is not None
-        started = time.monotonic()
+        started = self.clock()
         last_change = started
         last_progress: float | None = None
         while True:
-            status: JobStatus = self._with_retries(node, lambda: provider.poll(job_id))
+            status: JobStatus = self._call(node, provider.name, lambda: provider.poll(job_id))
             if status.state == "succeeded":
                 return status
             if status.state == "failed":
                 error = status.error or ProviderError("job failed", node=node.id, provider=provider.name)
-                self.journal.failed(node.key, str(error))
+                self._record_failure(node, error)
                 raise error
-            now = time.monotonic()
+            now = self.clock()
             if status.progress != last_progress:
                 last_progress, last_change = status.progress, now
                 self.journal.progress(node.key, status.progress)
@@ -334,16 +569,26 @@ class Executor:
                                "it stays in the journal and the next build resumes it",
                                node=node.id, provider=provider.name)
             if now - last_change > self.policy.stall_timeout:
-                stuck = "?" if last_progress is None else f"{last_progress:.0%}"
+                stuck = "unknown progress" if last_progress is None else f"{last_progress:.0%}"
                 raise RunError(f"job {job_id} stalled at {stuck} for {self.policy.stall_timeout:.0f}s; "
                                "the next build resumes polling it", node=node.id, provider=provider.name)
             if self._stop.is_set():
                 raise RunError(f"stopped while job {job_id} was running; the next build resumes it",
                                node=node.id, provider=provider.name)
             delay = status.poll_after if status.poll_after is not None else self.policy.poll_interval
-            self.sleep(max(self.policy.min_poll_interval, delay))
+            # The floor keeps a server's "poll again now" from spinning; a configured interval wins.
+            self.sleep(max(min(self.policy.min_poll_interval, self.policy.poll_interval), delay))
 
 
-def _jitter() -> float:
-    # Full jitter (AWS architecture blog): spread retries of many workers uniformly.
-    return int.from_bytes(os.urandom(2), "big") / 65535.0
+def _paid(node: Node) -> bool:
+    """True when rendering ``node`` calls a vendor (and may cost money and quota)."""
+    route = ROUTES.get(node.provider)
+    return route is not None and route.vendor != "local"
+
+
+def _links(artifact: Artifact) -> int:
+    """Hard links to an object: 1 means no build directory holds it (the CLI will place it)."""
+    try:
+        return os.stat(artifact.path).st_nlink
+    except OSError:
+        return 0

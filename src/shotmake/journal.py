@@ -4,7 +4,10 @@ Protocol, per node key:
 
 1. ``intent``    written (and fsynced by SQLite) *before* the create call;
 2. ``submitted`` written the moment the provider returns a job id;
-3. ``running`` / ``downloaded`` / ``failed`` as the job moves on.
+3. ``running`` / ``downloaded`` / ``failed`` as the job moves on; ``rejected`` when the
+   provider refused the request for good (moderation, RAI filter, invalid argument, output
+   expired): the same request would be refused (or paid for) again, so the next build does
+   not resubmit it unless the user says ``--resubmit-rejected``.
 
 After a crash, a key with a job id is resumed (poll, download); a key stuck at ``intent``
 has an *uncertain* create: the request may have reached the server. The executor then asks
@@ -22,8 +25,9 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import CacheError
+from .redaction import redact
 
-JobPhase = Literal["intent", "submitted", "running", "downloaded", "failed"]
+JobPhase = Literal["intent", "submitted", "running", "downloaded", "failed", "rejected"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -62,6 +66,11 @@ class JobRecord:
     def uncertain(self) -> bool:
         """True when a create call may have happened but its job id was never recorded."""
         return self.phase == "intent"
+
+    @property
+    def rejected(self) -> bool:
+        """True when the provider refused this exact request for good in an earlier build."""
+        return self.phase == "rejected"
 
     @property
     def resumable(self) -> bool:
@@ -116,7 +125,13 @@ class Journal:
         self._write("UPDATE jobs SET phase='downloaded', progress=1, updated=? WHERE key=?", (time.time(), key))
 
     def failed(self, key: str, error: str) -> None:
-        self._write("UPDATE jobs SET phase='failed', error=?, updated=? WHERE key=?", (error[:2000], time.time(), key))
+        self._write("UPDATE jobs SET phase='failed', error=?, updated=? WHERE key=?",
+                    (redact(error)[:2000], time.time(), key))
+
+    def rejected(self, key: str, error: str) -> None:
+        """Record a terminal refusal: the next build does not send the same request again."""
+        self._write("UPDATE jobs SET phase='rejected', error=?, updated=? WHERE key=?",
+                    (redact(error)[:2000], time.time(), key))
 
     def get(self, key: str) -> JobRecord | None:
         with self._lock:

@@ -16,6 +16,7 @@ from .errors import ShotmakeError
 from .execute import BuildResult
 from .model import Node
 from .plan import Plan, Stale
+from .redaction import redact
 
 
 def node_entry(node: Node) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def build_json(plan: Plan, result: BuildResult, output: str | None) -> dict[str,
     failed = []
     for node, error in result.failed:
         entry = node_entry(node)
-        entry["error"] = str(error)
+        entry["error"] = redact(str(error))  # a second line of defence: adapters redact keys already
         failed.append(entry)
     for node in result.skipped:
         entry = node_entry(node)
@@ -99,6 +100,7 @@ class ConsoleReporter:
     def _say(self, text: str) -> None:
         if self.quiet:
             return
+        text = redact(text)  # notes and errors may quote a server; never echo a key
         with self._lock:
             print(text, file=self.stream, flush=True)
 

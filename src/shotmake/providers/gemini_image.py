@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import RetryableError, TerminalError
+from ..errors import ProviderUnavailable, RetryableError, TerminalError
 from . import google_wire as wire
 from .base import ProgressCallback, Provider, RenderRequest
 from .catalog import ROUTES, Route
@@ -79,7 +79,7 @@ class GeminiImage(Provider):
             raise TerminalError(f"unknown Gemini image route {route!r}; use one of {', '.join(ROUTE_NAMES)}",
                                 provider=route)
         if not api_key:
-            raise TerminalError("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=route)
+            raise ProviderUnavailable("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=route)
         self.route: Route = found
         self.name = route
         self._key = api_key
@@ -208,6 +208,8 @@ class GeminiImage(Provider):
             self._client.close()
 
 
-def from_env(route: str, env: Mapping[str, str] | None = None, client: httpx.Client | None = None) -> GeminiImage:
-    """Module-level constructor the provider registry calls."""
-    return GeminiImage.from_env(route, env, client)
+def from_env(
+    route: str, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
+) -> GeminiImage:
+    """Module-level constructor the provider registry calls (``options``: e.g. ``prices=``)."""
+    return GeminiImage.from_env(route, env, client, **options)

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import RetryableError, TerminalError
+from ..errors import ProviderUnavailable, RetryableError, TerminalError
 from . import google_wire as wire
 from . import http
 from .base import JobStatus, Provider, RenderRequest
@@ -91,7 +91,7 @@ class GeminiVeo(Provider):
         the SDK refuses it on the Gemini API, so it is off until confirmed.
         """
         if not api_key:
-            raise TerminalError("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=route)
+            raise ProviderUnavailable("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=route)
         if image_encoding not in ("inlineData", "bytesBase64Encoded"):
             raise TerminalError(f"image_encoding must be inlineData or bytesBase64Encoded, not {image_encoding!r}")
         self.route = veo_route(route)

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, RetryableError, TerminalError
+from ..errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
 from .http import error_for_status, transport_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -69,7 +69,7 @@ def credentials_from_env(env: Mapping[str, str], *, provider: str) -> Credential
     """Read ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``; a missing key is a clear ProviderError."""
     key = env.get("OPENAI_API_KEY", "").strip()
     if not key:
-        raise ProviderError(
+        raise ProviderUnavailable(
             "OPENAI_API_KEY is not set; export it (or set OPENAI_BASE_URL and the gateway's key) "
             "to render with this provider, or route the shot to another provider",
             provider=provider,

@@ -210,7 +210,10 @@ def _write_atomically(dest: Path, data: bytes) -> None:
         raise
 
 
-def from_env(route: str, env: Mapping[str, str], client: httpx.Client | None = None) -> OpenAIImages:
-    """Build the adapter from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (missing key: ProviderError)."""
+def from_env(route: str, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIImages:
+    """Build the adapter from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (missing key: ProviderUnavailable).
+
+    ``options`` go to the constructor (``prices=`` from the project configuration).
+    """
     creds = credentials_from_env(env, provider=route)
-    return OpenAIImages(route, api_key=creds.api_key, base_url=creds.base_url, client=client)
+    return OpenAIImages(route, api_key=creds.api_key, base_url=creds.base_url, client=client, **options)

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, RetryableError, TerminalError
+from ..errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
 from . import catalog
 from .base import InputFile, JobState, JobStatus, Provider, RenderRequest
 from .http import stream_to_file
@@ -447,7 +447,7 @@ class OpenAIVideos(Provider):
         notice = 400 <= status < 500 and status != 429 and _SHUTDOWN_NOTICE.search(body.message)
         gone = status == 404 and (is_collection or _GONE_404.search(body.message))
         if status == 410 or notice or gone:
-            return TerminalError(self._shutdown_text(status, words), provider=self.name, node=node)
+            return ProviderUnavailable(self._shutdown_text(status, words), provider=self.name, node=node)
         if status == 404:
             hint = (
                 "expired (download promptly after completion) or deleted"
@@ -522,10 +522,13 @@ class _ForceMultipart(dict[str, Any]):
         return True
 
 
-def from_env(route: str, env: Mapping[str, str], client: httpx.Client | None = None) -> OpenAIVideos:
-    """Build the adapter from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (missing key: ProviderError)."""
+def from_env(route: str, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIVideos:
+    """Build the adapter from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (missing key: ProviderUnavailable).
+
+    ``options`` go to the constructor (``prices=`` from the project configuration).
+    """
     creds = credentials_from_env(env, provider=route)
-    return OpenAIVideos(route, api_key=creds.api_key, base_url=creds.base_url, client=client)
+    return OpenAIVideos(route, api_key=creds.api_key, base_url=creds.base_url, client=client, **options)
 
 
 def _split_inputs(request: RenderRequest, provider: str) -> tuple[InputFile | None, tuple[str, ...]]:

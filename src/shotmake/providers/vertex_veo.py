@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..errors import RetryableError, TerminalError
+from ..errors import ProviderUnavailable, RetryableError, TerminalError
 from . import google_wire as wire
 from . import http
 from .base import JobStatus, Provider, RenderRequest
@@ -96,10 +96,10 @@ class VertexVeo(Provider):
         instead of answering inline bytes. ``prices`` overrides catalog USD per second.
         """
         if not project:
-            raise TerminalError("no Google Cloud project; set GOOGLE_CLOUD_PROJECT", provider=route)
+            raise ProviderUnavailable("no Google Cloud project; set GOOGLE_CLOUD_PROJECT", provider=route)
         if not token:
-            raise TerminalError("no OAuth access token; set GOOGLE_OAUTH_ACCESS_TOKEN "
-                                "(e.g. `gcloud auth print-access-token`)", provider=route)
+            raise ProviderUnavailable("no OAuth access token; set GOOGLE_OAUTH_ACCESS_TOKEN "
+                                      "(e.g. `gcloud auth print-access-token`)", provider=route)
         if storage_uri and not storage_uri.startswith("gs://"):
             raise TerminalError(f"storage URI must start with gs://, not {storage_uri!r}", provider=route)
         self.route = veo_route(route)
@@ -309,6 +309,8 @@ class VertexVeo(Provider):
         return response
 
 
-def from_env(route: str, env: Mapping[str, str] | None = None, client: httpx.Client | None = None) -> VertexVeo:
-    """Module-level constructor for registries: ``VertexVeo.from_env``."""
-    return VertexVeo.from_env(route, env, client)
+def from_env(
+    route: str, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
+) -> VertexVeo:
+    """Module-level constructor for registries: ``VertexVeo.from_env`` (``options``: e.g. ``prices=``)."""
+    return VertexVeo.from_env(route, env, client, **options)

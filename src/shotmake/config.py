@@ -1,0 +1,343 @@
+"""Project configuration: ``shotmake.toml`` at the project root, every key optional.
+
+Pure: ``parse_config(text, file)`` returns a frozen ``Config`` or raises ``SpecError`` (exit 2)
+naming ``file:line:col``, the key and a fix. Example::
+
+    [prices]                       # USD per second (video) or per image; "*" = any resolution
+    "veo-3.1" = { "720p" = 0.35, "1080p" = 0.35 }
+
+    [limits."veo-3.1"]             # quotas: jobs in flight, create calls per minute
+    concurrency = 4
+    requests_per_minute = 10
+
+    [retry]                        # attempts per call, retries per build, backoff seconds
+    max_attempts = 6
+    budget = 50
+    base = 2.0
+    cap = 120.0
+
+    [circuit]                      # consecutive failures that open a provider, cool-down seconds
+    failures = 5
+    cooldown = 300
+
+    [remote]
+    poll_interval = 10             # seconds, when the server gives no hint
+    deadline_minutes = 60
+    stall_minutes = 20
+
+    [routes."sora-2"]
+    fallback = ["veo-3.1-fast", "local"]
+    [routes."veo-3.1"]
+    backend = "vertex"             # Veo on Vertex AI instead of the Gemini API
+
+Secrets never go here: keys come only from the environment.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .errors import SourceLocation, SpecError
+from .providers.catalog import ROUTES
+
+FILENAME = "shotmake.toml"
+BACKENDS = ("gemini", "vertex")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Quota of one route: jobs in flight and create calls per minute (None: unlimited)."""
+
+    concurrency: int | None = None
+    requests_per_minute: float | None = None
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Attempts per provider call, retries per build (shared by every node), backoff seconds."""
+
+    max_attempts: int = 6
+    budget: int = 50
+    base: float = 2.0
+    cap: float = 120.0
+
+
+@dataclass(frozen=True)
+class CircuitSettings:
+    """After ``failures`` consecutive transient failures a provider rests ``cooldown`` seconds."""
+
+    failures: int = 5
+    cooldown: float = 300.0
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """How remote jobs are followed."""
+
+    poll_interval: float = 10.0
+    deadline_minutes: float = 60.0
+    stall_minutes: float = 20.0
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """Per-route choices: routes to try when this one is unavailable, and the Veo backend."""
+
+    fallback: tuple[str, ...] = ()
+    backend: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A project's ``shotmake.toml``; ``Config()`` is the default when there is none."""
+
+    path: str | None = None
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
+    limits: Mapping[str, Limits] = field(default_factory=lambda: MappingProxyType({}))
+    retry: RetrySettings = RetrySettings()
+    circuit: CircuitSettings = CircuitSettings()
+    remote: RemoteSettings = RemoteSettings()
+    routes: Mapping[str, RouteSettings] = field(default_factory=lambda: MappingProxyType({}))
+
+    def fallbacks(self) -> dict[str, tuple[str, ...]]:
+        """Route -> the routes to try, in order, when it is unavailable."""
+        return {name: r.fallback for name, r in self.routes.items() if r.fallback}
+
+    def concurrency(self) -> dict[str, int]:
+        return {name: lim.concurrency for name, lim in self.limits.items() if lim.concurrency is not None}
+
+    def requests_per_minute(self) -> dict[str, float]:
+        return {name: lim.requests_per_minute for name, lim in self.limits.items()
+                if lim.requests_per_minute is not None}
+
+    def backends(self) -> dict[str, str]:
+        return {name: r.backend for name, r in self.routes.items() if r.backend}
+
+
+def config_path(root: str | Path) -> Path:
+    return Path(root) / FILENAME
+
+
+def load_config(root: str | Path) -> Config:
+    """Read ``shotmake.toml`` under the project ``root`` (from ``Episode.root``); none: defaults."""
+    path = config_path(root)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise SpecError(f"cannot read configuration: {exc.strerror}", location=SourceLocation(str(path), 1, 1)) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError("file is not valid UTF-8", location=SourceLocation(str(path), line, 1)) from exc
+    return parse_config(text, str(path))
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+_SCHEMA: Mapping[str, tuple[str, ...]] = {
+    "retry": ("max_attempts", "budget", "base", "cap"),
+    "circuit": ("failures", "cooldown"),
+    "remote": ("poll_interval", "deadline_minutes", "stall_minutes"),
+    "limits.*": ("concurrency", "requests_per_minute"),
+    "routes.*": ("fallback", "backend"),
+}
+_TOP = ("prices", "limits", "retry", "circuit", "remote", "routes")
+
+
+def parse_config(text: str, file: str = FILENAME) -> Config:
+    """Parse and validate the text of a ``shotmake.toml``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, column = _decode_position(str(exc), text)
+        message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        raise SpecError(f"not valid TOML: {message}", location=SourceLocation(file, line, column),
+                        hint="see the Configuration section of the README") from exc
+    return _Parser(text, file).parse(data)
+
+
+def _decode_position(message: str, text: str) -> tuple[int, int]:
+    found = re.search(r"at line (\d+), column (\d+)", message)
+    if found:
+        return int(found.group(1)), int(found.group(2))
+    lines = text.splitlines() or [""]
+    return len(lines), len(lines[-1]) + 1
+
+
+class _Parser:
+    def __init__(self, text: str, file: str) -> None:
+        self.lines = text.splitlines()
+        self.file = file
+
+    # -- errors with positions ---------------------------------------------------------------
+    def fail(self, path: tuple[str, ...], message: str, hint: str = "") -> SpecError:
+        line, column = _locate(self.lines, path)
+        return SpecError(message, location=SourceLocation(self.file, line, column), field=_dotted(path), hint=hint)
+
+    def table(self, value: Any, path: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be a table, not {_kind(value)}")
+        return value
+
+    def keys(self, table: Mapping[str, Any], path: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+        from .spec import did_you_mean
+
+        for key in table:
+            if key not in allowed:
+                hint = did_you_mean(key, allowed)
+                raise self.fail((*path, key), f"unknown key '{key}'",
+                                hint or f"known keys: {', '.join(allowed)}")
+
+    def route(self, name: str, path: tuple[str, ...], value: Any = None) -> str:
+        from .spec import did_you_mean
+
+        if name not in ROUTES:
+            if isinstance(value, dict) and any(f"{name}.{part}" in ROUTES for part in value):
+                dotted = next(f"{name}.{part}" for part in value if f"{name}.{part}" in ROUTES)
+                raise self.fail(path, f"unknown route '{name}'",
+                                f'a route name with a dot needs quotes: "{dotted}"')
+            raise self.fail(path, f"unknown route '{name}'", did_you_mean(name, ROUTES) or
+                            f"routes: {', '.join(ROUTES)}")
+        return name
+
+    def number(self, value: Any, path: tuple[str, ...], *, minimum: float = 0.0, strict: bool = False,
+               integer: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+            raise self.fail(path, f"must be {'an integer' if integer else 'a number'}, not {_kind(value)}")
+        if value < minimum or (strict and value == minimum):
+            raise self.fail(path, f"must be {'>' if strict else '>='} {minimum:g}, not {value}")
+        return float(value)
+
+    # -- sections ------------------------------------------------------------------------------
+    def parse(self, data: dict[str, Any]) -> Config:
+        self.keys(data, (), _TOP)
+        prices = self.prices(self.table(data.get("prices", {}), ("prices",)))
+        limits = {}
+        for name, value in self.table(data.get("limits", {}), ("limits",)).items():
+            path = ("limits", name)
+            self.route(name, path, value)
+            table = self.table(value, path)
+            self.keys(table, path, _SCHEMA["limits.*"])
+            conc = table.get("concurrency")
+            rpm = table.get("requests_per_minute")
+            limits[name] = Limits(
+                concurrency=None if conc is None else int(self.number(conc, (*path, "concurrency"), minimum=1,
+                                                                      integer=True)),
+                requests_per_minute=None if rpm is None else self.number(rpm, (*path, "requests_per_minute"),
+                                                                         strict=True))
+        retry = self.section(data, "retry", RetrySettings, integers=("max_attempts", "budget"),
+                             minimums={"max_attempts": 1})
+        circuit = self.section(data, "circuit", CircuitSettings, integers=("failures",), minimums={"failures": 1})
+        remote = self.section(data, "remote", RemoteSettings, integers=(), minimums={}, strict=True)
+        routes = {}
+        for name, value in self.table(data.get("routes", {}), ("routes",)).items():
+            path = ("routes", name)
+            self.route(name, path, value)
+            table = self.table(value, path)
+            self.keys(table, path, _SCHEMA["routes.*"])
+            routes[name] = RouteSettings(fallback=self.fallback(name, table.get("fallback", []), (*path, "fallback")),
+                                         backend=self.backend(name, table.get("backend"), (*path, "backend")))
+        return Config(
+            path=self.file, prices=MappingProxyType(prices), limits=MappingProxyType(limits), retry=retry,
+            circuit=circuit, remote=remote, routes=MappingProxyType(routes),
+        )
+
+    def prices(self, table: dict[str, Any]) -> dict[str, Mapping[str, float]]:
+        out: dict[str, Mapping[str, float]] = {}
+        for name, value in table.items():
+            path = ("prices", name)
+            route = ROUTES[self.route(name, path, value)]
+            if not isinstance(value, dict):  # a bare number: one price at every resolution
+                out[name] = MappingProxyType({"*": self.number(value, path)})
+                continue
+            known = (*route.resolutions, *route.price, "*")
+            for resolution in value:
+                if resolution not in known:
+                    raise self.fail((*path, resolution), f"{name} has no resolution '{resolution}'",
+                                    f"use one of {', '.join(dict.fromkeys(known))}")
+            out[name] = MappingProxyType({res: self.number(usd, (*path, res)) for res, usd in value.items()})
+        return out
+
+    def section(self, data: Mapping[str, Any], name: str, kind: Any, *, integers: tuple[str, ...],
+                minimums: Mapping[str, float], strict: bool = False) -> Any:
+        table = self.table(data.get(name, {}), (name,))
+        self.keys(table, (name,), _SCHEMA[name])
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            integer = key in integers
+            number = self.number(value, (name, key), minimum=minimums.get(key, 0.0),
+                                 strict=strict or (not integer and key not in minimums), integer=integer)
+            values[key] = int(number) if integer else number
+        return kind(**values)
+
+    def fallback(self, name: str, value: Any, path: tuple[str, ...]) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(path, f"must be a list of route names, not {_kind(value)}",
+                            'e.g. fallback = ["veo-3.1-fast", "local"]')
+        kind = ROUTES[name].kind
+        for other in value:
+            self.route(other, path)
+            if other == name:
+                raise self.fail(path, f"{name} cannot be its own fallback")
+            if ROUTES[other].kind != kind:
+                raise self.fail(path, f"{other} renders {ROUTES[other].kind}s but {name} renders {kind}s",
+                                f"pick {kind} routes")
+        return tuple(dict.fromkeys(value))
+
+    def backend(self, name: str, value: Any, path: tuple[str, ...]) -> str | None:
+        if value is None:
+            return None
+        route = ROUTES[name]
+        if not (route.vendor == "google" and route.kind == "video"):
+            raise self.fail(path, f"{name} has one backend; `backend` applies to the Veo routes")
+        if value not in BACKENDS:
+            raise self.fail(path, f"unknown backend {value!r}", f"use one of {', '.join(BACKENDS)}")
+        return str(value)
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"' for p in path)
+
+
+def _split_key(text: str) -> tuple[str, ...]:
+    """``limits."veo-3.1".x`` -> ("limits", "veo-3.1", "x"): dots inside quotes do not split."""
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([^.\s]+)', text)
+    return tuple(a or b or c for a, b, c in parts)
+
+
+def _locate(lines: list[str], path: tuple[str, ...]) -> tuple[int, int]:
+    """Best-effort line and column of a key path (tomllib reports none for valid TOML)."""
+    best, depth = (1, 1), 0
+    table: tuple[str, ...] = ()
+    for number, raw in enumerate(lines, 1):
+        stripped = raw.strip()
+        column = len(raw) - len(raw.lstrip()) + 1
+        if stripped.startswith("["):
+            table = _split_key(stripped.strip("[]").split("]")[0])
+            full = table
+        elif "=" in stripped and not stripped.startswith("#"):
+            full = table + _split_key(stripped.split("=", 1)[0])
+            inline = stripped.split("=", 1)[1]
+            # One level of inline table: `"veo-3.1" = { "720p" = 0.3 }`.
+            if len(path) > len(full) and path[: len(full)] == full and re.search(
+                    rf'["\']?{re.escape(path[len(full)])}["\']?\s*=', inline):
+                full = (*full, path[len(full)])
+        else:
+            continue
+        if len(full) > depth and path[: len(full)] == full:
+            best, depth = (number, column), len(full)
+    return best
