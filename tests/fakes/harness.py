@@ -199,13 +199,15 @@ class Killer:
             self._seen += 1
             if self._seen < self._at:
                 return None
-        staged = self._mode == "after" and server is self.fakes.openai and request.method == "POST" \
-            and request.path == f"{self.fakes.openai.prefix}/videos"
-        self._kill(what=f"{request.method} {request.path}" + (" (answer lost)" if staged else ""),
-                   then=(lambda: server.handle(request)) if staged else None)
+        openai = self.fakes.openai
+        staged = self._mode == "after" and server is openai and request.method == "POST" \
+            and request.path == f"{openai.prefix}/videos"
+        what = f"{request.method} {request.path}"
+        # The staged create skips the chaos (it must start the job); its answer is then lost.
+        self._kill(what, then=(lambda: openai._create(request)) if staged else None)
         return _dropped()
 
-    def _kill(self, what: str, then: Callable[[], object] | None = None) -> None:
+    def _kill(self, what: str, then: Callable[[], Response] | None = None) -> None:
         with self._cond:
             if self._state != "armed" or self._proc is None:
                 return
@@ -221,8 +223,8 @@ class Killer:
                 break
             time.sleep(0.002)
         time.sleep(self.settle)
-        if then is not None:
-            then()
+        if then is not None and then().status < 400:
+            what += " (created; answer lost)"
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

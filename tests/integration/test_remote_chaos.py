@@ -259,8 +259,7 @@ def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:
             runs += 1
             assert runs < 40 + 3 * kills, f"no end in sight after {runs} runs ({done_kills} kills)"
             proc = subprocess.Popen(
-                [sys.executable, "-m", "shotmake", "build", chaos.spec.name, "-k", "-j", "6", "--json", "-q",
-                 *extra],
+                [sys.executable, "-m", "shotmake", "build", chaos.spec.name, "-k", "-j", "6", "--json", *extra],
                 cwd=tmp_path, env=fakes.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             armed = done_kills < kills
             if armed:
@@ -291,6 +290,10 @@ def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:
                 continue
             final = failed
         killer.detach()
+        said = "\n".join(outputs)
+        print(f"{runs} runs, {done_kills} kills on: {', '.join(killer.landed_on)}; "
+              f"{said.count('resuming job')} resumes, {said.count('reconciled with job')} reconciled creates, "
+              f"{faulted_answers(fakes)} faulted answers")
         check_terminal_failures(chaos, final)
         assert done_kills >= kills, f"only {done_kills} kills landed ({killer.landed_on})"
         rendered = set(chaos.prompts) - set(final) - skipped_after(chaos, final)
