@@ -161,9 +161,9 @@ def render(results: list[dict[str, Any]], sizes: list[int]) -> str:
     return "\n".join([
         "## Download memory (streamed clip downloads)",
         "",
-        f"`bench/download_memory.py`, {today}: a loopback server streams each body (never held whole); "
-        "each row is a fresh child process reporting its own peak RSS (`ru_maxrss`). 1 MiB chunks, "
-        "fsync before the atomic rename.",
+        (f"`bench/download_memory.py`, {today}: a loopback server streams each body (never held whole); "
+         "each row is a fresh child process reporting its own peak RSS (`ru_maxrss`). 1 MiB chunks, "
+         "fsync before the atomic rename."),
         "",
         *lines,
         "",

@@ -69,7 +69,7 @@ def config_is_read() -> bool:
         Path(tmp, "e.yaml").write_text("version: 1\nepisode: e\nshots:\n  - id: a\n    prompt: A sea.\n"
                                        "sequences:\n  - id: s\n    shots: [a]\n")
         proc = subprocess.run([sys.executable, "-m", "shotmake", "build", "-n", "e.yaml"], cwd=tmp,
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, check=False)
         return proc.returncode == 2 and "no_such_key" in proc.stderr
 
 
@@ -116,7 +116,7 @@ class RemoteFakes:
     def run(self, args: list[str], cwd: Path, *, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
         """Run ``shotmake ARGS`` in ``cwd`` to completion, capturing its output."""
         return subprocess.run([sys.executable, "-m", "shotmake", *args], cwd=cwd, env=self.env(**env),
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, check=False)
 
     def video_jobs(self) -> Counter[str]:
         """Accepted video creates (jobs that exist and bill), per prompt, across both vendors."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Self
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -48,7 +48,7 @@ class Response:
     declared_length: int | None = None
 
     @classmethod
-    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> "Response":
+    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         h = {"content-type": "application/json"}
         h.update(headers or {})
         return cls(status=status, body=json.dumps(obj).encode(), headers=h)
@@ -120,7 +120,7 @@ class FakeServer:
                     hook = fake.before_handle
                     early = hook(req) if hook is not None else None
                     resp = early if early is not None else fake.handle(req)
-                except Exception as exc:  # a bug in the fake must be visible, not a hang
+                except Exception as exc:  # noqa: BLE001 - a bug in the fake must be visible, not a hang
                     resp = Response.json({"error": {"message": f"fake crashed: {exc!r}"}}, status=599)
                 with fake.lock:
                     fake.answered.append((req, resp.status))

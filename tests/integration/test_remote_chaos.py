@@ -39,8 +39,6 @@ from tests.fakes.harness import (
     write_fast_config,
 )
 
-
-
 #: How each terminal failure must read (the provider's words, and why).
 EXPECTED_WORDS = {
     "moderation": r"moderation",

@@ -47,9 +47,9 @@ def episode(root: Path, provider: str, duration: int) -> Path:
 
 
 def cached(root: Path, node_id: str, spec: Path) -> bool:
+    from shotmake.cache import file_digest
     from shotmake.plan import build_plan
     from shotmake.spec import load_episode
-    from shotmake.cache import file_digest
 
     key = build_plan(load_episode(spec), file_digest).node(node_id).key
     cache = Cache(root / ".shotmake")
