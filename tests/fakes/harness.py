@@ -51,7 +51,7 @@ cap = 0.4
 
 [circuit]
 failures = 1000
-cooldown = 1
+cooldown = 600           # a route that said it shut down stays shut for the build
 """
 
 
