@@ -11,6 +11,16 @@ A render is written to ``tmp/``, hashed, made read-only, fsynced and renamed int
 ``objects/`` before the index learns its key, so a crash at any point leaves either nothing
 or a complete object: the cache never holds a partial file. Lookups are by key, not by
 "last build", so reverting an edit hits the cache again.
+
+Integrity is checked where it matters and nowhere else: a lookup only stats the object (a
+null build stays cheap), but an object is digest-checked before it is *used* - read as the
+input of a node being built, or linked into the output directory (``verify``). One whose
+bytes no longer match its name is evicted with a warning, and the node is built again.
+
+``crashpoint`` is a test seam: ``SHOTMAKE_CRASH_AT=store.renamed:3`` SIGKILLs the process the
+third time it passes that point, so tests/reliability/test_crash.py can kill a build between
+any two steps of a write; ``SHOTMAKE_FAULT_AT=store.hashed:ENOSPC`` makes every pass fail with
+that errno instead (tests/reliability/test_disk.py: a full disk or a read-only cache, as root).
 """
 
 from __future__ import annotations
@@ -20,8 +30,12 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import shutil
+import signal
+import sqlite3
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -30,9 +44,43 @@ from typing import Any, Iterator, Mapping
 import diskcache
 
 from .errors import CacheError
-from .model import Artifact
+from .model import Artifact, Episode
 
 CHUNK = 1 << 20
+
+_CRASH_AT = os.environ.get("SHOTMAKE_CRASH_AT", "")
+_FAULT_AT = os.environ.get("SHOTMAKE_FAULT_AT", "")
+_crash_passes: dict[str, int] = {}
+_crash_lock = threading.Lock()
+
+
+def crashpoint(name: str) -> None:
+    """Die here, as a SIGKILL would, when ``SHOTMAKE_CRASH_AT`` is ``name:N`` and this is the N-th pass;
+    fail with an ``OSError`` when ``SHOTMAKE_FAULT_AT`` is ``name:ERRNO`` (``ENOSPC``, ``EROFS``...)."""
+    if _FAULT_AT:
+        point, _, code = _FAULT_AT.partition(":")
+        if point == name:
+            number = getattr(errno, code, errno.EIO)
+            raise OSError(number, os.strerror(number))
+    if not _CRASH_AT:
+        return
+    point, _, nth = _CRASH_AT.partition(":")
+    if point != name:
+        return
+    with _crash_lock:
+        _crash_passes[name] = _crash_passes.get(name, 0) + 1
+        if _crash_passes[name] == int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def build_scope(episode: Episode) -> str:
+    """The name an episode's build records go under in a cache that several projects may share.
+
+    Two projects can both have an episode called ``pilot``: the absolute path of the spec tells
+    them apart, so ``explain`` compares a node with *this* project's last build of it.
+    """
+    where = hashlib.sha256(str(Path(episode.source).resolve()).encode()).hexdigest()[:12]
+    return f"{episode.name}@{where}"
 
 
 def file_digest(path: str | Path) -> str:
@@ -59,6 +107,7 @@ class Cache:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.objects.mkdir(mode=0o700, exist_ok=True)
             self.tmp.mkdir(mode=0o700, exist_ok=True)
+            (self.root / "index").mkdir(mode=0o700, exist_ok=True)
             self.index = diskcache.Cache(
                 str(self.root / "index"),
                 disk=diskcache.JSONDisk,
@@ -67,8 +116,11 @@ class Cache:
                 sqlite_synchronous=2,
                 statistics=0,
             )
-        except OSError as exc:
-            raise CacheError(f"cannot open cache at {self.root}: {exc.strerror}") from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(_os_message(f"cannot open the cache at {self.root}", exc, self.root)) from exc
+        #: Digests checked (or written) by this process: an object is immutable, hash it once.
+        self._verified: set[str] = set()
+        self._warned: set[str] = set()
 
     # -- objects ----------------------------------------------------------------------------
     def object_path(self, digest: str, extension: str) -> Path:
@@ -87,13 +139,45 @@ class Cache:
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            return None
+            size = -1
         if size != entry["size"]:
+            what = "missing" if size < 0 else f"{size} bytes instead of {entry['size']}"
+            self._warn(key, f"{entry.get('meta', {}).get('node') or key[:16]}: its cached object is {what} "
+                            f"({path}); it will be built again")
             return None
         return Artifact(digest=entry["digest"], path=str(path), size=size, meta=entry.get("meta", {}))
 
     def contains(self, key: str) -> bool:
         return self.lookup(key) is not None
+
+    def verify(self, artifact: Artifact, what: str = "") -> bool:
+        """Digest-check an object before it is used; evict it, with a warning, if its bytes changed.
+
+        Returns False when the object is corrupt or gone: the caller builds the node again.
+        """
+        if artifact.digest in self._verified:
+            return True
+        try:
+            intact = file_digest(artifact.path) == artifact.digest
+        except CacheError:  # vanished or unreadable since the lookup
+            intact = False
+        if intact:
+            self._verified.add(artifact.digest)
+            return True
+        try:
+            os.unlink(artifact.path)  # evict: every key naming this digest now misses
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise CacheError(_os_message(f"cannot evict the corrupt object {artifact.path}", exc)) from exc
+        self._warn(artifact.digest, f"{what or artifact.digest[:16]}: its cached object {artifact.path} is corrupt "
+                                    "(its bytes no longer match its digest); evicted, it will be rebuilt")
+        return False
+
+    def _warn(self, what: str, message: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            print(f"shotmake: warning: {message}", file=sys.stderr)
 
     def store(self, key: str, source: Path, meta: Mapping[str, Any] | None = None) -> Artifact:
         """Move a finished file into the store under its digest and index it under ``key``."""
@@ -103,7 +187,9 @@ class Cache:
             size = source.stat().st_size
             target = self.object_path(digest, extension)
             target.parent.mkdir(mode=0o700, exist_ok=True)
-            if target.exists() and target.stat().st_size == size:
+            crashpoint("store.hashed")
+            # Same content already stored (under another key): keep it, unless it has rotted.
+            if target.exists() and target.stat().st_size == size and file_digest(target) == digest:
                 source.unlink()
             else:
                 with open(source, "rb") as handle:
@@ -111,12 +197,15 @@ class Cache:
                 os.chmod(source, 0o444)
                 os.replace(source, target)
                 _fsync_dir(target.parent)
+            crashpoint("store.renamed")
         except OSError as exc:
             source.unlink(missing_ok=True)
-            raise CacheError(_os_message("cannot store render", exc)) from exc
+            raise CacheError(_os_message("cannot store render", exc, self.root)) from exc
         kept = dict(meta or {})
         entry = {"digest": digest, "ext": extension, "size": size, "meta": kept, "stored": time.time()}
         self._set(f"node:{key}", entry)
+        crashpoint("store.indexed")
+        self._verified.add(digest)
         return Artifact(digest=digest, path=str(target), size=size, meta=kept)
 
     # -- build records (for `explain`) -------------------------------------------------------
@@ -139,34 +228,52 @@ class Cache:
 
     def _set(self, name: str, value: Any) -> None:
         try:
+            crashpoint("index.write")
             self.index.set(name, value)
-        except OSError as exc:
-            raise CacheError(_os_message("cannot write the cache index", exc)) from exc
+        except (OSError, sqlite3.Error) as exc:  # SQLite says "database or disk is full", "disk I/O error"
+            raise CacheError(_os_message("cannot write the cache index", exc, self.root)) from exc
 
     # -- outputs ------------------------------------------------------------------------------
-    def materialize(self, artifact: Artifact, dest: Path) -> None:
-        """Place an artifact at ``dest`` (a hard link when possible), atomically."""
+    def materialize(self, artifact: Artifact, dest: Path, what: str = "") -> None:
+        """Place an artifact at ``dest`` (a hard link when possible), atomically.
+
+        The object is digest-checked first, unless ``dest`` already is that object: a corrupt
+        one is evicted and never reaches the output directory.
+        """
         dest.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             if os.path.samefile(dest, artifact.path):
                 return
+        if not self.verify(artifact, what or str(dest)):
+            raise CacheError(f"cannot write {dest}: its cached object was corrupt and has been evicted; "
+                             "run the build again to render it again")
+        staging_name = re.compile(rf"\.{re.escape(dest.name)}\.[0-9a-f]{{8}}")
+        for leftover in dest.parent.iterdir():  # from a build killed between link and rename
+            if staging_name.fullmatch(leftover.name):
+                leftover.unlink(missing_ok=True)
         staging = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
         try:
             try:
                 os.link(artifact.path, staging)
             except OSError:
                 shutil.copyfile(artifact.path, staging)
+            crashpoint("materialize.staged")
             os.replace(staging, dest)
         except OSError as exc:
             staging.unlink(missing_ok=True)
             raise CacheError(_os_message(f"cannot write {dest}", exc)) from exc
 
     # -- maintenance ---------------------------------------------------------------------------
-    def gc(self, dry_run: bool = False) -> tuple[int, int]:
+    def gc(self, dry_run: bool = False, wait: bool = True) -> tuple[int, int]:
         """Delete objects no index entry references and leftover temp files.
 
-        Returns ``(files removed, bytes freed)``.
+        Holds the build lock: a running build's renders in ``tmp/`` and its objects stored but
+        not yet indexed look exactly like garbage. Returns ``(files removed, bytes freed)``.
         """
+        with self.build_lock(wait=wait):
+            return self._gc(dry_run)
+
+    def _gc(self, dry_run: bool) -> tuple[int, int]:
         referenced = {entry["digest"] for _, entry in self.entries()}
         removed = freed = 0
         candidates = list(self.tmp.iterdir()) + [p for d in self.objects.iterdir() if d.is_dir() for p in d.iterdir()]
@@ -184,7 +291,11 @@ class Cache:
     def build_lock(self, wait: bool = True) -> Iterator[None]:
         """Hold the cache's build lock (one build per cache at a time, like a Make jobserver)."""
         path = self.root / "lock"
-        with open(path, "a+") as handle:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise CacheError(_os_message("cannot take the build lock", exc, self.root)) from exc
+        with os.fdopen(fd, "r+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -217,9 +328,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _os_message(what: str, exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
+def _os_message(what: str, exc: OSError | sqlite3.Error, root: Path | None = None) -> str:
+    """Say what failed and how to fix it, for the errors a full disk or a read-only cache causes."""
+    elsewhere = "point --cache-dir or SHOTMAKE_CACHE at a writable directory"
+    if isinstance(exc, sqlite3.Error):  # SQLite hides the errno: "database or disk is full", "disk I/O error"
+        return (f"{what}: {exc} (is the disk full, or the cache not writable? free some space or "
+                f"{elsewhere}, and run the build again; nothing was lost)")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return f"{what}: no space left on device (free some space and run the build again; nothing was lost)"
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return f"{what}: the cache is not writable ({exc.strerror})"
+        return (f"{what}: the cache is not writable ({exc.strerror}); make {root or 'it'} writable, "
+                f"or {elsewhere}")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{what}: not a directory (a file is in the way; move it, or {elsewhere})"
     return f"{what}: {exc.strerror or exc}"

@@ -118,14 +118,14 @@ def _registry(config: Any) -> Any:
 
 def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
     """Plan the episode, send nodes whose route has no key to their fallback, and find what is stale."""
-    from .cache import file_digest
+    from .cache import build_scope, file_digest
     from .plan import Stale, build_plan, stale_nodes
     from .routing import route_plan
 
     config = _config(episode) if config is None else config
     plan = build_plan(episode, file_digest)
     plan, moves = route_plan(plan, _registry(config).unavailable, config.fallbacks())
-    stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(episode.name, nid))
+    stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(build_scope(episode), nid))
     for move in moves:
         if move.node in stale:
             stale[move.node] = Stale(stale[move.node].node, (move.describe(), *stale[move.node].reasons))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import assemble
-from .cache import Cache
+from .cache import Cache, build_scope
 from .costs import PriceOverrides, SpendLimit, estimate
 from .errors import (
     BudgetExceeded,
@@ -306,7 +306,7 @@ class Executor:
             artifact = self.cache.store(node.key, temp, meta)
         finally:
             temp.unlink(missing_ok=True)
-        self.cache.record_build(self.plan.episode.name, node.id, node.key, node.manifest)
+        self.cache.record_build(build_scope(self.plan.episode), node.id, node.key, node.manifest)
         if self.journal is not None and self.journal.get(node.key) is not None:
             self.journal.downloaded(node.key)
         return _Built(node, artifact, self.clock() - started, cost)

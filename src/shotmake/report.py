@@ -97,8 +97,8 @@ class ConsoleReporter:
         self._lock = threading.Lock()
         self._last_fraction: dict[str, float] = {}
 
-    def _say(self, text: str) -> None:
-        if self.quiet:
+    def _say(self, text: str, *, always: bool = False) -> None:
+        if self.quiet and not always:  # -q silences progress, never the reason a node failed
             return
         text = redact(text)  # notes and errors may quote a server; never echo a key
         with self._lock:
@@ -140,7 +140,7 @@ class ConsoleReporter:
         with self._lock:
             self.done += 1
         where = f" [{node.location}]" if node.location else ""
-        self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] FAILED {node.id}{where}: {error}")
+        self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] FAILED {node.id}{where}: {error}", always=True)
 
     def build_finished(self, result: BuildResult) -> None:
         parts = [f"{len(result.rendered)} rendered", f"{len(result.cached)} cached"]
