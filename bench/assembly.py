@@ -68,6 +68,13 @@ def main() -> int:
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    measure(args.clips, args.repeat, args.size, write=not args.no_write)
+    return 0
+
+
+def measure(clips_count: int, repeat: int, size: str, write: bool = True) -> dict[str, float]:
+    """Run the benchmark, print (and with ``write``, store) its section; return the headline numbers."""
+    args = argparse.Namespace(clips=clips_count, repeat=repeat, size=size, no_write=not write)
     width, height = (int(x) for x in args.size.split("x"))
 
     with tempfile.TemporaryDirectory(prefix="shotmake-bench-") as tmpdir:
@@ -133,7 +140,8 @@ def main() -> int:
         else:
             text = text.rstrip("\n") + "\n\n" + block
         DOC.write_text(text)
-    return 0
+    return {"ours": statistics.median(ours), "theirs": statistics.median(theirs), "ratio": ratio,
+            "generate": generate, "fade_frames": fade_frames, "blend_time": blend_time}
 
 
 if __name__ == "__main__":

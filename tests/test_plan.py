@@ -158,3 +158,18 @@ def test_trim_and_transition_change_the_sequence_not_the_clip() -> None:
                                                                    "poster:tiny"}
     faded = keys(plan_of(SMALL_EPISODE.replace("  - id: two\n", "  - id: two\n    transition: fade\n")))
     assert {nid for nid in base if base[nid] != faded[nid]} == {"sequence:two", "episode:tiny", "poster:tiny"}
+
+
+def test_plan_order_is_networkx_lexicographic_order() -> None:
+    """build_plan orders nodes without networkx; the order must stay networkx's (locks and logs keep it)."""
+    import networkx as nx
+
+    from shotmake.cache import file_digest
+    from shotmake.plan import _kind_rank, build_plan
+    from shotmake.spec import load_episode
+
+    episodes = Path(__file__).resolve().parent.parent / "episodes"
+    for spec in ("pilot.yaml", "storm.yaml"):
+        plan = build_plan(load_episode(episodes / spec), file_digest)
+        assert list(plan.order) == list(nx.lexicographical_topological_sort(plan.graph, key=_kind_rank))
+        assert list(plan.graph.nodes) == list(plan.added)

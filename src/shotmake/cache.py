@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import diskcache
 
@@ -47,6 +47,11 @@ from .errors import CacheError
 from .model import Artifact, Episode
 
 CHUNK = 1 << 20
+#: Index names per SQL query in ``prefetch`` (SQLite's oldest variable limit is 999).
+PREFETCH_BATCH = 500
+_UNKNOWN: Any = object()
+#: How diskcache's JSONDisk stores values (raw bytes, or a file of them); never pickle.
+_JSON_MODES = (diskcache.core.MODE_RAW, diskcache.core.MODE_BINARY)
 
 _CRASH_AT = os.environ.get("SHOTMAKE_CRASH_AT", "")
 _FAULT_AT = os.environ.get("SHOTMAKE_FAULT_AT", "")
@@ -118,6 +123,10 @@ class Cache:
             )
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(_os_message(f"cannot open the cache at {self.root}", exc, self.root)) from exc
+        #: Index entries read by ``prefetch`` (None: absent) or handed to ``remember``, kept current by ``_set``.
+        self._known: dict[str, Any] = {}
+        #: Names whose entry came from ``remember``: re-read from the index if their object does not match.
+        self._trusted: set[str] = set()
         #: Digests checked (or written) by this process: an object is immutable, hash it once.
         self._verified: set[str] = set()
         self._warned: set[str] = set()
@@ -132,12 +141,20 @@ class Cache:
 
     def lookup(self, key: str) -> Artifact | None:
         """Return the artifact stored for ``key``, or None (also when its object vanished)."""
-        entry = self.index.get(f"node:{key}")
+        name = f"node:{key}"
+        entry = self._known.get(name, _UNKNOWN)
+        if entry is _UNKNOWN:
+            entry = self.index.get(name)
+        elif name in self._trusted:  # remembered from an earlier run: the index may have moved on since
+            self._trusted.discard(name)
+            if not self._matches(entry):
+                entry = self._known[name] = self.index.get(name)
         if entry is None:
             return None
-        path = self.object_path(entry["digest"], entry.get("ext", ""))
+        digest = entry["digest"]  # a string path and os.stat: pathlib costs more than the stat itself
+        path = os.path.join(self.objects, digest[:2], f"{digest}{entry.get('ext', '')}")
         try:
-            size = path.stat().st_size
+            size = os.stat(path).st_size
         except FileNotFoundError:
             size = -1
         if size != entry["size"]:
@@ -149,6 +166,81 @@ class Cache:
 
     def contains(self, key: str) -> bool:
         return self.lookup(key) is not None
+
+    def _matches(self, entry: Any) -> bool:
+        """Whether an index entry's object is there with its recorded size."""
+        try:
+            digest = entry["digest"]
+            size = os.stat(os.path.join(self.objects, digest[:2], f"{digest}{entry.get('ext', '')}")).st_size
+            return bool(size == entry["size"])
+        except (OSError, KeyError, TypeError):
+            return False
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Read the index entries of many node keys at once, for the lookups that follow.
+
+        A null build looks up every node: one SQL query per ``PREFETCH_BATCH`` keys instead of
+        a get each. Objects are still stat'ed at each lookup.
+        """
+        self._prefetch(f"node:{key}" for key in keys)
+
+    def remember(self, entries: Mapping[str, Any]) -> None:
+        """Take index entries (node key -> entry) read earlier, e.g. from a spec snapshot, as known.
+
+        They spare ``prefetch`` its query; a lookup whose object does not match one re-reads the index.
+        """
+        for key, entry in entries.items():
+            name = f"node:{key}"
+            if name not in self._known and isinstance(entry, dict):
+                self._known[name] = entry
+                self._trusted.add(name)
+
+    def known_entries(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The index entries of ``keys`` read so far (by ``prefetch``, ``remember`` or lookups), absent ones left out."""
+        known = self._known
+        return {key: entry for key in keys if (entry := known.get(f"node:{key}")) is not None}
+
+    def prefetch_previous(self, scope: str, node_ids: Iterable[str]) -> None:
+        """Like ``prefetch``, for the build records ``previous`` reads."""
+        self._prefetch(f"last:{scope}:{nid}" for nid in node_ids)
+
+    def _prefetch(self, names: Iterable[str]) -> None:
+        wanted = [name for name in dict.fromkeys(names) if name not in self._known]
+        found: dict[str, Any] = {}
+        try:
+            # diskcache has no batch get: query its table the way ``Cache.get`` does, many keys at once.
+            disk, sql = self.index._disk, self.index._sql
+            now = time.time()
+            if wanted and sql("SELECT COUNT(*) FROM Cache").fetchone()[0] <= len(wanted):
+                # A new or small index (a cold build): reading it whole beats encoding every key asked for.
+                wanted_set = set(wanted)
+                for db_key, raw, expire_time, mode, filename, value in sql(
+                        "SELECT key, raw, expire_time, mode, filename, value FROM Cache"):
+                    if not raw or mode not in _JSON_MODES:
+                        continue  # never a pickled key or value (diskcache would unpickle it)
+                    name = disk.get(db_key, raw)
+                    if name in wanted_set and (expire_time is None or expire_time > now):
+                        found[name] = disk.fetch(mode, filename, value, False)
+                wanted, scanned = [], wanted
+            else:
+                scanned = []
+            for start in range(0, len(wanted), PREFETCH_BATCH):
+                batch: dict[bytes, str] = {}
+                for name in wanted[start:start + PREFETCH_BATCH]:
+                    db_key, raw = disk.put(name)
+                    if not raw:
+                        return  # not the layout this reads: keep to plain gets
+                    batch[bytes(db_key)] = name
+                rows = sql("SELECT key, raw, expire_time, mode, filename, value FROM Cache WHERE key IN "
+                           f"({','.join('?' * len(batch))})", [sqlite3.Binary(k) for k in batch]).fetchall()
+                for db_key, raw, expire_time, mode, filename, value in rows:
+                    name = batch.get(bytes(db_key))
+                    if name is not None and raw and mode in _JSON_MODES and (expire_time is None or expire_time > now):
+                        found[name] = disk.fetch(mode, filename, value, False)
+        except (AttributeError, TypeError, ValueError, OSError, sqlite3.Error):
+            return  # a diskcache whose internals differ: lookups fall back to a get each
+        for name in (*scanned, *wanted):
+            self._known[name] = found.get(name)
 
     def verify(self, artifact: Artifact, what: str = "") -> bool:
         """Digest-check an object before it is used; evict it, with a warning, if its bytes changed.
@@ -215,7 +307,9 @@ class Cache:
 
     def previous(self, episode: str, node_id: str) -> dict[str, Any] | None:
         """The manifest recorded the last time ``node_id`` was built, or None."""
-        entry = self.index.get(f"last:{episode}:{node_id}")
+        entry = self._known.get(f"last:{episode}:{node_id}", _UNKNOWN)
+        if entry is _UNKNOWN:
+            entry = self.index.get(f"last:{episode}:{node_id}")
         return None if entry is None else entry["manifest"]
 
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -227,6 +321,8 @@ class Cache:
                     yield raw[5:], entry
 
     def _set(self, name: str, value: Any) -> None:
+        self._known.pop(name, None)
+        self._trusted.discard(name)
         try:
             crashpoint("index.write")
             self.index.set(name, value)

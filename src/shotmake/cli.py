@@ -79,11 +79,18 @@ def cli(ctx: click.Context, cache_dir: Path, out_dir: Path) -> None:
 EPISODE = click.argument("episode", type=click.Path(dir_okay=False, path_type=Path))
 
 
-def _load(path: Path, *, check: bool = False) -> Any:
-    """Load a spec; with ``check``, lint it too: warnings go to stderr, errors stop (exit 2)."""
-    from .spec import load_episode
+def _load(path: Path, *, check: bool = False, snapshot: bool = False) -> Any:
+    """Load a spec; with ``check``, lint it too: warnings go to stderr, errors stop (exit 2).
 
-    episode = load_episode(path)
+    With ``snapshot``, through the cache's spec snapshots (``snapshot.py``): a spec, includes
+    and assets unchanged since the last load are not parsed, validated or planned again.
+    """
+    if snapshot:
+        episode = _specs().load(path)
+    else:
+        from .spec import load_episode
+
+        episode = load_episode(path)
     if check:
         _lint_or_stop(episode)
     return episode
@@ -92,13 +99,11 @@ def _load(path: Path, *, check: bool = False) -> Any:
 def _lint_or_stop(episode: Any) -> list[Any]:
     import datetime
 
-    from .lint import has_errors, lint
-
-    findings = lint(episode, env=os.environ, today=datetime.date.today())
+    findings: list[Any] = _specs().lint(episode, os.environ, datetime.date.today())  # remembered with a snapshot
     for finding in findings:
         click.echo(finding.render(), err=True)
-    if has_errors(findings):
-        errors = sum(1 for f in findings if f.severity == "error")
+    errors = sum(1 for f in findings if f.severity == "error")  # lint.has_errors, without importing lint
+    if errors:
         raise LintFailed(f"{episode.source}: {errors} lint error(s); nothing was rendered or spent")
     return findings
 
@@ -119,17 +124,32 @@ def _registry(config: Any) -> Any:
 def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
     """Plan the episode, send nodes whose route has no key to their fallback, and find what is stale."""
     from .cache import build_scope, file_digest
-    from .plan import Stale, build_plan, stale_nodes
+    from .plan import Stale, stale_nodes
     from .routing import route_plan
 
     config = _config(episode) if config is None else config
-    plan = build_plan(episode, file_digest)
+    plan = _specs().plan(episode, file_digest)  # a snapshot's, or build_plan's
     plan, moves = route_plan(plan, _registry(config).unavailable, config.fallbacks())
-    stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(build_scope(episode), nid))
+    scope = build_scope(episode)
+    _specs().prefetch(cache, plan)  # index entries remembered from the last run, one query for the rest
+    stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(scope, nid),
+                        lambda ids: cache.prefetch_previous(scope, ids))
+    _specs().remember(cache, plan)
     for move in moves:
         if move.node in stale:
             stale[move.node] = Stale(stale[move.node].node, (move.describe(), *stale[move.node].reasons))
     return plan, stale
+
+
+def _specs() -> Any:
+    """This invocation's ``snapshot.SpecCache`` (under the cache directory), shared by load and plan."""
+    ctx = click.get_current_context()
+    if "shotmake.specs" not in ctx.meta:
+        from .snapshot import SpecCache
+
+        # Only build writes snapshots; plan, status, explain and graph read them.
+        ctx.meta["shotmake.specs"] = SpecCache(_settings(ctx).cache_dir, save=ctx.command.name == "build")
+    return ctx.meta["shotmake.specs"]
 
 
 def _cache(settings: Settings) -> Any:
@@ -187,7 +207,7 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
     """
     from .report import format_plan, plan_json
 
-    spec = _load(episode, check=True)
+    spec = _load(episode, check=True, snapshot=True)
     config = _config(spec)
     cache = _cache(_settings(ctx))
     try:
@@ -236,7 +256,7 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
     from .routing import with_nodes
 
     settings = _settings(ctx)
-    spec = _load(episode, check=True)
+    spec = _load(episode, check=True, snapshot=True)
     config = _config(spec)
     cache = _cache(settings)
     try:
@@ -362,7 +382,7 @@ def explain(ctx: click.Context, episode: Path, node: str) -> None:
     NODE is a node id (clip:s3, sequence:opening) or a bare shot/sequence id (s3).
     Like `ninja -d explain`.
     """
-    spec = _load(episode)
+    spec = _load(episode, snapshot=True)
     cache = _cache(_settings(ctx))
     try:
         the_plan, stale = _plan(spec, cache)
@@ -430,7 +450,7 @@ def graph(ctx: click.Context, episode: Path, fmt: str) -> None:
     \b
     shotmake graph episodes/pilot.yaml | dot -Tsvg > pilot.svg
     """
-    spec = _load(episode)
+    spec = _load(episode, snapshot=True)
     cache = _cache(_settings(ctx))
     try:
         the_plan, stale = _plan(spec, cache)
@@ -461,7 +481,7 @@ def graph(ctx: click.Context, episode: Path, fmt: str) -> None:
 def status(ctx: click.Context, episode: Path) -> None:
     """Summarise the episode: cached vs dirty nodes, and whether the output is current."""
     settings = _settings(ctx)
-    spec = _load(episode)
+    spec = _load(episode, snapshot=True)
     cache = _cache(settings)
     try:
         the_plan, stale = _plan(spec, cache)

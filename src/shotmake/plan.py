@@ -11,41 +11,90 @@ shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from .hashing import RECIPES, node_key
-from .conform import DeliveryFormat
 from .model import FRAME_SIZES, Episode, Node, Shot
 from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters, style_text
 from .providers.catalog import ROUTES, Route
+
+if TYPE_CHECKING:  # imported on first use: a null build from a snapshot needs neither
+    import networkx as nx
+
+    from .conform import DeliveryFormat
 
 #: Long side in pixels of a character sheet per size class.
 SHEET_LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
 
 
-@dataclass(frozen=True)
 class Plan:
-    """The build graph of one episode, in a valid execution order."""
+    """The build graph of one episode, in a valid execution order.
 
-    episode: Episode
-    graph: nx.DiGraph
-    order: tuple[str, ...]
+    ``build_plan`` and snapshots make it from its nodes (in the order they were added) and the
+    ordered inputs of assembly nodes (``pieces``); the networkx graph is made on first use
+    (``graph``, ``dependents``), so planning and null builds never import networkx. A plan can
+    also be made from a graph whose nodes carry ``node`` and ``pieces`` attributes.
+    """
+
+    __slots__ = ("_graph", "_nodes", "_pieces", "episode", "order")
+
+    def __init__(self, episode: Episode, graph: nx.DiGraph | None = None, order: Iterable[str] = (), *,
+                 nodes: Mapping[str, Node] | None = None,
+                 pieces: Mapping[str, list[str]] | None = None) -> None:
+        self.episode = episode
+        self.order: tuple[str, ...] = tuple(order)
+        self._graph = graph
+        if graph is not None:
+            nodes = {nid: data["node"] for nid, data in graph.nodes(data=True)}
+            pieces = {nid: list(data["pieces"]) for nid, data in graph.nodes(data=True) if "pieces" in data}
+        self._nodes: dict[str, Node] = dict(nodes or {})
+        self._pieces: dict[str, list[str]] = dict(pieces or {})
+
+    def __repr__(self) -> str:
+        return f"Plan({self.episode.name!r}, {len(self.order)} nodes)"
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The DAG (networkx), made from the nodes' inputs when the plan came from a snapshot."""
+        if self._graph is None:
+            import networkx as nx
+
+            graph = nx.DiGraph()
+            for nid, node in self._nodes.items():  # in the order build_plan added them
+                graph.add_node(nid, node=node)
+                if nid in self._pieces:
+                    graph.nodes[nid]["pieces"] = list(self._pieces[nid])
+            for nid, node in self._nodes.items():
+                graph.add_edges_from((dep, nid) for dep in node.inputs)
+            self._graph = graph
+        return self._graph
+
+    @property
+    def added(self) -> tuple[str, ...]:
+        """Node ids in the order they were added (the graph's node order)."""
+        return tuple(self._nodes)
 
     @property
     def nodes(self) -> dict[str, Node]:
         """Node id -> node, in execution order."""
-        return {nid: self.graph.nodes[nid]["node"] for nid in self.order}
+        return {nid: self._nodes[nid] for nid in self.order}
 
     def node(self, node_id: str) -> Node:
-        return self.graph.nodes[node_id]["node"]  # type: ignore[no-any-return]
+        return self._nodes[node_id]
+
+    def pieces_of(self, node_id: str) -> list[str] | None:
+        """The ordered inputs recorded for an assembly node (repeats kept), or None."""
+        found = self._pieces.get(node_id)
+        return None if found is None else list(found)
 
     def dependents(self, node_id: str) -> set[str]:
         """Every node downstream of ``node_id``."""
+        import networkx as nx
+
         return set(nx.descendants(self.graph, node_id))
 
     @property
@@ -94,20 +143,20 @@ def sheet_size(aspect: str, size: str) -> tuple[int, int]:
 
 def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
     """Return the DAG for ``episode``. ``digest_file`` hashes user reference images."""
-    graph = nx.DiGraph()
+    nodes: dict[str, Node] = {}
+    pieces: dict[str, list[str]] = {}
     spec_dir = Path(episode.source).parent
 
     def add(node: Node) -> Node:
-        graph.add_node(node.id, node=node)
-        for dep in node.inputs:
-            graph.add_edge(dep, node.id)
+        nodes[node.id] = node
         return node
 
-    def reference_files(paths: Iterable[str]) -> list[tuple[str, str]]:
-        return [(p, digest_file(spec_dir / p)) for p in paths]
+    def reference_files(paths: Iterable[str]) -> list[list[str]]:
+        # Lists, not tuples: labels are JSON values (a snapshot stores them as they are).
+        return [[p, digest_file(spec_dir / p)] for p in paths]
 
     def image_node(kind: str, ident: str, route_name: str, model: str, prompt: str, aspect: str, size: str,
-                   refs: list[tuple[str, str]], location: Any, labels: dict[str, Any]) -> Node:
+                   refs: list[list[str]], location: Any, labels: dict[str, Any]) -> Node:
         route = ROUTES[route_name]
         width, height = sheet_size(aspect, size)
         manifest = {
@@ -138,32 +187,30 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
 
     # A plate is either a project file (hashed) or a generated image node.
     plate_nodes: dict[str, Node] = {}
-    plate_files: dict[str, tuple[str, str]] = {}
+    plate_files: dict[str, list[str]] = {}
     for plate in episode.plates.values():
         if plate.file is not None:
-            plate_files[plate.id] = (plate.file, digest_file(Path(plate.file)))
+            plate_files[plate.id] = [plate.file, digest_file(Path(plate.file))]
         else:
             plate_nodes[plate.id] = image_node(
                 "plate", plate.id, plate.provider, plate.model, f"{plate.prompt}\n\n{style_text(episode.style)}".strip(),
                 plate.aspect, plate.size, [], plate.location, {"plate": plate.id, "name": plate.id})
 
     # Clips depend on other clips (through `after:` frames and `extends:`), so create them in that order.
-    edges = nx.DiGraph()
-    edges.add_nodes_from(episode.shots)
-    edges.add_edges_from((s.after, s.id) for s in episode.shots.values() if s.after)
-    edges.add_edges_from((s.extends, s.id) for s in episode.shots.values() if s.extends)
+    shot_edges = [(s.after, s.id) for s in episode.shots.values() if s.after]
+    shot_edges += [(s.extends, s.id) for s in episode.shots.values() if s.extends]
     clips: dict[str, Node] = {}  # shot id -> the picked take
     takes: dict[str, list[Node]] = {}
     frames: dict[str, Node] = {}
     position = {sid: i for i, sid in enumerate(episode.shots)}
-    for shot_id in nx.lexicographical_topological_sort(edges, key=position.__getitem__):
+    for shot_id in lexicographic_order(list(episode.shots), shot_edges, key=position.__getitem__):
         shot = episode.shots[shot_id]
         route = ROUTES[shot.provider]
         width, height = shot.size
         present = shot_characters(shot)
         inputs: list[str] = []
         references: list[str] = []
-        user_files: list[tuple[str, str]] = []
+        user_files: list[list[str]] = []
 
         def use_plate(pid: str) -> str:
             if pid in plate_nodes:
@@ -241,9 +288,41 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
             )))
         clips[shot.id] = takes[shot.id][shot.pick - 1]
 
-    _add_assembly(episode, graph, clips, digest_file, add)
-    order = tuple(nx.lexicographical_topological_sort(graph, key=_kind_rank))
-    return Plan(episode=episode, graph=graph, order=order)
+    _add_assembly(episode, pieces, clips, digest_file, add)
+    edges = [(dep, node.id) for node in nodes.values() for dep in node.inputs]
+    order = lexicographic_order(list(nodes), edges, key=_kind_rank)
+    return Plan(episode, order=order, nodes=nodes, pieces=pieces)
+
+
+def lexicographic_order(nodes: list[str], edges: Iterable[tuple[str, str]], key: Callable[[str], Any]) -> list[str]:
+    """A topological order that takes the smallest ``key`` among the ready nodes, then the earliest added.
+
+    The same order as networkx's ``lexicographical_topological_sort`` over a graph built by
+    adding ``nodes``, then ``edges``, in these orders (plans built before keep their order),
+    without building a graph.
+    """
+    index = {node: i for i, node in enumerate(nodes)}
+    children: dict[str, list[str]] = {node: [] for node in nodes}
+    waiting: dict[str, int] = dict.fromkeys(nodes, 0)
+    seen: set[tuple[str, str]] = set()
+    for edge in edges:
+        if edge not in seen:
+            seen.add(edge)
+            children[edge[0]].append(edge[1])
+            waiting[edge[1]] += 1
+    ready = [(key(node), index[node], node) for node in nodes if not waiting[node]]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        node = heapq.heappop(ready)[2]
+        order.append(node)
+        for child in children[node]:
+            waiting[child] -= 1
+            if not waiting[child]:
+                heapq.heappush(ready, (key(child), index[child], child))
+    if len(order) != len(nodes):
+        raise ValueError("the graph has a cycle")
+    return order
 
 
 _RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "sequence": "3", "episode": "4",
@@ -252,6 +331,8 @@ _RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", 
 
 def delivery_format(episode: Episode) -> DeliveryFormat:
     """The master's format: ``delivery.format`` if given, else the most common shot format."""
+    from .conform import DeliveryFormat
+
     wanted = dict(episode.delivery.get("format", {}))
     used = [episode.shots[s] for seq in episode.sequences for s in seq.shots]
     common = Counter((s.resolution, s.aspect, s.fps) for s in used).most_common(1)
@@ -264,7 +345,7 @@ def delivery_format(episode: Episode) -> DeliveryFormat:
 TRANSITION_KINDS = {"cut": "cut", "crossfade": "crossfade", "fade": "dip"}
 
 
-def _add_assembly(episode: Episode, graph: nx.DiGraph, clips: Mapping[str, Node],
+def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping[str, Node],
                   digest_file: Callable[[Path], str], add: Callable[[Node], Node]) -> None:
     """Conform each used clip, join each sequence, then master and deliver the episode.
 
@@ -309,7 +390,7 @@ def _add_assembly(episode: Episode, graph: nx.DiGraph, clips: Mapping[str, Node]
             manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in members)), label=seq.title or seq.id,
             location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
         ))
-        graph.nodes[node.id]["pieces"] = [c.id for c in members]  # a shot may repeat; keep the order
+        pieces[node.id] = [c.id for c in members]  # a shot may repeat; keep the order
         sequences.append(node)
 
     delivery = episode.delivery
@@ -344,7 +425,7 @@ def _add_assembly(episode: Episode, graph: nx.DiGraph, clips: Mapping[str, Node]
         manifest=manifest, inputs=tuple(dict.fromkeys(s.id for s in sequences)), label=episode.title or episode.name,
         labels={"output": episode.output, "music": music, "voice_files": voice_files},
     ))
-    graph.nodes[master.id]["pieces"] = [s.id for s in sequences]
+    pieces[master.id] = [s.id for s in sequences]
     stem = episode.output[:-4] if episode.output.endswith(".mp4") else episode.output
 
     def deliverable(kind: str, suffix: str, extension: str, extra: dict[str, Any], inputs: tuple[str, ...]) -> None:
@@ -354,7 +435,7 @@ def _add_assembly(episode: Episode, graph: nx.DiGraph, clips: Mapping[str, Node]
             key=node_key(m), provider="ffmpeg", manifest=m, inputs=inputs, label=f"{kind} of {episode.name}",
             extension=extension, labels={"output": f"{stem}.{suffix}{extension}" if suffix else f"{stem}{extension}"},
         ))
-        graph.nodes[node.id]["pieces"] = list(inputs)
+        pieces[node.id] = list(inputs)
 
     if has_subtitles:
         deliverable("subtitles", "", ".srt", {"sequences": [s.key for s in sequences], "text": subtitles,
@@ -373,7 +454,8 @@ def _kind_rank(node_id: str) -> str:
 
 def pieces(plan: Plan, node_id: str) -> list[str]:
     """Ordered input node ids of an assembly node (repeats kept)."""
-    return list(plan.graph.nodes[node_id].get("pieces", plan.node(node_id).inputs))
+    found = plan.pieces_of(node_id)
+    return found if found is not None else list(plan.node(node_id).inputs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,18 +466,23 @@ def stale_nodes(
     plan: Plan,
     is_cached: Callable[[str], bool],
     previous: Callable[[str], Mapping[str, Any] | None],
+    prefetch: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Stale]:
     """Return the nodes that must be built, each with its reasons, in execution order.
 
     A node is dirty when its key has no cached artifact. Its reasons compare its manifest with
-    the one recorded the last time a node of the same id was built.
+    the one recorded the last time a node of the same id was built. ``prefetch`` (optional)
+    is told every dirty node id before ``previous`` is asked about them, to read them at once.
     """
+    dirty = [nid for nid in plan.order if not is_cached(plan.node(nid).key)]
+    if not dirty:
+        return {}
+    if prefetch is not None:
+        prefetch(dirty)
     owners = {plan.node(nid).key: nid for nid in plan.order}
     result: dict[str, Stale] = {}
-    for nid in plan.order:
+    for nid in dirty:
         node = plan.node(nid)
-        if is_cached(node.key):
-            continue
         old = previous(nid)
         if old is None:
             reasons: list[str] = ["never built"]

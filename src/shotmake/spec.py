@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-import jsonschema
-import networkx as nx
 import yaml
 
 from .errors import SourceLocation, SpecError, SpecErrors
 from .model import Character, Episode, Plate, Sequence, SheetSpec, Shot, Style, Transition
+from .project import find_root
 from .prompts import placeholders
 from .providers.catalog import ROUTES
+
+if TYPE_CHECKING:  # imported where used: a spec loaded from a snapshot needs neither
+    import jsonschema
 
 try:  # the C composer is several times faster on big specs
     from yaml import CSafeLoader as _Loader
@@ -225,6 +227,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator(definition: str = "") -> jsonschema.protocols.Validator:
+    import jsonschema
+
     root = schema()
     if not definition:
         return jsonschema.Draft202012Validator(root)
@@ -273,6 +277,10 @@ def _schema_error(error: jsonschema.ValidationError, doc: Document) -> SpecError
 
 def validate_schema(doc: Document, definition: str = "") -> list[SpecError]:
     """Check the data against the JSON Schema (or one of its $defs); errors sorted by position."""
+    from .fastschema import accepts
+
+    if accepts(doc.data, definition):  # compiled checks: jsonschema only runs to word the errors
+        return []
     errors = [_schema_error(e, doc) for e in _validator(definition).iter_errors(doc.data)]
     errors.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
     return errors
@@ -284,19 +292,6 @@ def validate_schema(doc: Document, definition: str = "") -> list[SpecError]:
 
 #: Files an episode may pull in through nested includes.
 MAX_INCLUDE_DEPTH = 16
-ROOT_MARKERS = ("shotmake.toml", ".git", ".shotmake")
-
-
-def find_root(spec: Path) -> Path:
-    """The project root of a spec: the nearest ancestor holding a marker (``shotmake.toml``,
-    ``.git``, ``.shotmake``), else the working directory when it contains the spec, else the
-    spec's own directory."""
-    spec = spec.absolute()
-    for parent in spec.parents:
-        if any((parent / marker).exists() for marker in ROOT_MARKERS):
-            return parent
-    cwd = Path.cwd()
-    return cwd if spec.is_relative_to(cwd) else spec.parent
 
 
 def read_document(path: Path, display: str) -> Document:
@@ -589,6 +584,8 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         )
 
     # Shot-to-shot edges (continuity and extension) must point at real shots and must not loop.
+    import networkx as nx
+
     edges = nx.DiGraph()
     for shot in shots.values():
         for field_name in ("after", "extends"):

@@ -1,0 +1,579 @@
+"""Snapshots: a loaded episode and its plan, kept as JSON and reused while their inputs stand still.
+
+A null build would otherwise spend nearly all its time re-reading what did not change:
+composing the YAML, checking it against the schema, resolving includes, hashing every node.
+Like ninja's ``.ninja_deps`` or git's index, shotmake keeps the result, keyed by everything
+it was made from:
+
+* the episode file and each include, by content (SHA-256: they are small);
+* each user file the spec names or the plan digests (reference images, plates, voice-overs,
+  music), by ``(size, mtime_ns, inode, device)`` like make and ninja;
+* the path as given, the working directory and the project root (messages and paths use them);
+* shotmake itself: Python's version and the size and mtime of every source and schema file.
+
+A file modified less than ``RACY_SECONDS`` before its load began is not trusted (its mtime
+could hide a second write, git's "racy clean" problem): no snapshot is saved, the next run
+loads the spec again. Snapshots live in ``<cache>/specs/``, one per spec path, written
+atomically; they are JSON (never pickle). One that cannot be read or decoded is ignored.
+
+    specs = SpecCache(cache_dir)
+    episode = specs.load(Path("episodes/pilot.yaml"))   # decoded, or loaded and checked
+    plan = specs.plan(episode, file_digest)             # decoded, or planned and saved
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import contextlib
+import dataclasses
+import gc
+import hashlib
+import json
+import os
+import sys
+import time
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import SourceLocation
+from .model import Episode, Node
+
+if typing.TYPE_CHECKING:
+    from .cache import Cache
+    from .plan import Plan
+
+FORMAT = 1
+_UNIONS = (typing.Union, types.UnionType)
+_MAPPINGS = (dict, collections.abc.Mapping)
+#: Files modified this recently when a load began are not trusted to have settled.
+RACY_SECONDS = 2.0
+#: Environment variables lint reads (the vendors' base URLs) end with this.
+LINT_ENV_SUFFIX = "_BASE_URL"
+
+
+class SnapshotError(ValueError):
+    """A value cannot be written to or read from a snapshot (the spec is then loaded as usual)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Model <-> JSON: dataclasses become positional lists, locations [file index, line, column]
+
+
+class _Codec:
+    """Encode and decode the model's frozen dataclasses, driven by their type annotations.
+
+    ``Any`` values (manifests, labels, delivery settings) must already be JSON values: dicts
+    with string keys, lists, strings, numbers, booleans and None (a tuple would come back as a
+    list; the round-trip tests catch one).
+    """
+
+    def __init__(self, files: list[str] | None = None) -> None:
+        self.files: list[str] = files if files is not None else []
+        self._file_index = {f: i for i, f in enumerate(self.files)}
+        self._encoders: dict[Any, Callable[[Any], Any]] = {}
+        self._decoders: dict[Any, Callable[[Any], Any]] = {}
+
+    # -- locations --------------------------------------------------------------------------
+    def location(self, loc: SourceLocation) -> list[int]:
+        index = self._file_index.get(loc.file)
+        if index is None:
+            index = self._file_index[loc.file] = len(self.files)
+            self.files.append(loc.file)
+        return [index, loc.line, loc.column]
+
+    # -- encoders ---------------------------------------------------------------------------
+    def encoder(self, tp: Any) -> Callable[[Any], Any]:
+        if tp not in self._encoders:
+            self._encoders[tp] = self._make_encoder(tp)
+        return self._encoders[tp]
+
+    def _make_encoder(self, tp: Any) -> Callable[[Any], Any]:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if tp is SourceLocation:
+            return self.location
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            hints = _hints(tp)
+            plan = [(f.name, self._field_encoder(hints[f.name])) for f in dataclasses.fields(tp)]
+
+            def encode_record(value: Any) -> list[Any]:
+                if type(value) is not tp:
+                    raise SnapshotError(f"expected {tp.__name__}, got {type(value).__name__}")
+                return [getattr(value, name) if enc is None else enc(getattr(value, name)) for name, enc in plan]
+            return encode_record
+        if origin in _UNIONS:
+            inner = [a for a in args if a is not type(None)]
+            if len(inner) != 1:
+                raise SnapshotError(f"unsupported union {tp}")
+            enc = self.encoder(inner[0])
+            return lambda v: None if v is None else enc(v)
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item = self._field_encoder(args[0])
+            return (lambda v: list(v)) if item is None else (lambda v: [item(x) for x in v])
+        if origin in _MAPPINGS:
+            if args[0] is not str:
+                raise SnapshotError(f"mapping keys must be strings: {tp}")
+            value_enc = self._field_encoder(args[1])
+            if args[1] is SourceLocation:  # the big one: every field path of the spec
+                loc = self.location
+                return lambda v: {k: loc(x) for k, x in v.items()}
+            if value_enc is None:
+                return _json_mapping
+            return lambda v: {k: value_enc(x) for k, x in v.items()}
+        raise SnapshotError(f"unsupported type {tp}")
+
+    def _field_encoder(self, tp: Any) -> Callable[[Any], Any] | None:
+        """None when the value is written as it is (strings, numbers, JSON values)."""
+        if tp in (str, int, float, bool, Any) or typing.get_origin(tp) is typing.Literal:
+            return None
+        args = typing.get_args(tp)
+        if typing.get_origin(tp) in _UNIONS and all(
+                a in (str, int, float, bool, type(None)) for a in args):
+            return None
+        return self.encoder(tp)
+
+    # -- decoders ---------------------------------------------------------------------------
+    def decoder(self, tp: Any) -> Callable[[Any], Any]:
+        if tp not in self._decoders:
+            self._decoders[tp] = self._make_decoder(tp)
+        return self._decoders[tp]
+
+    def _make_decoder(self, tp: Any) -> Callable[[Any], Any]:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        files = self.files
+        if tp is SourceLocation:
+            return lambda v: SourceLocation(files[v[0]], v[1], v[2])
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            hints = _hints(tp)
+            decs = [self._field_decoder(hints[f.name]) for f in dataclasses.fields(tp)]
+            cls: Any = tp
+
+            def decode_record(row: list[Any]) -> Any:
+                if len(row) != len(decs):
+                    raise SnapshotError(f"{cls.__name__}: {len(row)} fields, expected {len(decs)}")
+                return cls(*[x if dec is None else dec(x) for x, dec in zip(row, decs)])
+            return decode_record
+        if origin in _UNIONS:
+            dec = self.decoder(next(a for a in args if a is not type(None)))
+            return lambda v: None if v is None else dec(v)
+        if origin is tuple:
+            item = self._field_decoder(args[0])
+            return (lambda v: tuple(v)) if item is None else (lambda v: tuple(item(x) for x in v))
+        value_dec = self._field_decoder(args[1])
+        if args[1] is SourceLocation:
+            return lambda v: Locations(files, v)
+        if value_dec is None:
+            return lambda v: dict(v)
+        return lambda v: {k: value_dec(x) for k, x in v.items()}
+
+    def _field_decoder(self, tp: Any) -> Callable[[Any], Any] | None:
+        return None if self._field_encoder(tp) is None else self.decoder(tp)
+
+
+def _json_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    """A dataclass's field types, read from its annotation strings without ``typing.get_type_hints``.
+
+    ``get_type_hints`` compiles every annotation (~1 ms per class): too slow for a null build.
+    Handles the forms the model uses: names, ``A | None``, ``X[A, B]``, ``tuple[A, ...]``, ``Literal``.
+    """
+    import builtins
+
+    namespace = {**vars(builtins), **vars(typing), **vars(sys.modules[cls.__module__])}
+
+    def parse(text: str) -> Any:
+        text = text.strip()
+        parts = _split(text, "|")
+        if len(parts) > 1:
+            return typing.Union[tuple(parse(p) for p in parts)]  # noqa: UP007 - built at run time
+        if text == "...":
+            return Ellipsis
+        if text.endswith("]"):
+            head, _, inner = text[:-1].partition("[")
+            origin = namespace[head.strip()]
+            if origin is typing.Literal:
+                return typing.Literal["?"]
+            args = tuple(parse(a) for a in _split(inner, ","))
+            return origin[args if len(args) > 1 else args[0]]
+        if text not in namespace:
+            raise SnapshotError(f"cannot resolve annotation {text!r} of {cls.__name__}")
+        return namespace[text]
+
+    return {f.name: parse(f.type) if isinstance(f.type, str) else f.type for f in dataclasses.fields(cls)}
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """Split at ``sep`` outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+class Locations(Mapping[str, SourceLocation]):
+    """Field path -> ``SourceLocation``, made on access from ``[file index, line, column]``.
+
+    A spec of 10,000 shots has ~200,000 field paths; messages need a handful of them.
+    """
+
+    __slots__ = ("_files", "_raw")
+
+    def __init__(self, files: list[str], raw: dict[str, list[int]]) -> None:
+        self._files = files
+        self._raw = raw
+
+    def __getitem__(self, path: str) -> SourceLocation:
+        index, line, column = self._raw[path]
+        return SourceLocation(self._files[index], line, column)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def encode(episode: Episode, plan: Plan | None = None) -> dict[str, Any]:
+    """The JSON value of an episode and (optionally) its plan."""
+    codec = _Codec()
+    data: dict[str, Any] = {"episode": codec.encoder(Episode)(episode)}
+    if plan is not None:
+        node = codec.encoder(Node)
+        data["plan"] = {"order": list(plan.order), "nodes": [node(plan.node(nid)) for nid in plan.added],
+                        "pieces": {nid: p for nid in plan.added if (p := plan.pieces_of(nid)) is not None}}
+    data["files"] = codec.files
+    return data
+
+
+def decode_episode(data: Mapping[str, Any]) -> Episode:
+    """The episode of an ``encode``d value."""
+    try:
+        return _Codec(list(data["files"])).decoder(Episode)(data["episode"])  # type: ignore[no-any-return]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"unreadable snapshot: {exc}") from exc
+
+
+def decode_plan(data: Mapping[str, Any], episode: Episode) -> Plan:
+    """The plan of an ``encode``d value, for ``episode`` (its graph is made on first use)."""
+    from .plan import Plan
+
+    try:
+        node = _Codec(list(data["files"])).decoder(Node)
+        raw = data["plan"]
+        nodes = [node(row) for row in raw["nodes"]]
+        order = [str(nid) for nid in raw["order"]]
+        if sorted(n.id for n in nodes) != sorted(order):
+            raise SnapshotError("plan order does not match its nodes")
+        pieces = {str(k): [str(x) for x in v] for k, v in raw["pieces"].items()}
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"unreadable snapshot: {exc}") from exc
+    return Plan(episode, order=order, nodes={n.id: n for n in nodes}, pieces=pieces)
+
+
+# --------------------------------------------------------------------------------------------
+# What a snapshot was made from
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev]
+
+
+def _content(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
+_CODE: str | None = None
+
+
+def code_fingerprint() -> str:
+    """shotmake's own inputs: Python's version and every source and schema file's size and mtime."""
+    global _CODE
+    if _CODE is None:
+        package = Path(__file__).parent
+        entries = []
+        for folder, _, names in sorted(os.walk(package)):
+            for name in sorted(names):
+                if name.endswith((".py", ".json")):
+                    st = os.stat(os.path.join(folder, name))
+                    entries.append(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}")
+        entries.append(f"python:{sys.version_info[:3]}:format:{FORMAT}")
+        _CODE = hashlib.sha256("\n".join(entries).encode()).hexdigest()
+    return _CODE
+
+
+def _asset_paths(episode: Episode) -> list[str]:
+    """User files the episode names (resolved), beyond those the planner digests."""
+    paths = [p for c in episode.characters.values() for p in c.references]
+    paths += [c.sora_character for c in episode.characters.values() if c.sora_character]
+    paths += [p.file for p in episode.plates.values() if p.file]
+    paths += [s.voiceover for s in episode.shots.values() if s.voiceover]
+    music = episode.delivery.get("music")
+    if isinstance(music, str):
+        paths.append(music)
+    return paths
+
+
+#: Objects made while loading above which they are moved out of the collector's sight.
+FREEZE_ABOVE = 50_000
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cycle collection while a big acyclic tree is built: CPython would re-scan it again and again.
+
+    A big load is then frozen (``gc.freeze``): the episode and plan live until the process ends,
+    and every later collection would otherwise walk their million objects once more.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_count()[0] > FREEZE_ABOVE:
+            gc.freeze()
+        if was:
+            gc.enable()
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+
+
+class SpecCache:
+    """Load episodes and plan them through snapshots under ``<cache_dir>/specs/``.
+
+    Only a cache made with ``save`` writes (``build`` does; ``plan``, ``status`` and the like
+    only read, and their cold runs do not pay for encoding a snapshot).
+    """
+
+    def __init__(self, cache_dir: str | Path, *, save: bool = True) -> None:
+        self.folder = Path(cache_dir) / "specs"
+        self.save = save
+        self._hit: tuple[Episode, dict[str, Any]] | None = None
+        self._miss: tuple[Episode, dict[str, Any], float] | None = None
+        #: For tests and benchmarks: "hit", "miss" or "" (not loaded yet).
+        self.last = ""
+        self._identity_now: dict[str, Any] | None = None
+        self._entries: dict[str, Any] | None = None
+
+    def _identity(self, path: Path) -> dict[str, Any]:
+        from .project import find_root
+
+        return {"format": FORMAT, "code": code_fingerprint(), "path": str(path), "cwd": os.getcwd(),
+                "root": str(find_root(path).resolve())}
+
+    def _entry_path(self, identity: Mapping[str, Any]) -> Path:
+        name = hashlib.sha256(f"{identity['cwd']}\0{identity['path']}".encode()).hexdigest()[:40]
+        return self.folder / f"{name}.json"
+
+    def load(self, path: str | Path) -> Episode:
+        """The episode at ``path``: from its snapshot when nothing changed, else loaded (``spec.load_episode``)."""
+        with _gc_paused():
+            return self._load(Path(path))
+
+    def _load(self, path: Path) -> Episode:
+        identity = self._identity_now = self._identity(path)
+        data = self._read(identity)
+        if data is not None:
+            try:
+                episode = decode_episode(data)
+            except SnapshotError:
+                pass
+            else:
+                self._hit, self._miss, self.last = (episode, data), None, "hit"
+                return episode
+        from .spec import load_episode  # YAML and the schema: only when the snapshot cannot serve
+
+        started = time.time()
+        spec_digest = _content(str(path))
+        episode = load_episode(path, identity["root"])
+        self._hit, self.last = None, "miss"
+        self._miss = (episode, {**identity, "spec": spec_digest}, started)
+        return episode
+
+    def plan(self, episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
+        """The plan of an episode from ``load``: from its snapshot, or planned and saved."""
+        with _gc_paused():
+            return self._plan(episode, digest_file)
+
+    def _plan(self, episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
+        from .plan import build_plan
+
+        if self._hit is not None and self._hit[0] is episode:
+            try:
+                return decode_plan(self._hit[1], episode)
+            except SnapshotError:
+                pass
+        digested: list[str] = []
+
+        def digest(path: Path) -> str:
+            digested.append(str(path))
+            return digest_file(path)
+
+        plan = build_plan(episode, digest)
+        if self.save and self._miss is not None and self._miss[0] is episode:
+            self._save(episode, plan, self._miss[1], self._miss[2], digested)
+        return plan
+
+    # -- lint ---------------------------------------------------------------------------------
+    def lint(self, episode: Episode, env: Mapping[str, str], today: Any) -> list[Any]:
+        """``lint.lint`` of an episode from ``load``, remembered beside its snapshot.
+
+        Lint reads the episode, the date and the ``*_BASE_URL`` variables (``lint.OFFICIAL_ENDPOINTS``);
+        findings are reused while all three are the same.
+        """
+        key = None
+        if self._hit is not None and self._hit[0] is episode and self._identity_now is not None:
+            urls = {k: v for k, v in env.items() if k.endswith(LINT_ENV_SUFFIX)}
+            key = hashlib.sha256(json.dumps([self._hit[1]["inputs"], str(today), urls], sort_keys=True)
+                                 .encode()).hexdigest()
+            cached = self._read_lint(key)
+            if cached is not None:
+                return cached
+        from .lint import lint
+
+        findings = lint(episode, env=env, today=today)
+        if key is not None and self.save:
+            codec = _Codec()
+            try:
+                rows = [codec.encoder(type(f))(f) for f in findings]
+            except SnapshotError:
+                return findings
+            self._write(self._entry_path(self._identity_now).with_suffix(".lint.json"),  # type: ignore[arg-type]
+                        json.dumps({"key": key, "files": codec.files, "findings": rows}, separators=(",", ":")))
+        return findings
+
+    def _read_lint(self, key: str) -> list[Any] | None:
+        data = self._read_json(self._entry_path(self._identity_now).with_suffix(".lint.json"))  # type: ignore[arg-type]
+        try:
+            if data["key"] != key:
+                return None
+            if not data["findings"]:
+                return []  # the usual case, and lint's module need not even be imported
+            from .lint import Finding
+
+            decode = _Codec(list(data["files"])).decoder(Finding)
+            return [decode(row) for row in data["findings"]]
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return None
+
+    # -- index entries ------------------------------------------------------------------------
+    def prefetch(self, cache: Cache, plan: Plan) -> None:
+        """Prime ``cache`` for the plan's lookups: entries remembered from the last run, then one
+        query for the rest (``Cache.prefetch``)."""
+        keys = [plan.node(nid).key for nid in plan.order]
+        if self._entries is None:
+            self._entries = self._read_entries()
+        cache.remember(self._entries)
+        cache.prefetch(keys)
+
+    def remember(self, cache: Cache, plan: Plan) -> None:
+        """Keep the plan's index entries for the next run (written only when they changed)."""
+        if not self.save or self._identity_now is None:
+            return
+        entries = cache.known_entries(plan.node(nid).key for nid in plan.order)
+        if entries == self._entries:
+            return
+        self._entries = entries
+        self._write(self._entry_path(self._identity_now).with_suffix(".index.json"),
+                    json.dumps({"format": FORMAT, "entries": entries}, separators=(",", ":")))
+
+    def _read_entries(self) -> dict[str, Any]:
+        if self._identity_now is None:
+            return {}
+        data = self._read_json(self._entry_path(self._identity_now).with_suffix(".index.json"))
+        try:
+            entries = data["entries"] if data.get("format") == FORMAT else {}
+        except (KeyError, TypeError, AttributeError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+    # -- reading and writing ------------------------------------------------------------------
+    @staticmethod
+    def _read_json(path: Path) -> Any:
+        """The JSON value of a file ``_write`` wrote, or None if it is missing, truncated or corrupt."""
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            return None
+        digest, _, body = raw.partition(b"\n")
+        if hashlib.sha256(body).hexdigest().encode() != digest:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+    def _read(self, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+        data = self._read_json(self._entry_path(identity))
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
+            return None
+        inputs = data["inputs"]
+        if any(inputs.get(k) != v for k, v in identity.items()):
+            return None
+        if inputs.get("spec") != _content(identity["path"]):
+            return None
+        for path, digest in inputs.get("includes", []):
+            if _content(path) != digest:
+                return None
+        for path, stat in inputs.get("assets", []):
+            if _stat(path) != stat:
+                return None
+        return data
+
+    def _save(self, episode: Episode, plan: Plan, identity: Mapping[str, Any], started: float,
+              digested: list[str]) -> None:
+        threshold = (started - RACY_SECONDS) * 1e9
+        includes: list[tuple[str, str | None]] = [(p, _content(p)) for p in episode.includes]
+        assets: list[tuple[str, list[int] | None]] = [
+            (p, _stat(p)) for p in dict.fromkeys([*_asset_paths(episode), *digested])]
+        stats = [_stat(str(identity["path"])), *(_stat(str(p)) for p, _ in includes), *(s for _, s in assets)]
+        if any(s is None or s[1] >= threshold for s in stats) or any(d is None for _, d in includes):
+            return  # a file that just changed (or vanished) may change again unseen: load it next time too
+        try:
+            data = encode(episode, plan)
+            data["inputs"] = {**identity, "includes": includes, "assets": assets}
+            text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        except (SnapshotError, TypeError, ValueError):
+            return  # a value JSON cannot hold: this spec is simply loaded every time
+        self._write(self._entry_path(identity), text)
+
+    def _write(self, target: Path, text: str) -> None:
+        """Write atomically, owner-only, after a line with the text's SHA-256 (``_read_json`` checks it).
+
+        A read-only or full cache only costs the next run a full load.
+        """
+        temp = self.folder / f".{target.name}.{os.urandom(4).hex()}"
+        body = text.encode()
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+                handle.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+            os.replace(temp, target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()

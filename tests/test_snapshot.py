@@ -1,0 +1,247 @@
+"""Spec snapshots: a loaded episode and its plan are reused only while nothing they came from changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from shotmake import snapshot
+from shotmake.cache import Cache, file_digest
+from shotmake.plan import build_plan
+from shotmake.snapshot import SpecCache
+from shotmake.spec import load_episode
+
+EPISODES = Path(__file__).resolve().parent.parent / "episodes"
+SPEC = "episodes/tiny.yaml"
+
+
+def age(*paths: Path, seconds: float = 3600) -> None:
+    """Date files an hour back: a snapshot is only saved for files that have settled."""
+    when = time.time() - seconds
+    for path in paths:
+        os.utime(path, (when, when))
+
+
+def settled(root: Path) -> None:
+    age(*[p for p in root.rglob("*") if p.is_file() and ".shotmake" not in p.parts])
+
+
+def load_and_plan(spec: Path | str, cache_dir: Path) -> tuple[SpecCache, object, object]:
+    specs = SpecCache(cache_dir)
+    episode = specs.load(spec)
+    return specs, episode, specs.plan(episode, file_digest)
+
+
+@pytest.mark.parametrize("name", ["pilot.yaml", "storm.yaml"])
+def test_round_trip_keeps_every_field(name: str) -> None:
+    episode = load_episode(EPISODES / name)
+    plan = build_plan(episode, file_digest)
+    data = json.loads(json.dumps(snapshot.encode(episode, plan)))
+    again = snapshot.decode_episode(data)
+    assert again == episode
+    replan = snapshot.decode_plan(data, again)
+    assert replan.order == plan.order
+    assert all(replan.node(nid) == plan.node(nid) for nid in plan.order)
+    assert all(replan.pieces_of(nid) == plan.pieces_of(nid) for nid in plan.order)
+    assert sorted(replan.graph.edges) == sorted(plan.graph.edges)  # the lazily made graph is the same DAG
+
+
+def test_second_load_is_a_hit_with_the_same_episode_and_plan(project: Path) -> None:
+    settled(project)
+    first, episode, plan = load_and_plan(SPEC, project / ".shotmake")
+    assert first.last == "miss"
+    second, again, replan = load_and_plan(SPEC, project / ".shotmake")
+    assert second.last == "hit"
+    assert again == episode
+    assert [replan.node(n) for n in replan.order] == [plan.node(n) for n in plan.order]  # type: ignore[attr-defined]
+
+
+def test_an_edit_of_the_same_size_and_mtime_is_seen(project: Path) -> None:
+    spec = project / SPEC
+    settled(project)
+    load_and_plan(SPEC, project / ".shotmake")
+    stat = spec.stat()
+    spec.write_text(spec.read_text().replace("A lighthouse at dusk.", "A lighthouse at dawn."))
+    os.utime(spec, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same mtime: only the bytes differ
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss"
+    assert episode.shots["b"].prompt == "A lighthouse at dawn."  # type: ignore[attr-defined]
+
+
+def test_an_include_edit_is_seen(project: Path) -> None:
+    (project / "episodes" / "bible.yaml").write_text("characters:\n  ana:\n    description: a harbour master\n")
+    spec = project / SPEC
+    spec.write_text("include: [bible.yaml]\n" + spec.read_text())
+    settled(project)
+    assert load_and_plan(SPEC, project / ".shotmake")[0].last == "miss"
+    assert load_and_plan(SPEC, project / ".shotmake")[0].last == "hit"
+    (project / "episodes" / "bible.yaml").write_text("characters:\n  ana:\n    description: a lighthouse keeper\n")
+    age(project / "episodes" / "bible.yaml")
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss" and episode.characters["ana"].description == "a lighthouse keeper"  # type: ignore[attr-defined]
+
+
+def test_an_asset_edit_is_seen_and_reaches_the_keys(project: Path) -> None:
+    (project / "episodes" / "mei.png").write_bytes(b"first image")
+    spec = project / SPEC
+    spec.write_text(spec.read_text().replace("    sheet: true\n", "    sheet: true\n    references: [mei.png]\n", 1))
+    settled(project)
+    _, _, plan = load_and_plan(SPEC, project / ".shotmake")
+    assert load_and_plan(SPEC, project / ".shotmake")[0].last == "hit"
+    (project / "episodes" / "mei.png").write_bytes(b"second image, longer")
+    age(project / "episodes" / "mei.png", seconds=60)
+    specs, _, replan = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss"
+    assert replan.node("sheet:mei").key != plan.node("sheet:mei").key  # type: ignore[attr-defined]
+
+
+def test_a_new_shotmake_or_format_is_a_miss(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settled(project)
+    load_and_plan(SPEC, project / ".shotmake")
+    monkeypatch.setattr(snapshot, "_CODE", "another version of shotmake")
+    assert load_and_plan(SPEC, project / ".shotmake")[0].last == "miss"
+    load_and_plan(SPEC, project / ".shotmake")
+    monkeypatch.setattr(snapshot, "FORMAT", snapshot.FORMAT + 1)
+    assert load_and_plan(SPEC, project / ".shotmake")[0].last == "miss"
+
+
+def test_the_code_fingerprint_follows_the_schema_and_sources() -> None:
+    snapshot._CODE = None
+    first = snapshot.code_fingerprint()
+    schema = Path(snapshot.__file__).parent / "schemas" / "episode.schema.json"
+    stat = schema.stat()
+    try:
+        os.utime(schema, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        snapshot._CODE = None
+        assert snapshot.code_fingerprint() != first
+    finally:
+        os.utime(schema, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        snapshot._CODE = None
+
+
+def test_a_file_that_just_changed_is_not_trusted(project: Path) -> None:
+    # Written now: its mtime could hide a second write in the same tick, so nothing is saved.
+    load_and_plan(SPEC, project / ".shotmake")
+    assert not list((project / ".shotmake" / "specs").glob("*.json"))
+    assert load_and_plan(SPEC, project / ".shotmake")[0].last == "miss"
+
+
+def test_a_corrupt_snapshot_is_ignored(project: Path) -> None:
+    settled(project)
+    _, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    for path in (project / ".shotmake" / "specs").glob("*.json"):
+        path.write_text('{"inputs": {}, "episode": [1, 2')
+    specs, again, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss" and again == episode
+    settled(project)
+    load_and_plan(SPEC, project / ".shotmake")
+    for path in (project / ".shotmake" / "specs").glob("*.json"):
+        body = path.read_bytes().partition(b"\n")[2]
+        data = json.loads(body)
+        data["episode"] = data["episode"][:-1]  # a checksum that matches, a shape that does not
+        body = json.dumps(data).encode()
+        path.write_bytes(__import__("hashlib").sha256(body).hexdigest().encode() + b"\n" + body)
+    specs, again, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss" and again == episode
+
+
+def test_snapshots_are_json_and_owner_only(project: Path) -> None:
+    settled(project)
+    load_and_plan(SPEC, project / ".shotmake")
+    (path,) = (project / ".shotmake" / "specs").glob("*.json")
+    json.loads(path.read_bytes().partition(b"\n")[2])
+    assert path.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
+
+
+def test_lint_findings_are_remembered_per_day_and_base_urls(project: Path) -> None:
+    import datetime
+
+    from shotmake import lint
+
+    assert all(var.endswith(snapshot.LINT_ENV_SUFFIX) for _, var, _ in lint.OFFICIAL_ENDPOINTS.values())
+    spec = project / SPEC
+    spec.write_text(spec.read_text().replace("  - id: b\n", "  - id: b\n    provider: sora-2\n"))
+    settled(project)
+    today = datetime.date(2026, 1, 5)
+    load_and_plan(SPEC, project / ".shotmake")
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    fresh = lint.lint(episode, env={}, today=today)  # type: ignore[arg-type]
+    assert fresh and specs.lint(episode, {}, today) == fresh  # type: ignore[arg-type]
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.lint(episode, {}, today) == fresh  # type: ignore[arg-type]  # from the file this time
+    proxied = {"OPENAI_BASE_URL": "https://proxy.example/v1"}
+    assert specs.lint(episode, proxied, today) == lint.lint(episode, env=proxied, today=today)  # type: ignore[arg-type]
+    later = datetime.date(2026, 12, 1)
+    assert specs.lint(episode, {}, later) == lint.lint(episode, env={}, today=later)  # type: ignore[arg-type]
+
+
+def test_prefetch_and_remembered_entries_answer_like_plain_lookups(project: Path, run: Callable[..., Result]) -> None:
+    assert run("build", SPEC, "-q").exit_code == 0
+    episode = load_episode(project / SPEC)
+    keys = [build_plan(episode, file_digest).node(nid).key for nid in build_plan(episode, file_digest).order]
+    plain = Cache(project / ".shotmake")
+    expected = [plain.lookup(k) for k in keys + ["0" * 64]]
+    entries = {k: plain.index.get(f"node:{k}") for k in keys}
+    plain.close()
+
+    batched = Cache(project / ".shotmake")
+    batched.prefetch(keys + ["0" * 64])
+    assert [batched.lookup(k) for k in keys + ["0" * 64]] == expected
+    assert batched.known_entries(keys) == entries
+    batched.close()
+
+    remembered = Cache(project / ".shotmake")
+    wrong = dict(entries)
+    wrong[keys[0]] = {**entries[keys[0]], "digest": "f" * 64}  # the index has moved on since
+    remembered.remember(wrong)
+    assert [remembered.lookup(k) for k in keys] == expected[:-1]
+    remembered.close()
+
+
+def test_null_build_from_a_snapshot_rewrites_nothing(project: Path, run: Callable[..., Result]) -> None:
+    settled(project)
+    assert run("build", SPEC, "-q").exit_code == 0
+    assert run("build", SPEC, "-q").exit_code == 0  # the index entries are remembered now
+    # (diskcache itself rewrites its settings row on every open: one write per run, not per node.)
+    watched = [project / "episodes" / "tiny.lock", *(project / ".shotmake" / "specs").glob("*")]
+    before = {p: p.stat().st_mtime_ns for p in watched}
+    cache = Cache(project / ".shotmake")
+    rows = sorted(cache.index.iterkeys())
+    cache.close()
+    result = run("build", SPEC, "--json", "-q")
+    assert result.exit_code == 0 and json.loads(result.stdout)["rendered"] == []
+    assert {p: p.stat().st_mtime_ns for p in watched} == before
+    cache = Cache(project / ".shotmake")
+    assert sorted(cache.index.iterkeys()) == rows and all(cache.index[k] for k in rows)
+    cache.close()
+
+
+def test_edits_rebuild_through_snapshots(project: Path, run: Callable[..., Result]) -> None:
+    settled(project)
+    assert run("build", SPEC, "-q").exit_code == 0
+    assert run("build", SPEC, "-q").exit_code == 0
+    spec = project / SPEC
+    spec.write_text(spec.read_text().replace("A lighthouse at dusk.", "A lighthouse at noon."))
+    age(spec)
+    result = run("build", SPEC, "--json", "-q")
+    assert result.exit_code == 0
+    rendered = {n["id"] for n in json.loads(result.stdout)["rendered"]}
+    assert "clip:b" in rendered and "clip:a" not in rendered
+    assert "noon" in run("prompts", SPEC, "b").stdout
+
+
+def test_lock_is_rewritten_only_when_its_data_or_text_changed(project: Path, run: Callable[..., Result]) -> None:
+    assert run("build", SPEC, "-q").exit_code == 0
+    lock = project / "episodes" / "tiny.lock"
+    first = lock.stat().st_mtime_ns
+    assert run("build", SPEC, "-q").exit_code == 0
+    assert lock.stat().st_mtime_ns == first
+    lock.write_text(lock.read_text().replace("kind: clip", "kind: clipped", 1))  # a hand edit below the header
+    assert run("build", SPEC, "-q").exit_code == 0
+    assert "kind: clipped" not in lock.read_text()
