@@ -1,6 +1,7 @@
 """The executor's decisions: retries, budgets, breakers, request windows, fallbacks, journal, secrets.
 
-Pure scheduling logic runs against tiny in-test providers and a hand-made plan (no ffmpeg);
+Pure scheduling logic runs against tiny in-test providers and a hand-made plan (ffmpeg only makes
+the cached sample clip a remote "download" writes, since the executor probes downloads);
 anything HTTP runs against the loopback fakes. Clock and sleep are injected: nothing sleeps.
 """
 
@@ -38,7 +39,7 @@ from shotmake.providers.registry import EnvironmentRegistry
 from shotmake.report import ConsoleReporter
 from shotmake.routing import reroute
 from shotmake.spec import episode_from_text
-from tests.fakes.google_server import FakeGemini, rai_filtered
+from tests.fakes.google_server import FakeGemini, rai_filtered, sample_mp4
 from tests.fakes.openai_server import FakeOpenAI
 
 Run = Callable[..., Result]
@@ -96,6 +97,7 @@ class Remote(Provider):
         self.creates = list(creates or [])
         self.polls = list(polls or [])
         self.submitted: list[str] = []
+        self.seconds: dict[str, float] = {}
 
     def estimate_cost(self, request: RenderRequest) -> float:
         return 0.4 * request.duration
@@ -105,13 +107,16 @@ class Remote(Provider):
         if outcome is not None:
             raise outcome
         self.submitted.append(request.node_id)
-        return f"job-{len(self.submitted)}"
+        job_id = f"job-{len(self.submitted)}"
+        self.seconds[job_id] = request.duration
+        return job_id
 
     def poll(self, job_id: str) -> JobStatus:
         return self.polls.pop(0) if self.polls else JobStatus("succeeded")
 
     def download(self, job_id: str, dest: Path, status: JobStatus) -> dict[str, Any]:
-        dest.write_bytes(job_id.encode())
+        # Real media of the asked length: the executor probes downloads before it stores them.
+        dest.write_bytes(sample_mp4(self.seconds.get(job_id, 4.0)))
         return {}
 
 

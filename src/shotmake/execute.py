@@ -30,6 +30,7 @@ from .cache import Cache, build_scope
 from .costs import PriceOverrides, SpendLimit, estimate
 from .errors import (
     BudgetExceeded,
+    MediaError,
     ProviderError,
     ProviderUnavailable,
     RetryableError,
@@ -222,7 +223,7 @@ class Executor:
                             halted = True
                             self._stop.set()
                         continue
-                    except Exception as exc:  # noqa: BLE001 - a bug: report it against the node, keep the rest
+                    except Exception as exc:
                         error = RunError(f"internal error: {type(exc).__name__}: {exc}", node=node.id)
                         result.failed.append((node, error))
                         self.reporter.node_failed(node, error)
@@ -493,7 +494,8 @@ class Executor:
             job_id = record.job_id
             self.reporter.node_progress(node, record.progress, f"resuming job {job_id}")
         elif record is not None and record.uncertain:
-            job_id = provider.reconcile(request, record.created - 60)
+            # A transient error while listing jobs is retried like any call; giving up keeps the intent.
+            job_id = self._call(node, provider.name, lambda: provider.reconcile(request, record.created - 60))
             if job_id is not None:
                 journal.submitted(node.key, job_id, cost)
                 self.reporter.node_progress(node, None, f"reconciled with job {job_id}")
@@ -528,7 +530,8 @@ class Executor:
                     charged = 0.0  # the job failed or was filtered: not billed
                 raise
             try:
-                meta = self._call(node, provider.name, lambda: provider.download(job_id, dest, status))
+                meta = self._call(node, provider.name, lambda: self._download(node, provider, request, job_id,
+                                                                              status, dest))
             except ProviderError as exc:
                 if not isinstance(exc, RetryableError):  # e.g. expired: the output is gone for good
                     self._record_failure(node, exc)
@@ -536,6 +539,34 @@ class Executor:
         finally:
             self.spend.settle(reserved, charged)
         return {**meta, "job_id": job_id}, cost
+
+    def _download(self, node: Node, provider: Provider, request: RenderRequest, job_id: str, status: JobStatus,
+                  dest: Path) -> dict[str, Any]:
+        """Download the job's output and check it is the media asked for, before the cache keeps it.
+
+        A wrong body is retryable and not journalled as a failure: the job is fine, so this build
+        fetches it again and a later build resumes the download rather than paying for a new job.
+        """
+        meta = provider.download(job_id, dest, status)
+        from . import media, verify  # probing needs ffmpeg: only builds that download pay the import
+
+        try:
+            info = media.probe(dest)
+            if request.kind == "sheet":
+                problems = verify.image_problems(info)
+            else:
+                source = media.probe(request.extends.path).duration if request.extends is not None else None
+                route = ROUTES.get(node.provider)
+                expected = verify.expected_clip_seconds(request.duration, source,
+                                                        route.extension_step if route else 0.0)
+                problems = verify.clip_problems(info, expected)
+        except MediaError as exc:
+            problems = [f"it is not readable media ({exc.message.splitlines()[0]})"]
+        if problems:
+            raise RetryableError(f"the download of job {job_id} is not the {request.kind} asked for: "
+                                 + "; ".join(problems) + " (not cached; the job is kept for the next build)",
+                                 node=node.id, provider=provider.name)
+        return meta
 
     def _record_failure(self, node: Node, error: ProviderError) -> None:
         """Journal a job that ended: ``rejected`` for a refusal for good, else ``failed`` (retried next build)."""

@@ -21,10 +21,6 @@ from tests.fakes.harness import RemoteFakes, node_prompts, summary, write_fast_c
 from tests.fakes.openai_server import fake_mp4
 from tests.fakes.server import Request, Response
 
-MISSING_VERIFICATION = (
-    "issue 5 item 4: downloads are not probed before they are stored (only Sora checks for an "
-    "'ftyp' box); a body of the wrong media or length is cached as the clip"
-)
 
 
 def episode(root: Path, provider: str, duration: int) -> Path:
@@ -122,7 +118,6 @@ def _serve(fakes: RemoteFakes, route_suffix: str, body: bytes) -> None:
         server.before_handle = hook
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_VERIFICATION)
 def test_sora_clip_of_the_wrong_length_is_not_stored_and_its_job_is_kept(tmp_path: Path) -> None:
     spec = episode(tmp_path, "sora-2", 8)
     with RemoteFakes() as fakes:
@@ -139,7 +134,6 @@ def test_sora_clip_of_the_wrong_length_is_not_stored_and_its_job_is_kept(tmp_pat
         assert len(fakes.openai.creates()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_VERIFICATION)
 def test_veo_body_that_is_not_a_video_is_not_stored_and_its_job_is_kept(tmp_path: Path) -> None:
     spec = episode(tmp_path, "veo-3.1", 4)
     with RemoteFakes() as fakes:

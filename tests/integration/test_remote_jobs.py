@@ -67,8 +67,6 @@ def test_a_killed_build_leaves_its_job_in_flight_and_the_next_build_resumes_it(t
             "downloaded", "clip:sea", "sora-2", job_id, "100%"]
 
 
-@pytest.mark.xfail(strict=True, reason="execute.py calls provider.reconcile() outside the retry loop (_call): a "
-                                       "429/5xx on Sora's list fails the node instead of being retried")
 def test_a_transient_error_while_reconciling_a_lost_create_is_retried(tmp_path: Path) -> None:
     (tmp_path / "one.yaml").write_text(textwrap.dedent(SPEC))
     write_fast_config(tmp_path)
