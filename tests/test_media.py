@@ -6,9 +6,9 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -12,8 +12,15 @@ from shotmake.conform import DeliveryFormat, conform
 from shotmake.errors import MediaError
 from shotmake.providers.base import RenderRequest
 from shotmake.providers.local import LocalProvider
-from shotmake.transitions import (BlendPiece, ClipFacts, CopyPiece, Transition, encoded_frames, plan_pieces,
-                                  render_piece)
+from shotmake.transitions import (
+    BlendPiece,
+    ClipFacts,
+    CopyPiece,
+    Transition,
+    encoded_frames,
+    plan_pieces,
+    render_piece,
+)
 
 FMT = DeliveryFormat(width=160, height=90, fps=24)
 GOP12 = tuple(range(0, 240, 12))

@@ -12,9 +12,10 @@ clips and conformed clips do, vendor files do not until conformed.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .conform import DeliveryFormat, conform
 from .deliver import LoudnessTarget, VoiceOver, add_chapters, burn_subtitles, mix_audio, poster, rendition
@@ -135,7 +136,7 @@ def _sequence(clips: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: P
         pieces: list[Piece] = [CopyPiece(i, 0, n) for i, n in enumerate(frames)]
         concat(clips, dest, strict=True)
     else:
-        facts = [ClipFacts(n, tuple(keyframes(path))) for n, path in zip(frames, clips)]
+        facts = [ClipFacts(n, tuple(keyframes(path))) for n, path in zip(frames, clips, strict=True)]
         pieces = plan_pieces(facts, [Transition(kind, seconds)] * (len(clips) - 1), fmt.fps)
         with tempfile.TemporaryDirectory(prefix="shotmake-seq-") as tmp:
             parts = []
@@ -164,7 +165,7 @@ def _offsets(metas: Sequence[Mapping[str, Any]]) -> list[Fraction]:
 def _cues(metas: Sequence[Mapping[str, Any]], text: Sequence[Sequence[str]], fmt: DeliveryFormat) -> list[Cue]:
     """Subtitle cues on the master's timeline, from each sequence's clip windows."""
     cues: list[Cue] = []
-    for offset, meta, lines in zip(_offsets(metas), metas, text):
+    for offset, meta, lines in zip(_offsets(metas), metas, text, strict=False):
         windows = [Window(offset + _fraction(a), offset + _fraction(b)) for a, b in meta["windows"]]
         cues.extend(shot_cues(windows, list(lines)))
     return cues

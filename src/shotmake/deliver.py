@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from .conform import DeliveryFormat
 from .errors import MediaError
 from .media import decode_counts, probe, run
 from .media import ffmpeg_python as ff
 from .timeline import Chapter, ffmetadata
+
+#: The delivery format used when a caller names none (frozen, so sharing one instance is safe).
+DEFAULT_FORMAT = DeliveryFormat()
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def _mix_graph(master: Path, music: Path | None, voices: Sequence[VoiceOver], mu
 
 def mix_audio(master: Path, dest: Path, *, music: Path | None = None, voices: Sequence[VoiceOver] = (),
               music_gain_db: float = -14.0, duck: bool = True, loudness: LoudnessTarget | None = LoudnessTarget(),
-              fmt: DeliveryFormat = DeliveryFormat()) -> Loudness | None:
+              fmt: DeliveryFormat = DEFAULT_FORMAT) -> Loudness | None:
     """Mix music and voice-overs under ``master``'s audio, normalise loudness, copy the picture.
 
     The audio keeps exactly the master's sample count, so A/V sync is untouched. Loudness
@@ -147,7 +151,7 @@ def add_chapters(src: Path, dest: Path, chapters: Sequence[Chapter], title: str 
              "-map_chapters", "1", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(dest)])
 
 
-def burn_subtitles(src: Path, srt_file: Path, dest: Path, fmt: DeliveryFormat = DeliveryFormat()) -> None:
+def burn_subtitles(src: Path, srt_file: Path, dest: Path, fmt: DeliveryFormat = DEFAULT_FORMAT) -> None:
     """Draw ``srt_file`` onto the picture (re-encodes the video; the audio is copied)."""
     inp = ff.input(str(src))
     video = inp.video.filter("subtitles", filename=str(srt_file)).filter("format", fmt.pix_fmt)
@@ -171,7 +175,7 @@ def poster(src: Path, dest_png: Path, at: float | None = None) -> None:
 RenditionKind = Literal["vertical", "proxy"]
 
 
-def rendition(src: Path, dest: Path, kind: RenditionKind, fmt: DeliveryFormat = DeliveryFormat()) -> None:
+def rendition(src: Path, dest: Path, kind: RenditionKind, fmt: DeliveryFormat = DEFAULT_FORMAT) -> None:
     """Write an extra rendition: ``vertical`` (centre 9:16 crop at full height) or ``proxy`` (480p)."""
     inp = ff.input(str(src))
     if kind == "vertical":

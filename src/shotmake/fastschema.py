@@ -244,7 +244,7 @@ class _Compiler:
         # Otherwise only branches told apart by type: "exactly one" is "the one of this value's type".
         branches: list[tuple[frozenset[str], Check]] = []
         seen: set[str] = set()
-        for sub, (branch, _) in zip(value, compiled):
+        for sub, (branch, _) in zip(value, compiled, strict=False):
             kinds = self.types(sub)
             if kinds is None or kinds & seen:
                 raise Unsupported("oneOf whose branches are neither exact nor told apart by type")

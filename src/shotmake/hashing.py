@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: Bump to invalidate every key at once (a deliberate, paid-for decision).
 KEY_FORMAT = 1

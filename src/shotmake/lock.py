@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from .errors import SpecError, SourceLocation
+from .errors import SourceLocation, SpecError
 from .model import Artifact
 from .plan import Plan
 

@@ -26,10 +26,10 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
 
 from .errors import MediaError
 
@@ -39,7 +39,7 @@ with warnings.catch_warnings():
     # deprecates something ``future`` touches must not make every media import fail.
     warnings.simplefilter("ignore", DeprecationWarning)
     warnings.simplefilter("ignore", SyntaxWarning)
-    import ffmpeg as ffmpeg_python  # noqa: F401  (re-exported for the argv builders)
+    import ffmpeg as ffmpeg_python
 
 __all__ = [
     "AudioStream",
@@ -108,7 +108,7 @@ def _invoke(argv: Sequence[str], *, loglevel: str, timeout: float | None,
     try:
         # -nostdin only stops ffmpeg reading keys; an input named pipe:0 still reads ``stdin``.
         return subprocess.run(cmd, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+                              capture_output=True, timeout=timeout, check=False)
     except OSError as exc:  # missing, not executable, not a program
         raise MediaError(f"cannot execute ffmpeg at {cmd[0]!r}: {exc.strerror}") from exc
     except subprocess.TimeoutExpired as exc:

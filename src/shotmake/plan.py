@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot
@@ -212,11 +213,12 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
         references: list[str] = []
         user_files: list[list[str]] = []
 
+        # Called only within this iteration, so binding the loop's lists late is what we want.
         def use_plate(pid: str) -> str:
             if pid in plate_nodes:
-                inputs.append(plate_nodes[pid].id)
+                inputs.append(plate_nodes[pid].id)  # noqa: B023
                 return plate_nodes[pid].key
-            user_files.append(plate_files[pid])
+            user_files.append(plate_files[pid])  # noqa: B023
             return plate_files[pid][1]
 
         if character_references_sent(shot, route):

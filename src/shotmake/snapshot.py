@@ -153,7 +153,7 @@ class _Codec:
             def decode_record(row: list[Any]) -> Any:
                 if len(row) != len(decs):
                     raise SnapshotError(f"{cls.__name__}: {len(row)} fields, expected {len(decs)}")
-                return cls(*[x if dec is None else dec(x) for x, dec in zip(row, decs)])
+                return cls(*[x if dec is None else dec(x) for x, dec in zip(row, decs, strict=True)])
             return decode_record
         if origin in _UNIONS:
             dec = self.decoder(next(a for a in args if a is not type(None)))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -27,10 +28,8 @@ from .providers.catalog import ROUTES
 if TYPE_CHECKING:  # imported where used: a spec loaded from a snapshot needs neither
     import jsonschema
 
-try:  # the C composer is several times faster on big specs
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader
+#: The C composer is several times faster on big specs; PyYAML built without libyaml lacks it.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Refuse specs whose alias expansion builds more values than the text could hold without
 #: aliases (a "billion laughs" bomb): every plain value needs at least a few bytes of text.
@@ -133,8 +132,8 @@ def _count_nodes(text: str, file: str) -> None:
             count += 1
             if count > MAX_NODES:
                 mark = event.start_mark
-                raise SpecError(f"the spec holds more than {MAX_NODES:,} values",
-                                location=SourceLocation(file, mark.line + 1, mark.column + 1),
+                where = SourceLocation(file, mark.line + 1, mark.column + 1) if mark else SourceLocation(file, 1, 1)
+                raise SpecError(f"the spec holds more than {MAX_NODES:,} values", location=where,
                                 hint="split it into episodes, or move shared parts into include files")
 
 

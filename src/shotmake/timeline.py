@@ -7,9 +7,9 @@ the stream-copy concat places them, so subtitles and chapters line up with the f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
 
 from .media import aac_span
 from .transitions import BlendPiece, CopyPiece, Piece
@@ -43,7 +43,7 @@ def clip_windows(pieces: Sequence[Piece], clip_count: int, fps: int, rate: int) 
         first[clip] = min(first.get(clip, a), a)
         last[clip] = max(last.get(clip, b), b)
 
-    for p, t in zip(pieces, starts):
+    for p, t in zip(pieces, starts, strict=False):
         if isinstance(p, CopyPiece):
             see(p.clip, t, t + Fraction(p.frames, fps))
         elif isinstance(p, BlendPiece):
@@ -96,7 +96,7 @@ def shot_cues(windows: Sequence[Window], subtitles: Sequence[str | None]) -> lis
     show at once.
     """
     cues = []
-    for i, (w, text) in enumerate(zip(windows, subtitles)):
+    for i, (w, text) in enumerate(zip(windows, subtitles, strict=False)):
         if not text:
             continue
         start, end = w.start, w.end

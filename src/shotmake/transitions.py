@@ -13,10 +13,11 @@ A's last keyframe at or before ``n - d`` to B's first keyframe at or after ``d``
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from .conform import DeliveryFormat, segment
 from .errors import MediaError

@@ -44,7 +44,7 @@ def cache_values(cache_root: Path) -> list[bytes]:
     out = []
     with sqlite3.connect(cache_root / "index" / "cache.db") as db:
         rows = db.execute("SELECT key, raw, filename, value FROM Cache").fetchall()
-    for key, raw, filename, value in rows:
+    for key, _raw, filename, value in rows:
         out.append(key if isinstance(key, bytes) else str(key).encode())
         data = (cache_root / "index" / filename).read_bytes() if filename else value
         out.append(data if isinstance(data, bytes) else str(data).encode())

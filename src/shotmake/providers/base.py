@@ -14,9 +14,10 @@ Adapters translate their foreign errors (httpx, HTTP statuses, job failures) int
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 from ..errors import ProviderError
 
@@ -79,8 +80,11 @@ class JobStatus:
 ProgressCallback = Callable[[float], None]
 
 
-class Provider(ABC):
-    """A renderer of clips or images. Subclasses implement either ``render`` or the job trio."""
+class Provider:
+    """A renderer of clips or images. Subclasses implement either ``render`` or the job trio.
+
+    Not abstract: each method has a default, so a provider overrides only the side it speaks.
+    """
 
     #: The route name used in specs (``local``, ``veo-3.1``, ``sora-2``...).
     name: str = ""

@@ -7,9 +7,10 @@ submitting) and by cost estimates. Prices are defaults; project config may overr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 Vendor = Literal["local", "google", "openai"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import email.utils
 import os
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import httpx
 

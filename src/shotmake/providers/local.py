@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MediaError, TerminalError
-from ..media import AAC_FRAME, aac_span, ffmpeg_python as ff, find_font, run
+from ..media import AAC_FRAME, aac_span, find_font, run
+from ..media import ffmpeg_python as ff
 from .base import InputFile, ProgressCallback, Provider, RenderRequest
 
 MODEL = "local-testcard"
