@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shotmake.errors import ProviderError, RetryableError, TerminalError
-from shotmake.providers.base import InputFile, JobStatus, RenderRequest
+from shotmake.providers.base import InputFile, JobStatus
 from shotmake.providers.gemini_veo import GeminiVeo, from_env
 from shotmake.providers.vertex_veo import VertexVeo
 from tests.fakes.google_server import (
@@ -30,6 +30,7 @@ from tests.fakes.google_server import (
     stall,
     truncated_download,
 )
+from tests.veo_helpers import request, run_to_done
 
 KEY = "AIzaSy-test-key-0123456789-never-leak"
 DAY = 24 * 3600.0
@@ -71,20 +72,6 @@ def png(tmp_path: Path) -> Callable[[str], InputFile]:
         return InputFile(path=path, digest=name, mime="image/png")
 
     return make
-
-
-def request(**kwargs: Any) -> RenderRequest:
-    base: dict[str, Any] = {"node_id": "shot-1", "key": "k1", "kind": "clip", "model": "veo-3.1", "prompt": "A lighthouse at dusk."}
-    base.update(kwargs)
-    return RenderRequest(**base)
-
-
-def run_to_done(veo: GeminiVeo, job: str, limit: int = 10) -> JobStatus:
-    for _ in range(limit):
-        status = veo.poll(job)
-        if status.state != "running":
-            return status
-    raise AssertionError("job never finished")
 
 
 def sequence(fake: FakeGemini) -> list[str]:
@@ -372,6 +359,20 @@ def test_running_answers_omit_done_then_say_false(fake: FakeGemini, client: http
         bodies = [client.get(url, headers={"x-goog-api-key": KEY}).json() for _ in range(2)]
         assert "done" not in bodies[0] and bodies[1]["done"] is False
         assert veo.poll(job).state == "running" and veo.poll(job).state == "succeeded"
+
+
+def test_malformed_and_unknown_operations_are_terminal_and_say_which(
+    fake: FakeGemini, make_veo: Callable[..., GeminiVeo], tmp_path: Path
+) -> None:
+    veo = make_veo()
+    vertex_name = "projects/p/locations/l/publishers/google/models/veo-3.1-generate-001/operations/x"
+    with pytest.raises(TerminalError, match="not a Gemini operation name.*expected models/<model>/operations/<id>"):
+        veo.poll(vertex_name)
+    with pytest.raises(TerminalError, match="not a Gemini operation name"):
+        veo.download(vertex_name, tmp_path / "clip.mp4", JobStatus(state="succeeded"))
+    assert fake.requests == []
+    with pytest.raises(TerminalError, match="HTTP 404.*not found.*the operation is unknown or expired"):
+        veo.poll("models/veo-3.1-generate-preview/operations/never-created")
 
 
 @pytest.mark.parametrize("fault", [reset_download(after=2048), truncated_download(missing=5000)])

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from shotmake.errors import RetryableError, TerminalError
-from shotmake.providers.base import InputFile, JobStatus, RenderRequest
+from shotmake.providers.base import InputFile, JobStatus
 from shotmake.providers.catalog import ROUTES
 from shotmake.providers.vertex_veo import VertexVeo, vertex_host, vertex_model
 from tests.fakes.google_server import (
@@ -26,6 +26,7 @@ from tests.fakes.google_server import (
     truncated_download,
 )
 from tests.fakes.vertex_server import FakeVertex
+from tests.veo_helpers import request, run_to_done
 
 TOKEN = "ya29.fake-vertex-token-never-leak"
 MODEL_PATH = "projects/fake-project/locations/us-central1/publishers/google/models/veo-3.1-generate-001"
@@ -54,25 +55,11 @@ def make_vertex(fake: FakeVertex, client: httpx.Client) -> Callable[..., VertexV
     return make
 
 
-def request(**kwargs: Any) -> RenderRequest:
-    base: dict[str, Any] = {"node_id": "shot-1", "key": "k1", "kind": "clip", "model": "veo-3.1", "prompt": "A quiet harbour."}
-    base.update(kwargs)
-    return RenderRequest(**base)
-
-
-def run_to_done(veo: VertexVeo, job: str) -> JobStatus:
-    for _ in range(10):
-        status = veo.poll(job)
-        if status.state != "running":
-            return status
-    raise AssertionError("job never finished")
-
-
 def test_inline_video_flow_and_exact_wire_shapes(
     fake: FakeVertex, make_vertex: Callable[..., VertexVeo], tmp_path: Path
 ) -> None:
     veo = make_vertex()
-    job = veo.submit(request(seed=42, audio=False, negative_prompt="rain"))
+    job = veo.submit(request(prompt="A quiet harbour.", seed=42, audio=False, negative_prompt="rain"))
     assert job.startswith(MODEL_PATH + "/operations/")
     status = run_to_done(veo, job)
     assert status.state == "succeeded" and "inline" in status.meta
@@ -209,6 +196,29 @@ def test_faults_map_to_retryable_or_terminal(fake: FakeVertex, make_vertex: Call
     with pytest.raises(TerminalError, match="may have reached Google") as lost:
         veo.submit(request())
     assert vars(lost.value)["uncertain"] is True and fake.creates == before + 1
+
+
+def test_wrong_names_projects_and_lost_objects_are_terminal_with_vertex_hints(
+    fake: FakeVertex, make_vertex: Callable[..., VertexVeo], client: httpx.Client, tmp_path: Path
+) -> None:
+    veo = make_vertex()
+    with pytest.raises(TerminalError, match="not a Vertex operation name.*expected projects/<p>/locations/<l>/"):
+        veo.poll("models/veo-3.1-generate-preview/operations/x")
+    assert fake.requests == []
+    with pytest.raises(TerminalError, match="HTTP 404.*not found.*the operation is unknown or expired"):
+        veo.poll(f"{MODEL_PATH}/operations/never-created")
+    other = VertexVeo("someone-else", token=TOKEN, base_url=fake.url, client=client)
+    with pytest.raises(TerminalError, match="PERMISSION_DENIED.*check GOOGLE_CLOUD_PROJECT"):
+        other.submit(request())
+    assert fake.creates == 0
+
+    gcs = make_vertex(storage_uri="gs://renders/lost")
+    job = gcs.submit(request())
+    status = run_to_done(gcs, job)
+    fake.objects.clear()  # a bucket lifecycle rule deleted the output
+    with pytest.raises(TerminalError, match="HTTP 404.*Cloud Storage object is gone.*lifecycle"):
+        gcs.download(job, tmp_path / "clip.mp4", status)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("fault", [reset_download(after=1000), truncated_download(missing=2000)])
