@@ -25,14 +25,18 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 episode: $(VENV)/.installed      ## build the demo episode to build/pilot.mp4
 	$(BIN)/shotmake build $(EPISODE)
 
-test: $(VENV)/.installed-test    ## run the test suite (slow and bench tests deselected)
-	$(BIN)/python -m pytest -q
+# The tests start hundreds of `shotmake` processes; writing the bytecode once spares each of them
+# compiling the sources again where PYTHONDONTWRITEBYTECODE is set (as on some CI machines).
+test: $(VENV)/.installed-test    ## the test suite on every core (slow and bench tests deselected)
+	$(BIN)/python -m compileall -q src/shotmake > /dev/null
+	$(BIN)/python -m pytest -q -n auto
 
-test-slow: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m slow
+test-slow: $(VENV)/.installed-test  ## the slow crash/chaos tests (CI runs them after `make test`)
+	$(BIN)/python -m compileall -q src/shotmake > /dev/null
+	$(BIN)/python -m pytest -q -m slow -n auto
 
 check: $(VENV)/.installed-dev    ## lint and type-check
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
 bench: $(VENV)/.installed-test   ## run benchmarks; results go to docs/benchmarks.md

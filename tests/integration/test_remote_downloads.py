@@ -12,15 +12,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from shotmake.cache import Cache
 from shotmake.journal import Journal
 from tests.fakes.google_server import reset_download, sample_mp4, truncated_download
 from tests.fakes.harness import RemoteFakes, node_prompts, summary, write_fast_config
 from tests.fakes.openai_server import fake_mp4
 from tests.fakes.server import Request, Response
-
 
 
 def episode(root: Path, provider: str, duration: int) -> Path:

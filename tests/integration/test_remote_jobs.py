@@ -12,8 +12,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from tests.fakes.harness import OPENAI_KEY, Killer, RemoteFakes, summary, write_fast_config
 from tests.fakes.openai_server import FakeOpenAI
 
