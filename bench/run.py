@@ -151,12 +151,14 @@ def main() -> int:
     for t, g, m, _, _, ok in rows:
         print(f"{verdict(ok)}: {t}: {m} (goal {g})")
 
-    details = ["| shots | nodes | null rebuild best / median | CPU | peak RSS | cold plan | cold plan CPU |",
-               "|---|---|---|---|---|---|---|"]
+    details = ["| shots | nodes | null rebuild best / median | CPU | peak RSS | full path (`--json`) best / median "
+               "| cold plan | cold plan CPU |",
+               "|---|---|---|---|---|---|---|---|"]
     for row in null["sizes"].values():
         c = cold.get(str(row["shots"]))
         details.append(f"| {row['shots']:,} ({row['how']}) | {row['nodes']:,} | {row['best'] * 1000:.0f} / "
                        f"{row['median'] * 1000:.0f} ms | {row['cpu'] * 1000:.0f} ms | {row['rss_mb']:.0f} MB | "
+                       f"{row['full_best'] * 1000:.0f} / {row['full_median'] * 1000:.0f} ms | "
                        + (f"{c['best']:.2f} s | {c['cpu']:.2f} s |" if c and row["how"] == "seeded" else "- | - |"))
     elapsed = time.perf_counter() - started
     section = "\n".join([
@@ -182,7 +184,10 @@ def main() -> int:
         "small distinct object and index entry through `Cache.store`, as a render leaves them.",
         "A null rebuild never opens an object, so both measure the same work (compare the two",
         "100-shot rows). Each cache is built twice before timing (lock file, outputs, snapshot,",
-        "remembered index entries). Peak RSS is `VmHWM` inside the process (`bench/peak.py`).",
+        "remembered index entries, up-to-date stamp). A plain null build is answered from the stamp",
+        "(`src/shotmake/freshness.py`: stats of the spec's inputs, the cache and the outputs); the",
+        "\"full path\" column is `build --json`, which decodes the plan from its snapshot and looks",
+        "up every node. Peak RSS is `VmHWM` inside the process (`bench/peak.py`).",
         "",
         "### Dispatch",
         "",

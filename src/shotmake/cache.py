@@ -126,6 +126,8 @@ class Cache:
             raise CacheError(_os_message(f"cannot open the cache at {self.root}", exc, self.root)) from exc
         #: Index entries read by ``prefetch`` (None: absent) or handed to ``remember``, kept current by ``_set``.
         self._known: dict[str, Any] = {}
+        #: Node key -> artifact found by ``lookup`` in this process.
+        self._found: dict[str, Artifact] = {}
         #: Names whose entry came from ``remember``: re-read from the index if their object does not match.
         self._trusted: set[str] = set()
         #: Digests checked (or written) by this process: an object is immutable, hash it once.
@@ -141,41 +143,54 @@ class Cache:
         return self.tmp / f"{uuid.uuid4().hex}{extension}"
 
     def lookup(self, key: str) -> Artifact | None:
-        """Return the artifact stored for ``key``, or None (also when its object vanished)."""
+        """Return the artifact stored for ``key``, or None (also when its object vanished).
+
+        A hit is remembered for this process (planning and the executor both ask about every
+        node): the build lock keeps other builds and ``gc`` out, and this instance forgets
+        a key when it stores under it and everything when it evicts a corrupt object.
+        """
+        found = self._found.get(key)
+        if found is not None:
+            return found
         name = f"node:{key}"
         entry = self._known.get(name, _UNKNOWN)
+        remembered = False
         if entry is _UNKNOWN:
             entry = self.index.get(name)
-        elif name in self._trusted:  # remembered from an earlier run: the index may have moved on since
+        elif name in self._trusted:
             self._trusted.discard(name)
-            if not self._matches(entry):
-                entry = self._known[name] = self.index.get(name)
+            remembered = True
         if entry is None:
             return None
-        digest = entry["digest"]  # a string path and os.stat: pathlib costs more than the stat itself
-        path = os.path.join(self.objects, digest[:2], f"{digest}{entry.get('ext', '')}")
-        try:
-            size = os.stat(path).st_size
-        except FileNotFoundError:
-            size = -1
+        path, size = self._object_size(entry)
+        if remembered and size != entry.get("size"):  # from an earlier run: the index may have moved on since
+            entry = self._known[name] = self.index.get(name)
+            if entry is None:
+                return None
+            path, size = self._object_size(entry)
         if size != entry["size"]:
             what = "missing" if size < 0 else f"{size} bytes instead of {entry['size']}"
             self._warn(key, f"{entry.get('meta', {}).get('node') or key[:16]}: its cached object is {what} "
                             f"({path}); it will be built again")
             return None
-        return Artifact(digest=entry["digest"], path=str(path), size=size, meta=entry.get("meta", {}))
+        found = self._found[key] = Artifact(digest=entry["digest"], path=str(path), size=size,
+                                            meta=entry.get("meta", {}))
+        return found
 
     def contains(self, key: str) -> bool:
         return self.lookup(key) is not None
 
-    def _matches(self, entry: Any) -> bool:
-        """Whether an index entry's object is there with its recorded size."""
+    def _object_size(self, entry: Any) -> tuple[str, int]:
+        """An index entry's object path and its size on disk (-1 when it is missing or the entry is malformed)."""
         try:
-            digest = entry["digest"]
-            size = os.stat(os.path.join(self.objects, digest[:2], f"{digest}{entry.get('ext', '')}")).st_size
-            return bool(size == entry["size"])
-        except (OSError, KeyError, TypeError):
-            return False
+            digest = entry["digest"]  # a string path and os.stat: pathlib costs more than the stat itself
+            path = os.path.join(self.objects, digest[:2], f"{digest}{entry.get('ext', '')}")
+        except (KeyError, TypeError):
+            return "", -1
+        try:
+            return path, os.stat(path).st_size
+        except OSError:
+            return path, -1
 
     def prefetch(self, keys: Iterable[str]) -> None:
         """Read the index entries of many node keys at once, for the lookups that follow.
@@ -257,6 +272,7 @@ class Cache:
         if intact:
             self._verified.add(artifact.digest)
             return True
+        self._found.clear()  # every key naming this digest must miss from now on
         try:
             os.unlink(artifact.path)  # evict: every key naming this digest now misses
         except FileNotFoundError:
@@ -322,6 +338,7 @@ class Cache:
                     yield raw[5:], entry
 
     def _set(self, name: str, value: Any) -> None:
+        self._found.pop(name[5:] if name.startswith("node:") else "", None)
         self._known.pop(name, None)
         self._trusted.discard(name)
         try:

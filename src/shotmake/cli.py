@@ -100,8 +100,10 @@ def _lint_or_stop(episode: Any) -> list[Any]:
     import datetime
 
     findings: list[Any] = _specs().lint(episode, os.environ, datetime.date.today())  # remembered with a snapshot
+    lines = click.get_current_context().meta.setdefault("shotmake.lint_lines", [])
     for finding in findings:
-        click.echo(finding.render(), err=True)
+        lines.append(finding.render())
+        click.echo(lines[-1], err=True)
     errors = sum(1 for f in findings if f.severity == "error")  # lint.has_errors, without importing lint
     if errors:
         raise LintFailed(f"{episode.source}: {errors} lint error(s); nothing was rendered or spent")
@@ -251,11 +253,28 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
     --budget USD refuses a build whose estimate (see `plan`) exceeds USD, and stops
     submitting paid jobs once actual spend plus the next job's estimate would pass it.
     """
-    from .lock import frozen_problems, lock_data, lock_path, read_lock, write_lock
-    from .report import ConsoleReporter, build_json, format_plan, plan_json
-    from .routing import with_nodes
+    import datetime
+
+    from . import freshness
 
     settings = _settings(ctx)
+    today = datetime.date.today()
+    plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected)
+    if plain:
+        # The null build people run most: answered from the up-to-date stamp, with a few stats.
+        lines = freshness.up_to_date(episode, settings.cache_dir, settings.out_dir, env=os.environ, today=today)
+        if lines is not None:
+            for text, always in lines:
+                if always or not quiet:
+                    click.echo(text, err=True)
+            return
+    if not dry_run:
+        freshness.forget_stamp(episode, settings.cache_dir)  # only a build that succeeds vouches again
+
+    from .lock import frozen_problems, lock_data, lock_path, read_lock, write_lock
+    from .report import ConsoleReporter, build_json, finished_line, format_plan, nothing_to_do_line, plan_json
+    from .routing import with_nodes
+
     spec = _load(episode, check=True, snapshot=True)
     config = _config(spec)
     cache = _cache(settings)
@@ -286,12 +305,22 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                 write_lock(lock_path(episode), lock_data(built, result.artifacts), episode.name)
     finally:
         cache.close()
+    wrote = f"shotmake: wrote {output}" if output else ""
     if as_json:
         click.echo(json.dumps(build_json(the_plan, result, output)))
-    elif output and not quiet:
-        click.echo(f"shotmake: wrote {output}", err=True)
+    elif wrote and not quiet:
+        click.echo(wrote, err=True)
     if not result.ok:
         ctx.exit(1)
+    inputs = _specs().inputs()
+    if not frozen and inputs is not None:  # a snapshot vouches for the spec: record that all is built
+        nodes = len(the_plan.order)
+        lines = [(text, True) for text in ctx.meta.get("shotmake.lint_lines", [])]
+        lines += [(nothing_to_do_line(the_plan.episode.name, nodes), False), (finished_line(0, nodes, 0.0), False)]
+        lines += [(wrote, False)] if wrote else []
+        outputs = [settings.out_dir / n.labels["output"] for n in the_plan.deliverables if n.id in result.artifacts]
+        freshness.write_stamp(episode, settings.cache_dir, settings.out_dir, inputs=inputs,
+                              outputs=[*outputs, lock_path(episode)], lines=lines, env=os.environ, today=today)
 
 
 def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:

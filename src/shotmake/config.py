@@ -189,18 +189,18 @@ class _Parser:
         return value
 
     def keys(self, table: Mapping[str, Any], path: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-        from .spec import did_you_mean
-
         for key in table:
             if key not in allowed:
+                from .spec import did_you_mean  # YAML and all: only to word an error
+
                 hint = did_you_mean(key, allowed)
                 raise self.fail((*path, key), f"unknown key '{key}'",
                                 hint or f"known keys: {', '.join(allowed)}")
 
     def route(self, name: str, path: tuple[str, ...], value: Any = None) -> str:
-        from .spec import did_you_mean
-
         if name not in ROUTES:
+            from .spec import did_you_mean
+
             if isinstance(value, dict) and any(f"{name}.{part}" in ROUTES for part in value):
                 dotted = next(f"{name}.{part}" for part in value if f"{name}.{part}" in ROUTES)
                 raise self.fail(path, f"unknown route '{name}'",

@@ -10,14 +10,16 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .costs import PriceOverrides, estimate
 from .errors import ShotmakeError
-from .execute import BuildResult
 from .model import Node
 from .plan import Plan, Stale
 from .redaction import redact
+
+if TYPE_CHECKING:  # `plan` and `status` print reports without importing the executor
+    from .execute import BuildResult
 
 
 def node_entry(node: Node) -> dict[str, Any]:
@@ -83,6 +85,23 @@ def format_plan(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides |
     return "\n".join([header, *lines])
 
 
+def nothing_to_do_line(episode: str, cached: int) -> str:
+    """The line a build prints when every node is cached."""
+    return f"shotmake: {episode}: nothing to do ({cached} nodes cached)"
+
+
+def finished_line(rendered: int, cached: int, seconds: float, *, failed: int = 0, skipped: int = 0,
+                  spent: float = 0.0) -> str:
+    """The summary line at the end of a build."""
+    parts = [f"{rendered} rendered", f"{cached} cached"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if skipped:
+        parts.append(f"{skipped} not started")
+    spend = f", spent ${spent:.2f}" if spent else ""
+    return f"shotmake: {', '.join(parts)} in {seconds:.1f}s{spend}"
+
+
 class ConsoleReporter:
     """Line-oriented progress on stderr: one line per node state change, then a summary.
 
@@ -113,7 +132,7 @@ class ConsoleReporter:
         self.started = time.monotonic()
         cached = len(plan.order) - len(stale)
         if not stale:
-            self._say(f"shotmake: {plan.episode.name}: nothing to do ({cached} nodes cached)")
+            self._say(nothing_to_do_line(plan.episode.name, cached))
         else:
             self._say(f"shotmake: {plan.episode.name}: {len(stale)} to build, {cached} cached, est. ${estimate_usd:.2f}")
 
@@ -144,10 +163,5 @@ class ConsoleReporter:
         self._say(f"{self._elapsed()} [{self.done:>3}/{self.total}] FAILED {node.id}{where}: {error}", always=True)
 
     def build_finished(self, result: BuildResult) -> None:
-        parts = [f"{len(result.rendered)} rendered", f"{len(result.cached)} cached"]
-        if result.failed:
-            parts.append(f"{len(result.failed)} failed")
-        if result.skipped:
-            parts.append(f"{len(result.skipped)} not started")
-        spend = f", spent ${result.cost_usd:.2f}" if result.cost_usd else ""
-        self._say(f"shotmake: {', '.join(parts)} in {result.seconds:.1f}s{spend}")
+        self._say(finished_line(len(result.rendered), len(result.cached), result.seconds, failed=len(result.failed),
+                                skipped=len(result.skipped), spent=result.cost_usd))

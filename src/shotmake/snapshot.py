@@ -29,7 +29,6 @@ import dataclasses
 import gc
 import hashlib
 import json
-import os
 import sys
 import time
 import types
@@ -39,13 +38,22 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SourceLocation
+from .freshness import (
+    FORMAT,
+    content_of,
+    entry_path,
+    identity,
+    inputs_hold,
+    read_json,
+    stat_of,
+)
+from .freshness import write_json as _write_json
 from .model import Episode, Node
 
 if typing.TYPE_CHECKING:
     from .cache import Cache
     from .plan import Plan
 
-FORMAT = 1
 _UNIONS = (typing.Union, types.UnionType)
 _MAPPINGS = (dict, collections.abc.Mapping)
 #: Files modified this recently when a load began are not trusted to have settled.
@@ -289,41 +297,6 @@ def decode_plan(data: Mapping[str, Any], episode: Episode) -> Plan:
 # What a snapshot was made from
 
 
-def _stat(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev]
-
-
-def _content(path: str) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
-    except OSError:
-        return None
-
-
-_CODE: str | None = None
-
-
-def code_fingerprint() -> str:
-    """shotmake's own inputs: Python's version and every source and schema file's size and mtime."""
-    global _CODE
-    if _CODE is None:
-        package = Path(__file__).parent
-        entries = []
-        for folder, _, names in sorted(os.walk(package)):
-            for name in sorted(names):
-                if name.endswith((".py", ".json")):
-                    st = os.stat(os.path.join(folder, name))
-                    entries.append(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}")
-        entries.append(f"python:{sys.version_info[:3]}:format:{FORMAT}")
-        _CODE = hashlib.sha256("\n".join(entries).encode()).hexdigest()
-    return _CODE
-
-
 def _asset_paths(episode: Episode) -> list[str]:
     """User files the episode names (resolved), beyond those the planner digests."""
     paths = [p for c in episode.characters.values() for p in c.references]
@@ -378,16 +351,19 @@ class SpecCache:
         self.last = ""
         self._identity_now: dict[str, Any] | None = None
         self._entries: dict[str, Any] | None = None
+        self._saved: dict[str, Any] | None = None
 
     def _identity(self, path: Path) -> dict[str, Any]:
-        from .project import find_root
+        return identity(path)
 
-        return {"format": FORMAT, "code": code_fingerprint(), "path": str(path), "cwd": os.getcwd(),
-                "root": str(find_root(path).resolve())}
+    def _entry_path(self, ident: Mapping[str, Any]) -> Path:
+        return entry_path(self.folder, ident)
 
-    def _entry_path(self, identity: Mapping[str, Any]) -> Path:
-        name = hashlib.sha256(f"{identity['cwd']}\0{identity['path']}".encode()).hexdigest()[:40]
-        return self.folder / f"{name}.json"
+    def inputs(self) -> dict[str, Any] | None:
+        """What the snapshot serving this run was made from (loaded, or saved by this run), else None."""
+        if self._hit is not None:
+            return dict(self._hit[1]["inputs"])
+        return self._saved
 
     def load(self, path: str | Path) -> Episode:
         """The episode at ``path``: from its snapshot when nothing changed, else loaded (``spec.load_episode``)."""
@@ -408,7 +384,7 @@ class SpecCache:
         from .spec import load_episode  # YAML and the schema: only when the snapshot cannot serve
 
         started = time.time()
-        spec_digest = _content(str(path))
+        spec_digest = content_of(str(path))
         episode = load_episode(path, identity["root"])
         self._hit, self.last = None, "miss"
         self._miss = (episode, {**identity, "spec": spec_digest}, started)
@@ -514,44 +490,21 @@ class SpecCache:
     # -- reading and writing ------------------------------------------------------------------
     @staticmethod
     def _read_json(path: Path) -> Any:
-        """The JSON value of a file ``_write`` wrote, or None if it is missing, truncated or corrupt."""
-        try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
-        except OSError:
-            return None
-        digest, _, body = raw.partition(b"\n")
-        if hashlib.sha256(body).hexdigest().encode() != digest:
-            return None
-        try:
-            return json.loads(body)
-        except ValueError:
-            return None
+        return read_json(path)
 
-    def _read(self, identity: Mapping[str, Any]) -> dict[str, Any] | None:
-        data = self._read_json(self._entry_path(identity))
+    def _read(self, ident: Mapping[str, Any]) -> dict[str, Any] | None:
+        data = self._read_json(self._entry_path(ident))
         if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
             return None
-        inputs = data["inputs"]
-        if any(inputs.get(k) != v for k, v in identity.items()):
-            return None
-        if inputs.get("spec") != _content(identity["path"]):
-            return None
-        for path, digest in inputs.get("includes", []):
-            if _content(path) != digest:
-                return None
-        for path, stat in inputs.get("assets", []):
-            if _stat(path) != stat:
-                return None
-        return data
+        return data if inputs_hold(data["inputs"], ident) else None
 
     def _save(self, episode: Episode, plan: Plan, identity: Mapping[str, Any], started: float,
               digested: list[str]) -> None:
         threshold = (started - RACY_SECONDS) * 1e9
-        includes: list[tuple[str, str | None]] = [(p, _content(p)) for p in episode.includes]
+        includes: list[tuple[str, str | None]] = [(p, content_of(p)) for p in episode.includes]
         assets: list[tuple[str, list[int] | None]] = [
-            (p, _stat(p)) for p in dict.fromkeys([*_asset_paths(episode), *digested])]
-        stats = [_stat(str(identity["path"])), *(_stat(str(p)) for p, _ in includes), *(s for _, s in assets)]
+            (p, stat_of(p)) for p in dict.fromkeys([*_asset_paths(episode), *digested])]
+        stats = [stat_of(str(identity["path"])), *(stat_of(str(p)) for p, _ in includes), *(s for _, s in assets)]
         if any(s is None or s[1] >= threshold for s in stats) or any(d is None for _, d in includes):
             return  # a file that just changed (or vanished) may change again unseen: load it next time too
         try:
@@ -561,19 +514,8 @@ class SpecCache:
         except (SnapshotError, TypeError, ValueError):
             return  # a value JSON cannot hold: this spec is simply loaded every time
         self._write(self._entry_path(identity), text)
+        self._saved = json.loads(json.dumps(data["inputs"]))  # as the next run will read them
 
     def _write(self, target: Path, text: str) -> None:
-        """Write atomically, owner-only, after a line with the text's SHA-256 (``_read_json`` checks it).
-
-        A read-only or full cache only costs the next run a full load.
-        """
-        temp = self.folder / f".{target.name}.{os.urandom(4).hex()}"
-        body = text.encode()
-        try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
-                handle.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-            os.replace(temp, target)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+        """Write atomically and checksummed (``freshness.write_json``); failures only cost a full load."""
+        _write_json(target, text)
