@@ -13,29 +13,25 @@ VIDEO = VideoStream("h264", 1280, 720, Fraction(24), "yuv420p", "High", Fraction
 AUDIO = AudioStream("aac", 48000, 2, "stereo")
 
 
-def clip(seconds: float | None, video: VideoStream | None = VIDEO) -> MediaInfo:
-    return MediaInfo(seconds, "mov,mp4,m4a,3gp,3g2,mj2", video, AUDIO)
-
-
 @pytest.mark.parametrize("seconds", [8.0, 8.04, 7.5, 8.9])
 def test_a_clip_close_to_the_asked_length_passes(seconds: float) -> None:
-    assert clip_problems(clip(seconds), 8.0) == []
+    assert clip_problems(seconds, True, 8.0) == []
 
 
 @pytest.mark.parametrize("seconds", [4.0, 6.9, 9.1, 12.0])
 def test_a_clip_of_another_length_is_refused_with_both_lengths(seconds: float) -> None:
-    (problem,) = clip_problems(clip(seconds), 8.0)
+    (problem,) = clip_problems(seconds, True, 8.0)
     assert f"{seconds:.1f} s" in problem and "8 s was asked" in problem
 
 
 def test_long_clips_get_a_proportional_slack() -> None:
-    assert clip_problems(clip(34.0), 37.0) == []  # 10 % of 37 s
-    assert clip_problems(clip(32.0), 37.0) != []
+    assert clip_problems(34.0, True, 37.0) == []  # 10 % of 37 s
+    assert clip_problems(32.0, True, 37.0) != []
 
 
 def test_audio_only_or_still_bodies_are_not_clips() -> None:
-    assert "no video stream" in clip_problems(clip(8.0, video=None), 8.0)[0]
-    assert "no duration" in clip_problems(clip(None), 8.0)[0]
+    assert "no video stream (wav)" in clip_problems(8.0, False, 8.0, "wav")[0]
+    assert "no duration" in clip_problems(None, True, 8.0)[0]
 
 
 def test_an_extension_is_expected_joined_onto_its_source() -> None:

@@ -548,18 +548,25 @@ class Executor:
         fetches it again and a later build resumes the download rather than paying for a new job.
         """
         meta = provider.download(job_id, dest, status)
-        from . import media, verify  # probing needs ffmpeg: only builds that download pay the import
+        from . import media, mp4info, verify  # only builds that download pay these imports
+
+        def length_and_video(path: Path) -> tuple[float | None, bool, str]:
+            facts = mp4info.read(path)  # the box headers answer for plain MP4s, without an ffmpeg process
+            if facts is not None:
+                return facts.seconds, facts.video, "mp4"
+            info = media.probe(path)
+            return info.duration, info.video is not None, info.format_name
 
         try:
-            info = media.probe(dest)
             if request.kind == "sheet":
-                problems = verify.image_problems(info)
+                problems = verify.image_problems(media.probe(dest))
             else:
-                source = media.probe(request.extends.path).duration if request.extends is not None else None
+                source = length_and_video(request.extends.path)[0] if request.extends is not None else None
                 route = ROUTES.get(node.provider)
                 expected = verify.expected_clip_seconds(request.duration, source,
                                                         route.extension_step if route else 0.0)
-                problems = verify.clip_problems(info, expected)
+                seconds, video, container = length_and_video(dest)
+                problems = verify.clip_problems(seconds, video, expected, container)
         except MediaError as exc:
             problems = [f"it is not readable media ({exc.message.splitlines()[0]})"]
         if problems:

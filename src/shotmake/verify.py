@@ -2,7 +2,8 @@
 
 A vendor's CDN can answer 200 with the wrong bytes (an error page, a truncated or zero-filled
 body of the right length, another job's clip). Cached, such a file would be "built" for good and
-every later assembly would use it. The checks here are pure: the caller probes the file.
+every later assembly would use it. The checks here are pure: the caller reads the file's facts
+(``mp4info`` from the box headers, else ffmpeg's probe).
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ def expected_clip_seconds(asked: float, extends_seconds: float | None, extension
     return asked
 
 
-def clip_problems(info: MediaInfo, expected_seconds: float) -> list[str]:
-    """Why ``info`` is not a clip of about ``expected_seconds``; empty when it is."""
-    if info.video is None:
-        return [f"it holds no video stream ({info.format_name})"]
-    if info.duration is None:
+def clip_problems(seconds: float | None, has_video: bool, expected_seconds: float, container: str = "") -> list[str]:
+    """Why a file of ``seconds`` (with or without video) is not a clip of about ``expected_seconds``."""
+    if not has_video:
+        return [f"it holds no video stream ({container or 'no picture track'})"]
+    if seconds is None:
         return ["it has no duration (a still image, not a clip)"]
     slack = max(DURATION_SLACK, expected_seconds * DURATION_SLACK_SHARE)
-    if abs(info.duration - expected_seconds) > slack:
-        return [f"it lasts {info.duration:.1f} s where {expected_seconds:g} s was asked"]
+    if abs(seconds - expected_seconds) > slack:
+        return [f"it lasts {seconds:.1f} s where {expected_seconds:g} s was asked"]
     return []
 
 
