@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -13,7 +14,7 @@ from shotmake.cli import cli
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the slow tests first (longest first, as a scheduler would), the rest in their order.
+    """Run the slow tests first, the rest in their order.
 
     Under xdist the workers take tests from the front: slow ones started first overlap the
     hundreds of quick ones instead of trailing alone at the end of the run.
@@ -90,3 +91,10 @@ def run() -> Callable[..., Result]:
         return runner.invoke(cli, list(args), catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """An HTTP client for a provider adapter under test (the adapters take it injected)."""
+    with httpx.Client(timeout=10.0) as c:
+        yield c

@@ -44,12 +44,6 @@ def fake() -> Iterator[FakeGemini]:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0) as c:
-        yield c
-
-
-@pytest.fixture
 def make_veo(fake: FakeGemini, client: httpx.Client) -> Iterator[Callable[..., GeminiVeo]]:
     made: list[GeminiVeo] = []
 

@@ -25,11 +25,10 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def images(fake: FakeOpenAI) -> Iterator[OpenAIImages]:
-    with httpx.Client(timeout=5.0) as client:
-        adapter = OpenAIImages("gpt-image-1", api_key=fake.api_key, base_url=fake.base_url, client=client)
-        yield adapter
-        adapter.close()
+def images(fake: FakeOpenAI, client: httpx.Client) -> Iterator[OpenAIImages]:
+    adapter = OpenAIImages("gpt-image-1", api_key=fake.api_key, base_url=fake.base_url, client=client)
+    yield adapter
+    adapter.close()
 
 
 def sheet(prompt: str = "turnaround sheet of Mira, a fox courier", **kw: object) -> RenderRequest:

@@ -28,12 +28,6 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5.0) as c:
-        yield c
-
-
-@pytest.fixture
 def sora(fake: FakeOpenAI, client: httpx.Client) -> Iterator[OpenAIVideos]:
     adapter = OpenAIVideos("sora-2", api_key=fake.api_key, base_url=fake.base_url, client=client)
     yield adapter

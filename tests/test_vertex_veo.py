@@ -40,12 +40,6 @@ def fake() -> Iterator[FakeVertex]:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0) as c:
-        yield c
-
-
-@pytest.fixture
 def make_vertex(fake: FakeVertex, client: httpx.Client) -> Callable[..., VertexVeo]:
     def make(**kwargs: Any) -> VertexVeo:
         kwargs.setdefault("token", TOKEN)

@@ -338,7 +338,8 @@ class Cache:
                     yield raw[5:], entry
 
     def _set(self, name: str, value: Any) -> None:
-        self._found.pop(name[5:] if name.startswith("node:") else "", None)
+        if name.startswith("node:"):
+            self._found.pop(name[5:], None)
         self._known.pop(name, None)
         self._trusted.discard(name)
         try:

@@ -319,7 +319,7 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
         lines += [(nothing_to_do_line(the_plan.episode.name, nodes), False), (finished_line(0, nodes, 0.0), False)]
         lines += [(wrote, False)] if wrote else []
         outputs = [settings.out_dir / n.labels["output"] for n in the_plan.deliverables if n.id in result.artifacts]
-        freshness.write_stamp(episode, settings.cache_dir, settings.out_dir, inputs=inputs,
+        freshness.write_stamp(settings.cache_dir, settings.out_dir, inputs=inputs,
                               outputs=[*outputs, lock_path(episode)], lines=lines, env=os.environ, today=today)
 
 

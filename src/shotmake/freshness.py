@@ -163,12 +163,10 @@ def cache_state(cache_dir: Path) -> list[Any]:
     return state
 
 
-def _context(spec: Path, cache_dir: Path, out_dir: Path, env: Mapping[str, str],
+def _context(root: str, cache_dir: Path, out_dir: Path, env: Mapping[str, str],
              today: datetime.date) -> dict[str, Any]:
-    """Everything but the snapshot's inputs that a stamp is compared on."""
-    from .project import find_root
-
-    config = find_root(spec).resolve() / "shotmake.toml"
+    """Everything but the snapshot's inputs that a stamp is compared on (``root``: the project's)."""
+    config = Path(root) / "shotmake.toml"
     return {"date": today.isoformat(), "env": environment(env), "config": content_of(str(config)),
             "cache": str(cache_dir.resolve()), "out": str(out_dir.resolve())}
 
@@ -177,15 +175,16 @@ def stamp_path(cache_dir: Path, ident: Mapping[str, Any]) -> Path:
     return entry_path(cache_dir / "specs", ident).with_suffix(".uptodate.json")
 
 
-def write_stamp(spec: Path, cache_dir: Path, out_dir: Path, *, inputs: Mapping[str, Any],
+def write_stamp(cache_dir: Path, out_dir: Path, *, inputs: Mapping[str, Any],
                 outputs: Iterable[Path], lines: list[tuple[str, bool]], env: Mapping[str, str],
                 today: datetime.date) -> None:
-    """Record that ``spec`` was just built in full; ``lines`` is what a null build prints ((text, always))."""
+    """Record that the spec of ``inputs`` was just built in full; ``lines`` is what a null build prints
+    (``(text, always)``: always is printed under ``-q`` too)."""
     ident = {k: inputs[k] for k in ("format", "code", "path", "cwd", "root") if k in inputs}
     stamp = {
         "format": FORMAT,
         "inputs": dict(inputs),
-        "context": _context(spec, cache_dir, out_dir, env, today),
+        "context": _context(ident["root"], cache_dir, out_dir, env, today),
         "cache_state": cache_state(cache_dir),
         "outputs": [[str(p), stat_of(str(p))] for p in outputs],
         "lines": lines,
@@ -213,7 +212,7 @@ def up_to_date(spec: Path, cache_dir: Path, out_dir: Path, *, env: Mapping[str, 
             return None
         if not inputs_hold(stamp["inputs"], ident):
             return None
-        if stamp["context"] != _context(spec, cache_dir, out_dir, env, today):
+        if stamp["context"] != _context(ident["root"], cache_dir, out_dir, env, today):
             return None
         if any(stat_of(path) != stat for path, stat in stamp["outputs"]):
             return None

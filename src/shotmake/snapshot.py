@@ -46,8 +46,8 @@ from .freshness import (
     inputs_hold,
     read_json,
     stat_of,
+    write_json,
 )
-from .freshness import write_json as _write_json
 from .model import Episode, Node
 
 if typing.TYPE_CHECKING:
@@ -438,12 +438,12 @@ class SpecCache:
                 rows = [codec.encoder(type(f))(f) for f in findings]
             except SnapshotError:
                 return findings
-            self._write(self._entry_path(self._identity_now).with_suffix(".lint.json"),  # type: ignore[arg-type]
+            write_json(self._entry_path(self._identity_now).with_suffix(".lint.json"),  # type: ignore[arg-type]
                         json.dumps({"key": key, "files": codec.files, "findings": rows}, separators=(",", ":")))
         return findings
 
     def _read_lint(self, key: str) -> list[Any] | None:
-        data = self._read_json(self._entry_path(self._identity_now).with_suffix(".lint.json"))  # type: ignore[arg-type]
+        data = read_json(self._entry_path(self._identity_now).with_suffix(".lint.json"))  # type: ignore[arg-type]
         try:
             if data["key"] != key:
                 return None
@@ -474,13 +474,13 @@ class SpecCache:
         if entries == self._entries:
             return
         self._entries = entries
-        self._write(self._entry_path(self._identity_now).with_suffix(".index.json"),
+        write_json(self._entry_path(self._identity_now).with_suffix(".index.json"),
                     json.dumps({"format": FORMAT, "entries": entries}, separators=(",", ":")))
 
     def _read_entries(self) -> dict[str, Any]:
         if self._identity_now is None:
             return {}
-        data = self._read_json(self._entry_path(self._identity_now).with_suffix(".index.json"))
+        data = read_json(self._entry_path(self._identity_now).with_suffix(".index.json"))
         try:
             entries = data["entries"] if data.get("format") == FORMAT else {}
         except (KeyError, TypeError, AttributeError):
@@ -488,12 +488,8 @@ class SpecCache:
         return entries if isinstance(entries, dict) else {}
 
     # -- reading and writing ------------------------------------------------------------------
-    @staticmethod
-    def _read_json(path: Path) -> Any:
-        return read_json(path)
-
     def _read(self, ident: Mapping[str, Any]) -> dict[str, Any] | None:
-        data = self._read_json(self._entry_path(ident))
+        data = read_json(self._entry_path(ident))
         if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
             return None
         return data if inputs_hold(data["inputs"], ident) else None
@@ -513,9 +509,5 @@ class SpecCache:
             text = json.dumps(data, separators=(",", ":"), allow_nan=False)
         except (SnapshotError, TypeError, ValueError):
             return  # a value JSON cannot hold: this spec is simply loaded every time
-        self._write(self._entry_path(identity), text)
+        write_json(self._entry_path(identity), text)
         self._saved = json.loads(json.dumps(data["inputs"]))  # as the next run will read them
-
-    def _write(self, target: Path, text: str) -> None:
-        """Write atomically and checksummed (``freshness.write_json``); failures only cost a full load."""
-        _write_json(target, text)

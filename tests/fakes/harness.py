@@ -55,30 +55,24 @@ cooldown = 600           # a route that said it shut down stays shut for the bui
 """
 
 
-@functools.cache
-def config_is_read() -> bool:
-    """Whether ``shotmake build`` reads ``shotmake.toml`` (a bad key there must stop it).
-
-    Without it, jobs poll every 10 s and stalls take 20 minutes to call: tests then use fakes
-    that finish on the first poll and plant no stalls.
-    """
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "shotmake.toml").write_text("[remote]\nno_such_key = 1\n")
-        Path(tmp, "e.yaml").write_text("version: 1\nepisode: e\nshots:\n  - id: a\n    prompt: A sea.\n"
-                                       "sequences:\n  - id: s\n    shots: [a]\n")
-        proc = subprocess.run([sys.executable, "-m", "shotmake", "build", "-n", "e.yaml"], cwd=tmp,
-                              capture_output=True, text=True, timeout=60, check=False)
-        return proc.returncode == 2 and "no_such_key" in proc.stderr
-
-
-def write_fast_config(root: Path) -> bool:
-    """Put ``FAST_CONFIG`` in the project at ``root`` if shotmake reads it; say whether it does."""
-    if not config_is_read():
-        return False
+def write_fast_config(root: Path) -> None:
+    """Put ``FAST_CONFIG`` in the project at ``root``."""
     (root / "shotmake.toml").write_text(FAST_CONFIG)
-    return True
+
+
+def one_shot_project(root: Path, provider: str = "sora-2", duration: int = 4,
+                     shots: dict[str, str] | None = None) -> Path:
+    """Write ``one.yaml`` (one sequence of ``shots``: id -> prompt, a 480p master) and the fast config."""
+    shots = shots or {"sea": "Establishing shot of a grey sea under rain clouds."}
+    lines = [f"  - id: {sid}\n    prompt: {prompt}" for sid, prompt in shots.items()]
+    spec = root / "one.yaml"
+    spec.write_text(f"version: 1\nepisode: one\n"
+                    f"defaults: {{provider: {provider}, resolution: 720p, duration: {duration}}}\n"
+                    "shots:\n" + "\n".join(lines) + "\n"
+                    f"sequences:\n  - id: all\n    shots: [{', '.join(shots)}]\n"
+                    "delivery:\n  format: {resolution: 480p, fps: 12}\n")
+    write_fast_config(root)  # poll every 10 ms and back off in milliseconds
+    return spec
 
 
 class RemoteFakes:
@@ -87,8 +81,8 @@ class RemoteFakes:
     def __init__(self, openai: FakeOpenAI | None = None, gemini: FakeGemini | None = None) -> None:
         # Sora's poll hint (openai-poll-after-ms) small but not zero, as a real server's would be.
         self.openai = openai or FakeOpenAI(api_key=OPENAI_KEY, polls_to_complete=2, queued_polls=1, poll_after_ms=10)
-        # Veo answers "running" twice before "done" when polls are paced by shotmake.toml.
-        self.gemini = gemini or FakeGemini(api_key=GEMINI_KEY, polls_until_done=2 if config_is_read() else 0)
+        # Veo answers "running" twice before "done" (polls are paced by the fast config).
+        self.gemini = gemini or FakeGemini(api_key=GEMINI_KEY, polls_until_done=2)
         self.servers: tuple[FakeServer, ...] = (self.openai, self.gemini)
 
     def __enter__(self) -> Self:

@@ -141,17 +141,21 @@ class FakeServer:
                 self.send_header("content-length", str(declared))
                 self.end_headers()
                 if resp.abort_after is not None:
-                    self.wfile.write(payload[: resp.abort_after])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(2)
-                    except OSError:
-                        pass
+                    self._cut_off(payload[: resp.abort_after])
                     return
                 self.wfile.write(payload)
                 if resp.declared_length is not None and resp.declared_length != len(payload):
                     self.close_connection = True
+
+            def _cut_off(self, last: bytes) -> None:
+                """Send ``last`` and drop the connection mid-body (a reset download)."""
+                self.wfile.write(last)
+                self.wfile.flush()
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(2)
+                except OSError:
+                    pass
 
             def _stream(self, resp: Response, chunks: Iterable[bytes]) -> None:
                 self.send_response(resp.status)
@@ -167,13 +171,7 @@ class FakeServer:
                 iterator: Iterator[bytes] = iter(chunks)
                 for chunk in iterator:
                     if resp.abort_after is not None and sent + len(chunk) >= resp.abort_after:
-                        self.wfile.write(chunk[: resp.abort_after - sent])
-                        self.wfile.flush()
-                        self.close_connection = True
-                        try:
-                            self.connection.shutdown(2)
-                        except OSError:
-                            pass
+                        self._cut_off(chunk[: resp.abort_after - sent])
                         return
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                     sent += len(chunk)

@@ -7,34 +7,15 @@ was given in its 401 message (some do): the message must reach the user without 
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
-from tests.fakes.harness import RemoteFakes, files_containing, summary, write_fast_config
+from tests.fakes.harness import RemoteFakes, files_containing, one_shot_project, summary
 from tests.fakes.openai_server import FakeOpenAI
-
-SPEC = """\
-version: 1
-episode: one
-defaults: {provider: sora-2, resolution: 720p, duration: 4}
-shots:
-  - id: sea
-    prompt: Establishing shot of a grey sea under rain clouds.
-  - id: gulls
-    prompt: Gulls circle over the empty harbour.
-sequences:
-  - id: all
-    shots: [sea, gulls]
-delivery:
-  format: {resolution: 480p, fps: 12}
-"""
 
 
 def project(root: Path) -> Path:
-    spec = root / "one.yaml"
-    spec.write_text(textwrap.dedent(SPEC))
-    write_fast_config(root)
-    return spec
+    return one_shot_project(root, shots={"sea": "Establishing shot of a grey sea under rain clouds.",
+                                         "gulls": "Gulls circle over the empty harbour."})
 
 
 def test_a_budget_below_the_estimate_exits_non_zero_having_submitted_nothing(tmp_path: Path) -> None:

@@ -39,7 +39,6 @@ from tests.fakes.google_server import (
 from tests.fakes.harness import (
     Killer,
     RemoteFakes,
-    config_is_read,
     files_containing,
     node_prompts,
     summary,
@@ -118,9 +117,8 @@ def chaos_episode(root: Path, seed: int, shots: int) -> Chaos:
         by_kind["sora" if "provider: sora-2\n" in line else "veo"].append(sid)
     wanted = {"sora": ["moderation", "expired"] + (["moderation-sync"] if shots >= 20 else []),
               "veo": ["rai"] + (["expired", "rai"] if shots >= 20 else [])}
-    if config_is_read():
-        wanted["sora"].append("stall")
-        wanted["veo"].append("stall")
+    wanted["sora"].append("stall")
+    wanted["veo"].append("stall")
     for vendor, kinds_wanted in wanted.items():
         pool = by_kind[vendor]
         rng.shuffle(pool)

@@ -9,34 +9,14 @@ creating a new one.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from shotmake.cache import Cache
 from shotmake.journal import Journal
 from tests.fakes.google_server import reset_download, sample_mp4, truncated_download
-from tests.fakes.harness import RemoteFakes, node_prompts, summary, write_fast_config
+from tests.fakes.harness import RemoteFakes, node_prompts, one_shot_project, summary
 from tests.fakes.openai_server import fake_mp4
 from tests.fakes.server import Request, Response
-
-
-def episode(root: Path, provider: str, duration: int) -> Path:
-    spec = root / "one.yaml"
-    spec.write_text(textwrap.dedent(f"""\
-        version: 1
-        episode: one
-        defaults: {{provider: {provider}, resolution: 720p, duration: {duration}}}
-        shots:
-          - id: sea
-            prompt: Establishing shot of a grey sea under rain clouds.
-        sequences:
-          - id: all
-            shots: [sea]
-        delivery:
-          format: {{resolution: 480p, fps: 12}}
-        """))
-    write_fast_config(root)  # retries back off in milliseconds
-    return spec
 
 
 def cached(root: Path, node_id: str, spec: Path) -> bool:
@@ -67,7 +47,7 @@ def journal_phase(root: Path) -> list[str]:
 
 
 def test_broken_downloads_are_fetched_again_from_the_same_job(tmp_path: Path) -> None:
-    spec = episode(tmp_path, "sora-2", 4)
+    spec = one_shot_project(tmp_path, "sora-2", 4)
     with RemoteFakes() as fakes:
         fakes.openai.reset_next_download(after_bytes=700)
         fakes.openai.truncate_next_download(missing=3000)
@@ -81,7 +61,7 @@ def test_broken_downloads_are_fetched_again_from_the_same_job(tmp_path: Path) ->
 
 
 def test_veo_broken_downloads_are_fetched_again_from_the_same_operation(tmp_path: Path) -> None:
-    spec = episode(tmp_path, "veo-3.1", 4)
+    spec = one_shot_project(tmp_path, "veo-3.1", 4)
     with RemoteFakes() as fakes:
         fakes.gemini.faults += [reset_download(after=900), truncated_download(missing=2000)]
         build = fakes.run(["build", spec.name, "--json", "-q"], tmp_path)
@@ -91,7 +71,7 @@ def test_veo_broken_downloads_are_fetched_again_from_the_same_operation(tmp_path
 
 
 def test_expired_content_fails_the_node_with_the_reason(tmp_path: Path) -> None:
-    spec = episode(tmp_path, "sora-2", 4)
+    spec = one_shot_project(tmp_path, "sora-2", 4)
     with RemoteFakes() as fakes:
         fakes.openai.expire_terms.add("grey sea")
         build = fakes.run(["build", spec.name, "--json"], tmp_path)
@@ -116,7 +96,7 @@ def _serve(fakes: RemoteFakes, route_suffix: str, body: bytes) -> None:
 
 
 def test_sora_clip_of_the_wrong_length_is_not_stored_and_its_job_is_kept(tmp_path: Path) -> None:
-    spec = episode(tmp_path, "sora-2", 8)
+    spec = one_shot_project(tmp_path, "sora-2", 8)
     with RemoteFakes() as fakes:
         _serve(fakes, "/content", fake_mp4(4, "1280x720"))  # a real MP4, but 4 s where 8 s was asked
         build = fakes.run(["build", spec.name, "--json"], tmp_path)
@@ -132,7 +112,7 @@ def test_sora_clip_of_the_wrong_length_is_not_stored_and_its_job_is_kept(tmp_pat
 
 
 def test_veo_body_that_is_not_a_video_is_not_stored_and_its_job_is_kept(tmp_path: Path) -> None:
-    spec = episode(tmp_path, "veo-3.1", 4)
+    spec = one_shot_project(tmp_path, "veo-3.1", 4)
     with RemoteFakes() as fakes:
         whole = sample_mp4(4.0, "16:9")
         _serve(fakes, "/blob/", whole[:32] + bytes(len(whole) - 32))  # the right length, no video in it

@@ -9,25 +9,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
-from tests.fakes.harness import OPENAI_KEY, Killer, RemoteFakes, summary, write_fast_config
+from tests.fakes.harness import OPENAI_KEY, Killer, RemoteFakes, one_shot_project, summary
 from tests.fakes.openai_server import FakeOpenAI
-
-SPEC = """\
-version: 1
-episode: one
-defaults: {provider: sora-2, resolution: 720p, duration: 4}
-shots:
-  - id: sea
-    prompt: Establishing shot of a grey sea under rain clouds.
-sequences:
-  - id: all
-    shots: [sea]
-delivery:
-  format: {resolution: 480p, fps: 12}
-"""
 
 
 def fakes_with_slow_sora() -> RemoteFakes:
@@ -37,8 +22,7 @@ def fakes_with_slow_sora() -> RemoteFakes:
 
 def killed_mid_job(root: Path, fakes: RemoteFakes) -> None:
     """Build, and SIGKILL it on its 4th request: create, poll (queued), poll (50 %), *poll*."""
-    (root / "one.yaml").write_text(textwrap.dedent(SPEC))
-    write_fast_config(root)
+    one_shot_project(root)
     killer = Killer(fakes)
     proc = subprocess.Popen([sys.executable, "-m", "shotmake", "build", "one.yaml", "-q"], cwd=root,
                             env=fakes.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
@@ -66,8 +50,7 @@ def test_a_killed_build_leaves_its_job_in_flight_and_the_next_build_resumes_it(t
 
 
 def test_a_transient_error_while_reconciling_a_lost_create_is_retried(tmp_path: Path) -> None:
-    (tmp_path / "one.yaml").write_text(textwrap.dedent(SPEC))
-    write_fast_config(tmp_path)
+    one_shot_project(tmp_path)
     with RemoteFakes() as fakes:
         killer = Killer(fakes)
         proc = subprocess.Popen([sys.executable, "-m", "shotmake", "build", "one.yaml", "-q"], cwd=tmp_path,

@@ -7,34 +7,19 @@ Storage instead of inline base64. The OAuth token must not be written anywhere.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.harness import RemoteFakes, files_containing, summary, write_fast_config
+from tests.fakes.harness import RemoteFakes, files_containing, one_shot_project, summary
 from tests.fakes.vertex_server import FakeVertex
 
 TOKEN = "ya29.test-NEVER-WRITE-ME-vertex-token-77e1"
-SPEC = """\
-version: 1
-episode: one
-defaults: {provider: veo-3.1, resolution: 720p, duration: 4}
-shots:
-  - id: sea
-    prompt: Waves break on the black rocks at dusk.
-sequences:
-  - id: all
-    shots: [sea]
-delivery:
-  format: {resolution: 480p, fps: 12}
-"""
 
 
 @pytest.mark.parametrize("storage", [False, True], ids=["inline", "cloud-storage"])
 def test_veo_on_vertex_builds_from_the_environment(tmp_path: Path, storage: bool) -> None:
-    (tmp_path / "one.yaml").write_text(textwrap.dedent(SPEC))
-    write_fast_config(tmp_path)
+    one_shot_project(tmp_path, "veo-3.1", shots={"sea": "Waves break on the black rocks at dusk."})
     with FakeVertex(token=TOKEN, project="film-1", polls_until_done=1) as vertex, RemoteFakes() as fakes:
         env = {"SHOTMAKE_VEO_BACKEND": "vertex", "GOOGLE_CLOUD_PROJECT": "film-1",
                "GOOGLE_CLOUD_LOCATION": "us-central1", "GOOGLE_OAUTH_ACCESS_TOKEN": TOKEN,

@@ -26,9 +26,12 @@ import httpx
 
 from ..errors import ProviderUnavailable, RetryableError, TerminalError
 from . import google_wire as wire
+from . import http
 from .base import ProgressCallback, Provider, RenderRequest
 from .catalog import ROUTES, Route
-from .gemini_veo import API_VERSION, DEFAULT_BASE_URL
+
+DEFAULT_BASE_URL = wire.GEMINI_BASE_URL
+API_VERSION = wire.GEMINI_API_VERSION
 
 ROUTE_NAMES = ("gemini-3-pro-image", "gemini-3.1-flash-image")
 IMAGE_SIZES = ("1K", "2K", "4K")
@@ -160,7 +163,7 @@ class GeminiImage(Provider):
         except (binascii.Error, ValueError) as exc:
             raise RetryableError("the image part is not valid base64", provider=self.name,
                                  node=request.node_id) from exc
-        wire.write_bytes_atomically(raw, dest)
+        http.write_atomically(dest, [raw])
         if progress is not None:
             progress(1.0)
         return {"backend": "gemini", "model": body.get("modelVersion") or model, "mime": mime,

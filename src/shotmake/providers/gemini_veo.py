@@ -32,12 +32,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import ProviderUnavailable, TerminalError
+from . import google_wire as wire
 from .base import InputFile, Provider, RenderRequest
 from .catalog import ROUTES, Route
 from .veo_common import ROUTE_NAMES, ImageEncoding, Output, VeoAdapter, veo_route
 
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-API_VERSION = "v1beta"
+DEFAULT_BASE_URL = wire.GEMINI_BASE_URL
+API_VERSION = wire.GEMINI_API_VERSION
 
 _FILE_DOWNLOAD = re.compile(r"/files/(?P<id>[^/:?]+):download")
 

@@ -9,8 +9,7 @@ turns those into shotmake's error tree and files, so each adapter only knows its
 from __future__ import annotations
 
 import base64
-import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,10 @@ import httpx
 
 from ..errors import ProviderError, RetryableError, TerminalError
 from . import http
+
+#: The Gemini API's host and version (Veo and the image models share them).
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+GEMINI_API_VERSION = "v1beta"
 
 #: gRPC codes for which a failed operation may succeed if submitted again:
 #: DEADLINE_EXCEEDED (4), RESOURCE_EXHAUSTED (8), ABORTED (10), INTERNAL (13), UNAVAILABLE (14).
@@ -149,35 +152,11 @@ def write_base64(data: str, dest: Path) -> int:
     The JSON parser already holds the text once; decoding it whole would hold a second,
     decoded copy. Slices keep the extra memory at a few MiB whatever the clip size.
     """
-    part = dest.with_name(dest.name + ".part")
-    written = 0
-    try:
-        with open(part, "wb") as out:
-            for start in range(0, len(data), B64_STEP):
-                chunk = base64.b64decode(data[start : start + B64_STEP], validate=False)
-                out.write(chunk)
-                written += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, dest)
-    return written
+    def decoded() -> Iterable[bytes]:
+        for start in range(0, len(data), B64_STEP):
+            yield base64.b64decode(data[start : start + B64_STEP], validate=False)
 
-
-def write_bytes_atomically(data: bytes, dest: Path) -> None:
-    """Write ``data`` to ``dest`` via a fsynced ``.part`` file and a rename."""
-    part = dest.with_name(dest.name + ".part")
-    try:
-        with open(part, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, dest)
+    return http.write_atomically(dest, decoded())
 
 
 def json_body(response: httpx.Response, *, provider: str, node: str = "") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import httpx
@@ -67,6 +67,28 @@ def transport_error(exc: httpx.TransportError, *, provider: str = "", node: str 
     return RetryableError(f"network error: {type(exc).__name__}: {exc}", provider=provider, node=node)
 
 
+def write_atomically(dest: Path, chunks: Iterable[bytes]) -> int:
+    """Write ``chunks`` to ``dest`` via a fsynced ``dest.part`` and a rename; return bytes written.
+
+    ``dest`` is either whole or absent: if writing or the iterable raises (a reset, a short
+    body), the ``.part`` file is removed and the error goes on.
+    """
+    part = dest.with_name(dest.name + ".part")
+    written = 0
+    try:
+        with open(part, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                written += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+    return written
+
+
 def stream_to_file(
     client: httpx.Client,
     url: str,
@@ -80,10 +102,9 @@ def stream_to_file(
 ) -> int:
     """Stream ``url`` into ``dest`` in 1 MiB chunks, following redirects; return bytes written.
 
-    The body goes to ``dest`` + ``.part`` and is renamed into place only when complete, so a
-    reset or a body shorter than its Content-Length never leaves a file at ``dest``.
+    The body is written by ``write_atomically``, so a reset or a body shorter than its
+    Content-Length never leaves a file at ``dest``.
     """
-    part = dest.with_name(dest.name + ".part")
     try:
         with client.stream("GET", url, headers=headers, params=params, follow_redirects=True) as response:
             if response.status_code >= 400:
@@ -93,23 +114,16 @@ def stream_to_file(
                     response.status_code, message, headers=response.headers, provider=provider, node=node
                 )
             expected = response.headers.get("content-length")
-            written = 0
-            with open(part, "wb") as out:
+
+            def body() -> Iterable[bytes]:
+                received = 0
                 for chunk in response.iter_bytes(CHUNK_SIZE):
-                    out.write(chunk)
-                    written += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+                    received += len(chunk)
+                    yield chunk
+                if expected is not None and received != int(expected):  # raised before the rename
+                    raise RetryableError(f"truncated download: got {received} of {expected} bytes",
+                                         provider=provider, node=node)
+
+            return write_atomically(dest, body())
     except httpx.TransportError as exc:
-        part.unlink(missing_ok=True)
         raise transport_error(exc, provider=provider, node=node) from exc
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    if expected is not None and written != int(expected):
-        part.unlink(missing_ok=True)
-        raise RetryableError(
-            f"truncated download: got {written} of {expected} bytes", provider=provider, node=node
-        )
-    os.replace(part, dest)
-    return written

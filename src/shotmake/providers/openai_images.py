@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 
 from ..errors import ProviderError, RetryableError, TerminalError
-from . import catalog
+from . import catalog, http
 from .base import ProgressCallback, Provider, RenderRequest
 from .openai_http import DEFAULT_BASE_URL, Credentials, credentials_from_env, http_error, network_error
 
@@ -147,7 +146,7 @@ class OpenAIImages(Provider):
         else:
             response = self._send("/images/generations", node, json=fields)
         data = self._image_bytes(response, node)
-        _write_atomically(dest, data)
+        http.write_atomically(dest, [data])
         if progress is not None:
             progress(1.0)
         body = response.json()
@@ -194,20 +193,6 @@ class OpenAIImages(Provider):
                 "the Images API returned an image that is not a PNG", provider=self.name, node=node
             )
         return data
-
-
-def _write_atomically(dest: Path, data: bytes) -> None:
-    """Write to ``dest.part``, fsync, then rename: ``dest`` is either whole or absent."""
-    part = dest.with_name(dest.name + ".part")
-    try:
-        with open(part, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(part, dest)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
 
 
 def from_env(route: str, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIImages:
