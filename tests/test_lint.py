@@ -139,16 +139,12 @@ def test_sm104_cameo_is_an_error() -> None:
     assert check(spec(shot("s1", "{mei} waves")), "SM104") == []
 
 
-def test_sm105_sora_at_openais_endpoint_warns_about_the_shutdown() -> None:
-    text = spec(shot("s1", provider="sora-2", duration=4))
+def test_sm105_a_deprecated_route_warns_with_its_shutdown_date_and_successor() -> None:
+    text = spec(shot("s1", provider="veo-3.1-vertex", duration=8))
     finding = one(check(text, "SM105", env={}))
-    assert finding.field == "shots[0].provider" and finding.location == at(text, 'provider: "sora-2"')
-    assert "is scheduled to shut down on 2026-09-24" in finding.message and "OPENAI_BASE_URL" in finding.hint
-    after = one(check(text, "SM105", env={"OPENAI_BASE_URL": "https://api.openai.com/v1"},
-                      today=datetime.date(2026, 10, 1)))
-    assert "shut down on 2026-09-24" in after.message and "scheduled" not in after.message
-    assert check(text, "SM105", env=GATEWAY) == []
-    assert check(spec(shot("s1", provider="veo-3.1", duration=8)), "SM105", env={}) == []
+    assert finding.field == "shots[0].provider" and finding.location == at(text, 'provider: "veo-3.1-vertex"')
+    assert "veo-3.1-vertex is deprecated" in finding.message and "gemini-omni" in finding.hint
+    assert check(spec(shot("s1", provider="local", duration=8)), "SM105", env={}) == []
 
 
 def test_sm106_text_only_characters_on_sora_and_lite() -> None:
@@ -377,7 +373,8 @@ def test_silence_per_shot_and_per_episode() -> None:
 
 def test_findings_are_sorted_by_line_and_has_errors() -> None:
     text = spec(shot("s1", "{ren} walks", provider="sora-2", duration=5),
-                shot("s2", provider="veo-3.1", duration=4, resolution="4k"))
+                shot("s2", provider="veo-3.1", duration=4, resolution="4k"),
+                shot("s3", provider="veo-3.1-vertex", duration=8))
     findings = lint(episode_from_text(text, "ep.yaml"), env={}, today=TODAY)
     lines = [(f.location.line, f.location.column) for f in findings if f.location]
     assert lines == sorted(lines) and {"SM105", "SM106", "SM107", "SM110"} <= {f.rule for f in findings}

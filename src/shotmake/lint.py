@@ -93,9 +93,9 @@ _RULES = (
     Rule("SM104", "error", "a character with a `cameo`: Sora app cameos cannot be used through any API",
          "non-human characters: declare a `sora_character` clip; people: a character sheet on veo-3.1",
          per_shot=False),
-    Rule("SM105", "warning", "a shot routed to Sora 2 at OpenAI's own endpoint, which OpenAI scheduled "
-         "to shut down on 2026-09-24",
-         "set OPENAI_BASE_URL to an OpenAI-compatible gateway, or route the shot to veo-3.1"),
+    Rule("SM105", "warning", "a shot on a deprecated route: it still renders, but the vendor has named a "
+         "successor and may announce (or has announced) its shutdown date",
+         "route the shot to the successor the message names (`shotmake routes` lists every route)"),
     Rule("SM106", "warning", "characters in a text-only shot on a route that sends no character "
          "references (Sora 2, Veo 3.1 Lite): about 70 % consistency, versus 80-85 % on Veo 3.1 with a sheet",
          "route the shot to veo-3.1 and give the character a `sheet:`"),
@@ -440,23 +440,18 @@ class _Checker:
                 "for a non-human character declare `sora_character: CLIP.mp4`; for a person give the character "
                 "`sheet: true` and route its shots to veo-3.1 (the sheet is sent as a reference)")
 
-    # -- SM105: shutdown -------------------------------------------------------------------
+    # -- SM105: deprecated routes ---------------------------------------------------------------
 
     def shutdown(self, shot: Shot, route: Route) -> None:
-        if route.shutdown is None or route.vendor not in OFFICIAL_ENDPOINTS:
+        """Warn on a deprecated route (retired ones are refused by ``lifecycle`` for uncached nodes)."""
+        today = self.today or datetime.date.today()
+        if route.status_on(today) != "deprecated":
             return
-        company, variable, host = OFFICIAL_ENDPOINTS[route.vendor]
-        base = self.env.get(variable, "").strip()
-        if base and (urlsplit(base).hostname or "").lower() != host:
-            return  # a compatible gateway keeps working after the vendor's own API closes
-        date = datetime.date.fromisoformat(route.shutdown)
-        when = "shut down on" if self.today is not None and self.today >= date else "is scheduled to shut down on"
+        ahead = f"; the vendor shuts it down on {route.retired_on}" if route.retired_on else ""
         self.report(
-            "SM105", f"{shot.path}.provider",
-            f"{route.name} goes to {company}'s own endpoint ({host}), and {company}'s {route.name} API {when} "
-            f"{route.shutdown}",
-            f"set {variable} to {'an' if company[0] in 'AEIOU' else 'a'} {company}-compatible gateway, "
-            "or route the shot to veo-3.1", shot=shot)
+            "SM105", f"{shot.path}.provider", f"{route.name} is deprecated ({route.model}){ahead}",
+            f"route the shot to {route.successor}" if route.successor else "pick a live route (`shotmake routes`)",
+            shot=shot)
 
     # -- SM106: text-only characters -------------------------------------------------------
 

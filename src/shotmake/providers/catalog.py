@@ -1,36 +1,94 @@
-"""Static facts about every route a spec may name: model id, vendor, limits and prices.
+"""The route catalog: what each route name a spec may use means, accepts, costs, and how long it lives.
 
-Pure data (from ``shared/providers.md``), read by lint (to refuse what a provider would
-reject before a cent is spent), by the adapters (to enforce the same limits before
-submitting) and by cost estimates. Prices are defaults; project config may override them.
+The facts are data (``routes.toml`` beside this module, packaged with shotmake), because they
+change every few months: models are retired, renamed when they leave preview, given new limits
+and prices. This module only reads that data into frozen ``Route`` records and answers one
+question that depends on the date: is a route alive *today*.
+
+A project extends or overrides the catalog in its ``shotmake.toml`` (``[routes."name"]``, the
+same keys), parsed by ``config.py`` through ``route_from_table`` so both files are read by one
+set of rules. Everything that needs routes (spec checks, lint, costs, routing, the registry)
+takes a ``Mapping[str, Route]``; ``ROUTES`` is the built-in one.
+
+Lifecycle: ``status`` is ``preview``, ``live``, ``deprecated`` or ``retired``; a route whose
+``retired_on`` date has passed is retired whatever its status says. Its renders stay usable for
+ever (keys never change), but nothing new may be rendered on it.
 """
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
+import datetime
+import functools
+import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
-Vendor = Literal["local", "google", "openai"]
+Kind = Literal["video", "image"]
+STATUSES = ("preview", "live", "deprecated", "retired")
+#: Keys of a ``[routes."name"]`` table in shotmake.toml that are project settings, not route facts.
+SETTINGS_KEYS = ("fallback", "backend", "like")
+
+
+class CatalogError(ValueError):
+    """A route table that does not make sense; ``path`` names the key, ``hint`` the fix."""
+
+    def __init__(self, path: tuple[str, ...], message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A wire protocol: the adapter module that speaks it and its default credential variables."""
+
+    name: str
+    module: str
+    #: Environment variables holding the key, first set wins (empty: needs none).
+    key_env: tuple[str, ...] = ()
+    #: Other variables that must be set too (Vertex: the project).
+    also_env: tuple[str, ...] = ()
+    #: The variable that moves the API root (a gateway), when the protocol has one.
+    base_url_env: str = ""
 
 
 @dataclass(frozen=True)
 class Route:
-    """What one route name (``veo-3.1``, ``sora-2``...) means and accepts."""
+    """What one route name (``gemini-omni``, ``local``...) means and accepts."""
 
     name: str
-    vendor: Vendor
-    kind: Literal["video", "image"]
+    protocol: str
+    vendor: str
+    kind: Kind
     model: str
-    #: Allowed clip lengths in seconds; empty means any positive length.
+    status: str = "live"
+    deprecated_on: str | None = None
+    retired_on: str | None = None
+    successor: str | None = None
+    source: str = ""
+    checked_on: str | None = None
+    #: Model ids this route sent before (e.g. the preview id before GA): renders made with them
+    #: stay in the cache under their own keys; pinning ``model:`` to one reuses them.
+    former_models: tuple[str, ...] = ()
+    #: Allowed clip lengths in seconds; empty means any length in [min_duration, max_duration].
     durations: tuple[float, ...] = ()
+    min_duration: float = 0.0
+    max_duration: float = 0.0
     resolutions: tuple[str, ...] = ("480p", "720p", "1080p", "4k")
     aspects: tuple[str, ...] = ("16:9", "9:16")
     #: Resolutions/features that force the longest duration (Veo: 1080p, 4k, references, extension).
     eight_seconds_only: tuple[str, ...] = ()
     max_references: int = 0
-    #: Sora rejects any input image containing a human face.
+    max_reference_videos: int = 0
+    max_reference_audios: int = 0
+    #: Sora rejected any input image containing a human face.
     references_may_show_faces: bool = True
     first_frame: bool = False
     last_frame: bool = False
@@ -44,75 +102,230 @@ class Route:
     #: The first frame and the reference images share one input slot, so they count together
     #: against ``max_references`` (Sora: a single ``input_reference``).
     frames_share_references: bool = False
+    #: What the route honours: a seed, a negative prompt, switching audio off; native audio.
+    seed: bool = False
+    negative_prompt: bool = False
+    audio_off: bool = False
+    native_audio: bool = False
     #: Characters per shot the model keeps consistent in practice.
     comfortable_characters: int = 3
     #: USD per second of output (video) or per image, keyed by resolution ("*" = any).
-    price: Mapping[str, float] = field(default_factory=dict)
-    #: Date the vendor scheduled the endpoint to shut down (ISO), if any.
-    shutdown: str | None = None
+    price: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: Largest download accepted from this route, in MiB (0: the adapter's default).
+    max_download_mb: float = 0.0
+    #: API root and key variable for this route, when not the protocol's defaults.
+    base_url: str | None = None
+    key_env: tuple[str, ...] = ()
+    #: Where the route was defined: "built-in", or the shotmake.toml that added or changed it.
+    origin: str = "built-in"
 
     def price_for(self, resolution: str) -> float:
         """USD per second (video) or per image at ``resolution``; 0 when unknown."""
         return float(self.price.get(resolution, self.price.get("*", 0.0)))
 
+    def status_on(self, today: datetime.date) -> str:
+        """The status on ``today``: past its ``retired_on`` date a route is retired."""
+        if self.retired_on is not None and today >= datetime.date.fromisoformat(self.retired_on):
+            return "retired"
+        return self.status
 
-_VEO_COMMON = dict(
-    vendor="google",
-    kind="video",
-    durations=(4.0, 6.0, 8.0),
-    aspects=("16:9", "9:16"),
-    eight_seconds_only=("1080p", "4k", "references", "extension"),
-    max_references=3,
-    first_frame=True,
-    last_frame=True,
-    extension=True,
-    extension_step=7.0,
-    extension_max_total=148.0,
-    references_with_frames=False,
-)
+    def accepts_duration(self, seconds: float) -> bool:
+        """True when a clip of ``seconds`` is one this route renders."""
+        if self.durations:
+            return any(abs(seconds - d) < 1e-6 for d in self.durations)
+        if seconds <= 0 or seconds < self.min_duration - 1e-6:
+            return False
+        return not self.max_duration or seconds <= self.max_duration + 1e-6
 
-ROUTES: Mapping[str, Route] = MappingProxyType(
-    {
-        r.name: r
-        for r in (
-            Route(name="local", vendor="local", kind="video", model="local-testcard-2", max_references=3,
-                  first_frame=True, last_frame=True, comfortable_characters=8),
-            Route(name="local-image", vendor="local", kind="image", model="local-sheet", max_references=14),
-            Route(name="veo-3.1", model="veo-3.1-generate-preview", resolutions=("720p", "1080p", "4k"),
-                  price=MappingProxyType({"720p": 0.40, "1080p": 0.40, "4k": 0.60}), **_VEO_COMMON),  # type: ignore[arg-type]
-            Route(name="veo-3.1-fast", model="veo-3.1-fast-generate-preview",
-                  resolutions=("720p", "1080p", "4k"),
-                  price=MappingProxyType({"720p": 0.10, "1080p": 0.12, "4k": 0.30}), **_VEO_COMMON),  # type: ignore[arg-type]
-            Route(name="veo-3.1-lite", model="veo-3.1-lite-generate-preview", resolutions=("720p", "1080p"),
-                  price=MappingProxyType({"720p": 0.05, "1080p": 0.08}),
-                  **{**_VEO_COMMON, "max_references": 0, "extension": False}),  # type: ignore[arg-type]
-            Route(name="sora-2", vendor="openai", kind="video", model="sora-2", durations=(4.0, 8.0, 12.0),
-                  resolutions=("720p",), max_references=1, references_may_show_faces=False, first_frame=True,
-                  frames_share_references=True, comfortable_characters=2, price=MappingProxyType({"720p": 0.10}),
-                  shutdown="2026-09-24"),
-            Route(name="sora-2-pro", vendor="openai", kind="video", model="sora-2-pro",
-                  durations=(4.0, 8.0, 12.0), resolutions=("720p", "1024p"), max_references=1,
-                  references_may_show_faces=False, first_frame=True, frames_share_references=True,
-                  comfortable_characters=2, price=MappingProxyType({"720p": 0.30, "1024p": 0.50}),
-                  shutdown="2026-09-24"),
-            Route(name="gemini-3-pro-image", vendor="google", kind="image", model="gemini-3-pro-image-preview",
-                  max_references=14, resolutions=("1K", "2K", "4K"),
-                  aspects=("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9"),
-                  price=MappingProxyType({"1K": 0.134, "2K": 0.134, "4K": 0.24})),
-            Route(name="gemini-3.1-flash-image", vendor="google", kind="image",
-                  model="gemini-3.1-flash-image-preview", max_references=14, resolutions=("1K", "2K", "4K"),
-                  aspects=("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9"),
-                  price=MappingProxyType({"*": 0.067})),
-            Route(name="gpt-image-1", vendor="openai", kind="image", model="gpt-image-1", max_references=16,
-                  references_may_show_faces=True, resolutions=("1K",), aspects=("1:1", "3:2", "2:3"),
-                  price=MappingProxyType({"*": 0.167})),
-            Route(name="gpt-image-1.5", vendor="openai", kind="image", model="gpt-image-1.5", max_references=16,
-                  resolutions=("1K",), aspects=("1:1", "3:2", "2:3"), price=MappingProxyType({"*": 0.133})),
-        )
+    def describe_durations(self) -> str:
+        """``4, 6 or 8 s``, ``3-15 s`` or ``any length``."""
+        if self.durations:
+            values = [f"{d:g}" for d in self.durations]
+            return (", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]) + " s"
+        if self.max_duration:
+            return f"{self.min_duration:g}-{self.max_duration:g} s"
+        return "any length"
+
+    def lifecycle_text(self, today: datetime.date) -> str:
+        """One line for people: ``retired on 2026-09-24 (successor: gemini-omni)``."""
+        status = self.status_on(today)
+        parts = [status]
+        if status == "retired" and self.retired_on:
+            parts = [f"retired on {self.retired_on}"]
+        elif status == "deprecated":
+            if self.deprecated_on:
+                parts.append(f"since {self.deprecated_on}")
+            if self.retired_on:
+                parts.append(f"shuts down on {self.retired_on}")
+        if self.successor:
+            parts.append(f"successor: {self.successor}")
+        return ", ".join(parts)
+
+
+# -- reading route tables (routes.toml and shotmake.toml share these rules) -----------------------
+
+_HINTS = typing.get_type_hints(Route)
+_DATE_FIELDS = ("deprecated_on", "retired_on", "checked_on")
+#: Route fields a table may set (``name`` comes from the key, ``origin`` from the file).
+ROUTE_KEYS = tuple(n for n in _HINTS if n not in ("name", "origin"))
+
+
+def _kind_of(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _convert(name: str, value: Any) -> Any:
+    """Check and convert one TOML value to the field's type; raise CatalogError((name,), ...)."""
+    hint = _HINTS[name]
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+
+    def fail(expected: str) -> CatalogError:
+        return CatalogError((name,), f"must be {expected}, not {_kind_of(value)}")
+
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise fail("a whole number >= 0")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise fail("a number >= 0")
+        return float(value)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise fail("a list")
+        item = args[0]
+        if item is float:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value):
+                raise CatalogError((name,), "must be a list of positive numbers")
+            return tuple(float(v) for v in value)
+        if not all(isinstance(v, str) and v for v in value):
+            raise CatalogError((name,), "must be a list of non-empty strings")
+        return tuple(value)
+    if origin is collections.abc.Mapping:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return MappingProxyType({"*": float(value)})
+        if not isinstance(value, dict):
+            raise fail('a table such as { "720p" = 0.10 } or a number')
+        for key, usd in value.items():
+            if isinstance(usd, bool) or not isinstance(usd, (int, float)) or usd < 0:
+                raise CatalogError((name, key), f"must be a price in USD >= 0, not {_kind_of(usd)}")
+        return MappingProxyType({k: float(v) for k, v in value.items()})
+    # str, a Literal, or str | None
+    if not isinstance(value, str) or not value.strip():
+        raise fail("a non-empty string")
+    if name in _DATE_FIELDS:
+        try:
+            datetime.date.fromisoformat(value)
+        except ValueError as exc:
+            raise CatalogError((name,), f"{value!r} is not a date", "write it as YYYY-MM-DD") from exc
+    if name == "status" and value not in STATUSES:
+        raise CatalogError((name,), f"unknown status {value!r}", f"use one of {', '.join(STATUSES)}")
+    if name == "kind" and value not in ("video", "image"):
+        raise CatalogError((name,), f"unknown kind {value!r}", "use video or image")
+    return value
+
+
+def route_from_table(
+    name: str,
+    table: Mapping[str, Any],
+    *,
+    base: Route | None = None,
+    protocols: Mapping[str, Protocol],
+    origin: str = "built-in",
+) -> Route:
+    """Build the route ``name`` from a TOML table, on top of ``base`` when it overrides one.
+
+    Raises ``CatalogError`` whose ``path`` is relative to the table, e.g. ``("durations",)``.
+    Keys in ``SETTINGS_KEYS`` are ignored here (config reads them).
+    """
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in SETTINGS_KEYS:
+            continue
+        if key not in ROUTE_KEYS:
+            from difflib import get_close_matches
+
+            close = get_close_matches(key, ROUTE_KEYS, n=1)
+            raise CatalogError((key,), f"unknown route key '{key}'",
+                               f"did you mean '{close[0]}'?" if close else "see `shotmake routes --help`")
+        values[key] = _convert(key, value)
+    if base is None:
+        missing = [k for k in ("protocol", "vendor", "kind", "model") if k not in values]
+        if missing:
+            raise CatalogError((), f"a new route needs {', '.join(missing)}",
+                               'e.g. protocol = "openai-videos", vendor = "gateway", kind = "video", model = "..."'
+                               ' (or `like = "<route>"` to start from a built-in route)')
+        route = Route(name=name, origin=origin, **values)
+    else:
+        route = dataclasses.replace(base, name=name, origin=origin, **values)
+    if route.protocol not in protocols:
+        raise CatalogError(("protocol",), f"unknown protocol '{route.protocol}'",
+                           f"use one of {', '.join(protocols)}")
+    if route.status == "retired" and route.retired_on is None and base is None:
+        raise CatalogError(("retired_on",), "a retired route needs its retired_on date")
+    return route
+
+
+def check_successors(routes: Mapping[str, Route]) -> None:
+    """Every successor names a route of the same kind (raise CatalogError otherwise)."""
+    for route in routes.values():
+        if route.successor is None:
+            continue
+        other = routes.get(route.successor)
+        if other is None or other.kind != route.kind:
+            raise CatalogError((route.name, "successor"),
+                               f"{route.name}: successor '{route.successor}' is not a {route.kind} route")
+
+
+def parse_catalog(text: str, file: str = "routes.toml") -> tuple[str, dict[str, Protocol], dict[str, Route]]:
+    """Read a whole catalog file: (reviewed date, protocols, routes)."""
+    data = tomllib.loads(text)
+    protocols = {
+        name: Protocol(name=name, module=str(p["module"]), key_env=tuple(p.get("key_env", ())),
+                       also_env=tuple(p.get("also_env", ())), base_url_env=str(p.get("base_url_env", "")))
+        for name, p in data.get("protocols", {}).items()
     }
-)
+    routes: dict[str, Route] = {}
+    for name, table in data.get("routes", {}).items():
+        try:
+            routes[name] = route_from_table(name, table, protocols=protocols)
+        except CatalogError as exc:
+            raise CatalogError(("routes", name, *exc.path), f"{file}: routes.{name}: {exc.message}", exc.hint) from exc
+    check_successors(routes)
+    return str(data["reviewed"]), protocols, routes
 
 
-def route(name: str) -> Route | None:
+@functools.cache
+def _builtin() -> tuple[str, Mapping[str, Protocol], Mapping[str, Route]]:
+    text = resources.files("shotmake.providers").joinpath("routes.toml").read_text(encoding="utf-8")
+    reviewed, protocols, routes = parse_catalog(text)
+    return reviewed, MappingProxyType(protocols), MappingProxyType(routes)
+
+
+#: The day the built-in catalog was last checked against the vendors' pages.
+REVIEWED: str = _builtin()[0]
+#: Protocol name -> Protocol (the adapters shotmake ships).
+PROTOCOLS: Mapping[str, Protocol] = _builtin()[1]
+#: The built-in routes, by name.
+ROUTES: Mapping[str, Route] = _builtin()[2]
+
+
+def route(name: str, routes: Mapping[str, Route] = ROUTES) -> Route | None:
     """Return the route called ``name``, or None."""
-    return ROUTES.get(name)
+    return routes.get(name)
+
+
+def as_route(route: str | Route, routes: Mapping[str, Route] = ROUTES) -> Route | None:
+    """``route`` itself, or the route of that name (adapters accept either)."""
+    return route if isinstance(route, Route) else routes.get(route)
+
+
+def routes_with_model(model: str, routes: Mapping[str, Route], protocol: str) -> list[Route]:
+    """Routes on ``protocol`` that send (or sent) ``model``: the lifecycle of a pinned model id."""
+    return [r for r in routes.values() if r.protocol == protocol and model in (r.model, *r.former_models)]

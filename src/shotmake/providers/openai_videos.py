@@ -460,7 +460,7 @@ class OpenAIVideos(Provider):
         return http_error(response, self._creds, provider=self.name, node=node, what=what)
 
     def _shutdown_text(self, status: int, words: str) -> str:
-        date = self.route.shutdown or "2026-09-24"
+        date = self.route.retired_on or "2026-09-24"
         return (
             f"the Sora API answered HTTP {status} ({words}): OpenAI scheduled the Sora API to shut down on "
             f"{date}. Alternatives: set OPENAI_BASE_URL to an OpenAI-compatible gateway that still serves "
