@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from shotmake.errors import ProviderUnavailable
@@ -17,18 +19,31 @@ def request(resolution: str = "720p", duration: float = 8.0, width: int = 1280, 
                          width=width, height=height, resolution=resolution)
 
 
+#: A day when the Veo previews and Sora still answered, to test the key checks on their routes.
+BEFORE_SHUTDOWNS = datetime.date(2026, 9, 1)
+
+
 def test_unavailable_names_the_missing_variable() -> None:
-    empty = EnvironmentRegistry(env={})
+    empty = EnvironmentRegistry(env={}, today=BEFORE_SHUTDOWNS)
     assert empty.unavailable("local") is None and empty.unavailable("local-image") is None
     assert empty.unavailable("sora-2") == "OPENAI_API_KEY is not set"
     assert empty.unavailable("veo-3.1") == "GEMINI_API_KEY (or GOOGLE_API_KEY) is not set"
     assert empty.unavailable("gemini-3-pro-image") == "GEMINI_API_KEY (or GOOGLE_API_KEY) is not set"
-    assert empty.unavailable("nope") == "unknown provider 'nope'"
-    assert EnvironmentRegistry(env={"GOOGLE_API_KEY": "x" * 12}).unavailable("veo-3.1") is None
+    assert empty.unavailable("nope") == "unknown provider 'nope' (see `shotmake routes`)"
+    assert EnvironmentRegistry(env={"GOOGLE_API_KEY": "x" * 12}, today=BEFORE_SHUTDOWNS).unavailable("veo-3.1") is None
     vertex = EnvironmentRegistry(env={"GOOGLE_CLOUD_PROJECT": "p"}, backends={"veo-3.1": "vertex"})
-    assert vertex.unavailable("veo-3.1") == "GOOGLE_OAUTH_ACCESS_TOKEN not set (Vertex AI backend)"
-    assert vertex.unavailable("veo-3.1-fast") == "GEMINI_API_KEY (or GOOGLE_API_KEY) is not set"  # not configured
-    assert EnvironmentRegistry(env=KEYS).unavailable("sora-2") is None
+    assert vertex.unavailable("veo-3.1") == "GOOGLE_OAUTH_ACCESS_TOKEN is not set"  # Vertex: deprecated, not retired
+    assert vertex.unavailable("veo-3.1-fast") == "veo-3.1-fast was retired on 2026-10-22"  # not moved to Vertex
+    assert EnvironmentRegistry(env=KEYS, today=BEFORE_SHUTDOWNS).unavailable("sora-2") is None
+
+
+def test_a_retired_route_is_unavailable_even_with_its_key() -> None:
+    registry = EnvironmentRegistry(env=KEYS, today=datetime.date(2026, 11, 28))
+    assert registry.unavailable("sora-2") == "sora-2 was retired on 2026-09-24"
+    assert registry.unavailable("veo-3.1") == "veo-3.1 was retired on 2026-10-22"
+    assert registry.unavailable("gpt-image-1.5") is None  # deprecated: shuts down on 2026-12-01
+    assert EnvironmentRegistry(env=KEYS, today=datetime.date(2026, 12, 1)).unavailable("gpt-image-1.5") == (
+        "gpt-image-1.5 was retired on 2026-12-01")
 
 
 @pytest.mark.parametrize("route", ["sora-2", "veo-3.1", "gemini-3-pro-image", "gpt-image-1"])

@@ -14,47 +14,49 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .model import Node
-from .providers.catalog import ROUTES
+from .providers.catalog import ROUTES, Route
 
 #: ``{route: {resolution or "*": usd}}`` overrides, e.g. from ``shotmake.toml``'s ``[prices]``.
 PriceOverrides = Mapping[str, Mapping[str, float]]
 
 
-def unit_price(route_name: str, resolution: str, overrides: PriceOverrides | None = None) -> float:
+def unit_price(route_name: str, resolution: str, overrides: PriceOverrides | None = None,
+               routes: Mapping[str, Route] = ROUTES) -> float:
     """USD per second (video) or per image at ``resolution`` for a route."""
     table = (overrides or {}).get(route_name)
     if table is not None and (resolution in table or "*" in table):
         return float(table.get(resolution, table.get("*", 0.0)))
-    route = ROUTES.get(route_name)
+    route = routes.get(route_name)
     return route.price_for(resolution) if route else 0.0
 
 
-def estimate(node: Node, overrides: PriceOverrides | None = None) -> float:
+def estimate(node: Node, overrides: PriceOverrides | None = None, routes: Mapping[str, Route] = ROUTES) -> float:
     """Expected USD cost of rendering ``node`` once (0 for assembly and free routes)."""
-    route = ROUTES.get(node.provider)
+    route = routes.get(node.provider)
     if route is None:
         return 0.0
     if node.kind == "clip":
-        return unit_price(route.name, str(node.manifest.get("resolution", "")), overrides) * float(
+        return unit_price(route.name, str(node.manifest.get("resolution", "")), overrides, routes) * float(
             node.manifest.get("duration", 0.0)
         )
     if node.kind in ("sheet", "plate"):  # generated images, priced per image
-        return unit_price(route.name, str(node.manifest.get("size", "")), overrides)
+        return unit_price(route.name, str(node.manifest.get("size", "")), overrides, routes)
     return 0.0
 
 
-def route_prices(route_name: str, overrides: PriceOverrides | None = None) -> dict[str, float]:
+def route_prices(route_name: str, overrides: PriceOverrides | None = None,
+                 routes: Mapping[str, Route] = ROUTES) -> dict[str, float]:
     """The full price table of a route with the overrides applied, for an adapter's ``prices=``.
 
     Every resolution the route renders gets an explicit entry, so adapters that look up the
     resolution before ``"*"`` see the override either way.
     """
-    route = ROUTES.get(route_name)
+    route = routes.get(route_name)
     if route is None:
         return {}
     table = dict(route.price)
     for resolution in (*route.resolutions, *route.price):
-        table[resolution] = unit_price(route_name, resolution, overrides)
+        table[resolution] = unit_price(route_name, resolution, overrides, routes)
     extra = (overrides or {}).get(route_name, {})
     table.update({res: float(usd) for res, usd in extra.items()})
     return table

@@ -326,6 +326,29 @@ def as_route(route: str | Route, routes: Mapping[str, Route] = ROUTES) -> Route 
     return route if isinstance(route, Route) else routes.get(route)
 
 
+def adapter_route(route: str | Route, protocols: tuple[str, ...], adapter: str) -> Route:
+    """The route an adapter serves, given by name (built-in) or as a record (configured).
+
+    Raises ``ProviderError`` when the route is unknown or speaks another protocol.
+    """
+    from ..errors import ProviderError
+
+    found = as_route(route)
+    if found is None or found.protocol not in protocols:
+        known = sorted(n for n, r in ROUTES.items() if r.protocol in protocols)
+        name = route if isinstance(route, str) else route.name
+        raise ProviderError(f"{adapter} cannot serve route {name!r}; it serves {', '.join(known)} "
+                            f"(or a route with protocol = \"{protocols[0]}\" in shotmake.toml)", provider=name)
+    return found
+
+
+def wire_model(route: Route, requested: str, routes: Mapping[str, Route] = ROUTES) -> str:
+    """The model id to send: a concrete id in the request (a shot's ``model:``) wins over the route's."""
+    if not requested or requested == route.name or requested in routes:
+        return route.model
+    return requested
+
+
 def routes_with_model(model: str, routes: Mapping[str, Route], protocol: str) -> list[Route]:
     """Routes on ``protocol`` that send (or sent) ``model``: the lifecycle of a pinned model id."""
     return [r for r in routes.values() if r.protocol == protocol and model in (r.model, *r.former_models)]

@@ -28,12 +28,12 @@ from ..errors import ProviderUnavailable, RetryableError, TerminalError
 from . import google_wire as wire
 from . import http
 from .base import ProgressCallback, Provider, RenderRequest
-from .catalog import ROUTES, Route
+from .catalog import ROUTES, Route, adapter_route, wire_model
 
 DEFAULT_BASE_URL = wire.GEMINI_BASE_URL
 API_VERSION = wire.GEMINI_API_VERSION
 
-ROUTE_NAMES = ("gemini-3-pro-image", "gemini-3.1-flash-image")
+ROUTE_NAMES = tuple(n for n, r in ROUTES.items() if r.protocol == "gemini-image")
 IMAGE_SIZES = ("1K", "2K", "4K")
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp")
 #: Finish reasons that mean "the model chose not to draw this": retrying the same prompt is futile.
@@ -68,7 +68,7 @@ class GeminiImage(Provider):
         self,
         api_key: str,
         *,
-        route: str = "gemini-3-pro-image",
+        route: str | Route = "gemini-3-pro-image",
         base_url: str = DEFAULT_BASE_URL,
         client: httpx.Client | None = None,
         prices: Mapping[str, float] | None = None,
@@ -77,14 +77,12 @@ class GeminiImage(Provider):
 
         ``prices`` overrides the catalog's USD per image by size (``1K``, ``2K``, ``4K``).
         """
-        found = ROUTES.get(route)
-        if found is None or route not in ROUTE_NAMES:
-            raise TerminalError(f"unknown Gemini image route {route!r}; use one of {', '.join(ROUTE_NAMES)}",
-                                provider=route)
+        found = adapter_route(route, ("gemini-image",), "the Gemini image adapter")
         if not api_key:
-            raise ProviderUnavailable("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=route)
+            raise ProviderUnavailable("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)",
+                                      provider=found.name)
         self.route: Route = found
-        self.name = route
+        self.name = found.name
         self._key = api_key
         self.base_url = base_url.rstrip("/")
         self._owns_client = client is None
@@ -94,7 +92,7 @@ class GeminiImage(Provider):
 
     @classmethod
     def from_env(
-        cls, route: str, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
+        cls, route: str | Route, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
     ) -> GeminiImage:
         """Build from ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``) and ``GOOGLE_GEMINI_BASE_URL``."""
         env = os.environ if env is None else env
@@ -145,7 +143,7 @@ class GeminiImage(Provider):
         self.check(request)
         if progress is not None:
             progress(0.0)
-        model = self.route.model if not request.model or request.model in ROUTES else request.model
+        model = wire_model(self.route, request.model)
         url = f"{self.base_url}/{API_VERSION}/models/{model}:generateContent"
         try:
             response = self._client.post(url, json=self.build_body(request), headers={"x-goog-api-key": self._key})
@@ -212,7 +210,7 @@ class GeminiImage(Provider):
 
 
 def from_env(
-    route: str, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
+    route: str | Route, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
 ) -> GeminiImage:
     """Module-level constructor the provider registry calls (``options``: e.g. ``prices=``)."""
     return GeminiImage.from_env(route, env, client, **options)

@@ -34,7 +34,7 @@ import httpx
 from ..errors import ProviderUnavailable, TerminalError
 from . import google_wire as wire
 from .base import InputFile, Provider, RenderRequest
-from .catalog import ROUTES, Route
+from .catalog import Route, wire_model
 from .veo_common import ROUTE_NAMES, ImageEncoding, Output, VeoAdapter, veo_route
 
 DEFAULT_BASE_URL = wire.GEMINI_BASE_URL
@@ -45,9 +45,7 @@ _FILE_DOWNLOAD = re.compile(r"/files/(?P<id>[^/:?]+):download")
 
 def model_for(route: Route, requested: str) -> str:
     """Pick the model id: a concrete id in the request wins, a route name means the route's model."""
-    if not requested or requested in ROUTES:
-        return route.model
-    return requested
+    return wire_model(route, requested)
 
 
 class GeminiVeo(VeoAdapter):
@@ -64,7 +62,7 @@ class GeminiVeo(VeoAdapter):
         self,
         api_key: str,
         *,
-        route: str = "veo-3.1",
+        route: str | Route = "veo-3.1",
         base_url: str = DEFAULT_BASE_URL,
         client: httpx.Client | None = None,
         image_encoding: ImageEncoding = "inlineData",
@@ -95,7 +93,7 @@ class GeminiVeo(VeoAdapter):
     @classmethod
     def from_env(
         cls,
-        route: str,
+        route: str | Route,
         env: Mapping[str, str] | None = None,
         client: httpx.Client | None = None,
         **options: Any,
@@ -145,7 +143,7 @@ class GeminiVeo(VeoAdapter):
 
 
 def from_env(
-    route: str,
+    route: str | Route,
     env: Mapping[str, str] | None = None,
     client: httpx.Client | None = None,
     backend: str | None = None,

@@ -42,7 +42,7 @@ class OpenAIImages(Provider):
 
     def __init__(
         self,
-        route: str = "gpt-image-1",
+        route: str | Route = "gpt-image-2",
         *,
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
@@ -51,15 +51,12 @@ class OpenAIImages(Provider):
         input_fidelity: str | None = "high",
         prices: Mapping[str, float] | None = None,
     ) -> None:
-        info = catalog.route(route)
-        if info is None or info.vendor != "openai" or info.kind != "image":
-            known = sorted(n for n, r in catalog.ROUTES.items() if r.vendor == "openai" and r.kind == "image")
-            raise ProviderError(f"OpenAIImages cannot serve route {route!r}; it serves {', '.join(known)}")
+        info = catalog.adapter_route(route, ("openai-images",), "OpenAIImages")
         if quality not in QUALITIES:
             raise ProviderError(
-                f"image quality {quality!r} is not one of {', '.join(QUALITIES)}", provider=route
+                f"image quality {quality!r} is not one of {', '.join(QUALITIES)}", provider=info.name
             )
-        self.name = route
+        self.name = info.name
         self.route = info
         self.quality = quality
         #: How closely edits keep faces and features of the references (``high`` for character sheets).
@@ -124,7 +121,7 @@ class OpenAIImages(Provider):
                 )
         size = self.size_for(request)
         fields: dict[str, Any] = {
-            "model": self.route.model,
+            "model": catalog.wire_model(self.route, request.model),
             "prompt": request.prompt,
             "n": 1,
             "size": size,
@@ -152,7 +149,7 @@ class OpenAIImages(Provider):
         body = response.json()
         return {
             "provider": self.name,
-            "model": self.route.model,
+            "model": catalog.wire_model(self.route, request.model),
             "size": body.get("size", size),
             "quality": body.get("quality", self.quality),
             "bytes": len(data),
@@ -195,7 +192,7 @@ class OpenAIImages(Provider):
         return data
 
 
-def from_env(route: str, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIImages:
+def from_env(route: str | Route, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIImages:
     """Build the adapter from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (missing key: ProviderUnavailable).
 
     ``options`` go to the constructor (``prices=`` from the project configuration).

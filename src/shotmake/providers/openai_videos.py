@@ -88,7 +88,7 @@ class OpenAIVideos(Provider):
 
     def __init__(
         self,
-        route: str = "sora-2",
+        route: str | Route = "sora-2",
         *,
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
@@ -100,11 +100,8 @@ class OpenAIVideos(Provider):
         reconcile_pages: int = 5,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        info = catalog.route(route)
-        if info is None or info.vendor != "openai" or info.kind != "video":
-            known = sorted(n for n, r in catalog.ROUTES.items() if r.vendor == "openai" and r.kind == "video")
-            raise ProviderError(f"OpenAIVideos cannot serve route {route!r}; it serves {', '.join(known)}")
-        self.name = route
+        info = catalog.adapter_route(route, ("openai-videos",), "OpenAIVideos")
+        self.name = info.name
         self.route = info
         self._creds = Credentials(api_key=api_key, base_url=base_url)
         self._owns_client = client is None
@@ -149,7 +146,7 @@ class OpenAIVideos(Provider):
         image, characters = _split_inputs(request, self.name)
         fields: dict[str, Any] = {
             "prompt": request.prompt,
-            "model": self.route.model,
+            "model": catalog.wire_model(self.route, request.model),
             "seconds": seconds,
             "size": size,
         }
@@ -271,7 +268,7 @@ class OpenAIVideos(Provider):
                     continue
                 if (
                     video.get("prompt") == request.prompt
-                    and video.get("model") == self.route.model
+                    and video.get("model") == catalog.wire_model(self.route, request.model)
                     and str(video.get("seconds")) == seconds
                     and video.get("size") == size
                     and isinstance(video.get("id"), str)
@@ -522,7 +519,7 @@ class _ForceMultipart(dict[str, Any]):
         return True
 
 
-def from_env(route: str, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIVideos:
+def from_env(route: str | Route, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIVideos:
     """Build the adapter from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (missing key: ProviderUnavailable).
 
     ``options`` go to the constructor (``prices=`` from the project configuration).

@@ -8,6 +8,8 @@ price overrides (passed to each adapter's ``prices=``) and the Veo backend per r
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import importlib
 import os
 import threading
@@ -16,18 +18,15 @@ from collections.abc import Mapping
 from ..costs import PriceOverrides, route_prices
 from ..errors import ProviderError
 from .base import Provider, ProviderRegistry
-from .catalog import ROUTES
-
-#: Route vendor/kind -> module implementing ``from_env(route, env, **options)``.
-ADAPTERS: Mapping[tuple[str, str], str] = {
-    ("google", "video"): "shotmake.providers.gemini_veo",
-    ("google", "image"): "shotmake.providers.gemini_image",
-    ("openai", "video"): "shotmake.providers.openai_videos",
-    ("openai", "image"): "shotmake.providers.openai_images",
-}
+from .catalog import PROTOCOLS, ROUTES, Route
 
 class EnvironmentRegistry(ProviderRegistry):
-    """Providers configured from environment variables; ``local`` needs none."""
+    """Providers configured from environment variables; ``local`` needs none.
+
+    ``routes`` is the catalog in force (built-in plus the project's ``[routes]``); a route with
+    its own ``base_url`` or ``key_env`` reaches its adapter as the protocol's usual variables,
+    so every adapter reads one convention and a gateway route needs no code.
+    """
 
     def __init__(
         self,
@@ -36,16 +35,20 @@ class EnvironmentRegistry(ProviderRegistry):
         *,
         prices: PriceOverrides | None = None,
         backends: Mapping[str, str] | None = None,
+        routes: Mapping[str, Route] = ROUTES,
+        today: datetime.date | None = None,
     ) -> None:
         self.env = dict(os.environ if env is None else env)
         self.local_latency = local_latency
         self.prices = prices or {}
         self.backends = dict(backends or {})
+        self.routes = routes
+        self.today = today or datetime.date.today()
         self._providers: dict[str, Provider] = {}
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
-        return list(ROUTES)
+        return list(self.routes)
 
     def get(self, name: str) -> Provider:
         with self._lock:
@@ -57,46 +60,69 @@ class EnvironmentRegistry(ProviderRegistry):
         """``gemini`` or ``vertex`` for a Veo route (configuration, else ``SHOTMAKE_VEO_BACKEND``)."""
         return (self.backends.get(name) or self.env.get("SHOTMAKE_VEO_BACKEND") or "gemini").lower()
 
-    def unavailable(self, name: str) -> str | None:
-        """Why ``name`` cannot render with this environment (a missing key), or None.
+    def route(self, name: str) -> Route | None:
+        """The route as it will render: a Gemini-API Veo route moved to Vertex speaks ``vertex-veo``."""
+        route = self.routes.get(name)
+        if route is not None and route.protocol == "gemini-veo" and self.backend(name) == "vertex":
+            sibling = self.routes.get(f"{name}-vertex")
+            lifecycle = {} if sibling is None else {
+                k: getattr(sibling, k) for k in ("status", "deprecated_on", "retired_on", "successor", "source")}
+            route = dataclasses.replace(route, protocol="vertex-veo", **lifecycle)
+        return route
 
-        Checks only that credentials are present, without building the adapter or calling out.
+    def unavailable(self, name: str) -> str | None:
+        """Why ``name`` cannot render now (retired, a missing key), or None.
+
+        Checks the catalog and that credentials are present, without building the adapter.
         """
-        route = ROUTES.get(name)
+        route = self.route(name)
         if route is None:
-            return f"unknown provider '{name}'"
-        if route.vendor == "openai" and not self.env.get("OPENAI_API_KEY", "").strip():
-            return "OPENAI_API_KEY is not set"
-        if route.vendor == "google":
-            if route.kind == "video" and self.backend(name) == "vertex":
-                missing = [v for v in ("GOOGLE_CLOUD_PROJECT", "GOOGLE_OAUTH_ACCESS_TOKEN") if not self.env.get(v)]
-                return f"{' and '.join(missing)} not set (Vertex AI backend)" if missing else None
-            if not (self.env.get("GEMINI_API_KEY") or self.env.get("GOOGLE_API_KEY")):
-                return "GEMINI_API_KEY (or GOOGLE_API_KEY) is not set"
+            return f"unknown provider '{name}' (see `shotmake routes`)"
+        if route.status_on(self.today) == "retired":
+            return f"{name} was retired on {route.retired_on}"
+        protocol = PROTOCOLS[route.protocol]
+        keys = route.key_env or protocol.key_env
+        if keys and not any(self.env.get(k, "").strip() for k in keys):
+            return f"{' (or '.join(keys)}{')' * (len(keys) - 1)} is not set"
+        missing = [v for v in protocol.also_env if not self.env.get(v, "").strip()]
+        if missing:
+            return f"{' and '.join(missing)} not set"
         return None
 
+    def adapter_env(self, route: Route) -> dict[str, str]:
+        """The environment an adapter reads: the route's key and base URL under the protocol's names."""
+        protocol = PROTOCOLS[route.protocol]
+        env = dict(self.env)
+        if route.key_env and protocol.key_env:
+            value = next((self.env[k] for k in route.key_env if self.env.get(k, "").strip()), "")
+            for k in protocol.key_env:  # the route's key and nothing else: no fallback to the vendor's
+                env.pop(k, None)
+            if value:
+                env[protocol.key_env[0]] = value
+        if route.base_url and protocol.base_url_env:
+            env[protocol.base_url_env] = route.base_url
+        return env
+
     def _create(self, name: str) -> Provider:
-        route = ROUTES.get(name)
+        route = self.route(name)
         if route is None:
-            raise ProviderError(f"unknown provider '{name}'", provider=name)
-        if route.vendor == "local":
+            raise ProviderError(f"unknown provider '{name}' (see `shotmake routes`)", provider=name)
+        if route.protocol == "local":
             from .local import LocalProvider
 
             latency = self.local_latency
             if latency is None:
                 latency = float(self.env.get("SHOTMAKE_LOCAL_LATENCY", "0") or 0)
             return LocalProvider(latency=latency)
-        module_name = ADAPTERS[(route.vendor, route.kind)]
+        module_name = PROTOCOLS[route.protocol].module
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:  # pragma: no cover - a packaging error, not a user error
             raise ProviderError(f"provider module {module_name} is unavailable: {exc}", provider=name) from exc
         options: dict[str, object] = {}
         if name in self.prices:
-            options["prices"] = route_prices(name, self.prices)
-        if route.vendor == "google" and route.kind == "video" and name in self.backends:
-            options["backend"] = self.backends[name]
-        provider: Provider = module.from_env(name, self.env, **options)
+            options["prices"] = route_prices(name, self.prices, self.routes)
+        provider: Provider = module.from_env(route, self.adapter_env(route), **options)
         return provider
 
     def close(self) -> None:

@@ -30,17 +30,20 @@ from ..errors import RetryableError, TerminalError
 from . import google_wire as wire
 from . import http
 from .base import InputFile, JobStatus, Provider, RenderRequest
-from .catalog import ROUTES, Route
+from .catalog import ROUTES, Route, as_route
 from .veo_limits import Backend, check_request
 
-ROUTE_NAMES = ("veo-3.1", "veo-3.1-fast", "veo-3.1-lite")
+#: The wire protocols this core serves (the Gemini API and Vertex AI), and their built-in routes.
+PROTOCOLS = ("gemini-veo", "vertex-veo")
+ROUTE_NAMES = tuple(n for n, r in ROUTES.items() if r.protocol in PROTOCOLS)
 ImageEncoding = Literal["inlineData", "bytesBase64Encoded"]
 
 
-def veo_route(name: str) -> Route:
-    """Return the catalog route for a Veo route name or raise ``TerminalError`` listing them."""
-    found = ROUTES.get(name)
-    if found is None or name not in ROUTE_NAMES:
+def veo_route(route: str | Route) -> Route:
+    """Return the catalog route for a Veo route (a name or a configured record), or raise ``TerminalError``."""
+    found = as_route(route)
+    if found is None or found.protocol not in PROTOCOLS:
+        name = route if isinstance(route, str) else route.name
         raise TerminalError(f"unknown Veo route {name!r}; use one of {', '.join(ROUTE_NAMES)}", provider=name)
     return found
 
@@ -75,7 +78,7 @@ class VeoAdapter(Provider, ABC):
 
     def __init__(
         self,
-        route: str,
+        route: str | Route,
         *,
         client: httpx.Client | None,
         read_timeout: float,

@@ -58,10 +58,10 @@ def vertex_host(location: str) -> str:
 def vertex_model(route: Route, requested: str) -> str:
     """Map a route or a Gemini API model id to its Vertex id; a Vertex id passes through."""
     gemini_ids = {r.model: name for name, r in ROUTES.items() if name in VERTEX_MODELS}
-    if not requested or requested in ROUTES:
-        return VERTEX_MODELS[route.name]
     if requested in gemini_ids:
         return VERTEX_MODELS[gemini_ids[requested]]
+    if not requested or requested in ROUTES:
+        return VERTEX_MODELS.get(route.name, route.model)
     return requested
 
 
@@ -83,7 +83,7 @@ class VertexVeo(VeoAdapter):
         project: str,
         *,
         token: str | Callable[[], str],
-        route: str = "veo-3.1",
+        route: str | Route = "veo-3.1",
         location: str = "us-central1",
         base_url: str | None = None,
         storage_url: str = DEFAULT_STORAGE_URL,
@@ -120,7 +120,7 @@ class VertexVeo(VeoAdapter):
 
     @classmethod
     def from_env(
-        cls, route: str, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
+        cls, route: str | Route, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
     ) -> VertexVeo:
         """Build from the environment variables listed in the module docstring."""
         env = os.environ if env is None else env
@@ -188,7 +188,7 @@ class VertexVeo(VeoAdapter):
 
 
 def from_env(
-    route: str, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
+    route: str | Route, env: Mapping[str, str] | None = None, client: httpx.Client | None = None, **options: Any
 ) -> VertexVeo:
     """Module-level constructor for registries: ``VertexVeo.from_env`` (``options``: e.g. ``prices=``)."""
     return VertexVeo.from_env(route, env, client, **options)
