@@ -124,9 +124,12 @@ class Route:
         return float(self.price.get(resolution, self.price.get("*", 0.0)))
 
     def status_on(self, today: datetime.date) -> str:
-        """The status on ``today``: past its ``retired_on`` date a route is retired."""
-        if self.retired_on is not None and today >= datetime.date.fromisoformat(self.retired_on):
-            return "retired"
+        """The status on ``today``: from its ``retired_on`` date a route is retired, and before it not yet."""
+        if self.retired_on is not None:
+            if today >= datetime.date.fromisoformat(self.retired_on):
+                return "retired"
+            if self.status == "retired":
+                return "deprecated"
         return self.status
 
     def accepts_duration(self, seconds: float) -> bool:
