@@ -83,7 +83,7 @@ def test_no_file_means_defaults(tmp_path: Path) -> None:
          ("shotmake.toml:2:1: routes.sora-2.fallback: gpt-image-1 renders images but sora-2 renders videos "
           "(pick video routes)")),
         ("[routes.\"sora-2\"]\nbackend = \"vertex\"\n",
-         "shotmake.toml:2:1: routes.sora-2.backend: sora-2 has one backend; `backend` applies to the Veo routes"),
+         "shotmake.toml:2:1: routes.sora-2.backend: sora-2 has one backend; `backend` applies to the Gemini-API Veo routes"),
         ("[remote]\npoll_interval = \"10s\"\n",
          "shotmake.toml:2:1: remote.poll_interval: must be a number, not a string"),
         ("[remote]\n\npoll_interval = 0\n",

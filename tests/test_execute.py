@@ -40,6 +40,7 @@ from shotmake.report import ConsoleReporter
 from shotmake.routing import reroute
 from shotmake.spec import episode_from_text
 from tests.fakes.google_server import FakeGemini, rai_filtered, sample_mp4
+from tests.fakes.harness import with_legacy_routes_live
 from tests.fakes.openai_server import FakeOpenAI
 
 Run = Callable[..., Result]
@@ -450,8 +451,8 @@ delivery:
 
 def write_project(root: Path, route: str, duration: int, config: str = "") -> None:
     (root / "keys.yaml").write_text(SPEC.format(route=route, duration=duration))
-    if config:
-        (root / "shotmake.toml").write_text(textwrap.dedent(config))
+    # The fakes serve the retired Veo previews and Sora, as a gateway would: the project says so.
+    (root / "shotmake.toml").write_text(with_legacy_routes_live(textwrap.dedent(config)))
 
 
 def test_budget_below_the_estimate_refuses_and_submits_nothing(project: Path, run: Run,

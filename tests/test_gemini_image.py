@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shotmake.errors import RetryableError, TerminalError
+from shotmake.errors import ProviderError, RetryableError, TerminalError
 from shotmake.providers.base import InputFile, RenderRequest
 from shotmake.providers.gemini_image import GeminiImage, from_env, image_size
 from tests.fakes.google_server import (
@@ -72,7 +72,7 @@ def test_sheet_body_skips_thoughts_and_writes_the_final_png(
 
     assert len(fake.requests) == 1
     req = fake.requests[0]
-    assert req.path == "/v1beta/models/gemini-3-pro-image-preview:generateContent"
+    assert req.path == "/v1beta/models/gemini-3-pro-image:generateContent"
     assert req.headers["x-goog-api-key"] == KEY and "key" not in req.query
     data = base64.b64encode(refs[0].path.read_bytes()).decode()
     assert req.json() == {
@@ -89,7 +89,7 @@ def test_sheet_body_skips_thoughts_and_writes_the_final_png(
     assert dest.read_bytes().startswith(b"\x89PNG")
     assert not list(tmp_path.glob("*.part"))
     assert seen == [0.0, 1.0]
-    assert meta["mime"] == "image/png" and meta["model"] == "gemini-3-pro-image-preview"
+    assert meta["mime"] == "image/png" and meta["model"] == "gemini-3-pro-image"
     assert meta["text"] == "Here is the character sheet." and meta["finish_reason"] == "STOP"
     assert KEY not in repr(meta)
 
@@ -97,7 +97,7 @@ def test_sheet_body_skips_thoughts_and_writes_the_final_png(
 def test_flash_route_uses_its_model(fake: FakeGemini, make_image: Callable[..., GeminiImage], tmp_path: Path) -> None:
     make_image(route="gemini-3.1-flash-image").render(sheet(model="", aspect="1:1", resolution="1K"),
                                                       tmp_path / "x.png")
-    assert fake.requests[0].path == "/v1beta/models/gemini-3.1-flash-image-preview:generateContent"
+    assert fake.requests[0].path == "/v1beta/models/gemini-3.1-flash-image:generateContent"
 
 
 @pytest.mark.parametrize(
@@ -182,12 +182,12 @@ def test_from_env_and_costs(fake: FakeGemini, tmp_path: Path) -> None:
         assert cheap.estimate_cost(sheet(resolution="4K")) == pytest.approx(0.2)
         with pytest.raises(TerminalError, match="GEMINI_API_KEY"):
             from_env("gemini-3-pro-image", {}, client)
-        with pytest.raises(TerminalError, match="unknown Gemini image route"):
+        with pytest.raises(ProviderError, match="cannot serve route 'gpt-image-1'"):
             GeminiImage(KEY, route="gpt-image-1", client=client)
 
 
 def test_fake_generate_content_is_strict_where_the_api_is(fake: FakeGemini) -> None:
-    url = f"{fake.url}/v1beta/models/gemini-3-pro-image-preview:generateContent"
+    url = f"{fake.url}/v1beta/models/gemini-3-pro-image:generateContent"
     headers = {"x-goog-api-key": KEY}
     data = base64.b64encode(sample_png(4, 4)).decode()
     with httpx.Client() as client:

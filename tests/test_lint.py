@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from shotmake.errors import SourceLocation
-from shotmake.lint import RULES, Finding, find_secret, has_errors, lint, redact
+from shotmake.lint import RULES, Finding, find_secret, has_errors, lifecycle, lint, redact
 from shotmake.model import Episode
+from shotmake.plan import build_plan
 from shotmake.providers.catalog import ROUTES
 from shotmake.spec import episode_from_text
 
@@ -359,6 +360,68 @@ def test_sm205_sequence_longer_than_the_maximum() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# What a route honours (SM117, SM118) and lifecycle (SM120)
+
+
+def test_sm117_a_seed_negative_or_silence_the_route_ignores_is_named() -> None:
+    fields = {"seed": 7, "negative": "rain", "audio": False}
+    found = check(spec(shot("s1", provider="gemini-omni", duration=8, **fields)), "SM117")
+    # Omni takes a seed; it has no negative prompt and always generates sound.
+    assert [f.field for f in found] == ["shots[0].negative", "shots[0].audio"]
+    assert found[0].message == "gemini-omni does not take a negative prompt"
+    assert found[0].location == at(spec(shot("s1", provider="gemini-omni", duration=8, **fields)), 'negative: "rain"')
+    assert check(spec(shot("s1", provider="local", duration=8, **fields)), "SM117") == []
+
+
+def test_sm118_the_style_negative_is_named_once_for_routes_without_one() -> None:
+    head = "style:\n  negative: text, watermark\n"
+    text = spec(shot("s1", provider="gemini-omni", duration=8), shot("s2", provider="gemini-omni", duration=4),
+                shot("s3", provider="wan-2.7", duration=5), head=head)
+    found = one(check(text, "SM118"))
+    assert found.field == "style.negative" and "gemini-omni" in found.message and "wan-2.7" not in found.message
+    assert check(spec(shot("s1", provider="wan-2.7", duration=5), head=head), "SM118") == []
+def lifecycle_of(text: str, today: datetime.date, cached: tuple[str, ...] = ()) -> list[Finding]:
+    """SM120 findings for ``text`` with every rendered node dirty except ``cached`` (node ids)."""
+    episode = episode_from_text(text, "ep.yaml")
+    plan = build_plan(episode, lambda path: "0" * 64)
+    return lifecycle(plan, [nid for nid in plan.order if nid not in cached], ROUTES, today)
+
+
+def test_sm120_a_dirty_node_on_a_retired_route_names_date_successor_and_cached_count() -> None:
+    text = spec(shot("s1", provider="veo-3.1", duration=8), shot("s2", provider="veo-3.1", duration=8),
+                shot("s3", provider="local", duration=4), characters="", plates="")
+    today = datetime.date(2026, 11, 28)
+    finding = one(lifecycle_of(text, today, cached=("clip:s1",)))
+    assert finding.rule == "SM120" and finding.severity == RULES["SM120"].severity == "error"
+    assert finding.field == "clip:s2" and finding.location == episode_from_text(text, "ep.yaml").shots["s2"].location
+    assert "veo-3.1 (veo-3.1-generate-preview) was retired on 2026-10-22" in finding.message
+    assert "successor is gemini-omni" in finding.message and "1 node would render on it (clip:s2)" in finding.message
+    assert "1 of the episode's 2 nodes on it are cached" in finding.message and "gemini-omni" in finding.hint
+    assert lifecycle_of(text, today, cached=("clip:s1", "clip:s2")) == []  # all cached: builds, renders nothing
+    assert lifecycle_of(text, datetime.date(2026, 10, 21)) == []  # the day before the shutdown
+
+
+def test_sm120_a_deprecated_route_becomes_retired_on_its_date() -> None:
+    text = spec(shot("s1", provider="local", duration=4), characters="", plates="",
+                head="defaults:\n  sheet_provider: gpt-image-1.5\n") + ""
+    text = text.replace("shots:\n", "characters:\n  mei:\n    description: a girl\n    sheet: true\nshots:\n", 1)
+    text = text.replace('prompt: "a quiet harbour"', 'prompt: "{mei} in a quiet harbour"')
+    assert lifecycle_of(text, datetime.date(2026, 11, 30)) == []
+    finding = one(lifecycle_of(text, datetime.date(2026, 12, 1)))
+    assert finding.field == "sheet:mei" and "gpt-image-1.5 (gpt-image-1.5) was retired on 2026-12-01" in finding.message
+
+
+def test_sm120_a_pinned_model_takes_the_lifecycle_of_the_route_that_sends_it() -> None:
+    pinned = spec(shot("s1", provider="local", duration=4), characters="", plates="").replace(
+        "shots:\n", "characters:\n  mei:\n    description: a girl\n    sheet: {provider: gemini-3-pro-image, "
+        "model: gemini-3-pro-image-preview}\nshots:\n", 1).replace('"a quiet harbour"', '"{mei} waves"')
+    finding = one(lifecycle_of(pinned, datetime.date(2026, 11, 28)))
+    assert "gemini-3-pro-image-preview (gemini-3-pro-image-preview) was retired on 2026-06-25" in finding.message
+    assert "successor is gemini-3-pro-image" in finding.message
+    assert lifecycle_of(pinned, datetime.date(2026, 11, 28), cached=("sheet:mei",)) == []
+
+
+# --------------------------------------------------------------------------------------------
 # Silencing, order, rendering, docs
 
 
@@ -390,7 +453,7 @@ def test_render_format() -> None:
 
 
 def test_a_clean_spec_has_no_findings() -> None:
-    text = spec(shot("s1", "{mei} and {kai} wave", provider="veo-3.1", duration=8, characters=["mei", "kai"]),
+    text = spec(shot("s1", "{mei} and {kai} wave", provider="gemini-omni", duration=8, characters=["mei", "kai"]),
                 shot("s2", "{ren}, {ana} and {bo} on the pier", provider="local", duration=3))
     assert lint(episode_from_text(text, "ep.yaml"), env={}, today=TODAY) == []
 

@@ -99,7 +99,22 @@ def _load(path: Path, *, check: bool = False, snapshot: bool = False) -> Any:
 def _lint_or_stop(episode: Any) -> list[Any]:
     import datetime
 
-    findings: list[Any] = _specs().lint(episode, os.environ, datetime.date.today())  # remembered with a snapshot
+    findings: list[Any] = _specs().lint(episode, os.environ, datetime.date.today(),  # remembered with a snapshot
+                                        _config(episode).catalog)
+    return _report_findings(episode, findings)
+
+
+def _lifecycle_or_stop(episode: Any, the_plan: Any, stale: Any, config: Any) -> list[Any]:
+    """SM120: refuse (exit 2) before anything is sent when a dirty node would render on a retired route."""
+    import datetime
+
+    from .lint import lifecycle
+
+    return _report_findings(episode, lifecycle(the_plan, stale, config.catalog, datetime.date.today()))
+
+
+def _report_findings(episode: Any, findings: list[Any]) -> list[Any]:
+    """Print lint findings to stderr (kept for the up-to-date stamp); raise LintFailed on errors."""
     lines = click.get_current_context().meta.setdefault("shotmake.lint_lines", [])
     for finding in findings:
         lines.append(finding.render())
@@ -120,7 +135,7 @@ def _config(episode: Any) -> Any:
 def _registry(config: Any) -> Any:
     from .providers.registry import EnvironmentRegistry
 
-    return EnvironmentRegistry(prices=config.prices, backends=config.backends())
+    return EnvironmentRegistry(prices=config.prices, backends=config.backends(), routes=config.catalog)
 
 
 def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
@@ -130,8 +145,9 @@ def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
     from .routing import route_plan
 
     config = _config(episode) if config is None else config
-    plan = _specs().plan(episode, file_digest)  # a snapshot's, or build_plan's
-    plan, moves = route_plan(plan, _registry(config).unavailable, config.fallbacks())
+    plan = _specs().plan(episode, file_digest, config.catalog)  # a snapshot's, or build_plan's
+    plan, moves = route_plan(plan, _registry(config).unavailable, config.fallbacks(), config.catalog,
+                             cached=cache.contains)
     scope = build_scope(episode)
     _specs().prefetch(cache, plan)  # index entries remembered from the last run, one query for the rest
     stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(scope, nid),
@@ -176,18 +192,29 @@ def validate(episodes: tuple[Path, ...]) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("episodes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-def lint(episodes: tuple[Path, ...]) -> None:
+@click.pass_context
+def lint(ctx: click.Context, episodes: tuple[Path, ...]) -> None:
     """Check specs against each provider's rules before a cent is spent.
 
-    Errors (exit 2) are requests a provider would reject: a character reference sent to
-    Sora, Veo 4k at 4 s, five reference images... Warnings flag weak choices. Each finding
-    has a rule id (docs/lint.md); silence one with `ignore: [SM106]` on the shot or
-    `lint: {ignore: [...]}` in the episode. `plan` and `build` run the same checks.
+    Errors (exit 2) are requests a provider would reject: too many reference images, a
+    duration the model does not render, a shot that would render on a retired route (cached
+    renders of it are fine)... Warnings flag weak choices: a deprecated route, a seed the
+    route ignores. Each finding has a rule id (docs/lint.md); silence one with
+    `ignore: [SM106]` on the shot or `lint: {ignore: [...]}` in the episode. `plan` and
+    `build` run the same checks.
     """
     failed = False
     for path in episodes:
         try:
-            findings = _lint_or_stop(_load(path))
+            spec = _load(path)
+            findings = _lint_or_stop(spec)
+            config = _config(spec)
+            cache = _cache(_settings(ctx))
+            try:
+                the_plan, stale = _plan(spec, cache, config)
+            finally:
+                cache.close()
+            findings += _lifecycle_or_stop(spec, the_plan, stale, config)
         except LintFailed:
             failed = True
             continue
@@ -216,10 +243,11 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
         the_plan, stale = _plan(spec, cache, config)
     finally:
         cache.close()
+    _lifecycle_or_stop(spec, the_plan, stale, config)
     if as_json:
-        click.echo(json.dumps(plan_json(the_plan, stale, config.prices)))
+        click.echo(json.dumps(plan_json(the_plan, stale, config.prices, config.catalog)))
     else:
-        click.echo(format_plan(the_plan, stale, config.prices))
+        click.echo(format_plan(the_plan, stale, config.prices, config.catalog))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -281,11 +309,13 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
     try:
         if dry_run:
             the_plan, stale = _plan(spec, cache, config)
-            click.echo(json.dumps(plan_json(the_plan, stale, config.prices)) if as_json
-                       else format_plan(the_plan, stale, config.prices))
+            _lifecycle_or_stop(spec, the_plan, stale, config)
+            click.echo(json.dumps(plan_json(the_plan, stale, config.prices, config.catalog)) if as_json
+                       else format_plan(the_plan, stale, config.prices, config.catalog))
             return
         with cache.build_lock():
             the_plan, stale = _plan(spec, cache, config)
+            _lifecycle_or_stop(spec, the_plan, stale, config)
             if budget is not None:
                 _refuse_over_budget(stale, config, budget)
             if frozen:
@@ -328,9 +358,9 @@ def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:
     from .costs import estimate
     from .errors import BudgetExceeded
 
-    total = sum(estimate(s.node, config.prices) for s in stale.values())
+    total = sum(estimate(s.node, config.prices, config.catalog) for s in stale.values())
     if total > budget + 1e-9:
-        paid = sum(1 for s in stale.values() if estimate(s.node, config.prices) > 0)
+        paid = sum(1 for s in stale.values() if estimate(s.node, config.prices, config.catalog) > 0)
         raise BudgetExceeded(f"the estimate of what would render is ${total:.2f} ({paid} paid renders), over "
                              f"--budget ${budget:.2f}; nothing was submitted (`shotmake plan` lists the cost of "
                              "each node; raise --budget, or build fewer shots)")
@@ -350,7 +380,7 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs:
     registry = _registry(config)
     fallbacks = config.fallbacks()
     journal = Journal(settings.cache_dir / "journal.sqlite") if any(
-        s.node.kind in RENDERED and any(r not in ("local", "local-image")
+        s.node.kind in RENDERED and any(r in config.catalog and config.catalog[r].protocol != "local"
                                         for r in (s.node.provider, *fallbacks.get(s.node.provider, ())))
         for s in stale.values()
     ) else None
@@ -364,7 +394,7 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs:
     try:
         executor = Executor(the_plan, cache, registry, reporter, jobs=jobs, keep_going=keep_going, journal=journal,
                             provider_limits=config.concurrency(), policy=policy, prices=config.prices,
-                            health=health, spend=SpendLimit(budget), fallbacks=fallbacks)
+                            health=health, spend=SpendLimit(budget), fallbacks=fallbacks, routes=config.catalog)
         result = executor.run(stale)
     finally:
         registry.close()
@@ -633,3 +663,40 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array (one object per route) on stdout.")
+@click.option("--all", "show_all", is_flag=True, help="Include retired routes (shown by default only with --json).")
+@click.option("-C", "--project", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Project folder whose shotmake.toml adds or changes routes.")
+def routes(as_json: bool, show_all: bool, project: Path) -> None:
+    """List the routes a shot or sheet may name: status and dates, key, limits, price, successor.
+
+    The built-in catalog (reviewed on the date printed) plus the routes the project's
+    shotmake.toml adds or changes. A retired route renders nothing new, but its cached
+    renders stay in use; `lint` and `plan` refuse shots that would render on it.
+
+    \b
+    Examples:
+      shotmake routes                 # live, preview and deprecated routes
+      shotmake routes --all           # retired ones too
+      shotmake routes --json | jq '.[] | select(.status == "live") | .name'
+    """
+    import datetime
+
+    from .config import load_config
+    from .project import find_root
+    from .providers.catalog import REVIEWED
+    from .providers.registry import EnvironmentRegistry
+    from .report import format_routes, route_rows
+
+    root = find_root(project / "shotmake.toml")
+    config = load_config(root)
+    today = datetime.date.today()
+    registry = EnvironmentRegistry(routes=config.catalog, backends=config.backends(), today=today)
+    rows = route_rows(config.catalog, registry, today, config.prices)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    click.echo(format_routes(rows, show_all=show_all, reviewed=REVIEWED))

@@ -25,16 +25,29 @@ naming ``file:line:col``, the key and a fix. Example::
     deadline_minutes = 60
     stall_minutes = 20
 
-    [routes."sora-2"]
-    fallback = ["veo-3.1-fast", "local"]
+    [routes."gemini-omni"]
+    fallback = ["wan-2.7", "local"]
     [routes."veo-3.1"]
     backend = "vertex"             # Veo on Vertex AI instead of the Gemini API
+
+    [routes."omni-gateway"]        # a route of your own: a known protocol at another host
+    like = "gemini-omni"           # start from a built-in route's facts (or give protocol, vendor, kind)
+    model = "gemini-omni-1.2-flash"
+    base_url = "https://gateway.example"
+    key_env = ["GATEWAY_API_KEY"]
+    price = { "*" = 0.12 }
+
+Route keys are those of the built-in catalog (``providers/routes.toml``); setting ``status`` on
+a built-in route restates its whole lifecycle (``deprecated_on``, ``retired_on`` and
+``successor`` are cleared unless given), e.g. ``status = "live"`` for a gateway that still serves
+a model its vendor retired.
 
 Secrets never go here: keys come only from the environment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -44,7 +57,16 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import SourceLocation, SpecError
-from .providers.catalog import ROUTES
+from .providers.catalog import (
+    PROTOCOLS,
+    ROUTE_KEYS,
+    ROUTES,
+    SETTINGS_KEYS,
+    CatalogError,
+    Route,
+    check_successors,
+    route_from_table,
+)
 
 FILENAME = "shotmake.toml"
 BACKENDS = ("gemini", "vertex")
@@ -104,6 +126,8 @@ class Config:
     circuit: CircuitSettings = CircuitSettings()
     remote: RemoteSettings = RemoteSettings()
     routes: Mapping[str, RouteSettings] = field(default_factory=lambda: MappingProxyType({}))
+    #: The route catalog in force: the built-in routes plus those this file adds or changes.
+    catalog: Mapping[str, Route] = field(default_factory=lambda: ROUTES)
 
     def fallbacks(self) -> dict[str, tuple[str, ...]]:
         """Route -> the routes to try, in order, when it is unavailable."""
@@ -148,7 +172,7 @@ _SCHEMA: Mapping[str, tuple[str, ...]] = {
     "circuit": ("failures", "cooldown"),
     "remote": ("poll_interval", "deadline_minutes", "stall_minutes"),
     "limits.*": ("concurrency", "requests_per_minute"),
-    "routes.*": ("fallback", "backend"),
+    "routes.*": (*SETTINGS_KEYS, *ROUTE_KEYS),
 }
 _TOP = ("prices", "limits", "retry", "circuit", "remote", "routes")
 
@@ -198,16 +222,47 @@ class _Parser:
                                 hint or f"known keys: {', '.join(allowed)}")
 
     def route(self, name: str, path: tuple[str, ...], value: Any = None) -> str:
-        if name not in ROUTES:
+        known = self.catalog
+        if name not in known:
             from .spec import did_you_mean
 
-            if isinstance(value, dict) and any(f"{name}.{part}" in ROUTES for part in value):
-                dotted = next(f"{name}.{part}" for part in value if f"{name}.{part}" in ROUTES)
+            if isinstance(value, dict) and any(f"{name}.{part}" in known for part in value):
+                dotted = next(f"{name}.{part}" for part in value if f"{name}.{part}" in known)
                 raise self.fail(path, f"unknown route '{name}'",
                                 f'a route name with a dot needs quotes: "{dotted}"')
-            raise self.fail(path, f"unknown route '{name}'", did_you_mean(name, ROUTES) or
-                            f"routes: {', '.join(ROUTES)}")
+            raise self.fail(path, f"unknown route '{name}'", did_you_mean(name, known) or
+                            "`shotmake routes` lists them; a new route needs `like` or `protocol`")
         return name
+
+    def define_routes(self, table: Mapping[str, Any]) -> dict[str, Route]:
+        """The catalog with this file's route definitions: new routes and changed built-in ones."""
+        catalog = dict(ROUTES)
+        lifecycle = ("deprecated_on", "retired_on", "successor")
+        for name, value in table.items():
+            path = ("routes", name)
+            if not isinstance(value, dict) or not any(k in ROUTE_KEYS or k == "like" for k in value):
+                continue  # settings only (fallback, backend): checked below
+            like = value.get("like")
+            base = catalog.get(name)
+            if like is not None:
+                if not isinstance(like, str) or like not in catalog:
+                    from .spec import did_you_mean
+
+                    raise self.fail((*path, "like"), f"unknown route {like!r}",
+                                    did_you_mean(str(like), catalog) or "`shotmake routes` lists them")
+                base = catalog[like]
+            if base is not None and "status" in value:  # a new status restates the lifecycle
+                cleared: dict[str, Any] = {k: None for k in lifecycle if k not in value}
+                base = dataclasses.replace(base, **cleared)
+            try:
+                catalog[name] = route_from_table(name, value, base=base, protocols=PROTOCOLS, origin=self.file)
+            except CatalogError as exc:
+                raise self.fail((*path, *exc.path), f"{name}: {exc.message}", exc.hint) from exc
+        try:
+            check_successors(catalog)
+        except CatalogError as exc:
+            raise self.fail(("routes", *exc.path), exc.message, "name a route of the same kind") from exc
+        return catalog
 
     def number(self, value: Any, path: tuple[str, ...], *, minimum: float = 0.0, strict: bool = False,
                integer: bool = False) -> float:
@@ -220,6 +275,8 @@ class _Parser:
     # -- sections ------------------------------------------------------------------------------
     def parse(self, data: dict[str, Any]) -> Config:
         self.keys(data, (), _TOP)
+        self.catalog: Mapping[str, Route] = ROUTES
+        self.catalog = MappingProxyType(self.define_routes(self.table(data.get("routes", {}), ("routes",))))
         prices = self.prices(self.table(data.get("prices", {}), ("prices",)))
         limits = {}
         for name, value in self.table(data.get("limits", {}), ("limits",)).items():
@@ -248,14 +305,14 @@ class _Parser:
                                          backend=self.backend(name, table.get("backend"), (*path, "backend")))
         return Config(
             path=self.file, prices=MappingProxyType(prices), limits=MappingProxyType(limits), retry=retry,
-            circuit=circuit, remote=remote, routes=MappingProxyType(routes),
+            circuit=circuit, remote=remote, routes=MappingProxyType(routes), catalog=self.catalog,
         )
 
     def prices(self, table: dict[str, Any]) -> dict[str, Mapping[str, float]]:
         out: dict[str, Mapping[str, float]] = {}
         for name, value in table.items():
             path = ("prices", name)
-            route = ROUTES[self.route(name, path, value)]
+            route = self.catalog[self.route(name, path, value)]
             if not isinstance(value, dict):  # a bare number: one price at every resolution
                 out[name] = MappingProxyType({"*": self.number(value, path)})
                 continue
@@ -283,22 +340,22 @@ class _Parser:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(path, f"must be a list of route names, not {_kind(value)}",
                             'e.g. fallback = ["veo-3.1-fast", "local"]')
-        kind = ROUTES[name].kind
+        kind = self.catalog[name].kind
         for other in value:
             self.route(other, path)
             if other == name:
                 raise self.fail(path, f"{name} cannot be its own fallback")
-            if ROUTES[other].kind != kind:
-                raise self.fail(path, f"{other} renders {ROUTES[other].kind}s but {name} renders {kind}s",
+            if self.catalog[other].kind != kind:
+                raise self.fail(path, f"{other} renders {self.catalog[other].kind}s but {name} renders {kind}s",
                                 f"pick {kind} routes")
         return tuple(dict.fromkeys(value))
 
     def backend(self, name: str, value: Any, path: tuple[str, ...]) -> str | None:
         if value is None:
             return None
-        route = ROUTES[name]
-        if not (route.vendor == "google" and route.kind == "video"):
-            raise self.fail(path, f"{name} has one backend; `backend` applies to the Veo routes")
+        route = self.catalog[name]
+        if route.protocol != "gemini-veo":
+            raise self.fail(path, f"{name} has one backend; `backend` applies to the Gemini-API Veo routes")
         if value not in BACKENDS:
             raise self.fail(path, f"unknown backend {value!r}", f"use one of {', '.join(BACKENDS)}")
         return str(value)

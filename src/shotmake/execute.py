@@ -43,7 +43,7 @@ from .journal import Journal
 from .model import Artifact, Node
 from .plan import Plan, Stale, pieces
 from .providers.base import InputFile, JobStatus, Provider, ProviderRegistry, RenderRequest
-from .providers.catalog import ROUTES
+from .providers.catalog import ROUTES, Route
 from .redaction import redact, redact_data
 from .routing import RENDERED, fallbacks_for, rekey, reroute
 
@@ -144,6 +144,7 @@ class Executor:
         health: Health | None = None,
         spend: SpendLimit | None = None,
         fallbacks: Mapping[str, Sequence[str]] | None = None,
+        routes: Mapping[str, Route] = ROUTES,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -157,6 +158,7 @@ class Executor:
         self.journal = journal
         self.policy = policy
         self.prices = prices
+        self.routes = routes
         self.clock = clock
         self.sleep = sleep
         self.health = health if health is not None else Health(clock=clock, sleep=sleep)
@@ -184,7 +186,7 @@ class Executor:
                 self._artifacts[nid] = artifact
                 result.cached.append(node)
         stale = self._verify_used(stale, result)
-        self.reporter.build_started(plan, stale, sum(estimate(s.node, self.prices) for s in stale.values()))
+        self.reporter.build_started(plan, stale, sum(estimate(s.node, self.prices, self.routes) for s in stale.values()))
 
         waiting = {nid: {d for d in plan.node(nid).inputs if d in stale} for nid in plan.order if nid in stale}
         ready = [nid for nid in plan.order if nid in waiting and not waiting[nid]]
@@ -358,7 +360,7 @@ class Executor:
     # -- routes ---------------------------------------------------------------------------------
     def _render(self, node: Node, dest: Path) -> _Rendered:
         """Render on the node's route, or on its fallbacks while routes are unavailable."""
-        targets = [node] + [reroute(node, r) for r in fallbacks_for(node, self.fallbacks)]
+        targets = [node] + [reroute(node, r, self.routes) for r in fallbacks_for(node, self.fallbacks, self.routes)]
         if self.journal is not None:
             # A job an earlier run started, on whichever route, is finished there: never paid twice.
             for target in targets:
@@ -395,7 +397,7 @@ class Executor:
         if provider.remote:
             meta, cost = self._render_remote(node, provider, request, dest)
             return _Rendered(node, meta, cost)
-        paid = _paid(node)
+        paid = _paid(node, self.routes)
         reserved = self._reserve(node) if paid else 0.0
         charged = 0.0
         try:
@@ -408,7 +410,7 @@ class Executor:
 
     def _reserve(self, node: Node) -> float:
         """Hold the node's estimate against ``--budget`` before paying, or refuse the job."""
-        amount = estimate(node, self.prices)
+        amount = estimate(node, self.prices, self.routes)
         if not self.spend.reserve(amount):
             limit = self.spend.limit or 0.0
             raise BudgetExceeded(
@@ -562,7 +564,7 @@ class Executor:
                 problems = verify.image_problems(media.probe(dest))
             else:
                 source = length_and_video(request.extends.path)[0] if request.extends is not None else None
-                route = ROUTES.get(node.provider)
+                route = self.routes.get(node.provider)
                 expected = verify.expected_clip_seconds(request.duration, source,
                                                         route.extension_step if route else 0.0)
                 seconds, video, container = length_and_video(dest)
@@ -619,10 +621,10 @@ class Executor:
             self.sleep(max(min(self.policy.min_poll_interval, self.policy.poll_interval), delay))
 
 
-def _paid(node: Node) -> bool:
+def _paid(node: Node, routes: Mapping[str, Route]) -> bool:
     """True when rendering ``node`` calls a vendor (and may cost money and quota)."""
-    route = ROUTES.get(node.provider)
-    return route is not None and route.vendor != "local"
+    route = routes.get(node.provider)
+    return route is not None and route.protocol != "local"
 
 
 def _links(artifact: Artifact) -> int:

@@ -86,8 +86,10 @@ def identity(path: Path) -> dict[str, Any]:
     """What names a spec's snapshot besides its content: the path as given, cwd, root, code."""
     from .project import find_root
 
+    root = find_root(path).resolve()
+    # shotmake.toml defines routes a spec may name, so a changed one must load the spec again.
     return {"format": FORMAT, "code": code_fingerprint(), "path": str(path), "cwd": os.getcwd(),
-            "root": str(find_root(path).resolve())}
+            "root": str(root), "config": content_of(str(root / "shotmake.toml"))}
 
 
 def entry_path(folder: Path, ident: Mapping[str, Any]) -> Path:

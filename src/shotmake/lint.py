@@ -23,11 +23,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from types import MappingProxyType
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from .errors import SourceLocation
-from .model import Episode, Shot
-from .plan import character_references_sent
+from .model import Episode, Node, Shot
+from .plan import Plan, character_references_sent
 from .prompts import shot_characters
 from .providers.catalog import ROUTES, Route
 
@@ -125,6 +124,16 @@ _RULES = (
     Rule("SM116", "warning", "more characters in one shot than the route keeps consistent "
          "(Sora 2: 2; Veo: 3)",
          "split the shot, or move characters to the background without listing them"),
+    Rule("SM117", "warning", "a shot setting the route does not honour (a seed, a negative prompt, "
+         "`audio: false`): the request goes without it, so the clip will not be what the field says",
+         "route the shot to a route that takes it (`shotmake routes`), or drop the field"),
+    Rule("SM118", "warning", "the style's `negative` prompt on a route that takes no negative prompt: "
+         "it is left out of every request to that route",
+         "say what to avoid in the look instead, or route those shots elsewhere", per_shot=False),
+    Rule("SM120", "error", "a node that would render on a retired route (the vendor shut the model "
+         "down): the request would fail after planning and pricing. Nodes already cached stay usable",
+         "route the shots to the successor the message names, or add a `fallback` for the route in "
+         "shotmake.toml; a gateway that still serves the model can be declared there with `status`"),
     # SM2xx: spec hygiene.
     Rule("SM201", "error", "an API key or token written into the spec (`sk-...`, `AIza...`, bearer tokens); "
          "the message shows only a redacted prefix",
@@ -343,12 +352,15 @@ class _Checker:
                 continue  # spec.py already refused it
             self.faces(shot, route)
             self.shutdown(shot, route)
+            self.unhonoured(shot, route)
             self.text_only(shot, route)
             self.lengths_and_sizes(shot, route)
             self.references(shot, route)
             self.frames(shot, route)
             self.extension(shot, route)
             self.crowd(shot, route)
+        self.style_negative()
+        self.image_routes()
         self.cameos()
         self.secrets()
         self.unused_characters()
@@ -452,6 +464,45 @@ class _Checker:
             "SM105", f"{shot.path}.provider", f"{route.name} is deprecated ({route.model}){ahead}",
             f"route the shot to {route.successor}" if route.successor else "pick a live route (`shotmake routes`)",
             shot=shot)
+
+    def image_routes(self) -> None:
+        """SM105 for character sheets and generated plates on a deprecated image route."""
+        today = self.today or datetime.date.today()
+        used = [(f"characters.{c.id}.sheet", c.sheet.provider) for c in self.episode.characters.values()
+                if c.sheet is not None]
+        used += [(f"plates.{p.id}", p.provider) for p in self.episode.plates.values() if p.file is None]
+        for path, name in used:
+            route = self.routes.get(name)
+            if route is None or route.status_on(today) != "deprecated":
+                continue
+            ahead = f"; the vendor shuts it down on {route.retired_on}" if route.retired_on else ""
+            self.report("SM105", path, f"{route.name} is deprecated ({route.model}){ahead}",
+                        f"use {route.successor}" if route.successor else "pick a live route (`shotmake routes`)",
+                        locate=path)
+
+    # -- SM117/SM118: settings a route does not honour --------------------------------------------
+
+    def unhonoured(self, shot: Shot, route: Route) -> None:
+        ignored = [(field, what) for field, what, honoured, used in (
+            ("seed", "a seed", route.seed, shot.seed is not None),
+            ("negative", "a negative prompt", route.negative_prompt, bool(shot.negative.strip())),
+            ("audio", "`audio: false` (it always generates sound)", route.audio_off, not shot.audio),
+        ) if used and not honoured]
+        for field, what in ignored:
+            self.report("SM117", f"{shot.path}.{field}", f"{route.name} does not take {what}",
+                        "drop the field, or pick a route that takes it (`shotmake routes`)", shot=shot)
+
+    def style_negative(self) -> None:
+        if not self.episode.style.negative.strip():
+            return
+        ignoring = sorted({s.provider for s in self.episode.shots.values()
+                           if s.provider in self.routes and self.routes[s.provider].kind == "video"
+                           and not self.routes[s.provider].negative_prompt and "SM118" not in s.ignore})
+        if ignoring:
+            self.report("SM118", "style.negative",
+                        f"{_either(ignoring, 'and')} take{'s' if len(ignoring) == 1 else ''} no negative prompt: "
+                        "the style's `negative` is not sent to "
+                        f"{'it' if len(ignoring) == 1 else 'them'}", "describe the look to avoid in `style.look`")
 
     # -- SM106: text-only characters -------------------------------------------------------
 
@@ -704,3 +755,55 @@ class _Checker:
                 self.report("SM205", seq.path,
                             f"sequence '{seq.id}' runs {_num(round(total, 2))} s, longer than {_num(limit)} s",
                             "split it into shorter sequences, or raise `lint: {max_sequence_seconds: N}`")
+
+
+# --------------------------------------------------------------------------------------------
+# Lifecycle (SM120): needs the plan and the cache, so it runs after planning, not on the spec
+
+
+def lifecycle_route(node: Node, routes: Mapping[str, Route]) -> Route | None:
+    """The route whose lifecycle governs ``node``: its own, or the one that sends its pinned model."""
+    route = routes.get(node.provider)
+    if route is None:
+        return None
+    model = str(node.manifest.get("model", ""))
+    if model and model != route.model:
+        exact = [r for r in routes.values() if r.protocol == route.protocol and r.model == model]
+        if exact:
+            return exact[0]
+    return route
+
+
+def lifecycle(plan: Plan, dirty: Iterable[str], routes: Mapping[str, Route], today: datetime.date) -> list[Finding]:
+    """SM120: nodes in ``dirty`` that would render on a retired route, one finding per route.
+
+    Each finding names the date, the successor and how many of the episode's nodes on that route
+    are cached (those are served, never rendered again). Nothing else reads the clock.
+    """
+    dirty = set(dirty)
+    on_route: dict[str, list[Node]] = {}
+    for nid in plan.order:
+        node = plan.node(nid)
+        if node.kind not in ("clip", "sheet", "plate"):
+            continue
+        route = lifecycle_route(node, routes)
+        if route is not None and route.status_on(today) == "retired":
+            on_route.setdefault(route.name, []).append(node)
+    silenced = set(plan.episode.lint.get("ignore", ()))
+    findings = []
+    for name, nodes in on_route.items():
+        route = routes[name]
+        todo = [n for n in nodes if n.id in dirty
+                and not (n.kind == "clip" and "SM120" in plan.episode.shots[n.labels["shot"]].ignore)]
+        if not todo or "SM120" in silenced:
+            continue
+        cached = len(nodes) - sum(1 for n in nodes if n.id in dirty)
+        shown = ", ".join(n.id for n in todo[:5]) + (f" and {len(todo) - 5} more" if len(todo) > 5 else "")
+        succeed = f"; its successor is {route.successor}" if route.successor else "; it has no successor"
+        message = (f"{route.name} ({route.model}) was retired on {route.retired_on}{succeed}: "
+                   f"{_count(len(todo), 'node')} would render on it ({shown}); "
+                   f"{cached} of the episode's {len(nodes)} nodes on it are cached and stay in use")
+        hint = (f"route them to {route.successor}" if route.successor else "route them to a live route") + \
+            f", or add `fallback` under [routes.\"{route.name}\"] in shotmake.toml"
+        findings.append(Finding("SM120", "error", message, todo[0].location, todo[0].id, hint))
+    return sorted(findings, key=_position)

@@ -142,8 +142,11 @@ def sheet_size(aspect: str, size: str) -> tuple[int, int]:
     return max(2, round(long_side * w / h / 2) * 2), long_side
 
 
-def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
-    """Return the DAG for ``episode``. ``digest_file`` hashes user reference images."""
+def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Route] = ROUTES) -> Plan:
+    """Return the DAG for ``episode``. ``digest_file`` hashes user reference images.
+
+    ``routes`` is the catalog in force (the project's ``shotmake.toml`` may add routes).
+    """
     nodes: dict[str, Node] = {}
     pieces: dict[str, list[str]] = {}
     spec_dir = Path(episode.source).parent
@@ -158,7 +161,7 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
 
     def image_node(kind: str, ident: str, route_name: str, model: str, prompt: str, aspect: str, size: str,
                    refs: list[list[str]], location: Any, labels: dict[str, Any]) -> Node:
-        route = ROUTES[route_name]
+        route = routes[route_name]
         width, height = sheet_size(aspect, size)
         manifest = {
             "kind": kind,
@@ -206,7 +209,7 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
     position = {sid: i for i, sid in enumerate(episode.shots)}
     for shot_id in lexicographic_order(list(episode.shots), shot_edges, key=position.__getitem__):
         shot = episode.shots[shot_id]
-        route = ROUTES[shot.provider]
+        route = routes[shot.provider]
         width, height = shot.size
         present = shot_characters(shot)
         inputs: list[str] = []

@@ -6,6 +6,7 @@ formats them, so ``plan``, ``build``, ``explain`` and ``--json`` stay consistent
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -16,6 +17,7 @@ from .costs import PriceOverrides, estimate
 from .errors import ShotmakeError
 from .model import Node
 from .plan import Plan, Stale
+from .providers.catalog import ROUTES, Route
 from .redaction import redact
 
 if TYPE_CHECKING:  # `plan` and `status` print reports without importing the executor
@@ -27,14 +29,15 @@ def node_entry(node: Node) -> dict[str, Any]:
     return {"id": node.id, "kind": node.kind, "key": node.key}
 
 
-def plan_json(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides | None = None) -> dict[str, Any]:
+def plan_json(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides | None = None,
+              routes: Mapping[str, Route] = ROUTES) -> dict[str, Any]:
     """``plan --json``: ``rendered`` lists what *would* render, with reasons and estimates."""
     rendered = []
     for s in stale.values():
         entry = node_entry(s.node)
         entry["reasons"] = list(s.reasons)
         entry["provider"] = s.node.provider
-        entry["cost_usd"] = round(estimate(s.node, prices), 4)
+        entry["cost_usd"] = round(estimate(s.node, prices, routes), 4)
         rendered.append(entry)
     cached = [node_entry(plan.node(nid)) for nid in plan.order if nid not in stale]
     return {
@@ -69,7 +72,8 @@ def build_json(plan: Plan, result: BuildResult, output: str | None) -> dict[str,
     }
 
 
-def format_plan(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides | None = None) -> str:
+def format_plan(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides | None = None,
+                routes: Mapping[str, Route] = ROUTES) -> str:
     """Human ``plan`` output: what would run and why (like ``ninja -n`` + ``dvc status``)."""
     total = len(plan.order)
     if not stale:
@@ -78,7 +82,7 @@ def format_plan(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides |
     lines = []
     cost = 0.0
     for s in stale.values():
-        price = estimate(s.node, prices)
+        price = estimate(s.node, prices, routes)
         cost += price
         lines.append(f"  {s.node.id:<{width}}  {s.node.provider:<13} ${price:>6.2f}  {'; '.join(s.reasons)}")
     header = f"{plan.episode.name}: {len(stale)} of {total} nodes to build, {total - len(stale)} cached, est. ${cost:.2f}"
@@ -165,3 +169,90 @@ class ConsoleReporter:
     def build_finished(self, result: BuildResult) -> None:
         self._say(finished_line(len(result.rendered), len(result.cached), result.seconds, failed=len(result.failed),
                                 skipped=len(result.skipped), spent=result.cost_usd))
+
+
+# -- the route catalog (`shotmake routes`) -----------------------------------------------------
+
+
+def route_rows(routes: Mapping[str, Route], registry: Any, today: Any,
+               prices: PriceOverrides | None = None) -> list[dict[str, Any]]:
+    """One JSON object per route: what ``shotmake routes --json`` prints (stable keys for scripts).
+
+    ``registry`` answers ``unavailable(name)`` (missing key, retired); ``prices`` are the
+    project's overrides, applied as ``plan`` applies them.
+    """
+    from .costs import route_prices
+
+    rows = []
+    for name, route in routes.items():
+        protocol_keys = route.key_env or _protocol_keys(route.protocol)
+        why = registry.unavailable(name)
+        rows.append({
+            "name": name, "kind": route.kind, "protocol": route.protocol, "vendor": route.vendor,
+            "model": route.model, "status": route.status_on(today), "deprecated_on": route.deprecated_on,
+            "retired_on": route.retired_on, "successor": route.successor,
+            "key_env": list(protocol_keys), "key_set": not protocol_keys or any(registry.env.get(k, "").strip() for k in protocol_keys),
+            "available": why is None, "unavailable_because": why,
+            "durations": list(route.durations) or None,
+            "duration_range": [route.min_duration, route.max_duration] if route.max_duration else None,
+            "resolutions": list(route.resolutions), "aspects": list(route.aspects),
+            "max_references": route.max_references, "max_reference_videos": route.max_reference_videos,
+            "max_reference_audios": route.max_reference_audios,
+            "first_frame": route.first_frame, "last_frame": route.last_frame, "extension": route.extension,
+            "seed": route.seed, "negative_prompt": route.negative_prompt, "audio_off": route.audio_off,
+            "native_audio": route.native_audio,
+            "price_usd": route_prices(name, prices, routes), "price_unit": "second" if route.kind == "video" else "image",
+            "base_url": route.base_url, "origin": route.origin, "source": route.source,
+            "checked_on": route.checked_on,
+        })
+    return rows
+
+
+def _protocol_keys(protocol: str) -> tuple[str, ...]:
+    from .providers.catalog import PROTOCOLS
+
+    return PROTOCOLS[protocol].key_env if protocol in PROTOCOLS else ()
+
+
+def format_routes(rows: list[dict[str, Any]], *, show_all: bool, reviewed: str) -> str:
+    """The human table: video routes, then image routes; retired ones only with ``show_all``."""
+    out = []
+    hidden = 0
+    for kind in ("video", "image"):
+        shown = [r for r in rows if r["kind"] == kind and (show_all or r["status"] != "retired")]
+        hidden += sum(1 for r in rows if r["kind"] == kind and r["status"] == "retired" and not show_all)
+        if not shown:
+            continue
+        out.append(f"{kind} routes:")
+        table = []
+        for r in shown:
+            if r["kind"] == "video":
+                lengths = (", ".join(f"{d:g}" for d in r["durations"]) + " s" if r["durations"] else
+                           f"{r['duration_range'][0]:g}-{r['duration_range'][1]:g} s" if r["duration_range"]
+                           else "any length")
+            else:
+                lengths = "/".join(r["resolutions"])
+            prices = r["price_usd"]
+            low, high = (min(prices.values()), max(prices.values())) if prices else (0.0, 0.0)
+            price = "free" if high == 0 else (f"${low:g}" if low == high else f"${low:g}-{high:g}")
+            price += "" if high == 0 else f"/{'s' if r['kind'] == 'video' else 'image'}"
+            key = ("no key needed" if not r["key_env"] else
+                   f"{r['key_env'][0]} {'set' if r['key_set'] else 'not set'}")
+            status = r["status"]
+            if status == "retired":
+                status = f"retired {r['retired_on']}"
+            elif status == "deprecated":
+                status = "deprecated" + (f", shuts down {r['retired_on']}" if r["retired_on"] else "")
+            if r["successor"]:
+                status += f" -> {r['successor']}"
+            refs = f"{r['max_references']} refs" if r["max_references"] else "no refs"
+            origin = "" if r["origin"] == "built-in" else f"[{os.path.basename(r['origin'])}]"
+            table.append([r["name"], r["model"], status, lengths, refs, price, key, origin])
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        for row in table:
+            out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        out.append("")
+    if hidden:
+        out.append(f"{hidden} retired routes not shown (--all lists them; their cached renders stay in use).")
+    out.append(f"Catalog reviewed {reviewed}; shotmake.toml can add routes or change them (docs/providers.md).")
+    return "\n".join(out)

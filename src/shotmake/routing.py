@@ -30,7 +30,7 @@ from typing import Any
 from .hashing import node_key
 from .model import Node
 from .plan import Plan
-from .providers.catalog import ROUTES
+from .providers.catalog import ROUTES, Route
 
 #: Node kinds a provider renders (the rest are ffmpeg steps).
 RENDERED = ("clip", "sheet", "plate")
@@ -49,9 +49,9 @@ class Reroute:
         return f"{self.origin} unavailable ({self.reason}); rendering with {self.route}"
 
 
-def reroute(node: Node, route: str) -> Node:
+def reroute(node: Node, route: str, routes: Mapping[str, Route] = ROUTES) -> Node:
     """``node`` as ``route`` would render it: provider and model swapped, a new key."""
-    manifest = {**node.manifest, "provider": route, "model": ROUTES[route].model}
+    manifest = {**node.manifest, "provider": route, "model": routes[route].model}
     labels = {**node.labels, "routed_from": node.labels.get("routed_from", node.provider)}
     return replace(node, provider=route, manifest=manifest, key=node_key(manifest), labels=labels)
 
@@ -75,24 +75,29 @@ def _swap(value: Any, keys: Mapping[str, str]) -> Any:
     return value
 
 
-def fallbacks_for(node: Node, fallbacks: Mapping[str, Sequence[str]]) -> list[str]:
+def fallbacks_for(node: Node, fallbacks: Mapping[str, Sequence[str]],
+                  routes: Mapping[str, Route] = ROUTES) -> list[str]:
     """The routes to try for ``node`` after its own, of the same kind (video or image)."""
-    own = ROUTES.get(node.provider)
+    own = routes.get(node.provider)
     if own is None:
         return []
-    return [r for r in fallbacks.get(node.provider, ()) if r in ROUTES and ROUTES[r].kind == own.kind]
+    return [r for r in fallbacks.get(node.provider, ()) if r in routes and routes[r].kind == own.kind]
 
 
 def route_plan(
     plan: Plan,
     unavailable: Callable[[str], str | None],
     fallbacks: Mapping[str, Sequence[str]],
+    routes: Mapping[str, Route] = ROUTES,
+    cached: Callable[[str], bool] = lambda key: False,
 ) -> tuple[Plan, list[Reroute]]:
     """Send nodes whose route is unavailable to their first available fallback.
 
     ``unavailable(route)`` returns why a route cannot render (e.g. "GEMINI_API_KEY is not
-    set") or None. Nodes without an available fallback keep their route (the build then fails
-    them with the reason). Returns the routed plan and what was rerouted.
+    set", "sora-2 was retired on 2026-09-24") or None. A node whose own render is cached
+    (``cached(key)``) keeps it: an unavailable route needs no call to serve what it made, and a
+    paid render is never swapped for a stand-in. Nodes without an available fallback keep their
+    route (the build then fails them with the reason). Returns the routed plan and the moves.
     """
     if not fallbacks:
         return plan, []
@@ -109,13 +114,13 @@ def route_plan(
     for nid in plan.order:
         original = plan.node(nid)
         node = rekey(original, keys)
-        if node.kind in RENDERED and node.provider in fallbacks:
+        if node.kind in RENDERED and node.provider in fallbacks and not cached(node.key):
             reason = why(node.provider)
             if reason is not None:
-                target = next((r for r in fallbacks_for(node, fallbacks) if why(r) is None), None)
+                target = next((r for r in fallbacks_for(node, fallbacks, routes) if why(r) is None), None)
                 if target is not None:
                     moves.append(Reroute(nid, node.provider, target, reason))
-                    node = reroute(node, target)
+                    node = reroute(node, target, routes)
         if node.key != original.key:
             keys[original.key] = node.key
             nodes[nid] = node

@@ -390,12 +390,16 @@ class SpecCache:
         self._miss = (episode, {**identity, "spec": spec_digest}, started)
         return episode
 
-    def plan(self, episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
-        """The plan of an episode from ``load``: from its snapshot, or planned and saved."""
-        with _gc_paused():
-            return self._plan(episode, digest_file)
+    def plan(self, episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Any] | None = None) -> Plan:
+        """The plan of an episode from ``load``: from its snapshot, or planned and saved.
 
-    def _plan(self, episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
+        ``routes`` is the project's catalog; the snapshot's identity holds shotmake.toml, so a
+        snapshot never outlives the routes it was planned with.
+        """
+        with _gc_paused():
+            return self._plan(episode, digest_file, routes)
+
+    def _plan(self, episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Any] | None) -> Plan:
         from .plan import build_plan
 
         if self._hit is not None and self._hit[0] is episode:
@@ -409,13 +413,14 @@ class SpecCache:
             digested.append(str(path))
             return digest_file(path)
 
-        plan = build_plan(episode, digest)
+        plan = build_plan(episode, digest) if routes is None else build_plan(episode, digest, routes)
         if self.save and self._miss is not None and self._miss[0] is episode:
             self._save(episode, plan, self._miss[1], self._miss[2], digested)
         return plan
 
     # -- lint ---------------------------------------------------------------------------------
-    def lint(self, episode: Episode, env: Mapping[str, str], today: Any) -> list[Any]:
+    def lint(self, episode: Episode, env: Mapping[str, str], today: Any,
+             routes: Mapping[str, Any] | None = None) -> list[Any]:
         """``lint.lint`` of an episode from ``load``, remembered beside its snapshot.
 
         Lint reads the episode, the date and the ``*_BASE_URL`` variables (``lint.OFFICIAL_ENDPOINTS``);
@@ -431,7 +436,8 @@ class SpecCache:
                 return cached
         from .lint import lint
 
-        findings = lint(episode, env=env, today=today)
+        findings = lint(episode, env=env, today=today) if routes is None else lint(
+            episode, env=env, today=today, routes=routes)
         if key is not None and self.save:
             codec = _Codec()
             try:

@@ -23,7 +23,7 @@ from .errors import SourceLocation, SpecError, SpecErrors
 from .model import Character, Episode, Plate, Sequence, SheetSpec, Shot, Style, Transition
 from .project import find_root
 from .prompts import placeholders
-from .providers.catalog import ROUTES
+from .providers.catalog import Route
 
 if TYPE_CHECKING:  # imported where used: a spec loaded from a snapshot needs neither
     import jsonschema
@@ -336,7 +336,14 @@ def _episode_from_document(doc: Document, spec: Path, root: Path) -> Episode:
     root = root.resolve()
     included: list[tuple[Document, Path]] = []
     _collect_includes(doc, spec.absolute(), root, included, [spec.resolve()])
-    return _build(doc, spec.absolute(), root, included)
+    return _build(doc, spec.absolute(), root, included, project_routes(root))
+
+
+def project_routes(root: Path) -> Mapping[str, Route]:
+    """The routes a project may name: the built-in catalog plus its ``shotmake.toml``'s ``[routes]``."""
+    from .config import load_config
+
+    return load_config(root).catalog
 
 
 def project_file(base: Path, value: str, root: Path) -> tuple[Path | None, str]:
@@ -400,7 +407,8 @@ def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Doc
         out.append((child, resolved))
 
 
-def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document, Path]]) -> Episode:
+def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document, Path]],
+           routes: Mapping[str, Route]) -> Episode:
     errors: list[SpecError] = []
     # Merge the series files, then the episode itself: mappings of ids must not collide,
     # style/defaults keys are overridden by later files.
@@ -457,12 +465,14 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
                   negative=style_data.get("negative", ""))
 
     def check_provider(path: str, name: str, kind: str) -> None:
-        route = ROUTES.get(name)
+        route = routes.get(name)
         if route is None:
-            err(path, f"unknown provider '{name}'", did_you_mean(name, ROUTES) or "see `shotmake providers`")
+            err(path, f"unknown provider '{name}'",
+                did_you_mean(name, routes) or "`shotmake routes` lists every route")
         elif route.kind != kind:
             err(path, f"provider '{name}' renders {route.kind}s, not {kind}s",
-                "use a video route (local, veo-3.1, sora-2) for shots and an image route for sheets")
+                "use a video route (local, gemini-omni, seedance-2.0, wan-2.7...) for shots and an image route "
+                "(local-image, gemini-3-pro-image, gpt-image-2...) for sheets; `shotmake routes` lists them")
 
     for key in ("provider", "sheet_provider"):
         if key in data["defaults"]:

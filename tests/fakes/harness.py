@@ -55,9 +55,24 @@ cooldown = 600           # a route that said it shut down stays shut for the bui
 """
 
 
+#: The fakes still serve the models their vendors retired (Sora 2, the Gemini-API Veo 3.1 previews),
+#: as a gateway might: a project says so in shotmake.toml, which restates each route's lifecycle.
+LEGACY_ROUTES = ("sora-2", "sora-2-pro", "veo-3.1", "veo-3.1-fast", "veo-3.1-lite")
+LEGACY_ROUTES_LIVE = "".join(f'[routes."{name}"]\nstatus = "live"\n' for name in LEGACY_ROUTES)
+
+
+def with_legacy_routes_live(config: str) -> str:
+    """``config`` (shotmake.toml text) with ``status = "live"`` on each legacy route, in its own table."""
+    for name in LEGACY_ROUTES:
+        header = f'[routes."{name}"]\n'
+        config = (config.replace(header, header + 'status = "live"\n') if header in config
+                  else config + ("\n" if config and not config.endswith("\n") else "") + header + 'status = "live"\n')
+    return config
+
+
 def write_fast_config(root: Path) -> None:
     """Put ``FAST_CONFIG`` in the project at ``root``."""
-    (root / "shotmake.toml").write_text(FAST_CONFIG)
+    (root / "shotmake.toml").write_text(FAST_CONFIG + LEGACY_ROUTES_LIVE)
 
 
 def one_shot_project(root: Path, provider: str = "sora-2", duration: int = 4,

@@ -18,6 +18,7 @@ import yaml
 
 from shotmake.cache import Cache, file_digest
 from tests.conftest import SMALL_EPISODE
+from tests.fakes.harness import LEGACY_ROUTES_LIVE
 
 __all__ = ["SMALL_EPISODE", "check_store", "index_entries", "lock_nodes", "make_project", "objects", "shotmake"]
 
@@ -25,7 +26,7 @@ __all__ = ["SMALL_EPISODE", "check_store", "index_entries", "lock_nodes", "make_
 def make_project(root: Path, text: str = SMALL_EPISODE, name: str = "tiny.yaml") -> Path:
     """A project directory with one episode spec; returns the spec path."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "shotmake.toml").touch()
+    (root / "shotmake.toml").write_text(LEGACY_ROUTES_LIVE)  # the fakes serve the retired Sora and Veo
     spec = root / name
     spec.write_text(text)
     return spec

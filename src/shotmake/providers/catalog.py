@@ -329,6 +329,11 @@ def as_route(route: str | Route, routes: Mapping[str, Route] = ROUTES) -> Route 
     return route if isinstance(route, Route) else routes.get(route)
 
 
+def route_name(route: str | Route) -> str:
+    """The name of a route given by name or as a record."""
+    return route if isinstance(route, str) else route.name
+
+
 def adapter_route(route: str | Route, protocols: tuple[str, ...], adapter: str) -> Route:
     """The route an adapter serves, given by name (built-in) or as a record (configured).
 
@@ -339,7 +344,7 @@ def adapter_route(route: str | Route, protocols: tuple[str, ...], adapter: str) 
     found = as_route(route)
     if found is None or found.protocol not in protocols:
         known = sorted(n for n, r in ROUTES.items() if r.protocol in protocols)
-        name = route if isinstance(route, str) else route.name
+        name = route_name(route)
         raise ProviderError(f"{adapter} cannot serve route {name!r}; it serves {', '.join(known)} "
                             f"(or a route with protocol = \"{protocols[0]}\" in shotmake.toml)", provider=name)
     return found

@@ -34,7 +34,7 @@ import httpx
 from ..errors import ProviderUnavailable, TerminalError
 from . import google_wire as wire
 from .base import InputFile, Provider, RenderRequest
-from .catalog import Route, wire_model
+from .catalog import Route, route_name, wire_model
 from .veo_common import ROUTE_NAMES, ImageEncoding, Output, VeoAdapter, veo_route
 
 DEFAULT_BASE_URL = wire.GEMINI_BASE_URL
@@ -82,7 +82,7 @@ class GeminiVeo(VeoAdapter):
         the SDK refuses it on the Gemini API, so it is off until confirmed.
         """
         if not api_key:
-            raise ProviderUnavailable("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=route)
+            raise ProviderUnavailable("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=route_name(route))
         if image_encoding not in ("inlineData", "bytesBase64Encoded"):
             raise TerminalError(f"image_encoding must be inlineData or bytesBase64Encoded, not {image_encoding!r}")
         self._key = api_key
@@ -161,7 +161,7 @@ def from_env(
 
         return VertexVeo.from_env(route, env, client, **options)
     if chosen != "gemini":
-        raise TerminalError(f"SHOTMAKE_VEO_BACKEND={chosen!r} is unknown; use gemini or vertex", provider=route)
+        raise TerminalError(f"SHOTMAKE_VEO_BACKEND={chosen!r} is unknown; use gemini or vertex", provider=route_name(route))
     return GeminiVeo.from_env(route, env, client, **options)
 
 

@@ -42,7 +42,7 @@ class OpenAIImages(Provider):
 
     def __init__(
         self,
-        route: str | Route = "gpt-image-2",
+        route: str | catalog.Route = "gpt-image-2",
         *,
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
@@ -192,10 +192,10 @@ class OpenAIImages(Provider):
         return data
 
 
-def from_env(route: str | Route, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIImages:
+def from_env(route: str | catalog.Route, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIImages:
     """Build the adapter from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (missing key: ProviderUnavailable).
 
     ``options`` go to the constructor (``prices=`` from the project configuration).
     """
-    creds = credentials_from_env(env, provider=route)
+    creds = credentials_from_env(env, provider=catalog.route_name(route))
     return OpenAIImages(route, api_key=creds.api_key, base_url=creds.base_url, client=client, **options)

@@ -88,7 +88,7 @@ class OpenAIVideos(Provider):
 
     def __init__(
         self,
-        route: str | Route = "sora-2",
+        route: str | catalog.Route = "sora-2",
         *,
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
@@ -519,12 +519,12 @@ class _ForceMultipart(dict[str, Any]):
         return True
 
 
-def from_env(route: str | Route, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIVideos:
+def from_env(route: str | catalog.Route, env: Mapping[str, str], client: httpx.Client | None = None, **options: Any) -> OpenAIVideos:
     """Build the adapter from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` (missing key: ProviderUnavailable).
 
     ``options`` go to the constructor (``prices=`` from the project configuration).
     """
-    creds = credentials_from_env(env, provider=route)
+    creds = credentials_from_env(env, provider=catalog.route_name(route))
     return OpenAIVideos(route, api_key=creds.api_key, base_url=creds.base_url, client=client, **options)
 
 

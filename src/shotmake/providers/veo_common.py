@@ -30,7 +30,7 @@ from ..errors import RetryableError, TerminalError
 from . import google_wire as wire
 from . import http
 from .base import InputFile, JobStatus, Provider, RenderRequest
-from .catalog import ROUTES, Route, as_route
+from .catalog import ROUTES, Route, as_route, route_name
 from .veo_limits import Backend, check_request
 
 #: The wire protocols this core serves (the Gemini API and Vertex AI), and their built-in routes.
@@ -43,7 +43,7 @@ def veo_route(route: str | Route) -> Route:
     """Return the catalog route for a Veo route (a name or a configured record), or raise ``TerminalError``."""
     found = as_route(route)
     if found is None or found.protocol not in PROTOCOLS:
-        name = route if isinstance(route, str) else route.name
+        name = route_name(route)
         raise TerminalError(f"unknown Veo route {name!r}; use one of {', '.join(ROUTE_NAMES)}", provider=name)
     return found
 

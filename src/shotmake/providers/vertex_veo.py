@@ -36,7 +36,7 @@ import httpx
 from ..errors import ProviderUnavailable, TerminalError
 from . import google_wire as wire
 from .base import InputFile, RenderRequest
-from .catalog import ROUTES, Route
+from .catalog import ROUTES, Route, route_name
 from .veo_common import Output, VeoAdapter
 
 DEFAULT_STORAGE_URL = "https://storage.googleapis.com"
@@ -101,12 +101,12 @@ class VertexVeo(VeoAdapter):
         instead of answering inline bytes. ``prices`` overrides catalog USD per second.
         """
         if not project:
-            raise ProviderUnavailable("no Google Cloud project; set GOOGLE_CLOUD_PROJECT", provider=route)
+            raise ProviderUnavailable("no Google Cloud project; set GOOGLE_CLOUD_PROJECT", provider=route_name(route))
         if not token:
             raise ProviderUnavailable("no OAuth access token; set GOOGLE_OAUTH_ACCESS_TOKEN "
-                                      "(e.g. `gcloud auth print-access-token`)", provider=route)
+                                      "(e.g. `gcloud auth print-access-token`)", provider=route_name(route))
         if storage_uri and not storage_uri.startswith("gs://"):
-            raise TerminalError(f"storage URI must start with gs://, not {storage_uri!r}", provider=route)
+            raise TerminalError(f"storage URI must start with gs://, not {storage_uri!r}", provider=route_name(route))
         self.project = project
         self.location = location
         self.base_url = (base_url or vertex_host(location)).rstrip("/")
