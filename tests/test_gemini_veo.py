@@ -132,7 +132,7 @@ def test_three_reference_images_go_inside_the_instance_as_assets(
     refs = tuple(png(f"sheet{i}", (i * 40, 0, 0)) for i in range(3))
     make_veo().submit(request(references=refs, resolution="1080p"))
     body = fake.requests[0].json()
-    assert [r["referenceType"] for r in body["instances"][0]["referenceImages"]] == ["asset"] * 3
+    assert [r["referenceType"] for r in body["instances"][0]["referenceImages"]] == ["ASSET"] * 3
     assert body["instances"][0]["referenceImages"][2]["image"]["inlineData"]["data"] == \
         base64.b64encode(refs[2].path.read_bytes()).decode()
     assert body["parameters"]["durationSeconds"] == 8 and body["parameters"]["resolution"] == "1080p"

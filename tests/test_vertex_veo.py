@@ -110,7 +110,7 @@ def test_images_are_sent_as_bytes_base64_encoded(
     assert first["image"] == {"bytesBase64Encoded": data, "mimeType": "image/png"}
     assert set(first["lastFrame"]) == {"bytesBase64Encoded", "mimeType"}
     assert second["referenceImages"] == [{"image": {"bytesBase64Encoded": data, "mimeType": "image/png"},
-                                          "referenceType": "asset"}]
+                                          "referenceType": "ASSET"}]
     assert fake.creates == 2
 
 

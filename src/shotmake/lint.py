@@ -540,8 +540,15 @@ class _Checker:
             self.report("SM109", f"{shot.path}.aspect",
                         f"{route.name} renders {_either(list(route.aspects))}, not {shot.aspect}",
                         f"set aspect: \"{route.aspects[0]}\"", shot=shot)
-        if shot.extends or not route.durations:
-            return  # an extension's length is SM114's business; empty durations = any length
+        if shot.extends:
+            return  # an extension's length is SM114's business
+        if not route.durations:  # a range (or any length)
+            if not route.accepts_duration(shot.duration):
+                near = min(max(shot.duration, route.min_duration), route.max_duration or shot.duration)
+                self.report("SM107", f"{shot.path}.duration",
+                            f"{route.name} accepts {route.describe_durations()}, not {_num(shot.duration)} s",
+                            f"set duration: {_num(near)}", shot=shot)
+            return
         allowed = _either([_num(d) for d in route.durations])
         longest = max(route.durations)
         forced = [what for what, on in (

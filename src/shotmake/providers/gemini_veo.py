@@ -53,8 +53,9 @@ class GeminiVeo(VeoAdapter):
 
     backend = "gemini"
     label = "Gemini"
-    operation = re.compile(r"^models/(?P<model>[^/]+)/operations/[^/]+$")
-    operation_shape = "models/<model>/operations/<id>"
+    # A gateway may name operations "operations/{id}"; the SDK polls them at /v1beta/operations/{id}.
+    operation = re.compile(r"^(?:models/(?P<model>[^/]+)/)?operations/[^/]+$")
+    operation_shape = "models/<model>/operations/<id> or operations/<id>"
     gone_hint = (" (the video is gone: the Gemini API deletes generated videos 2 days after "
                  "generation; re-render the shot)")
 
@@ -65,7 +66,7 @@ class GeminiVeo(VeoAdapter):
         route: str | Route = "veo-3.1",
         base_url: str = DEFAULT_BASE_URL,
         client: httpx.Client | None = None,
-        image_encoding: ImageEncoding = "inlineData",
+        image_encoding: ImageEncoding = "bytesBase64Encoded",
         poll_interval: float | None = None,
         clock: Callable[[], float] = time.time,
         prices: Mapping[str, float] | None = None,

@@ -160,7 +160,7 @@ class VeoAdapter(Provider, ABC):
         return {
             "backend": self.backend,
             "operation": job_id,
-            "model": match.group("model"),
+            "model": match.group("model") or self.route.model,
             "remote_uri": uri,
             "generated_at": self._clock(),
             "bytes": written,
@@ -183,7 +183,7 @@ class VeoAdapter(Provider, ABC):
             instance["lastFrame"] = self._image(request.last_frame.path, request.last_frame.mime)
         if request.references:
             instance["referenceImages"] = [
-                {"image": self._image(ref.path, ref.mime), "referenceType": "asset"} for ref in request.references
+                {"image": self._image(ref.path, ref.mime), "referenceType": "ASSET"} for ref in request.references
             ]
         parameters: dict[str, Any] = {
             "aspectRatio": request.aspect,
