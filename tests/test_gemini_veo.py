@@ -133,7 +133,7 @@ def test_three_reference_images_go_inside_the_instance_as_assets(
     make_veo().submit(request(references=refs, resolution="1080p"))
     body = fake.requests[0].json()
     assert [r["referenceType"] for r in body["instances"][0]["referenceImages"]] == ["ASSET"] * 3
-    assert body["instances"][0]["referenceImages"][2]["image"]["inlineData"]["data"] == \
+    assert body["instances"][0]["referenceImages"][2]["image"]["bytesBase64Encoded"] == \
         base64.b64encode(refs[2].path.read_bytes()).decode()
     assert body["parameters"]["durationSeconds"] == 8 and body["parameters"]["resolution"] == "1080p"
     assert fake.creates == 1
