@@ -546,3 +546,18 @@ def test_seeded_chaos_never_creates_twice_when_the_client_retries(client: httpx.
         for shot in range(5):
             assert render(shot).read_bytes() == sample_mp4(8.0, "16:9")
         assert noisy.creates == 5 and retries > 5
+
+
+def test_a_gateway_naming_operations_without_the_model_is_polled_and_downloaded(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    with FakeGemini(api_key=KEY, polls_until_done=1, gateway_names=True) as gateway:
+        veo = GeminiVeo(KEY, base_url=gateway.url, client=client, poll_interval=0.0)
+        job = veo.submit(request())
+        assert job.startswith("operations/")
+        status = veo.poll(job)
+        while status.state != "succeeded":
+            status = veo.poll(job)
+        meta = veo.download(job, tmp_path / "clip.mp4", status)
+        assert meta["model"] == "veo-3.1-generate-preview" and (tmp_path / "clip.mp4").stat().st_size > 0
+        assert [r.path for r in gateway.requests if r.method == "GET"][0] == f"/v1beta/{job}"

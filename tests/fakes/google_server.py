@@ -494,7 +494,7 @@ IMAGE_ASPECTS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9"
 IMAGE_BASE = {"1K": 64, "2K": 96, "4K": 128}
 
 _VEO_CREATE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):predictLongRunning$")
-_VEO_OPERATION = re.compile(r"^/v1beta/(?P<name>models/(?P<model>[^/:]+)/operations/(?P<id>[^/:]+))$")
+_VEO_OPERATION = re.compile(r"^/v1beta/(?P<name>(?:models/(?P<model>[^/:]+)/)?operations/(?P<id>[^/:]+))$")
 _FILE_DOWNLOAD = re.compile(r"^/v1beta/files/(?P<id>[^/:]+):download$")
 _BLOB = re.compile(r"^/blob/(?P<id>[^/]+)$")
 _GENERATE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):generateContent$")
@@ -506,10 +506,13 @@ class FakeGemini(FakeVeoBase):
     api = "gemini"
     models = GEMINI_VEO_MODELS
 
-    def __init__(self, *, api_key: str = "fake-gemini-key", image_thoughts: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *, api_key: str = "fake-gemini-key", image_thoughts: bool = True,
+                 gateway_names: bool = False, **kwargs: Any) -> None:
         """``api_key``: the only key accepted. ``image_thoughts``: generateContent answers also
-        carry ``thought: true`` text and image parts (which clients must skip)."""
+        carry ``thought: true`` text and image parts (which clients must skip). ``gateway_names``:
+        operations are named ``operations/{id}``, as some gateways name them."""
         super().__init__(**kwargs)
+        self.gateway_names = gateway_names
         self.api_key = api_key
         self.image_thoughts = image_thoughts
         #: PNG bytes of the last final (non-thought) image served, for byte-exact assertions.
@@ -591,7 +594,8 @@ class FakeGemini(FakeVeoBase):
         except ValueError as exc:
             raise Reject(400, "Invalid JSON payload received.") from exc
         op = self.validate(match.group("model"), body)
-        name = f"models/{op.model}/operations/{uuid.uuid4().hex[:16]}"
+        prefix = "" if self.gateway_names else f"models/{op.model}/"
+        name = f"{prefix}operations/{uuid.uuid4().hex[:16]}"
         self.accept(op, name)
         return self.answer_create(name)
 
