@@ -36,7 +36,7 @@ def sheet(prompt: str = "turnaround sheet of Mira, a fox courier", **kw: object)
         "node_id": "sheet-mira",
         "key": "k",
         "kind": "sheet",
-        "model": "gpt-image-1",
+        "model": "",  # the route's model, as the plan sends when a sheet names none
         "prompt": prompt,
         "width": 1024,
         "height": 1024,

@@ -10,7 +10,7 @@ from shotmake.providers.veo_common import VeoAdapter
 
 def request(**kwargs: Any) -> RenderRequest:
     """A Veo clip request for node ``shot-1``; keyword arguments override the defaults."""
-    base: dict[str, Any] = {"node_id": "shot-1", "key": "k1", "kind": "clip", "model": "veo-3.1",
+    base: dict[str, Any] = {"node_id": "shot-1", "key": "k1", "kind": "clip", "model": "",
                             "prompt": "A lighthouse at dusk."}
     base.update(kwargs)
     return RenderRequest(**base)

@@ -350,11 +350,13 @@ def adapter_route(route: str | Route, protocols: tuple[str, ...], adapter: str) 
     return found
 
 
-def wire_model(route: Route, requested: str, routes: Mapping[str, Route] = ROUTES) -> str:
-    """The model id to send: a concrete id in the request (a shot's ``model:``) wins over the route's."""
-    if not requested or requested == route.name or requested in routes:
-        return route.model
-    return requested
+def wire_model(route: Route, requested: str) -> str:
+    """The model id to send: the request's (the plan puts a shot's ``model:`` there) or the route's.
+
+    The request's is a model id, never read as a route name: ids such as ``sora-2-pro`` or
+    ``gpt-image-1.5`` are both, and the key and the lock record the id as given.
+    """
+    return requested or route.model
 
 
 def routes_with_model(model: str, routes: Mapping[str, Route], protocol: str) -> list[Route]:

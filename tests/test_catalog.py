@@ -1,0 +1,132 @@
+"""The route catalog: its data holds together, projects add and change routes, lifecycles by date."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import re
+
+import pytest
+
+from shotmake.config import parse_config
+from shotmake.errors import SpecError
+from shotmake.providers.catalog import PROTOCOLS, REVIEWED, ROUTES, STATUSES
+
+TODAY = datetime.date.fromisoformat(REVIEWED)
+
+
+def test_no_built_in_route_says_live_past_its_retirement_date() -> None:
+    # The day the catalog was reviewed: a route whose retired_on has passed must say so in its status,
+    # so the data a person reads in a diff is the truth `shotmake routes` prints.
+    wrong = [name for name, r in ROUTES.items()
+             if r.retired_on is not None and datetime.date.fromisoformat(r.retired_on) <= TODAY
+             and r.status != "retired"]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_every_route_is_complete(name: str) -> None:
+    route = ROUTES[name]
+    assert route.status in STATUSES and route.kind in ("video", "image")
+    assert route.protocol in PROTOCOLS and route.model
+    if route.status == "retired":
+        assert route.retired_on is not None
+    if route.successor is not None:
+        assert ROUTES[route.successor].kind == route.kind and ROUTES[route.successor].status != "retired"
+    if route.protocol != "local":
+        assert route.source and route.checked_on is not None, "say where the facts were read, and when"
+        assert route.price, "a paid route needs a price for estimates"
+        assert route.durations or route.max_duration or route.kind == "image"
+
+
+def test_every_protocol_names_an_adapter_module_with_from_env() -> None:
+    for protocol in PROTOCOLS.values():
+        spec = importlib.util.find_spec(protocol.module)
+        assert spec is not None, f"{protocol.name}: {protocol.module} is missing"
+
+
+def test_lifecycle_follows_the_calendar() -> None:
+    veo = ROUTES["veo-3.1"]
+    assert veo.status_on(datetime.date(2026, 10, 21)) == "deprecated"
+    assert veo.status_on(datetime.date(2026, 10, 22)) == "retired"
+    gpt = ROUTES["gpt-image-1.5"]
+    assert gpt.status_on(datetime.date(2026, 11, 30)) == "deprecated"
+    assert gpt.status_on(datetime.date(2026, 12, 1)) == "retired"
+    assert gpt.lifecycle_text(datetime.date(2026, 11, 28)) == (
+        "deprecated, shuts down on 2026-12-01, successor: gpt-image-2")
+    assert ROUTES["gemini-omni"].status_on(datetime.date(2030, 1, 1)) == "live"
+
+
+GATEWAY = """\
+[routes."omni-gateway"]
+like = "gemini-omni"
+model = "gemini-omni-1.3-flash"
+base_url = "https://gateway.example"
+key_env = ["GATEWAY_KEY"]
+price = { "*" = 0.12 }
+
+[routes."veo-3.1"]
+status = "live"
+fallback = ["local"]
+
+[routes."my-videos"]
+protocol = "openai-videos"
+vendor = "gateway"
+kind = "video"
+model = "gw-video-1"
+durations = [5, 10]
+resolutions = ["720p"]
+
+[prices]
+"my-videos" = 0.05
+"""
+
+
+def test_a_project_adds_and_changes_routes() -> None:
+    config = parse_config(GATEWAY, "shotmake.toml")
+    gateway = config.catalog["omni-gateway"]
+    assert (gateway.protocol, gateway.model, gateway.base_url, gateway.key_env) == (
+        "gemini-interactions", "gemini-omni-1.3-flash", "https://gateway.example", ("GATEWAY_KEY",))
+    assert gateway.max_duration == ROUTES["gemini-omni"].max_duration  # the rest comes from `like`
+    assert dict(gateway.price) == {"*": 0.12} and gateway.origin == "shotmake.toml"
+    veo = config.catalog["veo-3.1"]
+    assert veo.status_on(TODAY) == "live" and veo.retired_on is None and veo.successor is None
+    assert veo.model == ROUTES["veo-3.1"].model  # same model: the same keys, the cache stays valid
+    assert config.fallbacks() == {"veo-3.1": ("local",)}
+    mine = config.catalog["my-videos"]
+    assert mine.durations == (5.0, 10.0) and mine.vendor == "gateway" and dict(config.prices["my-videos"]) == {
+        "*": 0.05}
+    assert ROUTES["veo-3.1"].status == "retired"  # the built-in catalog is untouched
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[routes."x"]\nmodel = "m"\n',
+     r"shotmake.toml:1:1: routes.x: x: a new route needs protocol, vendor, kind \(.*like = \"<route>\""),
+    ('[routes."x"]\nlike = "gemini-omny"\n', r"shotmake.toml:2:1: routes.x.like: unknown route 'gemini-omny' "
+     r"\(did you mean 'gemini-omni'\?\)"),
+    ('[routes."x"]\nlike = "gemini-omni"\nduration = [5]\n',
+     r"shotmake.toml:3:1: routes.x.duration: x: unknown route key 'duration' \(did you mean 'durations'\?\)"),
+    ('[routes."x"]\nlike = "gemini-omni"\nstatus = "alive"\n',
+     r"routes.x.status: x: unknown status 'alive' \(use one of preview, live, deprecated, retired\)"),
+    ('[routes."x"]\nlike = "gemini-omni"\nretired_on = "2026-13-01"\n',
+     r"shotmake.toml:3:1: routes.x.retired_on: x: '2026-13-01' is not a date \(write it as YYYY-MM-DD\)"),
+    ('[routes."x"]\nprotocol = "grpc"\nvendor = "v"\nkind = "video"\nmodel = "m"\n',
+     r"routes.x.protocol: x: unknown protocol 'grpc' \(use one of local, gemini-veo, .*openai-images\)"),
+    ('[routes."x"]\nlike = "gemini-omni"\nsuccessor = "gpt-image-2"\n',
+     r"successor 'gpt-image-2' is not a video route"),
+    ('[routes."x"]\nlike = "gemini-omni"\nmax_references = -1\n',
+     r"routes.x.max_references: x: must be a whole number >= 0, not an integer"),
+])
+def test_route_mistakes_name_file_line_key_and_fix(text: str, expected: str) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_config(text, "shotmake.toml")
+    assert re.search(expected, info.value.render()), info.value.render()
+
+
+def test_every_route_key_in_the_catalog_file_is_documented() -> None:
+    from importlib import resources
+
+    text = resources.files("shotmake.providers").joinpath("routes.toml").read_text(encoding="utf-8")
+    header = text.split("reviewed =", 1)[0]
+    used = set(re.findall(r"^([a-z_]+) = ", text, re.M)) - {"reviewed", "module", "also_env", "base_url_env"}
+    assert [key for key in sorted(used) if key not in header] == []
