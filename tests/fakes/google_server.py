@@ -513,6 +513,8 @@ class FakeGemini(FakeVeoBase):
         operations are named ``operations/{id}``, as some gateways name them."""
         super().__init__(**kwargs)
         self.gateway_names = gateway_names
+        #: Image model ids generateContent serves (a test may add retired ones a gateway still serves).
+        self.image_models: tuple[str, ...] = GEMINI_IMAGE_MODELS
         self.api_key = api_key
         self.image_thoughts = image_thoughts
         #: PNG bytes of the last final (non-thought) image served, for byte-exact assertions.
@@ -660,7 +662,7 @@ class FakeGemini(FakeVeoBase):
         match = _GENERATE.match(request.path)
         assert match is not None
         model = match.group("model")
-        if model not in GEMINI_IMAGE_MODELS:
+        if model not in self.image_models:
             raise Reject(404, f"models/{model} is not found for API version v1beta, or is not supported "
                               "for generateContent.", "NOT_FOUND")
         try:
