@@ -92,7 +92,7 @@ def test_sm101_character_sheet_sent_to_sora_is_an_error() -> None:
     finding = one(check(text, "SM101"))
     assert finding.severity == "error" and finding.field == "shots[0].characters[0]"
     assert finding.location == at(text, 'characters: ["mei"]', '"mei"')
-    assert "human face" in finding.message and "veo-3.1" in finding.hint
+    assert "human face" in finding.message and "gemini-omni" in finding.hint
 
 
 def test_sm101_character_reference_image_sent_to_sora_is_an_error(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_sm104_cameo_is_an_error() -> None:
     text = spec(shot("s1", "{mei} waves"), characters=chars)
     finding = one(check(text, "SM104"))
     assert finding.field == "characters.mei.cameo" and finding.location == at(text, "cameo: ")
-    assert "sora_character" in finding.hint and "veo-3.1" in finding.hint
+    assert "sora_character" in finding.hint and "gemini-omni" in finding.hint
     assert check(spec(shot("s1", "{mei} waves")), "SM104") == []
 
 

@@ -81,23 +81,23 @@ _RULES = (
     # SM1xx: what each provider accepts (providers.md); the build would fail or waste money.
     Rule("SM101", "error", "a character with a sheet or reference images in a shot routed to Sora 2 "
          "(Sora rejects input images showing a human face, so the sheet cannot be sent)",
-         "route the shot to veo-3.1 so the sheet is sent as a reference, or keep a text-only Sora shot "
+         "route the shot to gemini-omni so the sheet is sent as a reference, or keep a text-only Sora shot "
          "and silence the rule"),
     Rule("SM102", "error", "a Sora 2 shot with `after:` a shot that has characters (its continuity frame "
          "may show a face, which Sora rejects)",
-         "route the shot to veo-3.1, or drop `after:` and describe the continuity in the prompt"),
+         "route the shot to gemini-omni, or drop `after:` and describe the continuity in the prompt"),
     Rule("SM103", "warning", "a plate sent to Sora 2 as `first_frame` or in `references` (shotmake "
          "cannot verify it shows no human face)",
-         "check the plate shows no face and silence the rule, or route the shot to veo-3.1"),
+         "check the plate shows no face and silence the rule, or route the shot to gemini-omni"),
     Rule("SM104", "error", "a character with a `cameo`: Sora app cameos cannot be used through any API",
-         "non-human characters: declare a `sora_character` clip; people: a character sheet on veo-3.1",
+         "non-human characters: declare a `sora_character` clip; people: a character sheet on gemini-omni",
          per_shot=False),
     Rule("SM105", "warning", "a shot on a deprecated route: it still renders, but the vendor has named a "
          "successor and may announce (or has announced) its shutdown date",
          "route the shot to the successor the message names (`shotmake routes` lists every route)"),
     Rule("SM106", "warning", "characters in a text-only shot on a route that sends no character "
-         "references (Sora 2, Veo 3.1 Lite): about 70 % consistency, versus 80-85 % on Veo 3.1 with a sheet",
-         "route the shot to veo-3.1 and give the character a `sheet:`"),
+         "references (Sora 2, Veo 3.1 Lite): about 70 % consistency, versus 80-85 % on a route that sees a sheet",
+         "route the shot to gemini-omni and give the character a `sheet:`"),
     Rule("SM107", "error", "a duration the route does not accept (Veo: 4, 6 or 8 s; Sora: 4, 8 or 12 s)",
          "set one of the durations the message names"),
     Rule("SM108", "error", "a resolution the route does not render (Sora 2: 720p; Veo 3.1 Lite: no 4k)",
@@ -120,7 +120,7 @@ _RULES = (
          "set `duration: 7`; end the chain before 148 s"),
     Rule("SM115", "error", "a `first_frame`/`after:` or `last_frame` on a route without that input "
          "(Sora 2 has no last frame)",
-         "route the shot to veo-3.1 (first and last frame), or drop the field"),
+         "route the shot to gemini-omni (first and last frame), or drop the field"),
     Rule("SM116", "warning", "more characters in one shot than the route keeps consistent "
          "(Sora 2: 2; Veo: 3)",
          "split the shot, or move characters to the background without listing them"),
@@ -417,7 +417,7 @@ class _Checker:
                 "SM101", self.character_field(shot, cid),
                 f"{route.name} rejects input images that show a human face, so {cid}'s {what} cannot be sent "
                 f"and the shot would render from text alone",
-                f"route the shot to veo-3.1 so the sheet is sent as a reference, or keep a text-only "
+                f"route the shot to gemini-omni so the sheet is sent as a reference, or keep a text-only "
                 f"{route.name} shot with `ignore: [SM101]`", shot=shot)
         if shot.after and shot.after in self.episode.shots:
             source = self.episode.shots[shot.after]
@@ -427,7 +427,7 @@ class _Checker:
                     "SM102", f"{shot.path}.after",
                     f"the last frame of '{source.id}' (with {_either(list(present), 'and')}) becomes this "
                     f"shot's first frame, and {route.name} rejects input images that show a human face",
-                    "route the shot to veo-3.1, or drop `after:` and describe the continuity in the prompt",
+                    "route the shot to gemini-omni, or drop `after:` and describe the continuity in the prompt",
                     shot=shot)
         plates = [(f"{shot.path}.first_frame", shot.first_frame)] if shot.first_frame else []
         plates += [(f"{shot.path}.references[{j}]", pid) for j, pid in enumerate(shot.references)]
@@ -436,7 +436,7 @@ class _Checker:
                 "SM103", field,
                 f"{route.name} rejects input images that show a human face, and shotmake cannot check "
                 f"plate '{pid}'",
-                "if the plate shows no face, silence with `ignore: [SM103]`; otherwise route the shot to veo-3.1",
+                "if the plate shows no face, silence with `ignore: [SM103]`; otherwise route the shot to gemini-omni",
                 shot=shot)
 
     # -- SM104: cameos ---------------------------------------------------------------------
@@ -450,7 +450,7 @@ class _Checker:
                 "Sora app cameos cannot be used through any API; the official characters endpoint takes only "
                 "non-human characters (human likeness is blocked)",
                 "for a non-human character declare `sora_character: CLIP.mp4`; for a person give the character "
-                "`sheet: true` and route its shots to veo-3.1 (the sheet is sent as a reference)")
+                "`sheet: true` and route its shots to gemini-omni (the sheet is sent as a reference)")
 
     # -- SM105: deprecated routes ---------------------------------------------------------------
 
@@ -519,9 +519,9 @@ class _Checker:
                    else "cannot take a character's face as a reference")
             self.report(
                 "SM106", self.character_field(shot, cid),
-                f"{route.name} {why}, so {cid} is kept consistent by text alone (about 70 %; Veo 3.1 with a "
+                f"{route.name} {why}, so {cid} is kept consistent by text alone (about 70 %; a route that sees a "
                 f"character sheet reaches about 80-85 %)",
-                f"route the shot to veo-3.1 and give {cid} `sheet: true`, or accept it with `ignore: [SM106]`",
+                f"route the shot to gemini-omni and give {cid} `sheet: true`, or accept it with `ignore: [SM106]`",
                 shot=shot)
 
     # -- SM107 / SM108 / SM109 / SM110: durations and sizes ---------------------------------
@@ -593,9 +593,9 @@ class _Checker:
             message = f"{_count(len(images), what[:-1])} ({_either(images, 'and')}); {route.name} {limit}"
             if route.frames_share_references:
                 message += " (the first frame and references share one input image)"
-                hint = "keep one input image, or route the shot to veo-3.1 (up to 3 reference images)"
+                hint = "keep one input image, or route the shot to seedance-2.0 (up to 9 reference images)"
             elif route.max_references == 0:
-                hint = "route the shot to veo-3.1 or veo-3.1-fast for reference images, or drop `references:`"
+                hint = "route the shot to gemini-omni or seedance-2.0 for reference images, or drop `references:`"
             else:
                 hint = (f"send at most {route.max_references}: drop plates from `references:`, or split the "
                         f"characters across shots")

@@ -459,9 +459,9 @@ class OpenAIVideos(Provider):
     def _shutdown_text(self, status: int, words: str) -> str:
         date = self.route.retired_on or "2026-09-24"
         return (
-            f"the Sora API answered HTTP {status} ({words}): OpenAI scheduled the Sora API to shut down on "
-            f"{date}. Alternatives: set OPENAI_BASE_URL to an OpenAI-compatible gateway that still serves "
-            f"{self.route.model}, or route the shot to veo-3.1 (provider: veo-3.1, or add it to fallback:)"
+            f"the Sora API answered HTTP {status} ({words}): OpenAI shut the Sora API down on {date}. "
+            f"Alternatives: a gateway that still serves {self.route.model} (declare it in shotmake.toml), or "
+            "route the shot to a live route (`shotmake routes`: gemini-omni, seedance-2.0, wan-2.7)"
         )
 
     def _status(self, video: Mapping[str, Any], poll_after: float | None) -> JobStatus:
