@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import json
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from shotmake.config import parse_config
 from shotmake.errors import SpecError
 from shotmake.providers.catalog import PROTOCOLS, REVIEWED, ROUTES, STATUSES
 
 TODAY = datetime.date.fromisoformat(REVIEWED)
+Run = Callable[..., Result]
 
 
 def test_no_built_in_route_says_live_past_its_retirement_date() -> None:
@@ -130,3 +135,27 @@ def test_every_route_key_in_the_catalog_file_is_documented() -> None:
     header = text.split("reviewed =", 1)[0]
     used = set(re.findall(r"^([a-z_]+) = ", text, re.M)) - {"reviewed", "module", "also_env", "base_url_env"}
     assert [key for key in sorted(used) if key not in header] == []
+
+
+def test_routes_command_lists_every_route_with_status_and_dates(project: Path, run: Run,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.setenv("ARK_API_KEY", "ark-test-key")
+    rows = json.loads(run("routes", "--json").stdout)
+    assert [r["name"] for r in rows] == list(ROUTES)
+    by_name = {r["name"]: r for r in rows}
+    assert {"name", "status", "model", "retired_on", "successor", "key_env", "key_set"} <= set(by_name["sora-2"])
+    assert (by_name["sora-2"]["status"], by_name["sora-2"]["retired_on"]) == ("retired", "2026-09-24")
+    assert by_name["veo-3.1"]["successor"] == "gemini-omni"
+    assert by_name["seedance-2.0"]["key_set"] and not by_name["gemini-omni"]["key_set"]
+    assert by_name["local"]["key_set"] and by_name["local"]["available"]
+    text = run("routes").stdout
+    assert "gemini-omni" in text and "ARK_API_KEY set" in text and "GEMINI_API_KEY not set" in text
+    assert "sora-2 " not in text and "retired routes not shown (--all lists them" in text
+    assert "retired 2026-09-24" in run("routes", "--all").stdout
+    (project / "shotmake.toml").write_text('[routes."mine"]\nlike = "wan-2.7"\nmodel = "wan2.7-x"\n')
+    assert "[shotmake.toml]" in run("routes").stdout
+    (project / "shotmake.toml").write_text('[routes."mine"]\nlike = "wan-2.8"\n')
+    broken = run("routes")
+    assert broken.exit_code == 2 and "shotmake.toml:2:1: routes.mine.like: unknown route 'wan-2.8'" in broken.stderr
