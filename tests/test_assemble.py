@@ -29,9 +29,9 @@ def test_concat_list_quotes_paths_for_the_demuxer(tmp_path: Path) -> None:
 
 def test_concat_args_stream_copy_mp4_faststart() -> None:
     argv = assemble.concat_args(Path("/t/list"), Path("/out/x.tmp"))
-    assert argv[:6] == ["-f", "concat", "-safe", "0", "-i", "/t/list"]
+    assert argv[:8] == ["-f", "concat", "-protocol_whitelist", "file", "-safe", "0", "-i", "file:/t/list"]
     assert argv[-1] == "/out/x.tmp"
-    assert {"-c": "copy", "-f": "mp4", "-movflags": "+faststart"}.items() <= dict(zip(argv[6::2], argv[7::2])).items()
+    assert {"-c": "copy", "-f": "mp4", "-movflags": "+faststart"}.items() <= dict(zip(argv[8::2], argv[9::2])).items()
 
 
 def test_concat_of_local_clips_is_exact_and_drift_free(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_concat_of_local_clips_is_exact_and_drift_free(tmp_path: Path) -> None:
     quirky = tmp_path / "it's a dir"
     quirky.mkdir()
     pieces[1] = pieces[1].rename(quirky / "p 1.mp4")
-    dest = tmp_path / "episode.tmp"
+    dest = tmp_path / "episode.mp4"
     assemble.concat(pieces, dest, strict=True)
     counts = [media.decode_counts(p) for p in pieces]
     frames, samples = media.decode_counts(dest)
@@ -53,7 +53,7 @@ def test_concat_of_local_clips_is_exact_and_drift_free(tmp_path: Path) -> None:
     in_total = sum(media.probe(p).duration or 0 for p in pieces)
     assert media.probe(dest).duration == pytest.approx(in_total, abs=0.1)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
-        ["episode.tmp", "p0.mp4", "p2.mp4", "p3.mp4"])
+        ["episode.mp4", "p0.mp4", "p2.mp4", "p3.mp4"])
 
 
 def test_vendor_style_clips_drift_when_stream_copied(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_concat_missing_piece_is_media_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("preset", ["ultrafast", "medium"])  # medium: B-frames, reordered output
 def test_extract_last_frame_is_the_final_decoded_frame(tmp_path: Path, preset: str) -> None:
     clip = make_clip(tmp_path / "c.mp4", frames=50, colour="red", last_colour="blue", preset=preset)
-    dest = tmp_path / "last.tmp"
+    dest = tmp_path / "last.png"
     assemble.extract_last_frame(clip, dest)
     assert dest.read_bytes()[:4] == b"\x89PNG"
     final = media.decode_frame(clip, -1)

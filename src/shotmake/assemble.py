@@ -21,7 +21,7 @@ from .conform import DeliveryFormat, conform
 from .deliver import LoudnessTarget, VoiceOver, add_chapters, burn_subtitles, mix_audio, poster, rendition
 from .errors import MediaError
 from .media import ffmpeg_python as ff
-from .media import keyframes, last_frame, run
+from .media import INPUT_PROTOCOLS, keyframes, last_frame, run
 from .model import Artifact, Node
 from .timeline import Chapter, Cue, Window, clip_windows, piece_starts, shot_cues, srt
 from .transitions import ClipFacts, CopyPiece, Piece, Transition, encoded_frames, plan_pieces, render_piece
@@ -45,7 +45,9 @@ def concat_list(pieces: Sequence[Path]) -> str:
 
 def concat_args(list_file: Path, dest: Path) -> list[str]:
     """Build the stream-copy concat argv: every stream of the pieces, MP4 with the index up front."""
-    stream = ff.input(str(list_file), f="concat", safe=0)
+    # The list is ours (absolute paths of cached pieces): safe=0 allows absolute paths, and
+    # the whitelist keeps every piece a local file.
+    stream = ff.input(f"file:{list_file}", f="concat", safe=0, protocol_whitelist=INPUT_PROTOCOLS)
     out = ff.output(stream, str(dest), c="copy", format="mp4", movflags="+faststart",
                     )
     return list(out.get_args())
@@ -171,6 +173,25 @@ def _cues(metas: Sequence[Mapping[str, Any]], text: Sequence[Sequence[str]], fmt
     return cues
 
 
+def keyed_copy(path: Path, digest: str, stem: Path) -> Path:
+    """Copy a project file to ``stem`` + its extension, if its bytes are still those in the key.
+
+    The key holds the digest taken when the plan was made; reading the file again later could
+    mix in bytes no key covers (an edit during the build). The copy is what ffmpeg reads.
+    """
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise MediaError(f"{path} changed during the build; run the build again")
+    dest = stem.with_suffix(path.suffix.lower())
+    dest.write_bytes(data)
+    return dest
+
+
 def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: Path,
             labels: Mapping[str, Any]) -> dict[str, Any]:
     """Join the sequences, mix and normalise the audio, burn subtitles if asked, add chapters."""
@@ -181,10 +202,11 @@ def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, 
         current = Path(tmp) / "joined.mp4"
         concat(sequences, current, strict=True)
         voices = []
-        for i, j, digest in m["voiceovers"]:
+        for n, (i, j, digest) in enumerate(m["voiceovers"]):
             start = offsets[i] + _fraction(metas[i]["windows"][j][0])
-            voices.append(VoiceOver(Path(labels["voice_files"][digest]), float(start)))
-        music = Path(labels["music"]) if m.get("music") else None
+            voice = keyed_copy(Path(labels["voice_files"][digest]), digest, Path(tmp) / f"voice{n}")
+            voices.append(VoiceOver(voice, float(start)))
+        music = keyed_copy(Path(labels["music"]), m["music"], Path(tmp) / "music") if m.get("music") else None
         loudness = LoudnessTarget(integrated=float(m["loudness"])) if m.get("loudness") is not None else None
         measured = None
         if music is not None or voices or loudness is not None:
