@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,43 @@ def test_extract_last_frame_when_audio_outlasts_video(tmp_path: Path) -> None:
     dest = tmp_path / "last.png"
     assemble.extract_last_frame(clip, dest)
     assert media.decode_frame(dest, 0) == media.decode_frame(clip, -1)
+
+
+def counting_clip(dest: Path, frames: int, fps: int = 12) -> Path:
+    """A clip whose frame n has luma 16 + 8n: every frame tells its own index."""
+    media.run(["-f", "lavfi", "-i", f"color=c=black:s=64x36:r={fps},format=gray,geq=lum='16+8*N'",
+               "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0",
+               "-pix_fmt", "yuv420p", "-f", "mp4", str(dest)])
+    return dest
+
+
+def frame_index(pixels: bytes) -> int:
+    return round((sum(pixels[0::3]) / (len(pixels) // 3) - 16) / 8)
+
+
+@pytest.mark.parametrize(("trim_out", "last_seen"), [(1.0, 11), (1.5, 17), (1.04, 11), (None, 23), (5.0, 23)])
+def test_continuity_frame_is_the_last_frame_the_viewer_sees(tmp_path: Path, trim_out: float | None,
+                                                           last_seen: int) -> None:
+    clip = counting_clip(tmp_path / "a.mp4", frames=24)
+    assert frame_index(media.decode_frame(clip, 5)[2]) == 5
+    dest = tmp_path / "frame.png"
+    assemble.extract_last_frame(clip, dest, trim_out)
+    assert media.decode_frame(dest, 0) == media.decode_frame(clip, last_seen)
+    assert frame_index(media.decode_frame(dest, 0)[2]) == last_seen
+
+
+def test_the_frame_node_key_follows_the_trim_of_the_shot_it_continues(tmp_path: Path) -> None:
+    from shotmake.cache import file_digest
+    from shotmake.plan import build_plan
+    from shotmake.spec import episode_from_text
+
+    from .conftest import SMALL_EPISODE
+
+    def frame(text: str) -> Any:
+        return build_plan(episode_from_text(text, "ep.yaml"), file_digest).node("frame:a")
+
+    plain = frame(SMALL_EPISODE)
+    trimmed = frame(SMALL_EPISODE.replace('looks at the sea."', 'looks at the sea."\n    trim: {out: 0.5}'))
+    assert "trim_out" not in plain.manifest  # untrimmed shots keep their keys
+    assert trimmed.manifest["trim_out"] == 0.5 and trimmed.key != plain.key
+    assert trimmed.manifest["clip"] == plain.manifest["clip"]  # the clip itself is not re-rendered

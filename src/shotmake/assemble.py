@@ -21,7 +21,7 @@ from .conform import DeliveryFormat, conform
 from .deliver import LoudnessTarget, VoiceOver, add_chapters, burn_subtitles, mix_audio, poster, rendition
 from .errors import MediaError
 from .media import ffmpeg_python as ff
-from .media import INPUT_PROTOCOLS, keyframes, last_frame, run
+from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
 from .model import Artifact, Node
 from .timeline import Chapter, Cue, Window, clip_windows, piece_starts, shot_cues, srt
 from .transitions import ClipFacts, CopyPiece, Piece, Transition, encoded_frames, plan_pieces, render_piece
@@ -79,9 +79,23 @@ def png_args(width: int, height: int, dest: Path) -> list[str]:
     return list(out.get_args())
 
 
-def extract_last_frame(clip: Path, dest_png: Path) -> None:
-    """Write the final decoded frame of ``clip`` as a PNG (the ``after:`` continuity image)."""
-    width, height, pixels = last_frame(clip)
+def extract_last_frame(clip: Path, dest_png: Path, trim_out: float | None = None) -> None:
+    """Write the last frame a viewer sees of ``clip`` as a PNG (the ``after:`` continuity image).
+
+    That is the final decoded frame, or with ``trim_out`` (seconds) the last frame the trim
+    keeps: frame ``round(trim_out * fps) - 1``, the same count ``conform.trim_frames`` keeps.
+    """
+    found = None
+    if trim_out is not None:
+        info = probe(clip)
+        if info.video is None:
+            raise MediaError(f"{clip} has no video stream")
+        kept = round(trim_out * info.video.fps)
+        try:
+            found = decode_frame(clip, max(0, kept - 1))
+        except MediaError:  # the clip ends before trim.out: its last frame is the last one seen
+            found = None
+    width, height, pixels = found or last_frame(clip)
     run(png_args(width, height, dest_png), stdin=pixels)
 
 
@@ -107,7 +121,7 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
     m = node.manifest
     paths = [Path(a.path) for a in inputs]
     if node.kind == "frame":
-        extract_last_frame(paths[0], dest)
+        extract_last_frame(paths[0], dest, m.get("trim_out"))
         return {}
     if node.kind == "conform":
         trim_in, trim_out = m["trim"]

@@ -236,7 +236,11 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str]) -> Plan:
         if shot.after:
             if shot.after not in frames:
                 source = clips[shot.after]
-                frame_manifest = {"kind": "frame", "recipe": RECIPES["frame"], "clip": source.key}
+                frame_manifest: dict[str, Any] = {"kind": "frame", "recipe": RECIPES["frame"], "clip": source.key}
+                # Continuity picks up from the last frame the viewer sees: at trim.out when the
+                # shot is trimmed (only then in the key, so untrimmed shots keep theirs).
+                if episode.shots[shot.after].trim_out is not None:
+                    frame_manifest["trim_out"] = episode.shots[shot.after].trim_out
                 frames[shot.after] = add(Node(
                     id=f"frame:{shot.after}", kind="frame", key=node_key(frame_manifest), provider="ffmpeg",
                     manifest=frame_manifest, inputs=(source.id,), label=f"last frame of {shot.after}",
