@@ -416,3 +416,17 @@ def test_every_rule_is_documented_and_every_documented_rule_exists() -> None:
 def test_every_rule_has_its_own_test() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     assert [r for r in RULES if f"def test_{r.lower()}_" not in source] == []
+
+
+def test_sm301_a_shot_of_another_aspect_than_the_master_is_named_with_the_fix() -> None:
+    text = spec(shot("s1"), shot("s2", aspect="9:16"), shot("s3"), shot("s4", aspect="9:16"))
+    found = check(text, "SM301")
+    assert [f.field for f in found] == ["shots[1].aspect", "shots[3].aspect"]
+    assert found[0].location == at(text, 'aspect: "9:16"')
+    assert "'s2' is 9:16 but the master is 16:9" in found[0].message and "pillarboxed" in found[0].message
+    assert 'aspect: "16:9"' in found[0].hint and 'delivery: {format: {aspect: "9:16"}}' in found[0].hint
+    # A vertical episode says so; then the landscape shots are the odd ones out.
+    vertical = check(text.replace("shots:\n", 'delivery: {format: {aspect: "9:16"}}\nshots:\n', 1), "SM301")
+    assert [f.field for f in vertical] == ["shots[0].aspect", "shots[2].aspect"]
+    assert "letterboxed" in vertical[0].message and "delivery.format.aspect at ep.yaml:" in vertical[0].message
+    assert check(text.replace('"9:16"', '"16:9"'), "SM301") == []

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from .errors import SourceLocation
 from .model import Episode, Shot
-from .plan import character_references_sent
+from .plan import character_references_sent, delivery_choice
 from .prompts import shot_characters
 from .providers.catalog import ROUTES, Route
 
@@ -138,6 +138,11 @@ _RULES = (
          "remove it from all but one sequence, or copy it into a new shot"),
     Rule("SM205", "warning", "a sequence longer than `lint: {max_sequence_seconds: N}` (default 300 s)",
          "split the sequence, or raise `max_sequence_seconds`", per_shot=False),
+    # SM3xx: media a viewer sees.
+    Rule("SM301", "warning", "a shot whose aspect differs from the master's (`delivery.format`, else "
+         "`defaults:`): it is fitted inside the master with black bars",
+         "give the shot the master's aspect, or set `delivery: {format: {aspect: ...}}` to the aspect "
+         "the episode is for"),
 )
 
 #: Rule id -> rule; the source for ``docs/lint.md``.
@@ -354,6 +359,7 @@ class _Checker:
         self.unused_characters()
         self.reachability()
         self.sequence_lengths()
+        self.mixed_aspects()
 
     # -- what a shot sends ------------------------------------------------------------------
 
@@ -709,3 +715,24 @@ class _Checker:
                 self.report("SM205", seq.path,
                             f"sequence '{seq.id}' runs {_num(round(total, 2))} s, longer than {_num(limit)} s",
                             "split it into shorter sequences, or raise `lint: {max_sequence_seconds: N}`")
+
+    # -- SM3xx: media a viewer sees ---------------------------------------------------------
+
+    def mixed_aspects(self) -> None:
+        ep = self.episode
+        _, aspect, _ = delivery_choice(ep)
+        source = "delivery.format.aspect" if "delivery.format.aspect" in ep.locations else "defaults.aspect"
+        where = ep.locations.get(source)
+        said = f"{source} at {where}" if where is not None else "shotmake's default"
+        bars = "pillarboxed (bars left and right)" if aspect == "16:9" else "letterboxed (bars above and below)"
+        seen: set[str] = set()
+        for seq in ep.sequences:
+            for sid in seq.shots:
+                shot = ep.shots.get(sid)
+                if shot is None or sid in seen or shot.aspect == aspect:
+                    continue
+                seen.add(sid)
+                self.report("SM301", f"{shot.path}.aspect",
+                            f"shot '{sid}' is {shot.aspect} but the master is {aspect} ({said}): it will be {bars}",
+                            f'set aspect: "{aspect}" on the shot, or delivery: {{format: {{aspect: "{shot.aspect}"}}}} '
+                            "if the episode is meant to be that shape", shot=shot, locate=f"{shot.path}.aspect")

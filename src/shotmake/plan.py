@@ -12,7 +12,6 @@ shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,15 +335,22 @@ _RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", 
 
 
 def delivery_format(episode: Episode) -> DeliveryFormat:
-    """The master's format: ``delivery.format`` if given, else the most common shot format."""
+    """The master's format: ``delivery.format``, whose unset keys the spec fills from ``defaults:``.
+
+    Never decided by the shots (a vote would flip the master when two shots swap); a shot of
+    another aspect is fitted inside it, which lint's SM301 points out.
+    """
     from .conform import DeliveryFormat
 
-    wanted = dict(episode.delivery.get("format", {}))
-    used = [episode.shots[s] for seq in episode.sequences for s in seq.shots]
-    common = Counter((s.resolution, s.aspect, s.fps) for s in used).most_common(1)
-    resolution, aspect, fps = common[0][0] if common else ("720p", "16:9", 24)
-    width, height = FRAME_SIZES[(wanted.get("resolution", resolution), wanted.get("aspect", aspect))]
-    return DeliveryFormat(width=width, height=height, fps=int(wanted.get("fps", fps)))
+    resolution, aspect, fps = delivery_choice(episode)
+    width, height = FRAME_SIZES[(resolution, aspect)]
+    return DeliveryFormat(width=width, height=height, fps=fps)
+
+
+def delivery_choice(episode: Episode) -> tuple[str, str, int]:
+    """``(resolution, aspect, fps)`` of the master (shotmake's defaults where the spec names none)."""
+    wanted = episode.delivery.get("format", {})
+    return (str(wanted.get("resolution", "720p")), str(wanted.get("aspect", "16:9")), int(wanted.get("fps", 24)))
 
 
 #: Spec transition names -> the assembler's.

@@ -632,6 +632,11 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
                                   title=qdata.get("title", ""), path=base, location=locations.get(base)))
 
     delivery = dict(data.get("delivery", {}))
+    if isinstance(delivery.get("format", {}), dict):
+        # The master's format is what the spec says, never a vote of its shots: a vote flips the
+        # whole master when two shots swap or one is added. Unset keys come from `defaults:`.
+        delivery["format"] = {**{k: defaults[k] for k in ("resolution", "aspect", "fps")},
+                              **delivery.get("format", {})}
     if "music" in delivery:
         delivery["music"] = asset("delivery.music", delivery["music"], spec, AUDIO_EXTENSIONS)
 
