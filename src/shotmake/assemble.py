@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .conform import DeliveryFormat, conform
-from .deliver import LoudnessTarget, VoiceOver, add_chapters, burn_subtitles, mix_audio, poster, rendition
+from .deliver import LoudnessTarget, Overlay, VoiceOver, add_chapters, burn_subtitles, mix_audio, poster, rendition
 from .errors import MediaError
 from .media import ffmpeg_python as ff
 from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
@@ -129,8 +129,15 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
         return result.meta()
     if node.kind == "sequence":
         return _sequence(paths, [a.meta for a in inputs], dest, _fmt(m), m["transition"])
-    if node.kind == "episode":
+    if node.kind == "master" or (node.kind == "episode" and "master" not in m):
         return _master(node, paths, [a.meta for a in inputs], dest, labels or node.labels)
+    if node.kind == "episode":  # the unsubtitled master, subtitles burned in
+        with tempfile.TemporaryDirectory(prefix="shotmake-burn-") as tmp:
+            fmt = _fmt(m)
+            overlay = _overlay(m, [a.meta for a in inputs[1:]], (fmt.width, fmt.height), labels or node.labels,
+                               Path(tmp))
+            burn_subtitles(paths[0], overlay, dest, fmt)
+        return dict(inputs[0].meta)
     if node.kind == "subtitles":
         fmt = _fmt(m)
         dest.write_text(srt(_cues([a.meta for a in inputs], m["text"], fmt)), encoding="utf-8")
@@ -139,9 +146,39 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
         poster(paths[0], dest, m.get("at"))
         return {}
     if node.kind == "rendition":
-        rendition(paths[0], dest, m["rendition"], _fmt(m))
+        size = (int(m["size"][0]), int(m["size"][1]))
+        with tempfile.TemporaryDirectory(prefix="shotmake-rendition-") as tmp:
+            overlay = (_overlay(m, [a.meta for a in inputs[1:]], size, labels or node.labels, Path(tmp))
+                       if "subtitles" in m else None)
+            rendition(paths[0], dest, m["rendition"], size, _fmt(m), overlay)
         return {}
     raise MediaError(f"{node.id}: no assembly recipe for node kind '{node.kind}'")
+
+
+def _overlay(m: Mapping[str, Any], metas: Sequence[Mapping[str, Any]], size: tuple[int, int],
+             labels: Mapping[str, Any], tmp: Path) -> Overlay:
+    """The subtitles of manifest ``m`` laid out for a ``size`` frame, with the font they name."""
+    from .subtitles import BUNDLED_ID, FontError, ass_script, bundled_font, family
+
+    fonts = tmp / "fonts"
+    fonts.mkdir()
+    if m["font"] == BUNDLED_ID:
+        found = bundled_font()
+        if found is None:
+            raise MediaError("the subtitle font is not installed (package noto-cjk-sans-otc): reinstall shotmake, "
+                             "or set delivery.subtitles.font to a font file")
+        font = fonts / found.name
+        font.symlink_to(found)
+    else:
+        font = keyed_copy(Path(labels["font"]), m["font"], fonts / "subtitles")
+    cues = _cues(metas, m["subtitles"], _fmt(m))
+    try:
+        name = family(font, "".join(c.text for c in cues))
+    except FontError as exc:
+        raise MediaError(str(exc)) from exc
+    script = tmp / "subtitles.ass"
+    script.write_text(ass_script(cues, size[0], size[1], name), encoding="utf-8")
+    return Overlay(script, fonts)
 
 
 def _sequence(clips: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: Path, fmt: DeliveryFormat,
@@ -228,12 +265,6 @@ def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, 
             measured = mix_audio(current, mixed, music=music, voices=voices, music_gain_db=float(m["music_gain_db"]),
                                  loudness=loudness, fmt=fmt)
             current = mixed
-        if m.get("burn_subtitles"):
-            srt_file = Path(tmp) / "subtitles.srt"
-            srt_file.write_text(srt(_cues(metas, m["burn_subtitles"], fmt)), encoding="utf-8")
-            burned = Path(tmp) / "burned.mp4"
-            burn_subtitles(current, srt_file, burned, fmt)
-            current = burned
         chapters = [Chapter(title, offsets[i], offsets[i + 1]) for i, title in enumerate(m["chapters"])]
         add_chapters(current, dest, chapters, m.get("title", ""))
     meta: dict[str, Any] = {"seconds": str(offsets[-1]), "chapters": len(chapters)}

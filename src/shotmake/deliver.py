@@ -151,10 +151,25 @@ def add_chapters(src: Path, dest: Path, chapters: Sequence[Chapter], title: str 
              "-map_chapters", "1", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(dest)])
 
 
-def burn_subtitles(src: Path, srt_file: Path, dest: Path, fmt: DeliveryFormat = DEFAULT_FORMAT) -> None:
-    """Draw ``srt_file`` onto the picture (re-encodes the video; the audio is copied)."""
+@dataclass(frozen=True)
+class Overlay:
+    """Subtitles to burn: an ASS script laid out for the picture it goes on, and its fonts' folder."""
+
+    script: Path
+    fonts_dir: Path
+
+
+def _draw(video: Any, overlay: Overlay | None) -> Any:
+    # libass draws with the fonts of ``fonts_dir`` (the one font the script names), not fontconfig's guess.
+    if overlay is None:
+        return video
+    return video.filter("ass", filename=str(overlay.script), fontsdir=str(overlay.fonts_dir))
+
+
+def burn_subtitles(src: Path, overlay: Overlay, dest: Path, fmt: DeliveryFormat = DEFAULT_FORMAT) -> None:
+    """Draw ``overlay`` onto the picture (re-encodes the video; audio, chapters and title are copied)."""
     inp = open_input(src)
-    video = inp.video.filter("subtitles", filename=str(srt_file)).filter("format", fmt.pix_fmt)
+    video = _draw(inp.video, overlay).filter("format", fmt.pix_fmt)
     gop = max(1, round(fmt.gop * fmt.fps))
     out = ff.output(video, inp.audio, str(dest), **{
         "c:v": "libx264", "preset": fmt.preset, "crf": fmt.crf, "profile:v": fmt.profile, "g": gop,
@@ -175,18 +190,30 @@ def poster(src: Path, dest_png: Path, at: float | None = None) -> None:
 RenditionKind = Literal["vertical", "proxy"]
 
 
-def rendition(src: Path, dest: Path, kind: RenditionKind, fmt: DeliveryFormat = DEFAULT_FORMAT) -> None:
-    """Write an extra rendition: ``vertical`` (centre 9:16 crop at full height) or ``proxy`` (480p)."""
+def rendition(src: Path, dest: Path, kind: RenditionKind, size: tuple[int, int], fmt: DeliveryFormat = DEFAULT_FORMAT,
+              overlay: Overlay | None = None) -> None:
+    """Write an extra rendition of exactly ``size`` (``formats.RENDITIONS``), subtitles drawn last.
+
+    ``vertical``: the largest centre crop of ``size``'s shape, scaled to ``size`` (up, from a
+    16:9 master); ``proxy``: the picture scaled to ``size`` at a lower quality. The overlay is
+    laid out for ``size``, so nothing of it is cropped away.
+    """
+    width, height = size
+    if width % 2 or height % 2:
+        raise MediaError(f"rendition {kind} must have even dimensions, not {width}x{height}")
     inp = open_input(src)
     if kind == "vertical":
-        video = inp.video.filter("crop", "trunc(ih*9/16/2)*2", "ih").filter("setsar", 1)
+        # Keep the shape of ``size``: crop the width (or, from a taller source, the height).
+        video = inp.video.filter("crop", f"min(iw,trunc(ih*{width}/{height}/2)*2)",
+                                 f"min(ih,trunc(iw*{height}/{width}/2)*2)")
         crf, abr = fmt.crf, fmt.audio_bitrate
     elif kind == "proxy":
-        video = inp.video.filter("scale", -2, "min(480,ih)").filter("setsar", 1)
+        video = inp.video
         crf, abr = 28, "96k"
     else:
         raise MediaError(f"unknown rendition {kind!r}; use 'vertical' or 'proxy'")
-    out = ff.output(video.filter("format", fmt.pix_fmt), inp.audio, str(dest), **{
+    video = video.filter("scale", width, height, flags="lanczos").filter("setsar", 1)
+    out = ff.output(_draw(video, overlay).filter("format", fmt.pix_fmt), inp.audio, str(dest), **{
         "c:v": "libx264", "preset": fmt.preset, "crf": crf, "profile:v": fmt.profile,
         "c:a": "aac", "b:a": abr, "movflags": "+faststart", "format": "mp4"})
     run(list(out.get_args()))

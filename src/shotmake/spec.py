@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import SourceLocation, SpecError, SpecErrors
-from .formats import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, extension_problem
+from .formats import (
+    AUDIO_EXTENSIONS,
+    FONT_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    RENDITIONS,
+    VIDEO_EXTENSIONS,
+    extension_problem,
+)
 from .model import Character, Episode, Plate, Sequence, SheetSpec, Shot, Style, Transition
 from .project import find_root
 from .prompts import placeholders
@@ -639,6 +646,14 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
                               **delivery.get("format", {})}
     if "music" in delivery:
         delivery["music"] = asset("delivery.music", delivery["music"], spec, AUDIO_EXTENSIONS)
+    renditions = delivery.get("renditions", [])
+    for j, kind in enumerate(renditions if isinstance(renditions, list) else []):
+        if kind not in RENDITIONS:
+            err(f"delivery.renditions[{j}]", f"unknown rendition '{kind}'", f"use one of {', '.join(RENDITIONS)}")
+    subtitles = delivery.get("subtitles")
+    if isinstance(subtitles, dict) and isinstance(subtitles.get("font"), str):
+        delivery["subtitles"] = {**subtitles, "font": asset("delivery.subtitles.font", subtitles["font"], spec,
+                                                            FONT_EXTENSIONS)}
 
     if errors:
         errors.sort(key=lambda e: (e.location.file, e.location.line, e.location.column) if e.location else ("", 0, 0))
