@@ -18,10 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from .conform import DeliveryFormat, conform
-from .deliver import LoudnessTarget, Overlay, VoiceOver, add_chapters, burn_subtitles, mix_audio, poster, rendition
+from .deliver import (
+    LoudnessTarget,
+    Overlay,
+    VoiceOver,
+    add_chapters,
+    burn_subtitles,
+    mix_audio,
+    poster,
+    rendition,
+)
 from .errors import MediaError
-from .media import ffmpeg_python as ff
 from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
+from .media import ffmpeg_python as ff
 from .model import Artifact, Node
 from .timeline import Chapter, Cue, Window, clip_windows, piece_starts, shot_cues, srt
 from .transitions import ClipFacts, CopyPiece, Piece, Transition, encoded_frames, plan_pieces, render_piece

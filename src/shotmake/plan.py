@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .hashing import RECIPES, node_key
 from .formats import rendition_size
+from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot
 from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters, style_text
 from .providers.catalog import ROUTES, Route

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import os
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -67,16 +68,27 @@ def bundled_font() -> Path | None:
 # Coverage
 
 
-@functools.cache
 def _faces(path: str) -> tuple[tuple[str, frozenset[int]], ...]:
     """(family name, code points with a glyph) of each face in a font file or collection."""
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise FontError(f"cannot read font {path}: {exc.strerror}") from exc
+    return _read_faces(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_faces(path: str, size: int, mtime_ns: int) -> tuple[tuple[str, frozenset[int]], ...]:
+    """``_faces``, remembered while the file's size and mtime stand still (a CJK cmap takes ~0.15 s)."""
     from fontTools.ttLib import TTCollection, TTFont, TTLibError  # ~0.25 s: only when subtitles are burned
 
     try:
-        with open(path, "rb") as handle:
-            tag = handle.read(4)
         faces = []
-        with TTCollection(path, lazy=True) if tag == b"ttcf" else TTFont(path, lazy=True) as opened:
+        # Our own handle, closed whatever fontTools makes of the bytes; every table is read inside.
+        with open(path, "rb") as handle:
+            collection = handle.read(4) == b"ttcf"
+            handle.seek(0)
+            opened = TTCollection(handle, lazy=True) if collection else TTFont(handle, lazy=True)
             for font in opened.fonts if isinstance(opened, TTCollection) else [opened]:
                 name = font["name"].getDebugName(1) or Path(path).stem
                 faces.append((name, frozenset((font.getBestCmap() or {}).keys())))
