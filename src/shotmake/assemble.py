@@ -157,9 +157,9 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
     if node.kind == "rendition":
         size = (int(m["size"][0]), int(m["size"][1]))
         with tempfile.TemporaryDirectory(prefix="shotmake-rendition-") as tmp:
-            overlay = (_overlay(m, [a.meta for a in inputs[1:]], size, labels or node.labels, Path(tmp))
-                       if "subtitles" in m else None)
-            rendition(paths[0], dest, m["rendition"], size, _fmt(m), overlay)
+            drawn = (_overlay(m, [a.meta for a in inputs[1:]], size, labels or node.labels, Path(tmp))
+                     if "subtitles" in m else None)
+            rendition(paths[0], dest, m["rendition"], size, _fmt(m), drawn)
         return {}
     raise MediaError(f"{node.id}: no assembly recipe for node kind '{node.kind}'")
 
