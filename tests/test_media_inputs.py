@@ -141,6 +141,7 @@ def test_a_symlink_out_of_the_project_is_refused_in_every_media_field(proj: Path
     ({"shot": "voiceover: list.m3u8"}, "shots[0].voiceover", ".wav, .mp3"),
     ({"plate": "notes.txt"}, "plates.dawn.file", ".png, .jpg"),
     ({"character": "references: [clip.mp4]"}, "characters.mei.references[0]", ".png, .jpg"),
+    ({"delivery": "delivery: {subtitles: {burn: true, font: notes.txt}}"}, "delivery.subtitles.font", ".ttf, .otf"),
 ])
 def test_an_extension_outside_the_table_is_a_spec_error_naming_the_accepted_ones(
         proj: Path, fields: dict[str, str], field: str, accepted: str) -> None:
@@ -170,3 +171,8 @@ def test_a_project_file_changed_after_planning_is_not_read(tmp_path: Path) -> No
     tone(song, 0.3)  # edited after the plan took its digest
     with pytest.raises(MediaError, match="changed during the build"):
         keyed_copy(song, digest, tmp_path / "again")
+
+
+def test_an_unknown_rendition_is_a_spec_error(proj: Path) -> None:
+    error = refusal(spec_with(proj, delivery="delivery: {renditions: [vertical, square]}"), proj)
+    assert error.field == "delivery.renditions[1]" and "use one of vertical, proxy" in error.render()
