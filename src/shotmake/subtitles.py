@@ -40,6 +40,8 @@ BUNDLED_FILE = "NotoSansCJK-Regular.ttc"
 #: What a node key records for the bundled font (the package pins the file).
 BUNDLED_ID = "noto-cjk-sans-otc==0.0.1/NotoSansCJK-Regular.ttc"
 
+#: The longest subtitle line in cells: 42 Latin characters or 21 Chinese ones, as broadcasters set it.
+MAX_LINE_CELLS = 42
 #: Characters no line may start with (closing punctuation, CJK and Latin) and none may end with.
 _NO_START = set("，。、；：！？）」』】》〉”’,.;:!?)]}%…・ー〜ぁぃぅぇぉっゃゅょァィゥェォッャュョ")
 _NO_END = set("（「『【《〈“‘([{")
@@ -207,8 +209,8 @@ class Layout:
 
     @property
     def max_cells(self) -> int:
-        """Cells per line: a cell is about half the font size wide."""
-        return max(8, (self.width - 2 * self.margin) * 2 // self.font_size)
+        """Cells per line: what fits (a cell is about half the font size wide), at most the usual 42."""
+        return max(8, min(MAX_LINE_CELLS, (self.width - 2 * self.margin) * 2 // self.font_size))
 
 
 def _escape(text: str) -> str:
