@@ -167,15 +167,15 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
 def _overlay(m: Mapping[str, Any], metas: Sequence[Mapping[str, Any]], size: tuple[int, int],
              labels: Mapping[str, Any], tmp: Path) -> Overlay:
     """The subtitles of manifest ``m`` laid out for a ``size`` frame, with the font they name."""
-    from .subtitles import BUNDLED_ID, FontError, ass_script, bundled_font, family
+    from .subtitles import FontError, ass_script, bundled_font, bundled_id, family
 
     fonts = tmp / "fonts"
     fonts.mkdir()
-    if m["font"] == BUNDLED_ID:
+    if not labels.get("font"):  # the bundled font, keyed by its package version
         found = bundled_font()
-        if found is None:
-            raise MediaError("the subtitle font is not installed (package noto-cjk-sans-otc): reinstall shotmake, "
-                             "or set delivery.subtitles.font to a font file")
+        if found is None or m["font"] != bundled_id():
+            raise MediaError(f"the subtitle font {m['font']} is not the one installed ({bundled_id()}): "
+                             "plan the build again, or set delivery.subtitles.font to a font file")
         font = fonts / found.name
         font.symlink_to(found)
     else:

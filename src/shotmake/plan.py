@@ -442,10 +442,10 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
     burn_extra: dict[str, Any] = {}
     font_file = subtitle_settings.get("font") if burn else None
     if burn:
-        from .subtitles import BUNDLED_ID
+        from .subtitles import bundled_id
 
         burn_extra = {"sequences": [s.key for s in sequences], "subtitles": subtitles,
-                      "font": digest_file(Path(font_file)) if font_file else BUNDLED_ID}
+                      "font": digest_file(Path(font_file)) if font_file else bundled_id()}
         clean = add(Node(
             id=f"master:{episode.name}", kind="master", key=node_key({**manifest, "kind": "master",
                                                                       "recipe": RECIPES["master"]}),

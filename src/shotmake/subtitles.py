@@ -16,9 +16,10 @@ master's. Three things decide whether a viewer can read them:
 
 Example::
 
-    font = resolve_font(None)                       # the bundled Noto Sans CJK
-    lines = wrap("他说：我们明天早上八点在港口见面吧。", 20)
-    script = ass_script(cues, 720, 1280, family(font, text))
+    font = bundled_font()                           # the shipped Noto Sans CJK
+    missing(font, ["你好 🦜"])                        # ['🦜']: lint SM302
+    wrap("他说：我们明天早上八点在港口见面吧。", 20)    # two lines of at most 10 characters
+    ass_script(cues, 720, 1280, family(font, text))  # for a 720x1280 frame
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ from .timeline import Cue
 #: The package that ships the default font, and the file in it.
 BUNDLED_PACKAGE = "noto_cjk_sans_otc"
 BUNDLED_FILE = "NotoSansCJK-Regular.ttc"
-#: What a node key records for the bundled font (the package pins the file).
-BUNDLED_ID = "noto-cjk-sans-otc==0.0.1/NotoSansCJK-Regular.ttc"
 
 #: The longest subtitle line in cells: 42 Latin characters or 21 Chinese ones, as broadcasters set it.
 MAX_LINE_CELLS = 42
@@ -47,13 +46,14 @@ _NO_START = set("，。、；：！？）」』】》〉”’,.;:!?)]}%…・�
 _NO_END = set("（「『【《〈“‘([{")
 
 
-@dataclass(frozen=True)
-class SubtitleFont:
-    """The font file subtitles are drawn with, and what identifies it in a node key."""
+def bundled_id() -> str:
+    """What a node key records for the bundled font: its package and version pin the file."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    path: Path
-    #: ``BUNDLED_ID``, or the SHA-256 of a project font file.
-    identity: str
+    try:
+        return f"noto-cjk-sans-otc=={version('noto-cjk-sans-otc')}/{BUNDLED_FILE}"
+    except PackageNotFoundError:
+        return f"noto-cjk-sans-otc (not installed)/{BUNDLED_FILE}"
 
 
 def bundled_font() -> Path | None:
