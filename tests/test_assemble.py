@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,9 @@ def test_concat_list_quotes_paths_for_the_demuxer(tmp_path: Path) -> None:
 
 def test_concat_args_stream_copy_mp4_faststart() -> None:
     argv = assemble.concat_args(Path("/t/list"), Path("/out/x.tmp"))
-    assert argv[:6] == ["-f", "concat", "-safe", "0", "-i", "/t/list"]
+    assert argv[:8] == ["-f", "concat", "-protocol_whitelist", "file", "-safe", "0", "-i", "file:/t/list"]
     assert argv[-1] == "/out/x.tmp"
-    assert {"-c": "copy", "-f": "mp4", "-movflags": "+faststart"}.items() <= dict(zip(argv[6::2], argv[7::2])).items()
+    assert {"-c": "copy", "-f": "mp4", "-movflags": "+faststart"}.items() <= dict(zip(argv[8::2], argv[9::2])).items()
 
 
 def test_concat_of_local_clips_is_exact_and_drift_free(tmp_path: Path) -> None:
@@ -41,7 +42,7 @@ def test_concat_of_local_clips_is_exact_and_drift_free(tmp_path: Path) -> None:
     quirky = tmp_path / "it's a dir"
     quirky.mkdir()
     pieces[1] = pieces[1].rename(quirky / "p 1.mp4")
-    dest = tmp_path / "episode.tmp"
+    dest = tmp_path / "episode.mp4"
     assemble.concat(pieces, dest, strict=True)
     counts = [media.decode_counts(p) for p in pieces]
     frames, samples = media.decode_counts(dest)
@@ -53,7 +54,7 @@ def test_concat_of_local_clips_is_exact_and_drift_free(tmp_path: Path) -> None:
     in_total = sum(media.probe(p).duration or 0 for p in pieces)
     assert media.probe(dest).duration == pytest.approx(in_total, abs=0.1)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
-        ["episode.tmp", "p0.mp4", "p2.mp4", "p3.mp4"])
+        ["episode.mp4", "p0.mp4", "p2.mp4", "p3.mp4"])
 
 
 def test_vendor_style_clips_drift_when_stream_copied(tmp_path: Path) -> None:
@@ -81,7 +82,7 @@ def test_concat_missing_piece_is_media_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("preset", ["ultrafast", "medium"])  # medium: B-frames, reordered output
 def test_extract_last_frame_is_the_final_decoded_frame(tmp_path: Path, preset: str) -> None:
     clip = make_clip(tmp_path / "c.mp4", frames=50, colour="red", last_colour="blue", preset=preset)
-    dest = tmp_path / "last.tmp"
+    dest = tmp_path / "last.png"
     assemble.extract_last_frame(clip, dest)
     assert dest.read_bytes()[:4] == b"\x89PNG"
     final = media.decode_frame(clip, -1)
@@ -97,3 +98,43 @@ def test_extract_last_frame_when_audio_outlasts_video(tmp_path: Path) -> None:
     dest = tmp_path / "last.png"
     assemble.extract_last_frame(clip, dest)
     assert media.decode_frame(dest, 0) == media.decode_frame(clip, -1)
+
+
+def counting_clip(dest: Path, frames: int, fps: int = 12) -> Path:
+    """A clip whose frame n has luma 16 + 8n: every frame tells its own index."""
+    media.run(["-f", "lavfi", "-i", f"color=c=black:s=64x36:r={fps},format=gray,geq=lum='16+8*N'",
+               "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0",
+               "-pix_fmt", "yuv420p", "-f", "mp4", str(dest)])
+    return dest
+
+
+def frame_index(pixels: bytes) -> int:
+    return round((sum(pixels[0::3]) / (len(pixels) // 3) - 16) / 8)
+
+
+@pytest.mark.parametrize(("trim_out", "last_seen"), [(1.0, 11), (1.5, 17), (1.04, 11), (None, 23), (5.0, 23)])
+def test_continuity_frame_is_the_last_frame_the_viewer_sees(tmp_path: Path, trim_out: float | None,
+                                                           last_seen: int) -> None:
+    clip = counting_clip(tmp_path / "a.mp4", frames=24)
+    assert frame_index(media.decode_frame(clip, 5)[2]) == 5
+    dest = tmp_path / "frame.png"
+    assemble.extract_last_frame(clip, dest, trim_out)
+    assert media.decode_frame(dest, 0) == media.decode_frame(clip, last_seen)
+    assert frame_index(media.decode_frame(dest, 0)[2]) == last_seen
+
+
+def test_the_frame_node_key_follows_the_trim_of_the_shot_it_continues(tmp_path: Path) -> None:
+    from shotmake.cache import file_digest
+    from shotmake.plan import build_plan
+    from shotmake.spec import episode_from_text
+
+    from .conftest import SMALL_EPISODE
+
+    def frame(text: str) -> Any:
+        return build_plan(episode_from_text(text, "ep.yaml"), file_digest).node("frame:a")
+
+    plain = frame(SMALL_EPISODE)
+    trimmed = frame(SMALL_EPISODE.replace('looks at the sea."', 'looks at the sea."\n    trim: {out: 0.5}'))
+    assert "trim_out" not in plain.manifest  # untrimmed shots keep their keys
+    assert trimmed.manifest["trim_out"] == 0.5 and trimmed.key != plain.key
+    assert trimmed.manifest["clip"] == plain.manifest["clip"]  # the clip itself is not re-rendered

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shotmake import assemble, deliver, media, timeline
+from shotmake import assemble, deliver, media, subtitles, timeline
+from shotmake.errors import MediaError
 from shotmake.providers.base import RenderRequest
 from shotmake.providers.local import LocalProvider
 
@@ -53,11 +54,24 @@ def test_chapters(master: Path, tmp_path: Path) -> None:
     assert media.decode_counts(dest) == media.decode_counts(master)
 
 
+def overlay_for(tmp_path: Path, cues: list[timeline.Cue], width: int, height: int) -> deliver.Overlay:
+    """Subtitles drawn with the bundled font, laid out for a ``width`` x ``height`` frame."""
+    font = subtitles.bundled_font()
+    assert font is not None
+    fonts = tmp_path / "fonts"
+    fonts.mkdir(exist_ok=True)
+    if not (fonts / font.name).exists():
+        (fonts / font.name).symlink_to(font)
+    script = tmp_path / f"it's subs {width}x{height}.ass"
+    text = "".join(c.text for c in cues)
+    script.write_text(subtitles.ass_script(cues, width, height, subtitles.family(font, text)), encoding="utf-8")
+    return deliver.Overlay(script, fonts)
+
+
 def test_burn_in_changes_only_cue_frames(master: Path, tmp_path: Path) -> None:
-    srt_file = tmp_path / "it's subs.srt"
-    srt_file.write_text(timeline.srt([timeline.Cue(Fraction(0), Fraction(1, 2), "Hello: 'world', 100%")]))
+    overlay = overlay_for(tmp_path, [timeline.Cue(Fraction(0), Fraction(1, 2), "Hello: 'world', {100%}")], 320, 180)
     dest = tmp_path / "b.mp4"
-    deliver.burn_subtitles(master, srt_file, dest)
+    deliver.burn_subtitles(master, overlay, dest)
     assert media.decode_counts(dest) == media.decode_counts(master)
 
     def bottom(path: Path, i: int) -> bytes:
@@ -75,9 +89,11 @@ def test_poster_and_renditions(master: Path, tmp_path: Path) -> None:
     deliver.poster(master, png, at=1.0)
     assert png.read_bytes()[:4] == b"\x89PNG"
     vertical, proxy = tmp_path / "v.mp4", tmp_path / "p.mp4"
-    deliver.rendition(master, vertical, "vertical")
-    deliver.rendition(master, proxy, "proxy")
+    deliver.rendition(master, vertical, "vertical", (180, 320))
+    deliver.rendition(master, proxy, "proxy", (160, 90))
     v, p = media.probe(vertical).video, media.probe(proxy).video
-    assert v is not None and (v.width, v.height) == (100, 180)
-    assert p is not None and p.height == 180  # a proxy never upscales
+    assert v is not None and (v.width, v.height) == (180, 320)  # the named size, exactly
+    assert p is not None and (p.width, p.height) == (160, 90)
+    with pytest.raises(MediaError, match="even"):
+        deliver.rendition(master, tmp_path / "odd.mp4", "proxy", (161, 90))
     assert media.decode_counts(vertical)[0] == media.decode_counts(master)[0]

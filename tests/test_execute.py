@@ -510,3 +510,28 @@ def test_the_sora_shutdown_trips_the_breaker_and_the_fallback_renders(project: P
     lock = (project / "keys.lock").read_text()
     assert lock.count("provider: local") == 2
     assert (project / "build" / "keys.mp4").exists()
+
+
+def test_a_plate_edited_after_planning_is_not_sent(tmp_path: Path, cache: Cache) -> None:
+    from shotmake.cache import file_digest
+    from shotmake.errors import MediaError
+    from shotmake.plan import build_plan
+
+    (tmp_path / "dawn.png").write_bytes(b"\x89PNG first")
+    spec = textwrap.dedent("""\
+        version: 1
+        episode: t
+        plates:
+          dawn: {file: dawn.png}
+        shots:
+          - {id: a, prompt: x, provider: local, first_frame: dawn}
+        sequences:
+          - {id: s, shots: [a]}
+        """)
+    plan = build_plan(episode_from_text(spec, str(tmp_path / "t.yaml"), tmp_path), file_digest)
+    run = executor(plan, cache, EnvironmentRegistry(), Clock())
+    node = plan.node("clip:a")
+    assert run.request_for(node).first_frame is not None  # the bytes the key holds: sent
+    (tmp_path / "dawn.png").write_bytes(b"\x89PNG edited")
+    with pytest.raises(MediaError, match="dawn.png changed since the build was planned"):
+        run.request_for(node)

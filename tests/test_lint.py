@@ -476,3 +476,47 @@ def test_every_rule_is_documented_and_every_documented_rule_exists() -> None:
 def test_every_rule_has_its_own_test() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     assert [r for r in RULES if f"def test_{r.lower()}_" not in source] == []
+
+
+def test_sm301_a_shot_of_another_aspect_than_the_master_is_named_with_the_fix() -> None:
+    text = spec(shot("s1"), shot("s2", aspect="9:16"), shot("s3"), shot("s4", aspect="9:16"))
+    found = check(text, "SM301")
+    assert [f.field for f in found] == ["shots[1].aspect", "shots[3].aspect"]
+    assert found[0].location == at(text, 'aspect: "9:16"')
+    assert "'s2' is 9:16 but the master is 16:9" in found[0].message and "pillarboxed" in found[0].message
+    assert 'aspect: "16:9"' in found[0].hint and 'delivery: {format: {aspect: "9:16"}}' in found[0].hint
+    # A vertical episode says so; then the landscape shots are the odd ones out.
+    vertical = check(text.replace("shots:\n", 'delivery: {format: {aspect: "9:16"}}\nshots:\n', 1), "SM301")
+    assert [f.field for f in vertical] == ["shots[0].aspect", "shots[2].aspect"]
+    assert "letterboxed" in vertical[0].message and "delivery.format.aspect at ep.yaml:" in vertical[0].message
+    assert check(text.replace('"9:16"', '"16:9"'), "SM301") == []
+
+
+def test_sm302_burned_subtitle_characters_the_font_lacks(tmp_path: Path) -> None:
+    from shotmake import media
+
+    burn = "delivery: {subtitles: {burn: true}}\n"
+    text = spec(shot("s1") + '    subtitle: "你好 🦜"\n', shot("s2", subtitle="Hello"), head=burn)
+    finding = one(check(text, "SM302", root=tmp_path))
+    assert finding.field == "shots[0].subtitle" and "🦜 (U+1F99C)" in finding.message
+    assert "Noto Sans CJK" in finding.message and "subtitles: {font: FILE}" in finding.hint
+    assert check(text.replace(" 🦜", ""), "SM302", root=tmp_path) == []  # the bundled font covers Chinese
+    assert check(text.replace(burn, ""), "SM302", root=tmp_path) == []  # a sidecar .srt is the player's business
+    latin = media.find_font()
+    if latin is None or "DejaVu" not in latin:
+        pytest.skip("no DejaVu Sans to stand for a font without Chinese")
+    (tmp_path / "latin.ttf").write_bytes(Path(latin).read_bytes())
+    chosen = text.replace(burn, "delivery: {subtitles: {burn: true, font: latin.ttf}}\n").replace(" 🦜", "")
+    finding = one(check(chosen, "SM302", root=tmp_path))
+    assert "delivery.subtitles.font has no glyph for 你 (U+4F60) 好 (U+597D)" in finding.message
+    (tmp_path / "latin.ttf").write_bytes(b"not a font")
+    assert "not a usable font file" in one(check(chosen, "SM302", root=tmp_path)).message
+
+
+def test_sm303_a_rendition_that_enlarges_part_of_the_master() -> None:
+    text = spec(shot("s1"), head="delivery: {renditions: [proxy, vertical]}\n")
+    finding = one(check(text, "SM303"))
+    assert finding.field == "delivery.renditions[1]"
+    assert "vertical rendition (720x1280) enlarges part of the 720p 16:9 master 1.78x" in finding.message
+    vertical = text.replace("delivery: {", 'delivery: {format: {aspect: "9:16"}, ')
+    assert check(vertical.replace("id: s1", 'id: s1\n    aspect: "9:16"'), "SM303") == []

@@ -39,7 +39,7 @@ def mean_rgb(pixels: bytes) -> tuple[float, float, float]:
 
 @pytest.mark.parametrize(("duration", "fps"), [(1.0, 24), (1.3, 25), (0.7, 30)])
 def test_clip_is_exact_h264_aac(tmp_path: Path, duration: float, fps: int) -> None:
-    dest = tmp_path / "out.tmp"  # the executor's temp name has no .mp4: the format is explicit
+    dest = tmp_path / "out.mp4"
     meta = LocalProvider().render(clip_request(duration=duration, fps=fps), dest)
     frames = round(duration * fps)
     info = media.probe(dest)
@@ -53,7 +53,7 @@ def test_clip_is_exact_h264_aac(tmp_path: Path, duration: float, fps: int) -> No
     assert samples == media.aac_span(frames, Fraction(fps), 48000)
     assert 0 <= samples - frames * 48000 / fps < media.AAC_FRAME
     assert meta["frames"] == frames and meta["audio_samples"] == samples and meta["model"] == "local-testcard"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
 def test_same_key_same_pictures_other_key_other_colour(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_without_a_font_the_card_is_plain_colour(tmp_path: Path, monkeypatch: py
 
 
 def test_first_frame_fills_the_first_second(tmp_path: Path) -> None:
-    still = tmp_path / "still"  # cache objects have no extension: ffmpeg must sniff the PNG
+    still = tmp_path / "still.png"
     media.run(["-f", "lavfi", "-i", "color=c=white:s=80x45", "-frames:v", "1", "-c:v", "png",
                "-f", "image2", "-update", "1", str(still)])
     request = clip_request(duration=1.5, first_frame=input_file(still))
@@ -115,13 +115,13 @@ def test_sheet_is_a_png_of_the_requested_size(tmp_path: Path) -> None:
     request = RenderRequest(node_id="sheet:mei", key="sheetkey", kind="sheet", model="local-sheet",
                             prompt="character turnaround sheet of Mei: a girl in a yellow raincoat",
                             width=320, height=180, labels={"character": "Mei"})
-    dest = tmp_path / "sheet.tmp"
+    dest = tmp_path / "sheet.png"
     meta = LocalProvider().render(request, dest)
     assert dest.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     info = media.probe(dest)
     assert info.video is not None and (info.video.width, info.video.height) == (320, 180)
     assert meta == {"model": "local-sheet", "width": 320, "height": 180}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]
 
 
 def test_latency_and_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -391,7 +391,7 @@ def test_shutdown_names_the_date_and_the_alternatives(
         with pytest.raises(TerminalError) as info:
             action()
         text = str(info.value)
-        assert "2026-09-24" in text and "OPENAI_BASE_URL" in text and "veo-3.1" in text
+        assert "2026-09-24" in text and "shotmake.toml" in text and "gemini-omni" in text
         assert f"HTTP {status}" in text
     assert len(fake.creates()) == 2  # the refused create still reached the server once
 

@@ -174,3 +174,27 @@ def test_plan_order_is_networkx_lexicographic_order() -> None:
         plan = build_plan(load_episode(episodes / spec), file_digest)
         assert list(plan.order) == list(nx.lexicographical_topological_sort(plan.graph, key=_kind_rank))
         assert list(plan.graph.nodes) == list(plan.added)
+
+
+def test_the_master_format_is_the_spec_s_never_a_vote_of_its_shots() -> None:
+    def master(order: str, head: str = "", defaults: str = "") -> Any:
+        text = f"""\
+version: 1
+episode: e
+{head}defaults: {{provider: local, resolution: 480p, duration: 1, fps: 12{defaults}}}
+shots:
+  - {{id: wide, prompt: the sea}}
+  - {{id: tall, prompt: a tower, aspect: "9:16"}}
+  - {{id: tall2, prompt: a mast, aspect: "9:16"}}
+sequences:
+  - {{id: one, shots: [{order}]}}
+"""
+        fmt = plan_of(text).final.manifest["format"]
+        return fmt["width"], fmt["height"], fmt["fps"]
+
+    # Swapping two shots (a tie) or adding a shot of the other shape never flips the master.
+    assert master("wide, tall") == master("tall, wide") == (854, 480, 12)
+    assert master("tall, tall2, wide") == (854, 480, 12)
+    assert master("tall, wide", defaults=', aspect: "9:16"') == (480, 854, 12)
+    explicit = 'delivery: {format: {aspect: "9:16", resolution: 720p}}\n'
+    assert master("wide, tall", head=explicit) == master("tall, wide", head=explicit) == (720, 1280, 12)

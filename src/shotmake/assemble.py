@@ -18,10 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from .conform import DeliveryFormat, conform
-from .deliver import LoudnessTarget, VoiceOver, add_chapters, burn_subtitles, mix_audio, poster, rendition
+from .deliver import (
+    LoudnessTarget,
+    Overlay,
+    VoiceOver,
+    add_chapters,
+    burn_subtitles,
+    mix_audio,
+    poster,
+    rendition,
+)
 from .errors import MediaError
+from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
 from .media import ffmpeg_python as ff
-from .media import keyframes, last_frame, run
 from .model import Artifact, Node
 from .timeline import Chapter, Cue, Window, clip_windows, piece_starts, shot_cues, srt
 from .transitions import ClipFacts, CopyPiece, Piece, Transition, encoded_frames, plan_pieces, render_piece
@@ -45,7 +54,9 @@ def concat_list(pieces: Sequence[Path]) -> str:
 
 def concat_args(list_file: Path, dest: Path) -> list[str]:
     """Build the stream-copy concat argv: every stream of the pieces, MP4 with the index up front."""
-    stream = ff.input(str(list_file), f="concat", safe=0)
+    # The list is ours (absolute paths of cached pieces): safe=0 allows absolute paths, and
+    # the whitelist keeps every piece a local file.
+    stream = ff.input(f"file:{list_file}", f="concat", safe=0, protocol_whitelist=INPUT_PROTOCOLS)
     out = ff.output(stream, str(dest), c="copy", format="mp4", movflags="+faststart",
                     )
     return list(out.get_args())
@@ -77,9 +88,23 @@ def png_args(width: int, height: int, dest: Path) -> list[str]:
     return list(out.get_args())
 
 
-def extract_last_frame(clip: Path, dest_png: Path) -> None:
-    """Write the final decoded frame of ``clip`` as a PNG (the ``after:`` continuity image)."""
-    width, height, pixels = last_frame(clip)
+def extract_last_frame(clip: Path, dest_png: Path, trim_out: float | None = None) -> None:
+    """Write the last frame a viewer sees of ``clip`` as a PNG (the ``after:`` continuity image).
+
+    That is the final decoded frame, or with ``trim_out`` (seconds) the last frame the trim
+    keeps: frame ``round(trim_out * fps) - 1``, the same count ``conform.trim_frames`` keeps.
+    """
+    found = None
+    if trim_out is not None:
+        info = probe(clip)
+        if info.video is None:
+            raise MediaError(f"{clip} has no video stream")
+        kept = round(trim_out * info.video.fps)
+        try:
+            found = decode_frame(clip, max(0, kept - 1))
+        except MediaError:  # the clip ends before trim.out: its last frame is the last one seen
+            found = None
+    width, height, pixels = found or last_frame(clip)
     run(png_args(width, height, dest_png), stdin=pixels)
 
 
@@ -105,7 +130,7 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
     m = node.manifest
     paths = [Path(a.path) for a in inputs]
     if node.kind == "frame":
-        extract_last_frame(paths[0], dest)
+        extract_last_frame(paths[0], dest, m.get("trim_out"))
         return {}
     if node.kind == "conform":
         trim_in, trim_out = m["trim"]
@@ -113,8 +138,15 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
         return result.meta()
     if node.kind == "sequence":
         return _sequence(paths, [a.meta for a in inputs], dest, _fmt(m), m["transition"])
-    if node.kind == "episode":
+    if node.kind == "master" or (node.kind == "episode" and "master" not in m):
         return _master(node, paths, [a.meta for a in inputs], dest, labels or node.labels)
+    if node.kind == "episode":  # the unsubtitled master, subtitles burned in
+        with tempfile.TemporaryDirectory(prefix="shotmake-burn-") as tmp:
+            fmt = _fmt(m)
+            overlay = _overlay(m, [a.meta for a in inputs[1:]], (fmt.width, fmt.height), labels or node.labels,
+                               Path(tmp))
+            burn_subtitles(paths[0], overlay, dest, fmt)
+        return dict(inputs[0].meta)
     if node.kind == "subtitles":
         fmt = _fmt(m)
         dest.write_text(srt(_cues([a.meta for a in inputs], m["text"], fmt)), encoding="utf-8")
@@ -123,9 +155,39 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
         poster(paths[0], dest, m.get("at"))
         return {}
     if node.kind == "rendition":
-        rendition(paths[0], dest, m["rendition"], _fmt(m))
+        size = (int(m["size"][0]), int(m["size"][1]))
+        with tempfile.TemporaryDirectory(prefix="shotmake-rendition-") as tmp:
+            drawn = (_overlay(m, [a.meta for a in inputs[1:]], size, labels or node.labels, Path(tmp))
+                     if "subtitles" in m else None)
+            rendition(paths[0], dest, m["rendition"], size, _fmt(m), drawn)
         return {}
     raise MediaError(f"{node.id}: no assembly recipe for node kind '{node.kind}'")
+
+
+def _overlay(m: Mapping[str, Any], metas: Sequence[Mapping[str, Any]], size: tuple[int, int],
+             labels: Mapping[str, Any], tmp: Path) -> Overlay:
+    """The subtitles of manifest ``m`` laid out for a ``size`` frame, with the font they name."""
+    from .subtitles import FontError, ass_script, bundled_font, bundled_id, family
+
+    fonts = tmp / "fonts"
+    fonts.mkdir()
+    if not labels.get("font"):  # the bundled font, keyed by its package version
+        found = bundled_font()
+        if found is None or m["font"] != bundled_id():
+            raise MediaError(f"the subtitle font {m['font']} is not the one installed ({bundled_id()}): "
+                             "plan the build again, or set delivery.subtitles.font to a font file")
+        font = fonts / found.name
+        font.symlink_to(found)
+    else:
+        font = keyed_copy(Path(labels["font"]), m["font"], fonts / "subtitles")
+    cues = _cues(metas, m["subtitles"], _fmt(m))
+    try:
+        name = family(font, "".join(c.text for c in cues))
+    except FontError as exc:
+        raise MediaError(str(exc)) from exc
+    script = tmp / "subtitles.ass"
+    script.write_text(ass_script(cues, size[0], size[1], name), encoding="utf-8")
+    return Overlay(script, fonts)
 
 
 def _sequence(clips: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: Path, fmt: DeliveryFormat,
@@ -171,6 +233,25 @@ def _cues(metas: Sequence[Mapping[str, Any]], text: Sequence[Sequence[str]], fmt
     return cues
 
 
+def keyed_copy(path: Path, digest: str, stem: Path) -> Path:
+    """Copy a project file to ``stem`` + its extension, if its bytes are still those in the key.
+
+    The key holds the digest taken when the plan was made; reading the file again later could
+    mix in bytes no key covers (an edit during the build). The copy is what ffmpeg reads.
+    """
+    import hashlib
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise MediaError(f"{path} changed during the build; run the build again")
+    dest = stem.with_suffix(path.suffix.lower())
+    dest.write_bytes(data)
+    return dest
+
+
 def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: Path,
             labels: Mapping[str, Any]) -> dict[str, Any]:
     """Join the sequences, mix and normalise the audio, burn subtitles if asked, add chapters."""
@@ -181,10 +262,11 @@ def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, 
         current = Path(tmp) / "joined.mp4"
         concat(sequences, current, strict=True)
         voices = []
-        for i, j, digest in m["voiceovers"]:
+        for n, (i, j, digest) in enumerate(m["voiceovers"]):
             start = offsets[i] + _fraction(metas[i]["windows"][j][0])
-            voices.append(VoiceOver(Path(labels["voice_files"][digest]), float(start)))
-        music = Path(labels["music"]) if m.get("music") else None
+            voice = keyed_copy(Path(labels["voice_files"][digest]), digest, Path(tmp) / f"voice{n}")
+            voices.append(VoiceOver(voice, float(start)))
+        music = keyed_copy(Path(labels["music"]), m["music"], Path(tmp) / "music") if m.get("music") else None
         loudness = LoudnessTarget(integrated=float(m["loudness"])) if m.get("loudness") is not None else None
         measured = None
         if music is not None or voices or loudness is not None:
@@ -192,12 +274,6 @@ def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, 
             measured = mix_audio(current, mixed, music=music, voices=voices, music_gain_db=float(m["music_gain_db"]),
                                  loudness=loudness, fmt=fmt)
             current = mixed
-        if m.get("burn_subtitles"):
-            srt_file = Path(tmp) / "subtitles.srt"
-            srt_file.write_text(srt(_cues(metas, m["burn_subtitles"], fmt)), encoding="utf-8")
-            burned = Path(tmp) / "burned.mp4"
-            burn_subtitles(current, srt_file, burned, fmt)
-            current = burned
         chapters = [Chapter(title, offsets[i], offsets[i + 1]) for i, title in enumerate(m["chapters"])]
         add_chapters(current, dest, chapters, m.get("title", ""))
     meta: dict[str, Any] = {"seconds": str(offsets[-1]), "chapters": len(chapters)}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaError
-from .media import AAC_FRAME, MediaInfo, aac_span, audio_is_joinable, decode_counts, probe, run
+from .media import AAC_FRAME, MediaInfo, aac_span, audio_is_joinable, decode_counts, open_input, probe, run
 from .media import ffmpeg_python as ff
 
 
@@ -135,7 +135,7 @@ def conform_args(src: Path, dest: Path, info: MediaInfo, frames: int, fmt: Deliv
     if kept <= 0:
         raise MediaError(f"{src}: trims remove all {frames} frames")
     out_frames = kept if copy_video else max(1, round(Fraction(kept) / src_fps * fmt.fps))
-    inp = ff.input(str(src))
+    inp = open_input(src)
     streams: list[Any] = []
     vargs: dict[str, Any]
     if copy_video:
@@ -224,7 +224,7 @@ def segment_args(src: Path, dest: Path, start: int, end: int, fps: Fraction, fmt
     """
     seek = {"ss": f"{float(Fraction(start) / fps):.6f}"} if start else {}
     count = end - start
-    inp = ff.input(str(src), **seek)
+    inp = open_input(src, **seek)
     span = aac_span(count, fps, fmt.sample_rate)
     a = (inp.audio.filter("aformat", sample_fmts="fltp", channel_layouts=fmt.layout).filter("apad")
          .filter("atrim", start_sample=AAC_FRAME, end_sample=span).filter("asetpts", "PTS-STARTPTS"))

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from .conform import DeliveryFormat
 from .errors import MediaError
-from .media import decode_counts, probe, run
+from .media import INPUT_PROTOCOLS, decode_counts, input_args, open_input, probe, run
 from .media import ffmpeg_python as ff
 from .timeline import Chapter, ffmetadata
 
@@ -55,7 +55,7 @@ def _loudnorm_json(stderr: str) -> dict[str, str]:
 
 def measure_loudness(path: Path, target: LoudnessTarget = LoudnessTarget()) -> Loudness:
     """Measure ``path``'s audio (the first pass of two-pass loudness normalisation)."""
-    stream = ff.input(str(path)).audio.filter(
+    stream = open_input(path).audio.filter(
         "loudnorm", I=target.integrated, TP=target.true_peak, LRA=target.lra, print_format="json")
     err = run(list(ff.output(stream, "-", format="null").get_args()), loglevel="info")
     d = _loudnorm_json(err)
@@ -75,19 +75,19 @@ class VoiceOver:
 def _mix_graph(master: Path, music: Path | None, voices: Sequence[VoiceOver], music_gain_db: float,
                duck: bool) -> Any:
     """The mixed audio stream: the clips' own sound, voice-overs on top, music ducked under both."""
-    main = ff.input(str(master)).audio
+    main = open_input(master).audio
     layers = [main]
     voice_mix = None
     if voices:
         placed = []
         for vo in voices:
             ms = max(0, round(vo.at * 1000))
-            placed.append(ff.input(str(vo.path)).audio.filter("aformat", sample_rates=48000, channel_layouts="stereo")
+            placed.append(open_input(vo.path).audio.filter("aformat", sample_rates=48000, channel_layouts="stereo")
                           .filter("adelay", delays=ms, all=1).filter("volume", f"{vo.gain_db}dB"))
         voice_mix = placed[0] if len(placed) == 1 else ff.filter(placed, "amix", inputs=len(placed), normalize=0,
                                                                   duration="longest")
     if music is not None:
-        bed = (ff.input(str(music), stream_loop=-1).audio
+        bed = (open_input(music, stream_loop=-1).audio
                .filter("aformat", sample_rates=48000, channel_layouts="stereo").filter("volume", f"{music_gain_db}dB"))
         if duck:
             # The music ducks whenever the clips or the voices speak.
@@ -124,7 +124,7 @@ def mix_audio(master: Path, dest: Path, *, music: Path | None = None, voices: Se
         mixed_wav = Path(tmp) / "mix.wav"
         premix = _mix_graph(master, music, voices, music_gain_db, duck).filter("atrim", end_sample=samples)
         run(list(ff.output(premix, str(mixed_wav), acodec="pcm_f32le", format="wav").get_args()))
-        audio = ff.input(str(mixed_wav)).audio
+        audio = open_input(mixed_wav).audio
         if loudness is not None:
             measured = measure_loudness(mixed_wav, loudness)
             audio = audio.filter("loudnorm", I=loudness.integrated, TP=loudness.true_peak, LRA=loudness.lra,
@@ -134,7 +134,7 @@ def mix_audio(master: Path, dest: Path, *, music: Path | None = None, voices: Se
         # loudnorm works at 192 kHz; come back to the delivery rate, then pin the length.
         audio = (audio.filter("aresample", fmt.sample_rate).filter("apad")
                  .filter("atrim", end_sample=samples))
-        video = ff.input(str(master)).video
+        video = open_input(master).video
         out = ff.output(video, audio, str(dest), **{"c:v": "copy", "c:a": "aac", "b:a": fmt.audio_bitrate,
                                                      "ar": fmt.sample_rate, "movflags": "+faststart",
                                                      "format": "mp4"})
@@ -147,14 +147,29 @@ def add_chapters(src: Path, dest: Path, chapters: Sequence[Chapter], title: str 
     with tempfile.TemporaryDirectory(prefix="shotmake-chapters-") as tmp:
         meta = Path(tmp) / "chapters.ffmeta"
         meta.write_text(ffmetadata(chapters, title), encoding="utf-8")
-        run(["-i", str(src), "-f", "ffmetadata", "-i", str(meta), "-map", "0", "-map_metadata", "1",
+        run([*input_args(src), "-f", "ffmetadata", "-protocol_whitelist", INPUT_PROTOCOLS, "-i", f"file:{meta}", "-map", "0", "-map_metadata", "1",
              "-map_chapters", "1", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(dest)])
 
 
-def burn_subtitles(src: Path, srt_file: Path, dest: Path, fmt: DeliveryFormat = DEFAULT_FORMAT) -> None:
-    """Draw ``srt_file`` onto the picture (re-encodes the video; the audio is copied)."""
-    inp = ff.input(str(src))
-    video = inp.video.filter("subtitles", filename=str(srt_file)).filter("format", fmt.pix_fmt)
+@dataclass(frozen=True)
+class Overlay:
+    """Subtitles to burn: an ASS script laid out for the picture it goes on, and its fonts' folder."""
+
+    script: Path
+    fonts_dir: Path
+
+
+def _draw(video: Any, overlay: Overlay | None) -> Any:
+    # libass draws with the fonts of ``fonts_dir`` (the one font the script names), not fontconfig's guess.
+    if overlay is None:
+        return video
+    return video.filter("ass", filename=str(overlay.script), fontsdir=str(overlay.fonts_dir))
+
+
+def burn_subtitles(src: Path, overlay: Overlay, dest: Path, fmt: DeliveryFormat = DEFAULT_FORMAT) -> None:
+    """Draw ``overlay`` onto the picture (re-encodes the video; audio, chapters and title are copied)."""
+    inp = open_input(src)
+    video = _draw(inp.video, overlay).filter("format", fmt.pix_fmt)
     gop = max(1, round(fmt.gop * fmt.fps))
     out = ff.output(video, inp.audio, str(dest), **{
         "c:v": "libx264", "preset": fmt.preset, "crf": fmt.crf, "profile:v": fmt.profile, "g": gop,
@@ -167,7 +182,7 @@ def poster(src: Path, dest_png: Path, at: float | None = None) -> None:
     if at is None:
         info = probe(src)
         at = (info.duration or 0.0) / 3
-    out = ff.output(ff.input(str(src), ss=f"{at:.3f}").video, str(dest_png), vframes=1, vcodec="png",
+    out = ff.output(open_input(src, ss=f"{at:.3f}").video, str(dest_png), vframes=1, vcodec="png",
                     format="image2", update=1)
     run(list(out.get_args()))
 
@@ -175,18 +190,30 @@ def poster(src: Path, dest_png: Path, at: float | None = None) -> None:
 RenditionKind = Literal["vertical", "proxy"]
 
 
-def rendition(src: Path, dest: Path, kind: RenditionKind, fmt: DeliveryFormat = DEFAULT_FORMAT) -> None:
-    """Write an extra rendition: ``vertical`` (centre 9:16 crop at full height) or ``proxy`` (480p)."""
-    inp = ff.input(str(src))
+def rendition(src: Path, dest: Path, kind: RenditionKind, size: tuple[int, int], fmt: DeliveryFormat = DEFAULT_FORMAT,
+              overlay: Overlay | None = None) -> None:
+    """Write an extra rendition of exactly ``size`` (``formats.RENDITIONS``), subtitles drawn last.
+
+    ``vertical``: the largest centre crop of ``size``'s shape, scaled to ``size`` (up, from a
+    16:9 master); ``proxy``: the picture scaled to ``size`` at a lower quality. The overlay is
+    laid out for ``size``, so nothing of it is cropped away.
+    """
+    width, height = size
+    if width % 2 or height % 2:
+        raise MediaError(f"rendition {kind} must have even dimensions, not {width}x{height}")
+    inp = open_input(src)
     if kind == "vertical":
-        video = inp.video.filter("crop", "trunc(ih*9/16/2)*2", "ih").filter("setsar", 1)
+        # Keep the shape of ``size``: crop the width (or, from a taller source, the height).
+        video = inp.video.filter("crop", f"min(iw,trunc(ih*{width}/{height}/2)*2)",
+                                 f"min(ih,trunc(iw*{height}/{width}/2)*2)")
         crf, abr = fmt.crf, fmt.audio_bitrate
     elif kind == "proxy":
-        video = inp.video.filter("scale", -2, "min(480,ih)").filter("setsar", 1)
+        video = inp.video
         crf, abr = 28, "96k"
     else:
         raise MediaError(f"unknown rendition {kind!r}; use 'vertical' or 'proxy'")
-    out = ff.output(video.filter("format", fmt.pix_fmt), inp.audio, str(dest), **{
+    video = video.filter("scale", width, height, flags="lanczos").filter("setsar", 1)
+    out = ff.output(_draw(video, overlay).filter("format", fmt.pix_fmt), inp.audio, str(dest), **{
         "c:v": "libx264", "preset": fmt.preset, "crf": crf, "profile:v": fmt.profile,
         "c:a": "aac", "b:a": abr, "movflags": "+faststart", "format": "mp4"})
     run(list(out.get_args()))

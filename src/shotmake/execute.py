@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .cache import Cache, build_scope
+from .cache import Cache, build_scope, file_digest
 from .costs import PriceOverrides, SpendLimit, estimate
 from .errors import (
     BudgetExceeded,
@@ -342,6 +342,10 @@ class Executor:
                 return None
             if ref in files:
                 path = spec_dir / files[ref]
+                # Only the bytes the key holds may be sent: a file edited since planning stops here.
+                if file_digest(path) != ref:
+                    raise MediaError(f"{files[ref]} changed since the build was planned; run the build again",
+                                     node=node.id)
                 return InputFile(path, ref, MIME.get(path.suffix.lower(), "application/octet-stream"))
             return input_file(ref)
 

@@ -25,6 +25,7 @@ RECIPES: Mapping[str, int] = {
     "frame": 1,
     "conform": 1,
     "sequence": 2,
+    "master": 1,
     "episode": 2,
     "subtitles": 1,
     "poster": 1,

@@ -1,8 +1,8 @@
 """Lint an episode before a cent is spent: provider facts (SM1xx) and spec hygiene (SM2xx).
 
-Pure: ``lint(episode, env=..., today=...)`` takes the parsed model and returns ``Finding``s
-sorted by file and line; it prints nothing and reads no environment or clock (the CLI passes
-``os.environ`` and today's date). Each finding names the rule, the file:line:col and field
+Pure but for one file: ``lint(episode, env=..., today=...)`` takes the parsed model and returns
+``Finding``s sorted by file and line; it prints nothing and reads no environment or clock (the
+CLI passes ``os.environ`` and today's date). SM302 reads the subtitle font's character map. Each finding names the rule, the file:line:col and field
 path, what is wrong and how to fix it::
 
     episodes/pilot.yaml:23:7: SM110 error: shots[3].duration: veo-3.1 takes 4k only in 8-second
@@ -21,12 +21,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 from .errors import SourceLocation
+from .formats import RENDITIONS, rendition_size, rendition_upscale
 from .model import Episode, Node, Shot
-from .plan import Plan, character_references_sent
+from .plan import Plan, character_references_sent, delivery_choice
 from .prompts import shot_characters
 from .providers.catalog import ROUTES, Route
 
@@ -147,6 +149,19 @@ _RULES = (
          "remove it from all but one sequence, or copy it into a new shot"),
     Rule("SM205", "warning", "a sequence longer than `lint: {max_sequence_seconds: N}` (default 300 s)",
          "split the sequence, or raise `max_sequence_seconds`", per_shot=False),
+    # SM3xx: media a viewer sees.
+    Rule("SM301", "warning", "a shot whose aspect differs from the master's (`delivery.format`, else "
+         "`defaults:`): it is fitted inside the master with black bars",
+         "give the shot the master's aspect, or set `delivery: {format: {aspect: ...}}` to the aspect "
+         "the episode is for"),
+    Rule("SM302", "error", "burned-in subtitle characters the subtitle font has no glyph for (they would be "
+         "drawn as boxes), or a subtitle font that cannot be read",
+         "set `delivery: {subtitles: {font: FILE}}` to a font that covers them (e.g. a Noto Sans font for that "
+         "script), or rewrite the subtitle", per_shot=True),
+    Rule("SM303", "warning", "a rendition made by scaling up part of the master (`vertical` of a 16:9 master "
+         "crops a 9:16 centre and enlarges it 1.78x): a softer picture",
+         "make the episode 9:16 (`delivery: {format: {aspect: \"9:16\"}}`) if the vertical cut matters, or "
+         "silence the rule", per_shot=False),
 )
 
 #: Rule id -> rule; the source for ``docs/lint.md``.
@@ -366,6 +381,9 @@ class _Checker:
         self.unused_characters()
         self.reachability()
         self.sequence_lengths()
+        self.mixed_aspects()
+        self.subtitle_glyphs()
+        self.upscaled_renditions()
 
     # -- what a shot sends ------------------------------------------------------------------
 
@@ -763,6 +781,71 @@ class _Checker:
                             f"sequence '{seq.id}' runs {_num(round(total, 2))} s, longer than {_num(limit)} s",
                             "split it into shorter sequences, or raise `lint: {max_sequence_seconds: N}`")
 
+    def mixed_aspects(self) -> None:
+        ep = self.episode
+        _, aspect, _ = delivery_choice(ep)
+        source = "delivery.format.aspect" if "delivery.format.aspect" in ep.locations else "defaults.aspect"
+        where = ep.locations.get(source)
+        said = f"{source} at {where}" if where is not None else "shotmake's default"
+        bars = "pillarboxed (bars left and right)" if aspect == "16:9" else "letterboxed (bars above and below)"
+        seen: set[str] = set()
+        for seq in ep.sequences:
+            for sid in seq.shots:
+                shot = ep.shots.get(sid)
+                if shot is None or sid in seen or shot.aspect == aspect:
+                    continue
+                seen.add(sid)
+                self.report("SM301", f"{shot.path}.aspect",
+                            f"shot '{sid}' is {shot.aspect} but the master is {aspect} ({said}): it will be {bars}",
+                            f'set aspect: "{aspect}" on the shot, or delivery: {{format: {{aspect: "{shot.aspect}"}}}} '
+                            "if the episode is meant to be that shape", shot=shot, locate=f"{shot.path}.aspect")
+
+    def subtitle_glyphs(self) -> None:
+        ep = self.episode
+        settings = ep.delivery.get("subtitles", {})
+        if not isinstance(settings, Mapping) or settings.get("burn") is not True:
+            return
+        sequenced = dict.fromkeys(sid for seq in ep.sequences for sid in seq.shots if sid in ep.shots)
+        shots = [ep.shots[sid] for sid in sequenced if ep.shots[sid].subtitle]
+        if not shots:
+            return
+        from .subtitles import FontError, bundled_font, missing  # reads the font file: only when burning
+
+        font_file = settings.get("font")
+        font = Path(font_file) if isinstance(font_file, str) else bundled_font()
+        if font is None:
+            self.report("SM302", "delivery.subtitles.burn", "the bundled subtitle font (package noto-cjk-sans-otc) "
+                        "is not installed", "reinstall shotmake, or set `delivery: {subtitles: {font: FILE}}`")
+            return
+        shown = "delivery.subtitles.font" if isinstance(font_file, str) else "the bundled Noto Sans CJK"
+        try:
+            lacking = missing(font, [shot.subtitle for shot in shots])
+        except FontError as exc:
+            self.report("SM302", "delivery.subtitles.font", str(exc), "name a .ttf, .otf or .ttc font file")
+            return
+        for shot in shots:
+            chars = [ch for ch in lacking if ch in shot.subtitle]
+            if chars:
+                listed = " ".join(f"{ch} (U+{ord(ch):04X})" for ch in chars[:5]) + (" ..." if len(chars) > 5 else "")
+                self.report("SM302", f"{shot.path}.subtitle",
+                            f"{shown} has no glyph for {listed}: burned in, they would be boxes",
+                            "set `delivery: {subtitles: {font: FILE}}` to a font that covers them, or rewrite "
+                            "the subtitle", shot=shot)
+
+    def upscaled_renditions(self) -> None:
+        resolution, aspect, _ = delivery_choice(self.episode)
+        renditions = self.episode.delivery.get("renditions", [])
+        for j, kind in enumerate(renditions if isinstance(renditions, list) else []):
+            if kind not in RENDITIONS:
+                continue  # spec.py refused it
+            factor = rendition_upscale(kind, resolution, aspect)
+            if factor > 1.01:
+                width, height = rendition_size(kind, resolution, aspect)
+                self.report("SM303", f"delivery.renditions[{j}]",
+                            f"the {kind} rendition ({width}x{height}) enlarges part of the {resolution} {aspect} "
+                            f"master {factor:.2f}x: a softer picture",
+                            f'make the episode {"9:16" if kind == "vertical" else "larger"} if that cut matters, '
+                            "or silence SM303")
 
 # --------------------------------------------------------------------------------------------
 # Lifecycle (SM120): needs the plan and the cache, so it runs after planning, not on the spec
@@ -814,3 +897,4 @@ def lifecycle(plan: Plan, dirty: Iterable[str], routes: Mapping[str, Route], tod
             f", or add `fallback` under [routes.\"{route.name}\"] in shotmake.toml"
         findings.append(Finding("SM120", "error", message, todo[0].location, todo[0].id, hint))
     return sorted(findings, key=_position)
+    # -- SM3xx: media a viewer sees ---------------------------------------------------------

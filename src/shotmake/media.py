@@ -30,8 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from .errors import MediaError
+from .formats import DEMUXERS
 
 with warnings.catch_warnings():
     # ffmpeg-python 0.2.0 imports the ``future`` compatibility package; it is silent on
@@ -61,6 +63,10 @@ __all__ = [
     "parse_probe",
     "probe",
     "run",
+    "demuxer",
+    "input_args",
+    "open_input",
+    "INPUT_PROTOCOLS",
 ]
 
 #: How many trailing stderr lines a MediaError quotes.
@@ -139,6 +145,37 @@ def run_bytes(argv: Sequence[str], *, timeout: float | None = None) -> bytes:
     if proc.returncode != 0:
         raise MediaError(f"ffmpeg failed (exit {proc.returncode}):\n{_tail(proc.stderr.decode('utf-8', 'replace'))}")
     return proc.stdout
+
+
+# --------------------------------------------------------------------------- inputs
+
+#: The only protocol an input may use: a local file (no http, no ``subfile:``, no ``concat:``).
+INPUT_PROTOCOLS = "file"
+
+
+def demuxer(path: str | Path) -> str:
+    """The demuxer for ``path``'s extension (``formats.DEMUXERS``); ``MediaError`` for any other."""
+    suffix = Path(path).suffix.lower()
+    found = DEMUXERS.get(suffix)
+    if found is None:
+        raise MediaError(f"{path}: cannot open a '{suffix or 'extensionless'}' file; "
+                         f"media files must end in one of {', '.join(DEMUXERS)}")
+    return found
+
+
+def _url(path: str | Path) -> str:
+    # The explicit protocol keeps a name with a colon in it ("take:2.mp4") from naming one.
+    return f"file:{path}"
+
+
+def input_args(path: str | Path) -> list[str]:
+    """ffmpeg input options for a media file: its extension's demuxer, local files only."""
+    return ["-f", demuxer(path), "-protocol_whitelist", INPUT_PROTOCOLS, "-i", _url(path)]
+
+
+def open_input(path: str | Path, **options: Any) -> Any:
+    """An ffmpeg-python input for a media file, opened as ``input_args`` says (plus ``options``)."""
+    return ffmpeg_python.input(_url(path), f=demuxer(path), protocol_whitelist=INPUT_PROTOCOLS, **options)
 
 
 # --------------------------------------------------------------------------- probing
@@ -295,7 +332,7 @@ def parse_probe(stderr: str, path: str = "") -> MediaInfo:
 def probe(path: Path, *, timeout: float | None = 60) -> MediaInfo:
     """Describe ``path``'s container and first video/audio streams (no decoding)."""
     # ``ffmpeg -i FILE`` with no output always exits non-zero; the summary is what we want.
-    proc = _invoke(["-i", str(path)], loglevel="info", timeout=timeout)
+    proc = _invoke(input_args(path), loglevel="info", timeout=timeout)
     return parse_probe(proc.stderr.decode("utf-8", "replace"), str(path))
 
 
@@ -309,7 +346,7 @@ def parse_chapters(stderr: str) -> list[tuple[float, float, str]]:
 
 def chapters(path: Path, *, timeout: float | None = 60) -> list[tuple[float, float, str]]:
     """Return ``path``'s chapter markers as ``(start, end, title)`` in seconds."""
-    proc = _invoke(["-i", str(path)], loglevel="info", timeout=timeout)
+    proc = _invoke(input_args(path), loglevel="info", timeout=timeout)
     return parse_chapters(proc.stderr.decode("utf-8", "replace"))
 
 
@@ -334,7 +371,7 @@ def decode_counts(path: Path, *, timeout: float | None = 600) -> tuple[int, int]
     the null muxer with passthrough timing avoids any frame duplication or dropping.
     """
     info = probe(path, timeout=timeout)
-    argv = ["-i", str(path)]
+    argv = input_args(path)
     if info.video is not None:
         argv += ["-map", "0:v:0", "-fps_mode", "passthrough", "-c:v", "wrapped_avframe"]
     if info.audio is not None:
@@ -362,7 +399,7 @@ def decode_frame(path: Path, index: int, *, timeout: float | None = 120) -> tupl
     if index < 0:
         raise MediaError(f"{path}: frame index {index - frames} is before the first frame")
     stream = (
-        ffmpeg_python.input(str(path), noautorotate=None)
+        open_input(path, noautorotate=None)
         .video.filter("select", f"eq(n,{index})")
         .output("pipe:", format="rawvideo", pix_fmt="rgb24", vframes=1, fps_mode="passthrough")
     )
@@ -389,7 +426,7 @@ def last_frame(path: Path, *, tail: float = 3.0, timeout: float | None = 300) ->
     frame_size = w * h * 3
     for seek in ([-abs(tail)] if info.duration and info.duration > tail else []) + [None]:
         pre = ["-sseof", str(seek)] if seek is not None else []
-        argv = [*pre, "-noautorotate", "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
+        argv = [*pre, "-noautorotate", *input_args(path), "-map", "0:v:0", "-fps_mode", "passthrough",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         data = _stream_last_chunk(_command(argv, "error"), frame_size, timeout)
         if data is not None:
@@ -454,7 +491,7 @@ def parse_framecrc(text: str) -> tuple[Fraction, list[PacketInfo]]:
 
 def packets(path: Path, stream: str = "v", *, timeout: float | None = 120) -> tuple[Fraction, list[PacketInfo]]:
     """List the packets of the first ``v``ideo or ``a``udio stream without decoding them."""
-    out = run_bytes(["-i", str(path), "-map", f"0:{stream}:0", "-c", "copy", "-f", "framecrc", "pipe:1"],
+    out = run_bytes([*input_args(path), "-map", f"0:{stream}:0", "-c", "copy", "-f", "framecrc", "pipe:1"],
                     timeout=timeout)
     return parse_framecrc(out.decode("utf-8", "replace"))
 

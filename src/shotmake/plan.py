@@ -12,12 +12,12 @@ shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .formats import rendition_size
 from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot
 from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters, style_text
@@ -239,7 +239,11 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
         if shot.after:
             if shot.after not in frames:
                 source = clips[shot.after]
-                frame_manifest = {"kind": "frame", "recipe": RECIPES["frame"], "clip": source.key}
+                frame_manifest: dict[str, Any] = {"kind": "frame", "recipe": RECIPES["frame"], "clip": source.key}
+                # Continuity picks up from the last frame the viewer sees: at trim.out when the
+                # shot is trimmed (only then in the key, so untrimmed shots keep theirs).
+                if episode.shots[shot.after].trim_out is not None:
+                    frame_manifest["trim_out"] = episode.shots[shot.after].trim_out
                 frames[shot.after] = add(Node(
                     id=f"frame:{shot.after}", kind="frame", key=node_key(frame_manifest), provider="ffmpeg",
                     manifest=frame_manifest, inputs=(source.id,), label=f"last frame of {shot.after}",
@@ -330,20 +334,27 @@ def lexicographic_order(nodes: list[str], edges: Iterable[tuple[str, str]], key:
     return order
 
 
-_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "sequence": "3", "episode": "4",
+_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "sequence": "3", "master": "4", "episode": "4",
          "subtitles": "5", "poster": "5", "rendition": "5"}
 
 
 def delivery_format(episode: Episode) -> DeliveryFormat:
-    """The master's format: ``delivery.format`` if given, else the most common shot format."""
+    """The master's format: ``delivery.format``, whose unset keys the spec fills from ``defaults:``.
+
+    Never decided by the shots (a vote would flip the master when two shots swap); a shot of
+    another aspect is fitted inside it, which lint's SM301 points out.
+    """
     from .conform import DeliveryFormat
 
-    wanted = dict(episode.delivery.get("format", {}))
-    used = [episode.shots[s] for seq in episode.sequences for s in seq.shots]
-    common = Counter((s.resolution, s.aspect, s.fps) for s in used).most_common(1)
-    resolution, aspect, fps = common[0][0] if common else ("720p", "16:9", 24)
-    width, height = FRAME_SIZES[(wanted.get("resolution", resolution), wanted.get("aspect", aspect))]
-    return DeliveryFormat(width=width, height=height, fps=int(wanted.get("fps", fps)))
+    resolution, aspect, fps = delivery_choice(episode)
+    width, height = FRAME_SIZES[(resolution, aspect)]
+    return DeliveryFormat(width=width, height=height, fps=fps)
+
+
+def delivery_choice(episode: Episode) -> tuple[str, str, int]:
+    """``(resolution, aspect, fps)`` of the master (shotmake's defaults where the spec names none)."""
+    wanted = episode.delivery.get("format", {})
+    return (str(wanted.get("resolution", "720p")), str(wanted.get("aspect", "16:9")), int(wanted.get("fps", 24)))
 
 
 #: Spec transition names -> the assembler's.
@@ -410,7 +421,8 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
                 voice_files[digest] = path
     subtitles = [[episode.shots[s].subtitle for s in seq.shots] for seq in episode.sequences]
     has_subtitles = any(text for row in subtitles for text in row)
-    burn = bool(delivery.get("subtitles", {}).get("burn", False)) and has_subtitles
+    subtitle_settings = delivery.get("subtitles", {})
+    burn = bool(subtitle_settings.get("burn", False)) and has_subtitles
     music = delivery.get("music")
     manifest = {
         "kind": "episode",
@@ -423,22 +435,52 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
         "music": digest_file(Path(music)) if music else None,
         "music_gain_db": delivery.get("music_gain_db", -14.0),
         "voiceovers": voiceovers,
-        "burn_subtitles": subtitles if burn else None,
+        "burn_subtitles": None,
     }
-    master = add(Node(
-        id=f"episode:{episode.name}", kind="episode", key=node_key(manifest), provider="ffmpeg",
-        manifest=manifest, inputs=tuple(dict.fromkeys(s.id for s in sequences)), label=episode.title or episode.name,
-        labels={"output": episode.output, "music": music, "voice_files": voice_files},
-    ))
-    pieces[master.id] = [s.id for s in sequences]
+    sequence_ids = tuple(dict.fromkeys(s.id for s in sequences))
+    mix_labels = {"music": music, "voice_files": voice_files}
+    # Burned subtitles are drawn last, on each picture as the viewer gets it: the master, each
+    # rendition after its crop (laid out for its own frame), never the poster. So a burning
+    # episode keeps its unsubtitled master as a node of its own (``master:``).
+    burn_extra: dict[str, Any] = {}
+    font_file = subtitle_settings.get("font") if burn else None
+    if burn:
+        from .subtitles import bundled_id
+
+        burn_extra = {"sequences": [s.key for s in sequences], "subtitles": subtitles,
+                      "font": digest_file(Path(font_file)) if font_file else bundled_id()}
+        clean = add(Node(
+            id=f"master:{episode.name}", kind="master", key=node_key({**manifest, "kind": "master",
+                                                                      "recipe": RECIPES["master"]}),
+            provider="ffmpeg", manifest={**manifest, "kind": "master", "recipe": RECIPES["master"]},
+            inputs=sequence_ids, label=f"{episode.title or episode.name} (no subtitles)", labels=mix_labels,
+        ))
+        pieces[clean.id] = [s.id for s in sequences]
+        manifest = {"kind": "episode", "recipe": RECIPES["episode"], "master": clean.key, "format": fmt_manifest,
+                    **burn_extra}
+        master = add(Node(
+            id=f"episode:{episode.name}", kind="episode", key=node_key(manifest), provider="ffmpeg",
+            manifest=manifest, inputs=(clean.id, *sequence_ids), label=episode.title or episode.name,
+            labels={"output": episode.output, "font": font_file},
+        ))
+        pieces[master.id] = [clean.id, *(s.id for s in sequences)]
+    else:
+        clean = master = add(Node(
+            id=f"episode:{episode.name}", kind="episode", key=node_key(manifest), provider="ffmpeg",
+            manifest=manifest, inputs=sequence_ids, label=episode.title or episode.name,
+            labels={"output": episode.output, **mix_labels},
+        ))
+        pieces[master.id] = [s.id for s in sequences]
     stem = episode.output[:-4] if episode.output.endswith(".mp4") else episode.output
 
-    def deliverable(kind: str, suffix: str, extension: str, extra: dict[str, Any], inputs: tuple[str, ...]) -> None:
+    def deliverable(kind: str, suffix: str, extension: str, extra: dict[str, Any], inputs: tuple[str, ...],
+                    labels: Mapping[str, Any] | None = None) -> None:
         m = {"kind": kind, "recipe": RECIPES[kind], **extra}
         node = add(Node(
             id=f"{kind}:{episode.name}" + (f".{suffix}" if kind == "rendition" else ""), kind=kind,  # type: ignore[arg-type]
-            key=node_key(m), provider="ffmpeg", manifest=m, inputs=inputs, label=f"{kind} of {episode.name}",
-            extension=extension, labels={"output": f"{stem}.{suffix}{extension}" if suffix else f"{stem}{extension}"},
+            key=node_key(m), provider="ffmpeg", manifest=m, inputs=tuple(dict.fromkeys(inputs)),
+            label=f"{kind} of {episode.name}", extension=extension,
+            labels={**(labels or {}), "output": f"{stem}.{suffix}{extension}" if suffix else f"{stem}{extension}"},
         ))
         pieces[node.id] = list(inputs)
 
@@ -446,10 +488,14 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
         deliverable("subtitles", "", ".srt", {"sequences": [s.key for s in sequences], "text": subtitles,
                                               "format": fmt_manifest}, tuple(s.id for s in sequences))
     poster_at = delivery.get("poster_at")
-    deliverable("poster", "poster", ".png", {"master": master.key, "at": poster_at}, (master.id,))
+    deliverable("poster", "poster", ".png", {"master": clean.key, "at": poster_at}, (clean.id,))
+    resolution, aspect, _ = delivery_choice(episode)
     for kind in delivery.get("renditions", []):
-        deliverable("rendition", kind, ".mp4", {"master": master.key, "rendition": kind, "format": fmt_manifest},
-                    (master.id,))
+        width, height = rendition_size(kind, resolution, aspect)
+        deliverable("rendition", kind, ".mp4",
+                    {"master": clean.key, "rendition": kind, "size": [width, height], "format": fmt_manifest,
+                     **burn_extra},
+                    (clean.id, *(s.id for s in sequences)) if burn else (clean.id,), {"font": font_file})
 
 
 def _kind_rank(node_id: str) -> str:

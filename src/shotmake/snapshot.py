@@ -306,6 +306,9 @@ def _asset_paths(episode: Episode) -> list[str]:
     music = episode.delivery.get("music")
     if isinstance(music, str):
         paths.append(music)
+    subtitles = episode.delivery.get("subtitles")
+    if isinstance(subtitles, dict) and isinstance(subtitles.get("font"), str):
+        paths.append(subtitles["font"])
     return paths
 
 

@@ -20,6 +20,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import SourceLocation, SpecError, SpecErrors
+from .formats import (
+    AUDIO_EXTENSIONS,
+    FONT_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    RENDITIONS,
+    VIDEO_EXTENSIONS,
+    extension_problem,
+)
 from .model import Character, Episode, Plate, Sequence, SheetSpec, Shot, Style, Transition
 from .project import find_root
 from .prompts import placeholders
@@ -448,8 +456,9 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
     def err(path: str, message: str, hint: str = "") -> None:
         errors.append(SpecError(message, location=locations.get(path), field=path, hint=hint))
 
-    def asset(path: str, value: str, base: Path) -> str:
-        """Resolve a file named in the spec, relative to the file that named it, inside the root."""
+    def asset(path: str, value: str, base: Path, accepted: tuple[str, ...]) -> str:
+        """Resolve a media file named in the spec (relative to the file that named it, inside
+        the root, with an extension of ``accepted``: it is opened as that format)."""
         found, problem = project_file(base.parent, value, root)
         if problem == "outside":
             err(path, f"'{_shown(value)}' is outside the project", f"keep assets under {root}")
@@ -457,6 +466,8 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             err(path, f"file '{_shown(value)}' does not exist", "paths are relative to the spec that names them")
         elif problem:
             err(path, f"cannot use file '{_shown(value)}': {problem}")
+        elif wrong := extension_problem(value, accepted):
+            err(path, f"cannot use '{_shown(value)}': {wrong}", "convert the file (its extension says what it is)")
         return str(found) if found is not None else value
 
     defaults = {**DEFAULTS, **data["defaults"]}
@@ -493,11 +504,11 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             id=cid,
             name=cdata.get("name", cid),
             description=cdata["description"],
-            references=tuple(asset(f"{base}.references[{j}]", ref, origin[base])
+            references=tuple(asset(f"{base}.references[{j}]", ref, origin[base], IMAGE_EXTENSIONS)
                              for j, ref in enumerate(cdata.get("references", ()))),
             sheet=sheet,
             cameo=cdata.get("cameo"),
-            sora_character=(asset(f"{base}.sora_character", cdata["sora_character"], origin[base])
+            sora_character=(asset(f"{base}.sora_character", cdata["sora_character"], origin[base], VIDEO_EXTENSIONS)
                             if "sora_character" in cdata else None),
             location=locations.get(base),
         )
@@ -510,7 +521,7 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             check_provider(f"{base}.provider", provider, "image")
         plates[pid] = Plate(
             id=pid,
-            file=asset(f"{base}.file", pdata["file"], origin[base]) if "file" in pdata else None,
+            file=asset(f"{base}.file", pdata["file"], origin[base], IMAGE_EXTENSIONS) if "file" in pdata else None,
             prompt=pdata.get("prompt", ""), provider=provider, model=pdata.get("model", ""),
             aspect=pdata.get("aspect", "16:9"), size=pdata.get("size", "1K"), location=locations.get(base),
         )
@@ -585,7 +596,7 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             takes=takes,
             pick=pick,
             subtitle=sdata.get("subtitle", ""),
-            voiceover=asset(f"{base}.voiceover", sdata["voiceover"], spec) if "voiceover" in sdata else None,
+            voiceover=asset(f"{base}.voiceover", sdata["voiceover"], spec, AUDIO_EXTENSIONS) if "voiceover" in sdata else None,
             ignore=tuple(sdata.get("ignore", ())),
             title=sdata.get("title", ""),
             path=base,
@@ -638,8 +649,21 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
                                   title=qdata.get("title", ""), path=base, location=locations.get(base)))
 
     delivery = dict(data.get("delivery", {}))
+    if isinstance(delivery.get("format", {}), dict):
+        # The master's format is what the spec says, never a vote of its shots: a vote flips the
+        # whole master when two shots swap or one is added. Unset keys come from `defaults:`.
+        delivery["format"] = {**{k: defaults[k] for k in ("resolution", "aspect", "fps")},
+                              **delivery.get("format", {})}
     if "music" in delivery:
-        delivery["music"] = asset("delivery.music", delivery["music"], spec)
+        delivery["music"] = asset("delivery.music", delivery["music"], spec, AUDIO_EXTENSIONS)
+    renditions = delivery.get("renditions", [])
+    for j, kind in enumerate(renditions if isinstance(renditions, list) else []):
+        if kind not in RENDITIONS:
+            err(f"delivery.renditions[{j}]", f"unknown rendition '{kind}'", f"use one of {', '.join(RENDITIONS)}")
+    subtitles = delivery.get("subtitles")
+    if isinstance(subtitles, dict) and isinstance(subtitles.get("font"), str):
+        delivery["subtitles"] = {**subtitles, "font": asset("delivery.subtitles.font", subtitles["font"], spec,
+                                                            FONT_EXTENSIONS)}
 
     if errors:
         errors.sort(key=lambda e: (e.location.file, e.location.line, e.location.column) if e.location else ("", 0, 0))

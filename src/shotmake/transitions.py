@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from .conform import DeliveryFormat, segment
 from .errors import MediaError
-from .media import AAC_FRAME, aac_span, decode_counts, run
+from .media import AAC_FRAME, aac_span, decode_counts, open_input, run
 from .media import ffmpeg_python as ff
 
 TransitionKind = Literal["cut", "crossfade", "dip"]
@@ -150,13 +150,13 @@ def blend_args(piece: BlendPiece, a: Path | None, b: Path | None, dest: Path, fm
     au: Any
     if piece.kind == "fade-in":
         assert b is not None
-        src = ff.input(str(b))
+        src = open_input(b)
         v = src.video.trim(end_frame=piece.b_end).setpts("PTS-STARTPTS").filter("fade", t="in", nb_frames=piece.overlap)
         au = src.audio.filter("atrim", end_sample=piece.b_end * rate // fps)
         au = au.filter("afade", t="in", d=float(seconds))
     elif piece.kind == "fade-out":
         assert a is not None
-        src = ff.input(str(a), ss=f"{piece.a_start / fps:.6f}")
+        src = open_input(a, ss=f"{piece.a_start / fps:.6f}")
         # fade reaches black at start + nb_frames: one frame shorter lands it on the final frame.
         v = src.video.filter("fade", t="out", start_frame=piece.a_frames - piece.overlap,
                              nb_frames=max(1, piece.overlap - 1))
@@ -164,8 +164,8 @@ def blend_args(piece: BlendPiece, a: Path | None, b: Path | None, dest: Path, fm
             "afade", t="out", st=float(Fraction(piece.a_frames - piece.overlap, fps)), d=float(seconds))
     else:
         assert a is not None and b is not None
-        sa = ff.input(str(a), ss=f"{piece.a_start / fps:.6f}")
-        sb = ff.input(str(b))
+        sa = open_input(a, ss=f"{piece.a_start / fps:.6f}")
+        sb = open_input(b)
         va = sa.video.filter("settb", f"1/{fmt.timescale}")
         vb = sb.video.trim(end_frame=piece.b_end).setpts("PTS-STARTPTS").filter("settb", f"1/{fmt.timescale}")
         v = ff.filter([va, vb], "xfade", transition="fadeblack" if piece.kind == "dip" else "fade",

@@ -112,7 +112,7 @@ def test_mixed_veo_and_sora_episode_builds_once_through_the_cli(tmp_path: Path) 
         veo_creates = [r.json() for r in fakes.gemini.route_requests("create")]
         by_prompt = {body["instances"][0]["prompt"]: body for body in veo_creates}
         lamp = by_prompt[prompts["clip:lamp"][1]]
-        sent = lamp["instances"][0]["referenceImages"][0]["image"]["inlineData"]["data"]
+        sent = lamp["instances"][0]["referenceImages"][0]["image"]["bytesBase64Encoded"]
         assert base64.b64decode(sent) == sheet_path.read_bytes()
         assert lamp["parameters"] == {"aspectRatio": "16:9", "resolution": "720p", "sampleCount": 1,
                                       "durationSeconds": 8, "negativePrompt": "text, watermark"}

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MediaError, TerminalError
-from ..media import AAC_FRAME, aac_span, find_font, run
+from ..media import AAC_FRAME, aac_span, find_font, open_input, run
 from ..media import ffmpeg_python as ff
 from .base import InputFile, ProgressCallback, Provider, RenderRequest
 
@@ -149,11 +149,11 @@ def clip_args(request: RenderRequest, dest: Path, *, font: str | None, variant: 
     video = ff.input(f"color=c={colour}:s={width}x{height}:r={fps}", f="lavfi").video
     video = video.trim(end_frame=frames).setpts("PTS-STARTPTS")
     if request.first_frame is not None:
-        still = ff.input(str(request.first_frame.path)).video.filter("scale", width, height).filter("setsar", 1)
+        still = open_input(request.first_frame.path).video.filter("scale", width, height).filter("setsar", 1)
         video = ff.overlay(video, still, eof_action="repeat", enable=f"lt(n,{fps})")
     thumb_w = max(16, width // 6) // 2 * 2
     for i, ref in enumerate(request.references[:3]):
-        thumb = ff.input(str(ref.path)).video.filter("scale", thumb_w, -2)
+        thumb = open_input(ref.path).video.filter("scale", thumb_w, -2)
         video = ff.overlay(video, thumb, eof_action="repeat",
                            x=f"W-{(thumb_w + 4) * (i + 1)}", y="H-h-4")
     video = _draw_lines(video, _card_lines(request, width, height), font, width, max(2, height // 20))
@@ -209,7 +209,7 @@ def sheet_args(request: RenderRequest, dest: Path, *, font: str | None) -> list[
     video = ff.input(f"color=c={key_colour(request.key)}:s={width}x{height}:r=1", f="lavfi").video
     for i, ref in enumerate(request.references[:4]):
         thumb_w = max(16, width // 5) // 2 * 2
-        thumb = ff.input(str(ref.path)).video.filter("scale", thumb_w, -2)
+        thumb = open_input(ref.path).video.filter("scale", thumb_w, -2)
         video = ff.overlay(video, thumb, x=f"W-{(thumb_w + 4) * (i + 1)}", y="H-h-4")
     big, small = max(8, height // 10), max(6, height // 22)
     per_line = max(8, int(width / (small * 0.62)) - 2)

@@ -459,7 +459,7 @@ class OpenAIVideos(Provider):
     def _shutdown_text(self, status: int, words: str) -> str:
         date = self.route.retired_on or "2026-09-24"
         return (
-            f"the Sora API answered HTTP {status} ({words}): OpenAI shut the Sora API down on {date}. "
+            f"the Sora API answered HTTP {status} ({words}): OpenAI's Sora API was shut down on {date}. "
             f"Alternatives: a gateway that still serves {self.route.model} (declare it in shotmake.toml), or "
             "route the shot to a live route (`shotmake routes`: gemini-omni, seedance-2.0, wan-2.7)"
         )

@@ -1,0 +1,62 @@
+"""Media formats: what a file named in a spec is opened as, and the frame of each rendition.
+
+A file is read as what its name promises, never as what its bytes claim. Left to guess,
+ffmpeg reads an ``.mp3`` holding an ffconcat list (or an HLS playlist) as that list and pulls
+in every file the list names, none of them in a node's key. So every input gets the demuxer
+of its extension (``media.input_args``), and a spec may name only extensions of this table,
+each field its own kind. Kept apart from ``media`` so that loading a spec imports no ffmpeg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .model import FRAME_SIZES
+
+#: The ffmpeg demuxer each accepted extension is opened with. ``mov`` leaves external data
+#: references (drefs) off unless asked, so an MP4 cannot name other files either.
+DEMUXERS: Mapping[str, str] = {
+    ".mp4": "mov", ".mov": "mov", ".m4v": "mov", ".m4a": "mov",
+    ".mp3": "mp3", ".wav": "wav", ".flac": "flac", ".aac": "aac", ".ogg": "ogg", ".opus": "ogg",
+    ".png": "png_pipe", ".jpg": "jpeg_pipe", ".jpeg": "jpeg_pipe", ".webp": "webp_pipe",
+}
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v")
+#: Font files (read by libass and fontTools, not by a demuxer).
+FONT_EXTENSIONS = (".ttf", ".otf", ".ttc", ".otc")
+
+
+def extension_problem(name: str, accepted: tuple[str, ...]) -> str:
+    """Why a file called ``name`` cannot be used where ``accepted`` extensions go ("" if it can)."""
+    suffix = name.rsplit("/", 1)[-1].rpartition(".")[2].lower()
+    if "." in name.rsplit("/", 1)[-1] and f".{suffix}" in accepted:
+        return ""
+    return f"a file here must end in {', '.join(accepted)}"
+
+
+#: What each rendition is: the (resolution, aspect) of its frame, None meaning "the master's".
+#: A rendition is exactly that size (even numbers), scaled up when its source is smaller.
+RENDITIONS: Mapping[str, tuple[str | None, str | None]] = {
+    "vertical": (None, "9:16"),  # a centre 9:16 crop of the master, at the master's resolution class
+    "proxy": ("480p", None),     # the master's picture at 480p
+}
+
+
+def rendition_size(kind: str, resolution: str, aspect: str) -> tuple[int, int]:
+    """The frame size of rendition ``kind`` of a ``resolution``/``aspect`` master.
+
+    ``vertical`` of a 720p 16:9 master is 720x1280 (its 404x720 centre crop scaled up 1.78x);
+    ``proxy`` of it is 854x480.
+    """
+    want_resolution, want_aspect = RENDITIONS[kind]
+    return FRAME_SIZES[(want_resolution or resolution, want_aspect or aspect)]
+
+
+def rendition_upscale(kind: str, resolution: str, aspect: str) -> float:
+    """How many times the rendition's frame is wider than the master's pixels it is made from (1: none)."""
+    width, height = rendition_size(kind, resolution, aspect)
+    master_w, master_h = FRAME_SIZES[(resolution, aspect)]
+    # The source region: the largest centre crop of the master with the rendition's shape.
+    crop_w = min(master_w, master_h * width / height)
+    return max(1.0, width / crop_w)
