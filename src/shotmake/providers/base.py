@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ProviderError
+from ..errors import POLL_HINT_MAX, ProviderError, clamp_hint
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 
@@ -72,9 +72,13 @@ class JobStatus:
     #: Fraction done, 0..1 (vendors' percentages are converted at the boundary).
     progress: float | None = None
     error: ProviderError | None = None
-    #: Seconds the server asked us to wait before the next poll, when it said.
+    #: Seconds the server asked us to wait before the next poll, when it said (clamped to
+    #: ``[0, POLL_HINT_MAX]`` here, whatever the adapter passed: a day or ``inf`` is not obeyed).
     poll_after: float | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "poll_after", clamp_hint(self.poll_after, POLL_HINT_MAX))
 
 
 ProgressCallback = Callable[[float], None]

@@ -50,6 +50,8 @@ class Route:
     price: Mapping[str, float] = field(default_factory=dict)
     #: Date the vendor scheduled the endpoint to shut down (ISO), if any.
     shutdown: str | None = None
+    #: Largest file (MiB) a download from this route may be; a bigger body is cut with an error.
+    max_download_mb: float = 512.0
 
     def price_for(self, resolution: str) -> float:
         """USD per second (video) or per image at ``resolution``; 0 when unknown."""
