@@ -470,7 +470,7 @@ class ApiSession:
     def _late(self, node: str, got: int | None = None) -> TransferAborted:
         so_far = f" after {_mib(got)}" if got is not None else ""
         return TransferAborted(
-            f"the transfer passed its deadline of {self.limits.deadline:.0f}s{so_far}; stopped (nothing kept). "
+            f"the transfer passed its deadline of {self.limits.deadline:g}s{so_far}; stopped (nothing kept). "
             "The server is too slow; the job stays in the journal and the next build fetches it again "
             "([remote] download_minutes in shotmake.toml sets the deadline)", node=node, provider=self.provider)
 
