@@ -18,12 +18,14 @@ import pytest
 
 from shotmake.errors import POLL_HINT_MAX, RETRY_HINT_MAX, RetryableError, TerminalError, TransferAborted
 from shotmake.providers.base import JobStatus, Provider, RenderRequest
+from shotmake.providers.catalog import ROUTES
 from shotmake.providers.gemini_image import GeminiImage
 from shotmake.providers.gemini_veo import GeminiVeo
 from shotmake.providers.http import BodyLimits, check_base_url, parse_retry_after
 from shotmake.providers.openai_images import OpenAIImages
 from shotmake.providers.openai_videos import OpenAIVideos
 from shotmake.providers.openai_videos import from_env as sora_from_env
+from shotmake.providers.registry import EnvironmentRegistry
 from shotmake.providers.vertex_veo import VertexVeo
 from tests.fakes.google_server import FakeGemini, hostile, rate_limited, sample_mp4
 from tests.fakes.openai_server import FakeOpenAI, Fault, fake_mp4
@@ -288,3 +290,15 @@ def test_fake_requests_are_recorded(other: OtherOrigin) -> None:
     with httpx.Client() as plain:
         assert plain.get(other.url + "/x").content == b"abc"
     assert isinstance(other.requests[0], Request) and other.saw("/x")
+
+
+def test_the_registry_gives_every_adapter_its_route_cap_and_the_configured_deadline() -> None:
+    env = {"OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "GEMINI_API_KEY": GEMINI_KEY,
+           "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9"}
+    registry = EnvironmentRegistry(env, download_seconds=42.0)
+    try:
+        for name in ("sora-2", "gpt-image-1", "veo-3.1", "gemini-3-pro-image"):
+            session = registry.get(name)._session  # type: ignore[attr-defined]
+            assert session.limits == BodyLimits.for_route(ROUTES[name].max_download_mb, 42.0), name
+    finally:
+        registry.close()

@@ -120,7 +120,8 @@ def _config(episode: Any) -> Any:
 def _registry(config: Any) -> Any:
     from .providers.registry import EnvironmentRegistry
 
-    return EnvironmentRegistry(prices=config.prices, backends=config.backends())
+    return EnvironmentRegistry(prices=config.prices, backends=config.backends(),
+                               download_seconds=config.remote.download_minutes * 60.0)
 
 
 def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:

@@ -36,8 +36,11 @@ class EnvironmentRegistry(ProviderRegistry):
         *,
         prices: PriceOverrides | None = None,
         backends: Mapping[str, str] | None = None,
+        download_seconds: float | None = None,
     ) -> None:
         self.env = dict(os.environ if env is None else env)
+        #: Overall deadline of one transfer (``[remote] download_minutes``); None: the default.
+        self.download_seconds = download_seconds
         self.local_latency = local_latency
         self.prices = prices or {}
         self.backends = dict(backends or {})
@@ -91,7 +94,10 @@ class EnvironmentRegistry(ProviderRegistry):
             module = importlib.import_module(module_name)
         except ImportError as exc:  # pragma: no cover - a packaging error, not a user error
             raise ProviderError(f"provider module {module_name} is unavailable: {exc}", provider=name) from exc
-        options: dict[str, object] = {}
+        from .http import BodyLimits  # httpx: only when a remote route is really needed
+
+        # Each body capped at the route's max_download_mb, each transfer bounded in time.
+        options: dict[str, object] = {"limits": BodyLimits.for_route(route.max_download_mb, self.download_seconds)}
         if name in self.prices:
             options["prices"] = route_prices(name, self.prices)
         if route.vendor == "google" and route.kind == "video" and name in self.backends:
