@@ -190,9 +190,19 @@ def test_a_body_past_the_cap_is_cut_with_an_error_naming_the_cap(
 ) -> None:
     sora, job, status = _finished_sora(sora_fake, client, LIMITS)
     sora_fake.inject(Fault("content", kind))
-    with pytest.raises(TransferAborted, match=r"over the cap of 1\.0 MiB.*max_download_mb"):
+    with pytest.raises(TransferAborted, match=r"download passed the cap of 1\.0 MiB for this route.*max_download_mb"):
         sora.download(job, tmp_path / "clip.mp4", status)
     assert list(tmp_path.iterdir()) == []  # neither the file nor a .part is left
+
+
+def test_a_body_announced_past_the_cap_is_refused_before_reading(
+    sora_fake: FakeOpenAI, client: httpx.Client, tmp_path: Path
+) -> None:
+    sora, job, status = _finished_sora(sora_fake, client, LIMITS)
+    sora_fake.inject(Fault("content", "truncate", missing=2 << 20))  # Content-Length: the clip + 2 MiB
+    with pytest.raises(TransferAborted, match=r"download is 2\.\d MiB, over the cap of 1\.0 MiB"):
+        sora.download(job, tmp_path / "clip.mp4", status)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_dripping_server_is_cut_at_the_overall_deadline(
@@ -227,7 +237,7 @@ def test_veo_downloads_obey_the_same_limits(kind: str, client: httpx.Client, tmp
             veo.download(job, tmp_path / "clip.mp4", status)
             assert (tmp_path / "clip.mp4").read_bytes() == sample_mp4(4.0, "16:9")
         else:
-            with pytest.raises(TransferAborted, match="over the cap"):
+            with pytest.raises(TransferAborted, match="passed the cap"):
                 veo.download(job, tmp_path / "clip.mp4", status)
             assert list(tmp_path.iterdir()) == []
 
@@ -237,7 +247,7 @@ def test_an_endless_api_answer_is_cut_too(client: httpx.Client, tmp_path: Path) 
         fake.before_handle = lambda r: hostile_body("endless", b"", {"content-type": "application/json"})
         images = OpenAIImages("gpt-image-1", api_key=OPENAI_KEY, base_url=fake.base_url, client=client,
                               limits=BodyLimits(max_bytes=1 << 20))
-        with pytest.raises(TransferAborted, match="answer is more than"):
+        with pytest.raises(TransferAborted, match="answer passed the cap of 2.3 MiB"):
             images.render(sheet("gpt-image-1", "1:1"), tmp_path / "sheet.png")
     assert list(tmp_path.iterdir()) == []
 

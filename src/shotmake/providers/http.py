@@ -460,12 +460,13 @@ class ApiSession:
                                  provider=self.provider, node=node)
 
     def _too_large(self, size: int, node: str, *, what: str = "download", over: bool = False) -> TransferAborted:
+        """``over``: the decoded body passed the cap while streaming; else Content-Length announced ``size``."""
         cap = self.limits.max_bytes if what == "download" else self.limits.max_answer_bytes
-        amount = f"more than {_mib(cap)}" if over else f"{_mib(size)}"
+        amount = f"passed the cap of {_mib(cap)}" if over else f"is {_mib(size)}, over the cap of {_mib(cap)}"
         return TransferAborted(
-            f"the {what} is {amount}, over the cap of {_mib(cap)} for this route; stopped (nothing kept). "
-            "If the file is legitimately that large, raise the route's max_download_mb; the job stays "
-            "in the journal and the next build fetches it again", node=node, provider=self.provider)
+            f"the {what} {amount} for this route; stopped (nothing kept). If the file is legitimately that "
+            "large, raise the route's max_download_mb; the job stays in the journal and the next build "
+            "fetches it again", node=node, provider=self.provider)
 
     def _late(self, node: str, got: int | None = None) -> TransferAborted:
         so_far = f" after {_mib(got)}" if got is not None else ""
