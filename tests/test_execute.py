@@ -221,6 +221,16 @@ def test_backoff_is_full_jitter_within_bounds_and_retry_after_is_a_floor() -> No
     assert backoff.delay(1, 86400.0, 0.5) == RETRY_AFTER_MAX
 
 
+def test_a_route_whose_model_is_gone_stays_shut_for_the_build() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("veo-3.1", failures=3, cooldown=60.0, clock=clock)
+    breaker.trip("HTTP 404: models/veo-3.1-generate-preview is no longer available", for_build=True)
+    clock.now += 3600  # long past the cool-down: no probe
+    breaker.success()  # a poll of a job created before still answers: the model stays gone
+    with pytest.raises(CircuitOpen, match="no longer available; no new jobs go to veo-3.1 in this build"):
+        breaker.admit()
+
+
 def test_breaker_opens_fails_fast_then_one_half_open_probe_decides() -> None:
     clock = Clock()
     breaker = CircuitBreaker("veo-3.1", failures=3, cooldown=60.0, clock=clock)

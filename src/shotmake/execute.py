@@ -35,6 +35,7 @@ from .errors import (
     ProviderError,
     ProviderUnavailable,
     RetryableError,
+    RouteGone,
     RunError,
     ShotmakeError,
     TerminalError,
@@ -465,7 +466,7 @@ class Executor:
                 self.sleep(delay)
                 continue
             except ProviderUnavailable as exc:
-                health.trip(route, exc.message)
+                health.trip(route, exc.message, for_build=isinstance(exc, RouteGone))
                 exc.uncertain = exc.uncertain or uncertain
                 raise
             except ProviderError as exc:  # the provider answered (a refusal): it is healthy
