@@ -8,7 +8,10 @@ Two shapes, one base class:
   drives these calls so that a submitted job is resumed after a crash, never resubmitted.
 
 Adapters translate their foreign errors (httpx, HTTP statuses, job failures) into
-``RetryableError``/``TerminalError`` at this boundary.
+``RetryableError``/``TerminalError`` at this boundary, and ``RouteGone`` only for an answer
+about the model or the API itself (never a 404 about one job, video or file). Every HTTP
+request goes through ``http.ApiSession``, which keeps the credential on the configured origin
+and bounds each body; a new adapter reuses it rather than calling httpx with a key.
 """
 
 from __future__ import annotations
