@@ -39,9 +39,10 @@ from shotmake.providers.registry import EnvironmentRegistry
 from shotmake.report import ConsoleReporter
 from shotmake.routing import reroute
 from shotmake.spec import episode_from_text
-from tests.fakes.google_server import FakeGemini, rai_filtered, sample_mp4
+from tests.fakes.google_server import FakeGemini, http_error, rai_filtered, sample_mp4, stall
 from tests.fakes.harness import with_legacy_routes_live
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import Fault as OpenAIFault
 
 Run = Callable[..., Result]
 SECRET = "sk-test-NEVER-PRINT-0123456789abcdef"
@@ -219,6 +220,16 @@ def test_backoff_is_full_jitter_within_bounds_and_retry_after_is_a_floor() -> No
     assert backoff.delay(1, 7.0, 0.5) == 7.0  # the server's hint wins over a shorter jittered wait
     assert backoff.delay(5, 3.0, 0.5) == 15.0  # ...and never shortens our own backoff
     assert backoff.delay(1, 86400.0, 0.5) == RETRY_AFTER_MAX
+
+
+def test_a_route_whose_model_is_gone_stays_shut_for_the_build() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("veo-3.1", failures=3, cooldown=60.0, clock=clock)
+    breaker.trip("HTTP 404: models/veo-3.1-generate-preview is no longer available", for_build=True)
+    clock.now += 3600  # long past the cool-down: no probe
+    breaker.success()  # a poll of a job created before still answers: the model stays gone
+    with pytest.raises(CircuitOpen, match="no longer available; no new jobs go to veo-3.1 in this build"):
+        breaker.admit()
 
 
 def test_breaker_opens_fails_fast_then_one_half_open_probe_decides() -> None:
@@ -535,3 +546,63 @@ def test_a_plate_edited_after_planning_is_not_sent(tmp_path: Path, cache: Cache)
     (tmp_path / "dawn.png").write_bytes(b"\x89PNG edited")
     with pytest.raises(MediaError, match="dawn.png changed since the build was planned"):
         run.request_for(node)
+
+
+def test_a_model_gone_404_on_create_marks_the_route_unavailable_for_the_build(
+        project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_project(project, "veo-3.1", 4, '[routes."veo-3.1"]\nfallback = ["local"]\n')
+    with FakeGemini(api_key=SECRET, polls_until_done=0) as fake:
+        fake.faults.append(http_error("create", 404, "NOT_FOUND",
+                                      "models/veo-3.1-generate-preview is no longer available to new users."))
+        monkeypatch.setenv("GEMINI_API_KEY", SECRET)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        built = run("build", "keys.yaml", "--json", "-j", "1")
+        assert built.exit_code == 0, built.output
+        assert len(fake.route_requests("create")) == 1  # the second shot was never sent to a gone model
+    assert "the model is gone" in built.stderr and "trying local" in built.stderr
+    assert (project / "keys.lock").read_text().count("provider: local") == 2
+
+
+def test_a_job_created_before_its_route_went_away_is_resumed_not_replaced(
+        project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_project(project, "veo-3.1", 4, '[routes."veo-3.1"]\nfallback = ["local"]\n'
+                                         '[remote]\npoll_interval = 0.01\nstall_minutes = 0.005\n')
+    with FakeGemini(api_key=SECRET, polls_until_done=0) as fake:
+        monkeypatch.setenv("GEMINI_API_KEY", SECRET)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        fake.faults.append(stall())  # the first shot's job is created, then never finishes in this build
+        first = run("build", "keys.yaml", "--json", "-j", "1")
+        assert first.exit_code == 1 and "stalled" in first.stderr
+        fake.finish_all()
+        fake.faults.append(http_error("create", 404, "NOT_FOUND", "models/veo-3.1-generate-preview is not found "
+                                      "for API version v1beta, or is not supported for predictLongRunning."))
+        second = run("build", "keys.yaml", "--json", "-j", "1")
+        assert second.exit_code == 0, second.output
+        assert len(fake.route_requests("create")) == 2  # the stalled job's, then the refused one
+    lock = (project / "keys.lock").read_text()
+    assert lock.count("provider: veo-3.1") == 1 and lock.count("provider: local") == 1
+
+
+@pytest.mark.parametrize("message", ["The video is no longer available.",
+                                     "Invalid URL (GET /v1/videos/video_1/content)"])
+def test_a_404_about_one_video_fails_its_node_and_no_fallback_replaces_the_paid_job(
+        project: Path, run: Run, monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    write_project(project, "sora-2", 4, '[routes."sora-2"]\nfallback = ["local"]\n')
+    with FakeOpenAI(api_key=SECRET, polls_to_complete=1, queued_polls=0) as fake:
+        fake.inject(OpenAIFault("content", "status", status=404, message=message, code="not_found"))
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        built = run("build", "keys.yaml", "--json", "-j", "1")
+        assert built.exit_code == 1
+        assert len(fake.creates()) == 1  # fail-fast: the first shot's failure stops the build
+    summary = json.loads(built.stdout)
+    failed = [f["id"] for f in summary["failed"] if "HTTP 404" in f["error"]]
+    assert len(failed) == 1 and failed[0].startswith("clip:"), summary["failed"]
+    assert "trying local" not in built.stderr and not [e for e in summary["rendered"] if e["id"] == failed[0]]
+    assert not (project / "keys.lock").exists()
+    journal = Journal(project / ".shotmake" / "journal.sqlite")
+    try:
+        record = next(r for r in journal.recent() if r.node == failed[0])
+    finally:
+        journal.close()
+    assert record.job_id is not None and record.provider == "sora-2"  # the paid job is kept on its route

@@ -113,6 +113,22 @@ def test_environment_and_date_void_it_and_no_secret_is_written(built: Path) -> N
     assert "sk-secret-value-1234" not in text and "OPENAI_API_KEY" in text
 
 
+def test_a_credential_in_a_base_url_is_never_written_to_the_stamp(built: Path, run: Run,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "gw-password-in-url-9f3a"
+    monkeypatch.setenv("OPENAI_BASE_URL", f"https://user:{secret}@gateway.example/v1")
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", f"https://gateway.example/google?key={secret}")
+    monkeypatch.setenv("SHOTMAKE_VERTEX_BASE_URL", f"https://{secret}@vertex-gw.example")
+    again = run("build", str(SPEC))  # a changed endpoint: the full path, which writes a fresh stamp
+    assert again.exit_code == 0, again.output
+    assert fresh()  # the stamp still holds for the same environment
+    stamp = freshness.stamp_path(CACHE, freshness.identity(SPEC))
+    text = stamp.read_text()
+    assert secret not in text and "gateway.example" in text
+    hits = [p for p in built.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert hits == [] and secret not in again.output
+
+
 def test_a_running_build_holding_the_lock_sends_us_down_the_full_path(built: Path) -> None:
     with open(CACHE / "lock", "r+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -135,7 +135,8 @@ def _config(episode: Any) -> Any:
 def _registry(config: Any) -> Any:
     from .providers.registry import EnvironmentRegistry
 
-    return EnvironmentRegistry(prices=config.prices, backends=config.backends(), routes=config.catalog)
+    return EnvironmentRegistry(prices=config.prices, backends=config.backends(), routes=config.catalog,
+                               download_seconds=config.remote.download_minutes * 60.0)
 
 
 def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:

@@ -24,6 +24,7 @@ naming ``file:line:col``, the key and a fix. Example::
     poll_interval = 10             # seconds, when the server gives no hint
     deadline_minutes = 60
     stall_minutes = 20
+    download_minutes = 15          # one download or API answer, headers to last byte
 
     [routes."gemini-omni"]
     fallback = ["wan-2.7", "local"]
@@ -105,6 +106,8 @@ class RemoteSettings:
     poll_interval: float = 10.0
     deadline_minutes: float = 60.0
     stall_minutes: float = 20.0
+    #: Overall deadline of one transfer (a download, an API answer): a dripping server is cut.
+    download_minutes: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ def load_config(root: str | Path) -> Config:
 _SCHEMA: Mapping[str, tuple[str, ...]] = {
     "retry": ("max_attempts", "budget", "base", "cap"),
     "circuit": ("failures", "cooldown"),
-    "remote": ("poll_interval", "deadline_minutes", "stall_minutes"),
+    "remote": ("poll_interval", "deadline_minutes", "stall_minutes", "download_minutes"),
     "limits.*": ("concurrency", "requests_per_minute"),
     "routes.*": (*SETTINGS_KEYS, *ROUTE_KEYS),
 }

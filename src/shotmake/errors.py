@@ -8,10 +8,19 @@
           ├── MediaError                         ffmpeg failed or a file is not valid media
           ├── CacheError                         the object store or index is unusable
           ├── BudgetExceeded                     the next paid job would pass `build --budget`
+          ├── TransferAborted                    a response broke a size cap or deadline: cut, job kept
           └── ProviderError                      a provider refused or failed a render
                 ├── RetryableError               429 / 5xx / overload / reset: try again later
-                └── TerminalError                policy rejection, invalid argument: never retry
-                      └── ProviderUnavailable    no key, circuit open, endpoint shut down: try a fallback route
+                └── TerminalError                policy rejection, invalid argument, one job's
+                      │                          output gone (expired, deleted): never retry
+                      └── ProviderUnavailable    no key, circuit open: try a fallback route
+                            └── RouteGone        the vendor says the model or endpoint is gone
+
+Route-wide or one node's? ``ProviderUnavailable`` (and ``RouteGone``) speak for the whole
+route: the executor stops sending it new jobs and may render a node that has no remote job
+yet on a fallback route. Every other ``ProviderError`` is about one request or one job (a
+404 for an expired video, a deleted file, an unknown job id): that node fails with its
+reason, and a job that exists is never replaced by another route's render.
 
 Foreign exceptions (yaml, jsonschema, httpx, subprocess) are translated into this tree at
 the boundary with ``raise ... from exc``; nothing above the boundary sees them.
@@ -19,7 +28,32 @@ the boundary with ``raise ... from exc``; nothing above the boundary sees them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+#: Longest wait a server may ask for before the next poll of a job, and before a retry.
+#: A hint outside [0, max] (a day, ``inf``, ``nan``, negative) is clamped, never obeyed.
+POLL_HINT_MAX = 60.0
+RETRY_HINT_MAX = 600.0
+
+
+def clamp_hint(seconds: float | None, maximum: float) -> float | None:
+    """A server's "come back in N seconds" as a sane wait: None stays None, ``nan`` is 0.
+
+    The one place every hint passes (``RetryableError.retry_after``, ``JobStatus.poll_after``),
+    so an adapter cannot forget it::
+
+        clamp_hint(86400.0, POLL_HINT_MAX)  # -> 60.0
+    """
+    if seconds is None:
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(value) or value <= 0.0:
+        return 0.0
+    return min(value, maximum)
 
 
 class ShotmakeError(Exception):
@@ -136,7 +170,8 @@ class ProviderError(RunError):
 class RetryableError(ProviderError):
     """A transient failure: the same request may succeed later.
 
-    ``retry_after`` is the server's hint in seconds, when it gave one.
+    ``retry_after`` is the server's hint in seconds, when it gave one (clamped to
+    ``[0, RETRY_HINT_MAX]``).
     """
 
     def __init__(
@@ -149,17 +184,40 @@ class RetryableError(ProviderError):
         uncertain: bool = False,
     ) -> None:
         super().__init__(message, node=node, provider=provider, uncertain=uncertain)
-        self.retry_after = retry_after
+        self.retry_after = clamp_hint(retry_after, RETRY_HINT_MAX)
 
 
 class TerminalError(ProviderError):
-    """A permanent refusal (content policy, invalid argument): retrying cannot help."""
+    """A permanent refusal (content policy, invalid argument) or one job's output gone for good.
+
+    Retrying cannot help, and another route must not stand in: a 404 for an expired video or
+    a deleted file is this, never ``RouteGone``.
+    """
 
 
 class ProviderUnavailable(TerminalError):
-    """The provider cannot take work at all (no key, circuit open, endpoint shut down).
+    """The provider cannot take work at all (no key, circuit open).
 
     Unlike a rejection of *this* request, another route may render the node: the executor
-    tries the route's configured ``fallback`` list. Nothing was created on the provider,
-    unless ``uncertain`` says an earlier create call may have reached it.
+    tries the route's configured ``fallback`` list, for a node with no remote job yet.
+    Nothing was created on the provider, unless ``uncertain`` says an earlier create call
+    may have reached it.
+    """
+
+
+class RouteGone(ProviderUnavailable):
+    """The vendor says the route's model or endpoint is gone (a shutdown notice, model not found).
+
+    Raised by an adapter only for an answer about the model or the API itself (a create or
+    generate call answered 404/410, a shutdown notice, an unknown endpoint), never for one
+    job's video or file. The route takes no new jobs for the rest of the build.
+    """
+
+
+class TransferAborted(RunError):
+    """A response broke a limit (its route's size cap, the overall download deadline) and was cut.
+
+    Not retried within the build (the same server would send the same body), and not a
+    verdict on the job: a remote job stays in the journal, so the next build fetches it
+    again (after the cap is raised, or the server mends).
     """

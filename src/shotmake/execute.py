@@ -11,8 +11,9 @@ A job already submitted by an earlier (crashed) run is resumed, never created ag
 Every provider call goes through ``_call``: transient errors retry with jittered backoff
 within the build's retry budget, the provider's circuit breaker and request window gate
 each create (``health.py``), and ``SpendLimit`` refuses a paid job that would pass
-``--budget``. A route that is unavailable (no key, circuit open, shut down) hands the node to
-its configured fallback routes (``routing.py`` explains the keys a fallback render gets).
+``--budget``. A route that is unavailable (no key, circuit open, its model gone) hands a node
+with no remote job yet to its configured fallback routes (``routing.py`` explains the keys a
+fallback render gets); a job that was created is resumed or fails with its reason.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .errors import (
     ProviderError,
     ProviderUnavailable,
     RetryableError,
+    RouteGone,
     RunError,
     ShotmakeError,
     TerminalError,
@@ -381,16 +383,21 @@ class Executor:
                     return _Rendered(target, artifact=hit)
             try:
                 return self._render_on(target, dest)
-            except ProviderUnavailable as exc:
+            except ProviderUnavailable as exc:  # route-wide (errors.py); a 404 about one job is a TerminalError
                 if exc.uncertain or len(targets) == 1 or self._job_exists(target):
-                    raise  # a job that may exist is never abandoned for another (paid) route
+                    raise  # a job that was (or may have been) created is never replaced by another route's render
                 problems.append(f"{target.provider} unavailable: {exc.message}")
         raise ProviderUnavailable("no route could render it: " + "; ".join(problems),
                                   node=node.id, provider=node.provider)
 
     def _job_exists(self, node: Node) -> bool:
+        """Whether the journal holds a job id for the node (in any phase) or an uncertain create.
+
+        A create about to be sent resets the id (``Journal.intent``), so a create refused in this
+        build leaves none, while a job whose poll or download failed keeps its id.
+        """
         record = self.journal.get(node.key) if self.journal is not None else None
-        return record is not None and (record.resumable or record.uncertain)
+        return record is not None and (record.job_id is not None or record.uncertain)
 
     def _render_on(self, node: Node, dest: Path) -> _Rendered:
         try:
@@ -465,7 +472,7 @@ class Executor:
                 self.sleep(delay)
                 continue
             except ProviderUnavailable as exc:
-                health.trip(route, exc.message)
+                health.trip(route, exc.message, for_build=isinstance(exc, RouteGone))
                 exc.uncertain = exc.uncertain or uncertain
                 raise
             except ProviderError as exc:  # the provider answered (a refusal): it is healthy

@@ -11,7 +11,8 @@ plan or opening the cache index. The stamp holds:
   shotmake's own code;
 * today's date (lint's rules read it) and the environment that decides routes and lint:
   the *names* of the credentials that are set (never their values) and the values of
-  ``SHOTMAKE_*``, ``*_BASE_URL`` and ``GOOGLE_CLOUD_*`` variables;
+  ``SHOTMAKE_*``, ``*_BASE_URL`` and ``GOOGLE_CLOUD_*`` variables, with any credential in a
+  URL (userinfo, ``?key=``) redacted: the stamp sits on disk, and those parts decide nothing;
 * ``shotmake.toml``'s content, the output and cache directories;
 * the cache's state: the index database's files and every object folder, by stat (any
   store, eviction, ``gc`` or hand deletion changes one of them);
@@ -20,7 +21,7 @@ plan or opening the cache index. The stamp holds:
 
 Any difference, a missing or corrupt stamp, or a build holding the cache's lock sends the
 command down the full path, which checks everything and writes a fresh stamp. Only stdlib
-imports: this runs before the rest of shotmake is loaded.
+imports (and ``redaction``, itself stdlib only): this runs before the rest of shotmake is loaded.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from .redaction import scrub_urls
 
 #: Bump when snapshots or stamps change meaning: every one written before is then ignored.
 FORMAT = 1
@@ -147,7 +150,8 @@ def write_json(target: Path, text: str) -> None:
 # -- the up-to-date stamp ----------------------------------------------------------------------
 def environment(env: Mapping[str, str]) -> dict[str, Any]:
     """The part of the environment a build's plan and lint depend on, with no secret in it."""
-    settings = {k: v for k, v in env.items() if k.startswith(SETTING_PREFIXES) or k.endswith(SETTING_SUFFIXES)}
+    settings = {k: scrub_urls(v) for k, v in env.items()
+                if k.startswith(SETTING_PREFIXES) or k.endswith(SETTING_SUFFIXES)}
     return {"credentials": sorted(k for k in CREDENTIALS if env.get(k, "").strip()), "settings": settings}
 
 

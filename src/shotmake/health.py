@@ -100,12 +100,16 @@ class CircuitBreaker:
         self.consecutive = 0
         self.opened_at = 0.0
         self.reason = ""
+        #: The vendor said the route's model is gone: open for the rest of the build, no probes.
+        self.gone = False
         self._probing = False
         self._lock = threading.Lock()
 
     def admit(self) -> None:
         """Let a create through, or raise ``CircuitOpen``. After the cool-down, one probe passes."""
         with self._lock:
+            if self.gone:
+                raise CircuitOpen(f"{self.reason}; no new jobs go to {self.name} in this build", provider=self.name)
             if self.state == "closed":
                 return
             if self.state == "open":
@@ -123,6 +127,8 @@ class CircuitBreaker:
     def success(self) -> None:
         """A call reached a healthy provider (it answered, even with a refusal)."""
         with self._lock:
+            if self.gone:  # a poll of an older job still answers; the model stays gone
+                return
             self.consecutive = 0
             self._probing = False
             self.state = "closed"
@@ -134,10 +140,11 @@ class CircuitBreaker:
             if self.state == "half-open" or self.consecutive >= self.threshold:
                 self._open(f"{self.consecutive} failures in a row" + (f", last: {why[:200]}" if why else ""))
 
-    def trip(self, why: str) -> None:
-        """Open at once (the provider said it is gone, e.g. shut down)."""
+    def trip(self, why: str, *, for_build: bool = False) -> None:
+        """Open at once (the provider is unavailable); ``for_build``: its model is gone, never probe again."""
         with self._lock:
             self._open(why[:300])
+            self.gone = self.gone or for_build
 
     def release(self) -> None:
         """A probe ended without a verdict (e.g. a bug): let the next caller probe."""
@@ -224,8 +231,8 @@ class Health:
     def failure(self, provider: str, why: str = "") -> None:
         self.breaker(provider).failure(why)
 
-    def trip(self, provider: str, why: str) -> None:
-        self.breaker(provider).trip(why)
+    def trip(self, provider: str, why: str, *, for_build: bool = False) -> None:
+        self.breaker(provider).trip(why, for_build=for_build)
 
     def release(self, provider: str) -> None:
         self.breaker(provider).release()

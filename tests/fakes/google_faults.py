@@ -24,7 +24,7 @@ class Fault:
     reset_after: int | None = None
     truncate_by: int | None = None
     #: For route "operation": "stall", "rai" or "error". For route "generate": "image_safety",
-    #: "prompt_blocked" or "text_only".
+    #: "prompt_blocked" or "text_only". For route "bytes": a hostile body (``server.HOSTILE``).
     outcome: str = ""
     reasons: list[str] = field(default_factory=list)
     rpc_code: int = 13
@@ -63,6 +63,11 @@ def reset_download(after: int = 4096, route: str = "bytes") -> Fault:
 def truncated_download(missing: int = 4096, route: str = "bytes") -> Fault:
     """Declare ``missing`` more bytes in Content-Length than the next download sends."""
     return Fault(route, truncate_by=missing)
+
+
+def hostile(kind: str, route: str = "bytes") -> Fault:
+    """Serve the next download as ``kind``: ``endless``, ``gzip_bomb``, ``drip`` or ``gzip`` (see ``server``)."""
+    return Fault(route, outcome=kind)
 
 
 def lost_response(route: str = "create") -> Fault:

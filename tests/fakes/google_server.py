@@ -39,6 +39,7 @@ from .google_faults import (
     CHAOS,
     OUTCOMES,
     Fault,
+    hostile,
     http_error,
     image_safety,
     lost_response,
@@ -53,11 +54,11 @@ from .google_faults import (
     text_only,
     truncated_download,
 )
-from .server import FakeServer, Request, Response
+from .server import HOSTILE, FakeServer, OtherOrigin, Request, Response, hostile_body
 
 __all__ = [
     "CHAOS", "OUTCOMES", "Clip", "FakeGemini", "FakeVeoBase", "Fault", "ModelCaps", "Operation", "Reject",
-    "google_error", "http_error", "image_safety", "lost_response", "operation_failed", "overloaded",
+    "google_error", "hostile", "http_error", "image_safety", "lost_response", "operation_failed", "overloaded",
     "prompt_blocked", "rai_filtered", "rate_limited", "reset_download", "sample_mp4", "sample_png",
     "server_error", "stall", "text_only", "truncated_download",
 ]
@@ -278,6 +279,8 @@ class FakeVeoBase(FakeServer):
         resp = Response(body=data, headers={"content-type": "video/mp4"})
         if fault is not None and fault.status:
             return google_error(fault.status, fault.message, fault.error_status, fault.headers)
+        if fault is not None and fault.outcome in HOSTILE:
+            return hostile_body(fault.outcome, data, resp.headers)
         if fault is not None and fault.reset_after is not None:
             resp.abort_after = fault.reset_after
         if fault is not None and fault.truncate_by is not None:
@@ -517,6 +520,11 @@ class FakeGemini(FakeVeoBase):
         self.image_models: tuple[str, ...] = GEMINI_IMAGE_MODELS
         self.api_key = api_key
         self.image_thoughts = image_thoughts
+        #: When set, file downloads redirect to this other origin (as Google's go to a signed
+        #: URL on another host), and ``result_host`` makes finished operations name a video URI
+        #: there: both must be fetched without the key.
+        self.redirect_host: OtherOrigin | None = None
+        self.result_host: OtherOrigin | None = None
         #: PNG bytes of the last final (non-thought) image served, for byte-exact assertions.
         self.last_image: bytes = b""
 
@@ -546,6 +554,9 @@ class FakeGemini(FakeVeoBase):
 
     def download_uri(self, clip: Clip) -> str:
         """The URI a finished operation names for ``clip`` (what the real API returns)."""
+        if self.result_host is not None:
+            self.result_host.files[f"/videos/{clip.id}.mp4"] = sample_mp4(clip.seconds, clip.aspect)
+            return f"{self.result_host.url}/videos/{clip.id}.mp4"
         return f"{self.url}/v1beta/files/{clip.id}:download?alt=media"
 
     def handle(self, request: Request) -> Response:
@@ -654,8 +665,11 @@ class FakeGemini(FakeVeoBase):
         clip = self.clips.get(match.group("id"))
         if clip is None or self.is_expired(clip):
             return google_error(404, f"File files/{match.group('id')} not found.", "NOT_FOUND")
-        signed = f"{self.url}/blob/{clip.id}?sig={uuid.uuid4().hex}"
-        return Response(status=302, headers={"location": signed})
+        host = self.url
+        if self.redirect_host is not None:
+            self.redirect_host.files[f"/blob/{clip.id}"] = sample_mp4(clip.seconds, clip.aspect)
+            host = self.redirect_host.url
+        return Response(status=302, headers={"location": f"{host}/blob/{clip.id}?sig={uuid.uuid4().hex}"})
 
     # -- Gemini image -----------------------------------------------------------------------
     def generate(self, request: Request) -> Response:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .server import FakeServer, Request, Response
+from .server import HOSTILE, FakeServer, Request, Response, hostile_body
 
 DEFAULT_KEY = "sk-fake-openai-0123456789abcdefXYZ"
 VIDEO_MODELS = ("sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08")
@@ -236,7 +236,9 @@ class Fault:
     """A queued misbehaviour for the next request on ``route`` (``"*"``: any route).
 
     ``kind``: ``status`` (answer ``status`` with an error body/headers), ``reset`` (cut the body
-    after ``after_bytes``), ``truncate`` (declare ``missing`` more bytes than sent),
+    after ``after_bytes``), ``truncate`` (declare ``missing`` more bytes than sent), a hostile
+    body from ``server.HOSTILE`` (``endless``, ``gzip_bomb``, ``drip``, ``gzip``), ``redirect``
+    (answer 302 to ``location``),
     ``lose_response`` (do the work, then drop the connection before the body), ``delay``
     (sleep ``seconds`` first), ``moderation`` (400 moderation_blocked), ``fail_job`` (the
     video created by this request ends ``failed`` with ``code``/``message``), ``stall_job``
@@ -254,6 +256,7 @@ class Fault:
     missing: int = 4096
     seconds: float = 0.0
     stall_at: int = 99
+    location: str = ""
 
 
 @dataclass
@@ -290,7 +293,7 @@ class FakeOpenAI(FakeServer):
         polls_to_complete: int = 3,
         queued_polls: int = 1,
         seconds_to_complete: float | None = None,
-        poll_after_ms: int | None = 0,
+        poll_after_ms: int | str | None = 0,
         expires_after: float = 3600.0,
         clock: Callable[[], float] = time.time,
         echo_key_in_errors: bool = False,
@@ -488,7 +491,12 @@ class FakeOpenAI(FakeServer):
             )
         elif fault is not None and fault.kind == "moderation":
             return self._moderation_error(route)
+        elif fault is not None and fault.kind == "redirect":
+            return Response(status=302, headers={"location": fault.location})
         response: Response = getattr(self, f"_{route}")(request, *args)
+        if fault is not None and fault.kind in HOSTILE and response.status < 400:
+            assert isinstance(response.body, bytes)
+            return hostile_body(fault.kind, response.body, response.headers)
         if fault is not None and response.status < 400:
             if fault.kind == "lose_response":
                 response.abort_after = 0

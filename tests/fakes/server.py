@@ -4,17 +4,86 @@ Vendor fakes subclass ``FakeServer`` and implement ``handle(request) -> Response
 read ``server.requests`` (every request, in order), ``server.answered`` (each request with the
 status it was answered) and queue faults with ``server.faults``. ``before_handle`` lets a test
 act the moment a request arrives, before the fake does anything (e.g. SIGKILL the client).
+
+Hostile bodies any fake can serve (``hostile_body``): ``endless`` (never ends), ``gzip_bomb``
+(a few KiB that inflate to 64 MiB), ``drip`` (one byte per ``DRIP_INTERVAL``, forever) and
+``gzip`` (the real body, gzip-encoded although the client asked for identity). ``OtherOrigin``
+is a second loopback server (another port: another origin) that records what reaches it, for
+redirects and result URIs that point away from the API; ``tls=True`` serves https.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
+import os
+import ssl
+import subprocess
+import tempfile
 import threading
+import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+#: Seconds between the bytes of a ``drip`` body.
+DRIP_INTERVAL = 0.02
+#: What a ``gzip_bomb`` inflates to.
+BOMB_BYTES = 64 << 20
+HOSTILE = ("endless", "gzip_bomb", "drip", "gzip")
+
+
+def _endless() -> Iterator[bytes]:
+    block = b"\0" * (64 << 10)
+    while True:
+        yield block
+
+
+def _drip() -> Iterator[bytes]:
+    while True:
+        time.sleep(DRIP_INTERVAL)
+        yield b"\0"
+
+
+@functools.lru_cache(maxsize=1)
+def _bomb() -> bytes:
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b"\0" * (1 << 20)
+    return b"".join(squeeze.compress(block) for _ in range(BOMB_BYTES >> 20)) + squeeze.flush()
+
+
+def hostile_body(kind: str, real: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A response serving ``real`` (the honest body) in the hostile way ``kind`` names (see module doc)."""
+    headers = dict(headers or {})
+    if kind == "endless":
+        return Response(body=_endless(), headers=headers)
+    if kind == "drip":
+        return Response(body=_drip(), headers=headers)
+    if kind == "gzip_bomb":
+        return Response(body=_bomb(), headers={**headers, "content-encoding": "gzip"})
+    if kind == "gzip":
+        return Response(body=gzip.compress(real), headers={**headers, "content-encoding": "gzip"})
+    raise ValueError(f"unknown hostile body {kind!r}; use one of {HOSTILE}")
+
+
+@functools.lru_cache(maxsize=1)
+def tls_files() -> tuple[str, str]:
+    """A self-signed certificate and key for 127.0.0.1 (made once per process with ``openssl``)."""
+    folder = tempfile.mkdtemp(prefix="shotmake-tls-")
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def tls_client_context() -> ssl.SSLContext:
+    """A client context trusting the fakes' certificate (``httpx.Client(verify=...)``)."""
+    return ssl.create_default_context(cafile=tls_files()[0])
 
 
 @dataclass
@@ -55,7 +124,13 @@ class Response:
 
 
 class FakeServer:
-    """Base class: start with ``with Fake() as fake:``; ``fake.url`` is ``http://127.0.0.1:PORT``."""
+    """Base class: start with ``with Fake() as fake:``; ``fake.url`` is ``http://127.0.0.1:PORT``.
+
+    With ``tls=True`` the server speaks https (``fake.url`` is ``https://...``); clients trust it
+    through ``tls_client_context()``.
+    """
+
+    tls = False
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
@@ -80,7 +155,7 @@ class FakeServer:
     def url(self) -> str:
         assert self._server is not None, "server not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> Self:
         fake = self
@@ -184,6 +259,10 @@ class FakeServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls_files())
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         # A short poll interval: shutdown() waits up to one interval, once per test.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         daemon=True)
@@ -215,3 +294,31 @@ class FakeServer:
         """How many requests matched ``method`` and a path starting with ``path_prefix``."""
         with self.lock:
             return sum(1 for r in self.requests if r.method == method and r.path.startswith(path_prefix))
+
+
+class OtherOrigin(FakeServer):
+    """Another origin (its own port): serves ``files`` by path, 404 otherwise, and records every request.
+
+    ``redirect_to``, when set, answers every request with a 302 to that base URL + the path
+    (a hop onwards, e.g. from https to http).
+    """
+
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__()
+        self.tls = tls
+        self.files: dict[str, bytes] = {}
+        self.redirect_to: str | None = None
+
+    def handle(self, request: Request) -> Response:
+        if self.redirect_to is not None:
+            return Response(status=302, headers={"location": self.redirect_to + request.path})
+        body = self.files.get(request.path)
+        if body is None:
+            return Response.json({"error": {"code": 404, "message": "Not found.", "status": "NOT_FOUND"}},
+                                 status=404)
+        return Response(body=body, headers={"content-type": "video/mp4"})
+
+    def saw(self, secret: str) -> bool:
+        """Whether ``secret`` reached this server in any header, path or query."""
+        with self.lock:
+            return any(secret in json.dumps([r.headers, r.path, r.query]) for r in self.requests)

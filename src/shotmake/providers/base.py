@@ -8,7 +8,10 @@ Two shapes, one base class:
   drives these calls so that a submitted job is resumed after a crash, never resubmitted.
 
 Adapters translate their foreign errors (httpx, HTTP statuses, job failures) into
-``RetryableError``/``TerminalError`` at this boundary.
+``RetryableError``/``TerminalError`` at this boundary, and ``RouteGone`` only for an answer
+about the model or the API itself (never a 404 about one job, video or file). Every HTTP
+request goes through ``http.ApiSession``, which keeps the credential on the configured origin
+and bounds each body; a new adapter reuses it rather than calling httpx with a key.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ProviderError
+from ..errors import POLL_HINT_MAX, ProviderError, clamp_hint
 
 JobState = Literal["queued", "running", "succeeded", "failed"]
 
@@ -72,9 +75,13 @@ class JobStatus:
     #: Fraction done, 0..1 (vendors' percentages are converted at the boundary).
     progress: float | None = None
     error: ProviderError | None = None
-    #: Seconds the server asked us to wait before the next poll, when it said.
+    #: Seconds the server asked us to wait before the next poll, when it said (clamped to
+    #: ``[0, POLL_HINT_MAX]`` here, whatever the adapter passed: a day or ``inf`` is not obeyed).
     poll_after: float | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "poll_after", clamp_hint(self.poll_after, POLL_HINT_MAX))
 
 
 ProgressCallback = Callable[[float], None]

@@ -111,8 +111,8 @@ class Route:
     comfortable_characters: int = 3
     #: USD per second of output (video) or per image, keyed by resolution ("*" = any).
     price: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    #: Largest download accepted from this route, in MiB (0: the adapter's default).
-    max_download_mb: float = 0.0
+    #: Largest file (MiB) a download from this route may be; a bigger body is cut with an error.
+    max_download_mb: float = 512.0
     #: API root and key variable for this route, when not the protocol's defaults.
     base_url: str | None = None
     key_env: tuple[str, ...] = ()

@@ -72,10 +72,12 @@ class GeminiImage(Provider):
         base_url: str = DEFAULT_BASE_URL,
         client: httpx.Client | None = None,
         prices: Mapping[str, float] | None = None,
+        limits: http.BodyLimits | None = None,
     ) -> None:
         """Build an adapter for one image route; ``client`` as in ``GeminiVeo``.
 
-        ``prices`` overrides the catalog's USD per image by size (``1K``, ``2K``, ``4K``).
+        ``prices`` overrides the catalog's USD per image by size (``1K``, ``2K``, ``4K``);
+        ``limits`` caps each answer (default: the route's ``max_download_mb``).
         """
         found = adapter_route(route, ("gemini-image",), "the Gemini image adapter")
         if not api_key:
@@ -84,10 +86,13 @@ class GeminiImage(Provider):
         self.route: Route = found
         self.name = found.name
         self._key = api_key
-        self.base_url = base_url.rstrip("/")
         self._owns_client = client is None
         # Image generation with thinking takes tens of seconds; 4K sheets longer.
         self._client = client if client is not None else httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0))
+        self._session = http.ApiSession(self._client, base_url, http.Credential("x-goog-api-key", api_key),
+                                        provider=found.name, variable="GOOGLE_GEMINI_BASE_URL",
+                                        limits=limits or http.BodyLimits.for_route(found.max_download_mb))
+        self.base_url = self._session.base_url
         self._prices = dict(prices) if prices else None
 
     @classmethod
@@ -146,14 +151,14 @@ class GeminiImage(Provider):
         model = wire_model(self.route, request.model)
         url = f"{self.base_url}/{API_VERSION}/models/{model}:generateContent"
         try:
-            response = self._client.post(url, json=self.build_body(request), headers={"x-goog-api-key": self._key})
+            response = self._session.request("POST", url, json=self.build_body(request), node=request.node_id)
         except httpx.TransportError as exc:
             raise wire.transport_failure(exc, provider=self.name, node=request.node_id, secrets=(self._key,)) from exc
         if response.status_code >= 400:
             hint = "check GEMINI_API_KEY" if response.status_code in (401, 403) or "api key" in response.text.lower() \
                 else ""
             raise wire.error_for_response(response, provider=self.name, node=request.node_id,
-                                          secrets=(self._key,), hint=hint)
+                                          secrets=(self._key,), hint=hint, about_model=True)
         body = wire.json_body(response, provider=self.name, node=request.node_id)
         mime, data, text, finish = self._pick_image(body, request.node_id)
         try:

@@ -9,7 +9,9 @@ Wire protocol (shared/providers.md §2)::
 The job protocol itself (resume by operation name, status parsing, body building, error
 mapping) is shared with Vertex in ``veo_common``; this module holds what only the Gemini
 API does. The API key travels only in the ``x-goog-api-key`` header: never in a URL, a
-message or the returned metadata. Google deletes generated videos 2 days after generation.
+message or the returned metadata, and only to the configured host: a result URI naming another
+host is fetched without it (``http.ApiSession``). Google deletes generated videos 2 days after
+generation.
 
 Example::
 
@@ -33,6 +35,7 @@ import httpx
 
 from ..errors import ProviderUnavailable, TerminalError
 from . import google_wire as wire
+from . import http
 from .base import InputFile, Provider, RenderRequest
 from .catalog import Route, route_name, wire_model
 from .veo_common import ROUTE_NAMES, ImageEncoding, Output, VeoAdapter, veo_route
@@ -71,6 +74,7 @@ class GeminiVeo(VeoAdapter):
         clock: Callable[[], float] = time.time,
         prices: Mapping[str, float] | None = None,
         send_seed: bool = False,
+        limits: http.BodyLimits | None = None,
     ) -> None:
         """Build an adapter for one route.
 
@@ -86,10 +90,10 @@ class GeminiVeo(VeoAdapter):
             raise ProviderUnavailable("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=route_name(route))
         if image_encoding not in ("inlineData", "bytesBase64Encoded"):
             raise TerminalError(f"image_encoding must be inlineData or bytesBase64Encoded, not {image_encoding!r}")
-        self._key = api_key
-        self.base_url = base_url.rstrip("/")
-        super().__init__(route, client=client, read_timeout=60.0, image_encoding=image_encoding,
-                         send_seed=send_seed, poll_interval=poll_interval, clock=clock, prices=prices)
+        super().__init__(route, base_url=base_url, credential=http.Credential("x-goog-api-key", api_key),
+                         variable="GOOGLE_GEMINI_BASE_URL", limits=limits, client=client, read_timeout=60.0,
+                         image_encoding=image_encoding, send_seed=send_seed, poll_interval=poll_interval,
+                         clock=clock, prices=prices)
 
     @classmethod
     def from_env(
@@ -125,17 +129,11 @@ class GeminiVeo(VeoAdapter):
         return {"uri": str(source.meta["remote_uri"])}
 
     def _video_url(self, uri: str) -> str:
-        """Point file downloads at the configured host, as the SDK does, so the key goes nowhere else."""
+        """Point file downloads at the configured host, as the SDK does (any other URI gets no key)."""
         match = _FILE_DOWNLOAD.search(urlsplit(uri).path)
         if match and urlsplit(uri).netloc != urlsplit(self.base_url).netloc:
             return f"{self.base_url}/{API_VERSION}/files/{match.group('id')}:download?alt=media"
         return uri
-
-    def _secret(self) -> str:
-        return self._key
-
-    def _auth_headers(self, secret: str) -> dict[str, str]:
-        return {"x-goog-api-key": secret}
 
     def _auth_hint(self, response: httpx.Response) -> str:
         if response.status_code in (401, 403) or "api key" in response.text.lower():

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, RetryableError, TerminalError
+from ..errors import ProviderError, RetryableError, RouteGone, TerminalError
 from . import http
 
 #: The Gemini API's host and version (Veo and the image models share them).
@@ -68,10 +68,20 @@ def describe_error(response: httpx.Response) -> str:
 
 
 def error_for_response(
-    response: httpx.Response, *, provider: str, node: str = "", secrets: tuple[str, ...] = (), hint: str = ""
+    response: httpx.Response, *, provider: str, node: str = "", secrets: tuple[str, ...] = (), hint: str = "",
+    about_model: bool = False,
 ) -> ProviderError:
-    """Map a failed HTTP response to Retryable (429/5xx/overload) or Terminal (the rest)."""
+    """Map a failed HTTP response to Retryable (429/5xx/overload) or Terminal (the rest).
+
+    ``about_model``: the request named the model (a create, a generate), so a 404/410 or a
+    shutdown notice means the model is gone: ``RouteGone`` (e.g. "models/veo-3.1-generate-preview
+    is no longer available"). Any other 404 is about one operation or file: ``TerminalError``.
+    """
     message = redact(describe_error(response), *secrets)
+    if http.route_gone(response.status_code, message, about_model=about_model):
+        return RouteGone(f"HTTP {response.status_code}: {message} (the model is gone: retired, or not served at "
+                         "this base URL; route the shot to another provider or add a fallback)",
+                         provider=provider, node=node)
     if response.status_code in (401, 403) and not hint:
         hint = "check the credentials in the environment"
     if hint and response.status_code < 500 and response.status_code != 429:

@@ -3,8 +3,8 @@
 Both APIs authenticate with ``Authorization: Bearer <key>``, answer errors as
 ``{"error": {"message", "type", "param", "code"}}`` and are configured from
 ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``. This module turns those conventions into
-shotmake errors, and is the one place that ever sees the key besides the request header:
-every message that leaves it has passed through ``Credentials.redact``.
+shotmake errors. The key travels only through ``http.ApiSession`` (``Credentials.session``),
+which sends it to the configured origin alone; every message that leaves passes its ``redact``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
-from .http import error_for_status, transport_error
+from ..errors import ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
+from .http import ApiSession, BodyLimits, Credential, error_for_status, route_gone, transport_error
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -25,6 +25,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MODERATION_CODES = frozenset(
     {"moderation_blocked", "content_policy_violation", "content_filter", "safety_violation"}
 )
+#: ``error.code`` values saying the model itself is not served (retired, or not on this gateway).
+MODEL_GONE_CODES = frozenset({"model_not_found"})
 #: 429 codes that are a billing state, not a transient rate limit.
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
 
@@ -49,10 +51,10 @@ class Credentials:
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """Request headers carrying the key; only ever handed to httpx."""
-        return {"Authorization": f"Bearer {self.api_key}"}
+    def session(self, client: httpx.Client, *, provider: str, limits: BodyLimits | None = None) -> ApiSession:
+        """The session that sends the key as ``Authorization: Bearer`` to ``base_url``'s origin only."""
+        return ApiSession(client, self.base_url, Credential("Authorization", self.api_key, "Bearer "),
+                          provider=provider, limits=limits, variable="OPENAI_BASE_URL")
 
     def url(self, path: str) -> str:
         """Join ``path`` (starting with ``/``) onto the base URL, keeping any gateway prefix."""
@@ -105,17 +107,24 @@ def describe(body: ErrorBody) -> str:
 
 
 def http_error(
-    response: httpx.Response, creds: Credentials, *, provider: str, node: str = "", what: str = ""
+    response: httpx.Response, creds: Credentials | ApiSession, *, provider: str, node: str = "", what: str = "",
+    about_model: bool = False,
 ) -> ProviderError:
     """Map a failed response to Retryable/Terminal, with the server's words and no key.
 
     Besides the shared status rules: a 429 that is a quota/billing state is terminal (waiting
-    does not refill an account), and a moderation code is terminal whatever the status.
+    does not refill an account), and a moderation code is terminal whatever the status. An
+    answer that the model is gone (``http.route_gone`` for a request ``about_model``, or a
+    ``model_not_found`` code) is ``RouteGone``.
     """
     body = parse_error_body(response)
     message = creds.redact(describe(body))
     prefix = f"{what}: " if what else ""
     status = response.status_code
+    if body.code in MODEL_GONE_CODES or route_gone(status, body.message, about_model=about_model):
+        return RouteGone(f"{prefix}HTTP {status}: {message}; the model or endpoint is gone (retired, or not "
+                         "served at OPENAI_BASE_URL): route the shot to another provider or add a fallback",
+                         provider=provider, node=node)
     if body.code in MODERATION_CODES:
         return TerminalError(
             f"{prefix}rejected by content moderation (HTTP {status}): {message}", provider=provider, node=node
@@ -141,7 +150,7 @@ def http_error(
 
 
 def network_error(
-    exc: httpx.TransportError, creds: Credentials, *, provider: str, node: str = ""
+    exc: httpx.TransportError, creds: Credentials | ApiSession, *, provider: str, node: str = ""
 ) -> RetryableError:
     """A connection reset/timeout as a retryable error; the text is redacted like any other."""
     error = transport_error(exc, provider=provider, node=node)

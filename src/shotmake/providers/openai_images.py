@@ -50,7 +50,9 @@ class OpenAIImages(Provider):
         quality: str = "high",
         input_fidelity: str | None = "high",
         prices: Mapping[str, float] | None = None,
+        limits: http.BodyLimits | None = None,
     ) -> None:
+        """``limits`` caps each answer (default: the route's ``max_download_mb``)."""
         info = catalog.adapter_route(route, ("openai-images",), "OpenAIImages")
         if quality not in QUALITIES:
             raise ProviderError(
@@ -62,12 +64,13 @@ class OpenAIImages(Provider):
         #: How closely edits keep faces and features of the references (``high`` for character sheets).
         self.input_fidelity = input_fidelity
         self.prices = dict(prices) if prices is not None else dict(info.price)
-        self._creds = Credentials(api_key=api_key, base_url=base_url)
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0))
+        self._session = Credentials(api_key=api_key, base_url=base_url).session(
+            self._client, provider=info.name, limits=limits or http.BodyLimits.for_route(info.max_download_mb))
 
     def __repr__(self) -> str:
-        return f"OpenAIImages(route={self.name!r}, base_url={self._creds.base_url!r})"
+        return f"OpenAIImages(route={self.name!r}, session={self._session!r})"
 
     def estimate_cost(self, request: RenderRequest) -> float:
         """The catalog's per-image price (one image per sheet)."""
@@ -166,11 +169,11 @@ class OpenAIImages(Provider):
     def _send(self, path: str, node: str, **kwargs: Any) -> httpx.Response:
         what = "edit" if path.endswith("edits") else "generate"
         try:
-            response = self._client.post(self._creds.url(path), headers=self._creds.headers, **kwargs)
+            response = self._session.request("POST", self._session.url(path), node=node, **kwargs)
         except httpx.TransportError as exc:
-            raise network_error(exc, self._creds, provider=self.name, node=node) from exc
-        if response.status_code >= 400:
-            raise http_error(response, self._creds, provider=self.name, node=node, what=what)
+            raise network_error(exc, self._session, provider=self.name, node=node) from exc
+        if response.status_code >= 400:  # both paths name the model: a 404 there means it is gone
+            raise http_error(response, self._session, provider=self.name, node=node, what=what, about_model=True)
         return response
 
     def _image_bytes(self, response: httpx.Response, node: str) -> bytes:

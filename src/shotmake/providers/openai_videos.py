@@ -7,8 +7,9 @@ retries, so each method makes exactly one request (``reconcile`` may page throug
 
 Limits come from the catalog and are enforced before any request, because every refusal the
 server would give costs a round trip and, for a misread limit, a quota slot. The Sora API is
-scheduled to shut down on 2026-09-24; a gone endpoint becomes a TerminalError that names the
-alternatives. Example::
+scheduled to shut down on 2026-09-24; a gone model or endpoint becomes ``RouteGone`` naming the
+alternatives, while a 404 about one video (expired, deleted) is a ``TerminalError`` of that
+node only. Example::
 
     sora = from_env("sora-2", os.environ)
     job = sora.submit(request)
@@ -31,12 +32,13 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
+from ..errors import ProviderError, RetryableError, RouteGone, TerminalError
 from . import catalog
 from .base import InputFile, JobState, JobStatus, Provider, RenderRequest
-from .http import stream_to_file
+from .http import GONE_NOTICE, BodyLimits, parse_poll_after_ms, route_gone
 from .openai_http import (
     DEFAULT_BASE_URL,
+    MODEL_GONE_CODES,
     MODERATION_CODES,
     Credentials,
     credentials_from_env,
@@ -68,12 +70,8 @@ _UNCERTAIN_STATUSES = frozenset({408, 500, 502, 504})
 _TRANSIENT_JOB_CODES = frozenset(
     {"server_error", "internal_error", "overloaded", "timeout", "rate_limit_exceeded"}
 )
-#: Words of a shutdown notice, trusted on any 4xx but 429 (a 5xx "shutdown" is maintenance: retry).
-_SHUTDOWN_NOTICE = re.compile(
-    r"shut ?down|sunset|discontinued|no longer (?:available|supported|served)", re.IGNORECASE
-)
-#: On a 404, these also mean the endpoint itself is gone (OpenAI answers unknown paths "Invalid URL").
-_GONE_404 = re.compile(r"invalid url|deprecat", re.IGNORECASE)
+#: Paths about the model or a collection: a 404/410 there means the route is gone (``http.route_gone``).
+_MODEL_PATHS = frozenset({"/videos", "/videos/characters"})
 
 
 class OpenAIVideos(Provider):
@@ -99,13 +97,16 @@ class OpenAIVideos(Provider):
         reconcile_skew: float = 5.0,
         reconcile_pages: int = 5,
         clock: Callable[[], float] = time.time,
+        limits: BodyLimits | None = None,
     ) -> None:
+        """``limits`` caps each answer and download (default: the route's ``max_download_mb``)."""
         info = catalog.adapter_route(route, ("openai-videos",), "OpenAIVideos")
         self.name = info.name
         self.route = info
-        self._creds = Credentials(api_key=api_key, base_url=base_url)
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        self._session = Credentials(api_key=api_key, base_url=base_url).session(
+            self._client, provider=info.name, limits=limits or BodyLimits.for_route(info.max_download_mb))
         self.seconds = (
             tuple(sorted(seconds)) if seconds is not None else tuple(int(d) for d in info.durations)
         )
@@ -124,7 +125,7 @@ class OpenAIVideos(Provider):
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"OpenAIVideos(route={self.name!r}, base_url={self._creds.base_url!r})"
+        return f"OpenAIVideos(route={self.name!r}, session={self._session!r})"
 
     # -- the Provider interface ---------------------------------------------------------------
     def estimate_cost(self, request: RenderRequest) -> float:
@@ -207,26 +208,19 @@ class OpenAIVideos(Provider):
 
         def remember(response: httpx.Response) -> str:
             failed.append(response)
-            return self._creds.redact(describe(parse_error_body(response)))
+            return self._session.redact(describe(parse_error_body(response)))
 
-        headers = {**self._creds.headers, "Accept": "application/binary"}
         try:
-            size = stream_to_file(
-                self._client,
-                self._creds.url(f"/videos/{job_id}/content"),
+            size = self._session.download(
+                self._session.url(f"/videos/{job_id}/content"),
                 dest,
-                headers=headers,
+                headers={"Accept": "application/binary"},
                 params={"variant": "video"},
-                provider=self.name,
                 describe_error=remember,
             )
         except ProviderError as exc:
             if failed:  # the server answered an error status: map it like any other call
                 raise self._error(failed[0], f"/videos/{job_id}/content", "", f"download {job_id}") from exc
-            if isinstance(exc, RetryableError):  # reset or truncated body
-                raise RetryableError(
-                    self._creds.redact(exc.message), provider=self.name, retry_after=exc.retry_after
-                ) from exc
             raise
         with open(dest, "rb") as fh:
             head = fh.read(12)
@@ -397,9 +391,9 @@ class OpenAIVideos(Provider):
     def _request(self, method: str, path: str, *, node: str = "", **kwargs: Any) -> httpx.Response:
         """One HTTP exchange; transport failures become RetryableError (``__cause__`` keeps the kind)."""
         try:
-            return self._client.request(method, self._creds.url(path), headers=self._creds.headers, **kwargs)
+            return self._session.request(method, self._session.url(path), node=node, **kwargs)
         except httpx.TransportError as exc:
-            raise network_error(exc, self._creds, provider=self.name, node=node) from exc
+            raise network_error(exc, self._session, provider=self.name, node=node) from exc
 
     def _send(
         self, method: str, path: str, *, node: str = "", what: str = "", **kwargs: Any
@@ -436,16 +430,19 @@ class OpenAIVideos(Provider):
         return data
 
     def _error(self, response: httpx.Response, path: str, node: str, what: str) -> ProviderError:
-        """Map an HTTP failure; a gone endpoint or a shutdown notice becomes the shutdown error."""
+        """Map an HTTP failure: the model or API gone is ``RouteGone``; one video gone fails its node only.
+
+        A shutdown notice on a request about one video still names the shutdown, but as that
+        node's ``TerminalError``: a job that exists is never handed to another route.
+        """
         body = parse_error_body(response)
-        words = self._creds.redact(describe(body))
+        words = self._session.redact(describe(body))
         status = response.status_code
-        is_collection = path in ("/videos", "/videos/characters") or path.endswith("/remix")
-        notice = 400 <= status < 500 and status != 429 and _SHUTDOWN_NOTICE.search(body.message)
-        gone = status == 404 and (is_collection or _GONE_404.search(body.message))
-        if status == 410 or notice or gone:
-            return ProviderUnavailable(self._shutdown_text(status, words), provider=self.name, node=node)
-        if status == 404:
+        if body.code in MODEL_GONE_CODES or route_gone(status, body.message, about_model=path in _MODEL_PATHS):
+            return RouteGone(self._shutdown_text(status, words), provider=self.name, node=node)
+        if status in (404, 410) and GONE_NOTICE.search(body.message):
+            return TerminalError(f"{what}: {self._shutdown_text(status, words)}", provider=self.name, node=node)
+        if status in (404, 410):
             hint = (
                 "expired (download promptly after completion) or deleted"
                 if "expire" in body.message.lower()
@@ -454,7 +451,7 @@ class OpenAIVideos(Provider):
             return TerminalError(
                 f"{what}: HTTP 404: {words}; the video is {hint}", provider=self.name, node=node
             )
-        return http_error(response, self._creds, provider=self.name, node=node, what=what)
+        return http_error(response, self._session, provider=self.name, node=node, what=what)
 
     def _shutdown_text(self, status: int, words: str) -> str:
         date = self.route.retired_on or "2026-09-24"
@@ -492,7 +489,7 @@ class OpenAIVideos(Provider):
         err = video.get("error") if isinstance(video.get("error"), dict) else {}
         assert isinstance(err, dict)
         code = str(err.get("code") or "")
-        message = self._creds.redact(str(err.get("message") or "no reason given"))
+        message = self._session.redact(str(err.get("message") or "no reason given"))
         job = video.get("id", "?")
         if raw_status not in _STATES:
             return TerminalError(f"video {job} has unknown status {raw_status!r}", provider=self.name)
@@ -600,11 +597,8 @@ def image_size(head: bytes) -> tuple[int, int] | None:
 
 
 def _poll_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("openai-poll-after-ms")
-    try:
-        return max(0.0, float(value) / 1000.0) if value is not None else None
-    except ValueError:
-        return None
+    """The server's ``openai-poll-after-ms`` in seconds (``JobStatus`` clamps it to a sane range)."""
+    return parse_poll_after_ms(headers.get("openai-poll-after-ms"))
 
 
 def _price_key(request: RenderRequest) -> str:

@@ -38,8 +38,11 @@ class EnvironmentRegistry(ProviderRegistry):
         backends: Mapping[str, str] | None = None,
         routes: Mapping[str, Route] = ROUTES,
         today: datetime.date | None = None,
+        download_seconds: float | None = None,
     ) -> None:
         self.env = dict(os.environ if env is None else env)
+        #: Overall deadline of one transfer (``[remote] download_minutes``); None: the default.
+        self.download_seconds = download_seconds
         self.local_latency = local_latency
         self.prices = prices or {}
         self.backends = dict(backends or {})
@@ -120,7 +123,10 @@ class EnvironmentRegistry(ProviderRegistry):
             module = importlib.import_module(module_name)
         except ImportError as exc:  # pragma: no cover - a packaging error, not a user error
             raise ProviderError(f"provider module {module_name} is unavailable: {exc}", provider=name) from exc
-        options: dict[str, object] = {}
+        from .http import BodyLimits  # httpx: only when a remote route is really needed
+
+        # Each body capped at the route's max_download_mb, each transfer bounded in time.
+        options: dict[str, object] = {"limits": BodyLimits.for_route(route.max_download_mb, self.download_seconds)}
         if name in self.prices:
             options["prices"] = route_prices(name, self.prices, self.routes)
         provider: Provider = module.from_env(route, self.adapter_env(route), **options)

@@ -11,7 +11,11 @@ The Gemini API (``gemini_veo``) and Vertex AI (``vertex_veo``) differ in authent
   base64) or Responsible-AI filter counts; inline bytes wait in memory for ``download``,
   never in ``JobStatus.meta``, which callers persist;
 * the request body, up to the fields each backend alone accepts;
-* errors mapped at the boundary, with the credential redacted from every message.
+* errors mapped at the boundary, with the credential redacted from every message: a 404 on
+  the create (the model is gone) is ``RouteGone``; a 404 on a poll or a download (the
+  operation or video expired, the object was deleted) fails that node only;
+* every request goes through one ``http.ApiSession``: the credential reaches the configured
+  origins only (a result URI on another host is fetched without it), bodies are capped.
 
 A backend subclasses ``VeoAdapter`` and fills in the hooks at the end of the class.
 """
@@ -80,6 +84,11 @@ class VeoAdapter(Provider, ABC):
         self,
         route: str | Route,
         *,
+        base_url: str,
+        credential: http.Credential,
+        also: tuple[str, ...] = (),
+        variable: str = "",
+        limits: http.BodyLimits | None = None,
         client: httpx.Client | None,
         read_timeout: float,
         image_encoding: ImageEncoding,
@@ -92,12 +101,18 @@ class VeoAdapter(Provider, ABC):
 
         ``client`` is injected so tests and gateways choose transport and timeouts; when
         omitted the adapter owns one (``read_timeout`` seconds) and closes it in ``close()``.
+        ``credential`` goes to ``base_url``'s origin and the origins in ``also`` only.
+        ``limits`` caps answers and downloads (default: the route's ``max_download_mb``).
         """
         self.route = veo_route(route)
         self.name = self.route.name
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(
             timeout=httpx.Timeout(read_timeout, connect=10.0))
+        self._session = http.ApiSession(
+            self._client, base_url, credential, provider=self.name, also=also, variable=variable,
+            limits=limits or http.BodyLimits.for_route(self.route.max_download_mb))
+        self.base_url = self._session.base_url
         self.image_encoding: ImageEncoding = image_encoding
         self.poll_interval = poll_interval
         self._clock = clock
@@ -151,10 +166,7 @@ class VeoAdapter(Provider, ABC):
             raise RetryableError(f"operation {job_id} has not finished yet; poll it first", provider=self.name)
         uri = str(status.meta.get("uri") or "")
         if uri:
-            written = http.stream_to_file(
-                self._client, self._video_url(uri), dest, headers=self._auth_headers(self._secret()),
-                provider=self.name, describe_error=self._describe_download,
-            )
+            written = self._session.download(self._video_url(uri), dest, describe_error=self._describe_download)
         else:
             written = wire.write_base64(self._inline.pop(job_id), dest)
         return {
@@ -231,7 +243,7 @@ class VeoAdapter(Provider, ABC):
             "Veo operation finished without a video or a reason", provider=self.name))
 
     def _describe_download(self, response: httpx.Response) -> str:
-        text = wire.redact(wire.describe_error(response), self._secret())
+        text = self._session.redact(wire.describe_error(response))
         if response.status_code == 404:
             text += self.gone_hint
         return text
@@ -245,19 +257,23 @@ class VeoAdapter(Provider, ABC):
         return match
 
     def _send(self, method: str, url: str, node: str, *, json: Any = None, create: bool = False) -> httpx.Response:
-        """Send one request with the credential; map failures into the error tree."""
-        secret = self._secret()
+        """Send one request through the session; map failures into the error tree.
+
+        A create names the model, so its 404 means the model is gone (``RouteGone``); a poll
+        names one operation, so its 404 means that operation is unknown or expired.
+        """
         try:
-            response = self._client.request(method, url, json=json, headers=self._auth_headers(secret))
+            response = self._session.request(method, url, json=json, node=node)
         except httpx.TransportError as exc:
-            raise wire.transport_failure(exc, provider=self.name, node=node, secrets=(secret,),
+            raise wire.transport_failure(exc, provider=self.name, node=node, secrets=self._session.secrets(),
                                          sent=create) from exc
         if response.status_code >= 400:
             if response.status_code == 404 and not create:
                 hint = "the operation is unknown or expired"
             else:
                 hint = self._auth_hint(response)
-            raise wire.error_for_response(response, provider=self.name, node=node, secrets=(secret,), hint=hint)
+            raise wire.error_for_response(response, provider=self.name, node=node, secrets=self._session.secrets(),
+                                          hint=hint, about_model=create)
         return response
 
     # -- backend hooks ----------------------------------------------------------------------
@@ -280,14 +296,6 @@ class VeoAdapter(Provider, ABC):
     @abstractmethod
     def _video_url(self, uri: str) -> str:
         """The URL to stream a finished video from, given ``meta["uri"]``."""
-
-    @abstractmethod
-    def _secret(self) -> str:
-        """The credential for the next request (redacted from every message)."""
-
-    @abstractmethod
-    def _auth_headers(self, secret: str) -> dict[str, str]:
-        """The headers that carry ``secret``."""
 
     @abstractmethod
     def _auth_hint(self, response: httpx.Response) -> str:

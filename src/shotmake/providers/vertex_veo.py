@@ -35,6 +35,7 @@ import httpx
 
 from ..errors import ProviderUnavailable, TerminalError
 from . import google_wire as wire
+from . import http
 from .base import InputFile, RenderRequest
 from .catalog import ROUTES, Route, route_name
 from .veo_common import Output, VeoAdapter
@@ -93,10 +94,12 @@ class VertexVeo(VeoAdapter):
         poll_interval: float | None = None,
         clock: Callable[[], float] = time.time,
         prices: Mapping[str, float] | None = None,
+        limits: http.BodyLimits | None = None,
     ) -> None:
         """Build an adapter for one route in one project and location.
 
-        ``token`` is a bearer token or a callable returning a fresh one per request.
+        ``token`` is a bearer token or a callable returning a fresh one per request; it goes to
+        the Vertex host and the Cloud Storage host (``storage_url``) only.
         ``storage_uri`` (``gs://bucket/prefix``) makes Vertex write outputs to Cloud Storage
         instead of answering inline bytes. ``prices`` overrides catalog USD per second.
         """
@@ -109,14 +112,15 @@ class VertexVeo(VeoAdapter):
             raise TerminalError(f"storage URI must start with gs://, not {storage_uri!r}", provider=route_name(route))
         self.project = project
         self.location = location
-        self.base_url = (base_url or vertex_host(location)).rstrip("/")
         self.storage_url = storage_url.rstrip("/")
         self.storage_uri = storage_uri
         self.api_version = api_version
-        self._token = token
         # Vertex takes images only as bytesBase64Encoded, and honours seeds.
-        super().__init__(route, client=client, read_timeout=120.0, image_encoding="bytesBase64Encoded",
-                         send_seed=True, poll_interval=poll_interval, clock=clock, prices=prices)
+        super().__init__(route, base_url=base_url or vertex_host(location),
+                         credential=http.Credential("authorization", token, "Bearer "), also=(self.storage_url,),
+                         variable="SHOTMAKE_VERTEX_BASE_URL", limits=limits, client=client, read_timeout=120.0,
+                         image_encoding="bytesBase64Encoded", send_seed=True, poll_interval=poll_interval,
+                         clock=clock, prices=prices)
 
     @classmethod
     def from_env(
@@ -172,12 +176,6 @@ class VertexVeo(VeoAdapter):
             raise TerminalError(f"unexpected video location {uri[:200]!r}", provider=self.name)
         bucket, _, obj = uri[len("gs://"):].partition("/")
         return f"{self.storage_url}/{bucket}/{quote(obj, safe='/')}"
-
-    def _secret(self) -> str:
-        return self._token() if callable(self._token) else self._token
-
-    def _auth_headers(self, secret: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {secret}"}
 
     def _auth_hint(self, response: httpx.Response) -> str:
         if response.status_code == 401:
