@@ -26,7 +26,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import SourceLocation
-from .model import Episode, Shot
+from .model import Episode, Shot, clip_seconds
 from .plan import character_references_sent
 from .prompts import shot_characters
 from .providers.catalog import ROUTES, Route
@@ -383,9 +383,7 @@ class _Checker:
 
     def clip_length(self, shot: Shot) -> float:
         """Seconds of the clip a shot renders: an extension holds its whole chain."""
-        if shot.extends and shot.extends in self.episode.shots:
-            return self.clip_length(self.episode.shots[shot.extends]) + shot.duration
-        return shot.duration
+        return clip_seconds(self.episode.shots, shot.id)
 
     # -- SM101 / SM102 / SM103: faces on Sora -----------------------------------------------
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -20,7 +21,18 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import SourceLocation, SpecError, SpecErrors
-from .model import Character, Episode, Plate, Sequence, SheetSpec, Shot, Style, Transition
+from .model import (
+    Character,
+    Episode,
+    Plate,
+    Sequence,
+    SheetSpec,
+    Shot,
+    Style,
+    Transition,
+    sequence_seconds,
+    shown_seconds,
+)
 from .project import find_root
 from .prompts import placeholders
 from .providers.catalog import ROUTES
@@ -75,6 +87,8 @@ class Document:
     file: str
     #: Field path -> where its key starts (for unknown or duplicate fields).
     key_locations: dict[str, SourceLocation] = field(default_factory=dict)
+    #: Field path -> source text of a number written with colons (YAML 1.1 reads ``16:9`` as 969).
+    colon_numbers: dict[str, str] = field(default_factory=dict)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -115,8 +129,8 @@ def parse_yaml(text: str, file: str) -> Document:
     if root is None:
         return Document(None, locations, file)
     builder = _Builder(file, locations, key_locations, BASE_VALUE_BUDGET + 4 * len(text),
-                       BASE_CHAR_BUDGET + 4 * len(text))
-    return Document(builder.build(root, ""), locations, file, key_locations)
+                       BASE_CHAR_BUDGET + 4 * len(text), escapes="\\" in text)
+    return Document(builder.build(root, ""), locations, file, key_locations, builder.colon_numbers)
 
 
 def _node_estimate(text: str) -> int:
@@ -137,11 +151,18 @@ def _count_nodes(text: str, file: str) -> None:
                                 hint="split it into episodes, or move shared parts into include files")
 
 
+#: Characters no spec string may hold: C0 controls but tab and line breaks, DEL, and lone
+#: surrogates. YAML refuses them written raw; a double-quoted escape ("\\0", "\\ud800") makes them,
+#: and then an ffmpeg argument, a JSON request or a file name fails at the end of a build.
+_BAD_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 class _Builder:
     """Turn a composed YAML node tree into dicts/lists/scalars with a location per path."""
 
     def __init__(self, file: str, locations: dict[str, SourceLocation],
-                 key_locations: dict[str, SourceLocation], budget: int, char_budget: int) -> None:
+                 key_locations: dict[str, SourceLocation], budget: int, char_budget: int,
+                 escapes: bool = True) -> None:
         self.file = file
         self.locations = locations
         self.key_locations = key_locations
@@ -150,6 +171,16 @@ class _Builder:
         self.char_budget = char_budget
         self.chars = 0
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+        #: Only escapes in double quotes make the characters ``_BAD_CHARACTER`` finds.
+        self.escapes = escapes
+        self.colon_numbers: dict[str, str] = {}
+
+    def check_text(self, text: str, node: yaml.Node, path: str) -> None:
+        bad = _BAD_CHARACTER.search(text) if self.escapes else None
+        if bad is not None:
+            raise SpecError(f"the text holds the control character U+{ord(bad.group()):04X}",
+                            location=self.loc(node), field=path,
+                            hint="remove it: spec strings may hold tabs and line breaks, no other control characters")
 
     def loc(self, node: yaml.Node) -> SourceLocation:
         return SourceLocation(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -191,6 +222,7 @@ class _Builder:
                                     hint="YAML merge keys (<<) and non-string keys are not supported")
                 key = str(key_node.value)
                 child = join_path(path, key)
+                self.check_text(key, key_node, child)
                 if key in result:
                     raise SpecError(
                         f"duplicate key '{key}'",
@@ -210,6 +242,10 @@ class _Builder:
                             location=self.loc(node), field=path, hint="quote it to make it a string") from exc
         if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
             raise SpecError("NaN and infinity are not allowed", location=self.loc(node), field=path)
+        if isinstance(value, str):
+            self.check_text(value, node, path)
+        elif isinstance(value, (int, float)) and ":" in node.value:
+            self.colon_numbers[path] = node.value
         return value
 
 
@@ -244,7 +280,12 @@ def _schema_error(error: jsonschema.ValidationError, doc: Document) -> SpecError
     validator = error.validator
     hint = ""
     message = error.message
-    if validator == "required":
+    if validator in ("oneOf", "anyOf"):
+        branch = _best_branch(error)
+        if branch is not None:
+            return _schema_error(branch, doc)
+        message, hint = _no_branch(error)
+    elif validator == "required":
         missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
         # jsonschema reports each missing field as its own error: name that one, not the first.
         missing = [p for p in missing if error.message.startswith(f"{p!r} ")] or missing
@@ -260,18 +301,93 @@ def _schema_error(error: jsonschema.ValidationError, doc: Document) -> SpecError
             hint = did_you_mean(extra[0], allowed) or f"allowed fields: {', '.join(allowed)}"
     elif validator == "enum":
         message = f"{error.instance!r} is not allowed"
-        hint = did_you_mean(str(error.instance), [str(v) for v in error.validator_value]) or (
-            "allowed: " + ", ".join(str(v) for v in error.validator_value)
-        )
+        choices = "allowed: " + ", ".join(str(v) for v in error.validator_value)
+        close = did_you_mean(str(error.instance), [str(v) for v in error.validator_value])
+        hint = f"{close} {choices}" if close else choices
     elif validator == "type":
         message = f"expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
     elif validator == "pattern":
-        message = f"{error.instance!r} is not a valid name"
-        hint = "use letters, digits, '-', '_' and '.', starting with a letter or digit"
-    elif validator == "oneOf" and path.endswith(".sheet"):
-        message = "sheet must be true/false or a mapping"
-        hint = "e.g. sheet: {provider: gemini-3-pro-image}"
+        message, hint = _pattern_problem(error.instance, str(error.validator_value))
+    if path in doc.colon_numbers:
+        text = doc.colon_numbers[path]
+        hint = (f"YAML reads an unquoted {text} as the number {error.instance!r}: quote it, \"{text}\""
+                + (f"; {hint}" if hint else ""))
     return SpecError(message, location=location, field=path, hint=hint)
+
+
+def _best_branch(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
+    """The error of the oneOf/anyOf branch the value was meant for: the one whose type it has.
+
+    ``transition: wipe`` fails the string branch on its value and the mapping branch on its
+    type; the first says what to fix ("'wipe' is not allowed; allowed: cut, crossfade, fade").
+    """
+    by_branch: dict[Any, list[jsonschema.ValidationError]] = {}
+    for sub in error.context or ():
+        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+    branches = error.validator_value
+    fitting = [errs for index, errs in by_branch.items()
+               if _takes_type(branches[index], error.instance)
+               and not all(e.validator == "required" and not e.relative_path for e in errs)]
+    if len(fitting) != 1:
+        return None
+    return max(fitting[0], key=lambda e: len(e.relative_path))
+
+
+def _takes_type(branch: Any, value: Any) -> bool:
+    """Whether a oneOf branch is meant for values of ``value``'s JSON type."""
+    if not isinstance(branch, dict):
+        return False
+    if "$ref" in branch and branch["$ref"].startswith("#/$defs/"):
+        branch = schema()["$defs"].get(branch["$ref"][len("#/$defs/"):], {})
+    names = {"object": dict, "array": list, "string": str, "boolean": bool}
+    if "type" in branch:
+        wanted = branch["type"] if isinstance(branch["type"], list) else [branch["type"]]
+        return any(isinstance(value, names[w]) if w in names else
+                   isinstance(value, (int, float)) and not isinstance(value, bool) for w in wanted)
+    if "enum" in branch:
+        return any(type(v) is type(value) for v in branch["enum"])
+    return True
+
+
+def _no_branch(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """Word a oneOf/anyOf failure no single branch explains: list the forms the value may take."""
+    branches = [b for b in error.validator_value if isinstance(b, dict)]
+    if branches and all(set(b) == {"required"} and len(b["required"]) == 1 for b in branches):
+        names = " and ".join(f"'{b['required'][0]}'" for b in branches)
+        if error.context:
+            return f"needs {names.replace(' and ', ' or ')}", f"set one of {names}"
+        return f"set only one of {names}", "remove the others"
+    forms = [_form(b) for b in branches]
+    return f"expected {' or '.join(forms)}, got {type(error.instance).__name__} {error.instance!r}", ""
+
+
+def _form(branch: dict[str, Any]) -> str:
+    """A branch of a oneOf as a reader would say it: "one of cut, crossfade, fade", "a mapping (kind, seconds)"."""
+    if "enum" in branch:
+        return "one of " + ", ".join(str(v) for v in branch["enum"])
+    kind = branch.get("type")
+    if kind == "object":
+        fields = ", ".join(branch.get("properties", {}))
+        return f"a mapping ({fields})" if fields else "a mapping"
+    return {"boolean": "true or false", "array": "a list", "string": "a string", "number": "a number",
+            "integer": "a whole number"}.get(str(kind), str(kind))
+
+
+def _pattern_problem(value: Any, pattern: str) -> tuple[str, str]:
+    """Why a string fails one of the schema's patterns, and how to write it."""
+    text = str(value)
+    if pattern.startswith("^SM"):
+        message, hint = f"{text!r} is not a rule id", "rule ids look like SM104 (docs/lint.md)"
+    elif ".mp4" in pattern:
+        message, hint = f"{text!r} is not a file name", "a name like pilot.mp4: ASCII letters, digits, '-', '_', '.'; no folders"
+    else:
+        message = f"{text!r} is not a valid id"
+        hint = "ids use ASCII letters, digits, '-', '_' and '.', starting with a letter or digit"
+        if not text.isascii():
+            hint += " (no accents or other scripts; the title fields take any text)"
+    if text.endswith(("\n", "\r")):
+        hint = "it ends with a line break (a block scalar '|' or a quoted \\n?); remove it"
+    return message, hint
 
 
 def validate_schema(doc: Document, definition: str = "") -> list[SpecError]:
@@ -361,6 +477,52 @@ def project_file(base: Path, value: str, root: Path) -> tuple[Path | None, str]:
         return None, exc.strerror or str(exc)
 
 
+#: Seconds between keyframes of a conformed clip (``conform.DeliveryFormat.gop``; a test keeps them equal).
+CONFORM_GOP_SECONDS = 0.5
+
+
+def _check_timing(shots: Mapping[str, Shot], sequences: list[Sequence], delivery: Mapping[str, Any],
+                  err: Callable[[str, str, str], None]) -> None:
+    """Refuse what assembly would fail on after every clip is paid for: transitions longer than
+    the shots they join, a poster past the end, a rendition listed twice."""
+    for seq in sequences:
+        t = seq.transition
+        if t.kind == "cut" or t.seconds <= 0 or len(seq.shots) < 2 or any(s not in shots for s in seq.shots):
+            continue
+        last = len(seq.shots) - 1
+        for j, sid in enumerate(seq.shots):
+            shown = shown_seconds(shots, sid)
+            if j in (0, last) and shown < t.seconds:
+                err(f"{seq.path}.transition", f"a {t.seconds:g} s {t.kind} is longer than shot '{sid}' "
+                    f"({shown:g} s shown)", "shorten the transition, or trim less of the shot")
+                break
+            need = 2 * t.seconds + CONFORM_GOP_SECONDS
+            if 0 < j < last and shown < need:
+                err(f"{seq.path}.transition", f"shot '{sid}' shows {shown:g} s, less than the {need:g} s two "
+                    f"{t.seconds:g} s {t.kind}s and a keyframe between them need",
+                    "shorten the transition, or trim less of the shot")
+                break
+    for j, kind in enumerate(delivery.get("renditions", ())):
+        if kind in delivery["renditions"][:j]:
+            err(f"delivery.renditions[{j}]", f"rendition '{kind}' is listed twice", "list each rendition once")
+    poster_at = delivery.get("poster_at")
+    if poster_at is not None:
+        length = sum(sequence_seconds(shots, seq) for seq in sequences)
+        used = [shots[sid].fps for seq in sequences for sid in seq.shots if sid in shots]
+        fps = delivery.get("format", {}).get("fps") or min(used, default=24)
+        last_frame = max(0.0, length - 1 / fps)  # a seek past the last frame's start finds no frame
+        if poster_at > last_frame:
+            err("delivery.poster_at", f"the poster at {poster_at:g} s is past the end of the episode "
+                f"({length:g} s)", f"pick a second between 0 and {round(last_frame, 2):g}")
+
+
+def _windows_hint(value: str) -> str:
+    """A fix for a path written the Windows way (``vo\\line.wav``, ``C:\\proj\\x.png``), or ''."""
+    if "\\" in value or re.match(r"[A-Za-z]:", value):
+        return "write paths with '/' between folders, relative to the spec (e.g. vo/line.wav), not C:\\ or \\"
+    return ""
+
+
 def _shown(value: str) -> str:
     """A path as messages show it: never a 5,000-character line."""
     return value if len(value) <= 80 else value[:60] + "..." + value[-12:]
@@ -376,10 +538,12 @@ def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Doc
         found, problem = project_file(spec.parent, rel, root)
         if problem == "outside":
             raise SpecError(f"include '{_shown(rel)}' is outside the project", location=where, field=field,
-                            hint=f"keep series files under {root}")
+                            hint=_windows_hint(rel) or f"keep series files under {root}")
         if found is None and problem != "missing":
             raise SpecError(f"cannot use include '{_shown(rel)}': {problem}", location=where, field=field)
         resolved = found if found is not None else (spec.parent / rel).resolve()
+        if any(resolved == done for _, done in out):
+            continue  # two series files that include one bible: read it once, define its ids once
         if resolved in chain:
             ring = " -> ".join(p.name for p in [*chain, resolved])
             raise SpecError(f"include cycle: {ring}", location=where, field=field, hint="remove one of the includes")
@@ -387,7 +551,7 @@ def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Doc
             raise SpecError(f"includes nest deeper than {MAX_INCLUDE_DEPTH}", location=where, field=field)
         if found is None:
             raise SpecError(f"included file '{_shown(rel)}' does not exist", location=where, field=field,
-                            hint="paths are relative to the including file")
+                            hint=_windows_hint(rel) or "paths are relative to the including file")
         child = read_document(resolved, display)
         if child.data is None:
             continue
@@ -444,9 +608,10 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         """Resolve a file named in the spec, relative to the file that named it, inside the root."""
         found, problem = project_file(base.parent, value, root)
         if problem == "outside":
-            err(path, f"'{_shown(value)}' is outside the project", f"keep assets under {root}")
+            err(path, f"'{_shown(value)}' is outside the project", _windows_hint(value) or f"keep assets under {root}")
         elif problem == "missing":
-            err(path, f"file '{_shown(value)}' does not exist", "paths are relative to the spec that names them")
+            err(path, f"file '{_shown(value)}' does not exist",
+                _windows_hint(value) or "paths are relative to the spec that names them")
         elif problem:
             err(path, f"cannot use file '{_shown(value)}': {problem}")
         return str(found) if found is not None else value
@@ -630,6 +795,7 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
     delivery = dict(data.get("delivery", {}))
     if "music" in delivery:
         delivery["music"] = asset("delivery.music", delivery["music"], spec)
+    _check_timing(shots, sequences, delivery, err)
 
     if errors:
         errors.sort(key=lambda e: (e.location.file, e.location.line, e.location.column) if e.location else ("", 0, 0))
