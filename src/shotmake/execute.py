@@ -30,6 +30,7 @@ from .cache import Cache, build_scope
 from .costs import PriceOverrides, SpendLimit, estimate
 from .errors import (
     BudgetExceeded,
+    InternalError,
     MediaError,
     ProviderError,
     ProviderUnavailable,
@@ -224,7 +225,8 @@ class Executor:
                             self._stop.set()
                         continue
                     except Exception as exc:
-                        error = RunError(f"internal error: {type(exc).__name__}: {exc}", node=node.id)
+                        error = InternalError(f"internal error: {type(exc).__name__}: {exc}", node=node.id)
+                        error.__cause__ = exc  # `--debug` prints its traceback
                         result.failed.append((node, error))
                         self.reporter.node_failed(node, error)
                         blocked |= plan.dependents(node.id)
