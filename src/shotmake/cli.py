@@ -217,8 +217,8 @@ def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
     plan, moves = route_plan(plan, _registry(config).unavailable, config.fallbacks())
     scope = build_scope(episode)
     _specs().prefetch(cache, plan)  # index entries remembered from the last run, one query for the rest
-    stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(scope, nid),
-                        lambda ids: cache.prefetch_previous(scope, ids))
+    stale = stale_nodes(plan, cache.contains, lambda nid: cache.manifests(scope, nid),
+                        lambda ids: cache.prefetch_manifests(scope, ids))
     _specs().remember(cache, plan)
     for move in moves:
         if move.node in stale:

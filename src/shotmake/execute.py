@@ -309,6 +309,7 @@ class Executor:
         finally:
             temp.unlink(missing_ok=True)
         self.cache.record_build(build_scope(self.plan.episode), node.id, node.key, node.manifest)
+        self.cache.record_manifest(build_scope(self.plan.episode), node.id, node.key, node.manifest)
         if self.journal is not None and self.journal.get(node.key) is not None:
             self.journal.downloaded(node.key)
         return _Built(node, artifact, self.clock() - started, cost)
