@@ -416,3 +416,44 @@ def test_every_rule_is_documented_and_every_documented_rule_exists() -> None:
 def test_every_rule_has_its_own_test() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     assert [r for r in RULES if f"def test_{r.lower()}_" not in source] == []
+
+
+# --------------------------------------------------------------------------------------------
+# SM210 / SM211: inputs the build would refuse only after the clips are paid for
+
+
+def test_sm210_files_in_a_format_the_build_cannot_read(tmp_path: Path) -> None:
+    for name in ("bed.png", "line.txt", "mei.gif", "dawn.bmp", "good.wav", "good.png"):
+        (tmp_path / name).write_bytes(b"x")
+    chars = CHARACTERS.replace("a girl in a yellow raincoat", "a girl in a yellow raincoat\n    references: [mei.gif]")
+    plates = PLATES + "  dawn: {file: dawn.bmp}\n  ok: {file: good.png}\n"
+    text = spec(shot("s1", "{mei} waves", voiceover="line.txt"), shot("s2", voiceover="good.wav"),
+                characters=chars, plates=plates) + "delivery: {music: bed.png}\n"
+    found = check(text, "SM210", root=tmp_path)
+    assert sorted(f.field for f in found) == ["characters.mei.references[0]", "delivery.music", "plates.dawn.file",
+                                              "shots[0].voiceover"]
+    music = next(f for f in found if f.field == "delivery.music")
+    assert "'bed.png' is not an audio file" in music.message and ".wav" in music.hint
+    image = next(f for f in found if f.field == "plates.dawn.file")
+    assert "'dawn.bmp' is not an image" in image.message and ".png" in image.hint
+
+
+def test_sm210_image_extensions_are_the_ones_the_executor_sends() -> None:
+    from shotmake.execute import MIME
+    from shotmake.lint import IMAGE_EXTENSIONS
+
+    assert set(IMAGE_EXTENSIONS) == {ext for ext, mime in MIME.items() if mime.startswith("image/")}
+
+
+def test_sm211_an_aspect_the_image_route_does_not_render() -> None:
+    chars = CHARACTERS.replace("    sheet: true\n  kai:", "    sheet: {provider: gpt-image-1, aspect: \"16:9\"}\n  kai:")
+    plates = PLATES.replace("{prompt: the great lamp of the lighthouse}",
+                            "{prompt: the great lamp, provider: gemini-3-pro-image, aspect: \"5:4\"}")
+    found = check(spec(shot("s1", "{mei} waves")), "SM211") + check(
+        spec(shot("s1", "{mei} waves"), characters=chars, plates=plates), "SM211")
+    assert sorted(f.field for f in found) == ["characters.mei.sheet.aspect", "plates.lamp.aspect"]
+    sheet = next(f for f in found if f.field.startswith("characters"))
+    assert "gpt-image-1 renders 1:1, 3:2 or 2:3, not 16:9" in sheet.message
+    # The local image renderer draws any aspect.
+    local = PLATES.replace("{prompt: the great lamp of the lighthouse}", "{prompt: the lamp, aspect: \"5:4\"}")
+    assert check(spec(shot("s1"), plates=local), "SM211") == []

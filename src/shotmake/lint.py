@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -138,7 +139,20 @@ _RULES = (
          "remove it from all but one sequence, or copy it into a new shot"),
     Rule("SM205", "warning", "a sequence longer than `lint: {max_sequence_seconds: N}` (default 300 s)",
          "split the sequence, or raise `max_sequence_seconds`", per_shot=False),
+    # SM21x: inputs a build would refuse only at its end, after the clips are paid for.
+    Rule("SM210", "error", "a file whose extension is not a format its field takes: `music:`/`voiceover:` "
+         "audio, plate files and character references images (PNG, JPEG, WebP), `sora_character` MP4",
+         "convert the file (e.g. to .wav or .png) and name the converted file"),
+    Rule("SM211", "error", "a sheet or generated plate whose `aspect` its image route does not render "
+         "(gpt-image: 1:1, 3:2, 2:3; Gemini image: 1:1 to 21:9)",
+         "set one of the aspect ratios the message names, or pick another image route", per_shot=False),
 )
+
+#: File extensions each kind of input is read as (images: those ``execute.MIME`` sends, a test keeps
+#: them equal; audio: what the mix opens; the Sora character clip is uploaded as MP4).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus")
+VIDEO_EXTENSIONS = (".mp4",)
 
 #: Rule id -> rule; the source for ``docs/lint.md``.
 RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _RULES})
@@ -354,6 +368,8 @@ class _Checker:
         self.unused_characters()
         self.reachability()
         self.sequence_lengths()
+        self.file_formats()
+        self.image_aspects()
 
     # -- what a shot sends ------------------------------------------------------------------
 
@@ -707,3 +723,47 @@ class _Checker:
                 self.report("SM205", seq.path,
                             f"sequence '{seq.id}' runs {_num(round(total, 2))} s, longer than {_num(limit)} s",
                             "split it into shorter sequences, or raise `lint: {max_sequence_seconds: N}`")
+
+    # -- SM210 / SM211: inputs refused at the end of a build -----------------------------------
+
+    def file_formats(self) -> None:
+        ep = self.episode
+        wanted = {"image": IMAGE_EXTENSIONS, "audio": AUDIO_EXTENSIONS, "video": VIDEO_EXTENSIONS}
+        files: list[tuple[str, str, str, Shot | None]] = []  # field, value, kind, shot
+        if isinstance(ep.delivery.get("music"), str):
+            files.append(("delivery.music", ep.delivery["music"], "audio", None))
+        files.extend((f"{s.path}.voiceover", s.voiceover, "audio", s) for s in ep.shots.values() if s.voiceover)
+        for cid, char in ep.characters.items():
+            files.extend((f"characters.{cid}.references[{j}]", ref, "image", None)
+                         for j, ref in enumerate(char.references))
+            if char.sora_character:
+                files.append((f"characters.{cid}.sora_character", char.sora_character, "video", None))
+        for pid, plate in ep.plates.items():
+            if plate.file:
+                files.append((f"plates.{pid}.file", plate.file, "image", None))
+        root = ep.root.rstrip("/\\")
+        for field, value, kind, owner in files:
+            extension = os.path.splitext(value)[1].lower()
+            if extension in wanted[kind]:
+                continue
+            shown = value[len(root) + 1:] if value.startswith(root + os.sep) else value
+            article = "an" if kind in ("audio", "image") else "a"
+            self.report("SM210", field, f"'{shown}' is not {article} {kind} file shotmake reads "
+                        f"({extension or 'no extension'})",
+                        f"convert it to one of {', '.join(wanted[kind])}", shot=owner)
+
+    def image_aspects(self) -> None:
+        ep = self.episode
+        images: list[tuple[str, str, str]] = []  # field, route, aspect
+        for cid, char in ep.characters.items():
+            if char.sheet is not None:
+                images.append((f"characters.{cid}.sheet.aspect", char.sheet.provider, char.sheet.aspect))
+        for pid, plate in ep.plates.items():
+            if plate.file is None:
+                images.append((f"plates.{pid}.aspect", plate.provider, plate.aspect))
+        for field, name, aspect in images:
+            route = self.routes.get(name)
+            if route is None or route.kind != "image" or route.vendor == "local" or aspect in route.aspects:
+                continue  # the local renderer draws any aspect
+            self.report("SM211", field, f"{route.name} renders {_either(list(route.aspects))}, not {aspect}",
+                        f"set aspect: \"{route.aspects[0]}\", or pick another image route")

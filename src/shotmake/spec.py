@@ -378,6 +378,8 @@ def _pattern_problem(value: Any, pattern: str) -> tuple[str, str]:
     text = str(value)
     if pattern.startswith("^SM"):
         message, hint = f"{text!r} is not a rule id", "rule ids look like SM104 (docs/lint.md)"
+    elif ":[1-9]" in pattern:
+        message, hint = f"{text!r} is not an aspect ratio", "write it as W:H in whole numbers, quoted: \"16:9\""
     elif ".mp4" in pattern:
         message, hint = f"{text!r} is not a file name", "a name like pilot.mp4: ASCII letters, digits, '-', '_', '.'; no folders"
     else:

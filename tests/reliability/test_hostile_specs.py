@@ -325,7 +325,9 @@ def test_each_missing_required_field_is_named_once(spec_path: Path) -> None:
 # -- validate ok => plan plans: mutate the data, not the text ---------------------------------
 
 #: VALID with every delivery key and the fields assembly reads, so mutations reach them all.
-RICH = VALID.replace("    pick: 2\n", "    pick: 2\n    subtitle: Hello.\n") + """\
+RICH = VALID.replace("    pick: 2\n", "    pick: 2\n    subtitle: Hello.\n").replace(
+    "  dawn: {file: refs/dawn.png}\n", "  dawn: {file: refs/dawn.png}\n  harbour: {prompt: an empty harbour, aspect: '16:9'}\n"
+) + """\
 delivery:
   format: {resolution: 480p, aspect: "16:9", fps: 12}
   loudness: -16
@@ -366,7 +368,7 @@ PLAUSIBLE = st.sampled_from([
 #: Values near the edge of what each field takes (a plausible value in the wrong field is a typo
 #: validate catches at once; these reach the semantic checks and the planner).
 NEAR_MISSES: dict[str, list[object]] = {
-    "aspect": ["16:9", "9:16", "4:3", 969, "1:1"], "resolution": ["480p", "720p", "1080p", "4k", "8k", 720],
+    "aspect": ["16:9", "9:16", "4:3", 969, "1:1", "0:0", "0:5", "abc"], "resolution": ["480p", "720p", "1080p", "4k", "8k", 720],
     "fps": [0, 1, 12, 24, 120, 121, "abc", 12.5], "duration": [0.1, 1, 2, 4, 8, 600, 0, -1],
     "poster_at": [0, 1, 1.9, 2.5, 3.4, 999, -1], "seconds": [0, 0.1, 0.5, 1, 1.5, 2, 5],
     "in": [0, 0.5, 1, 1.9, 2, 3], "out": [0, 0.5, 1, 1.5, 2, 2.5, 99], "kind": ["cut", "crossfade", "fade", "wipe"],
