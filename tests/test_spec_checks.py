@@ -213,3 +213,9 @@ def test_a_series_file_included_twice_is_read_once(tmp_path: Path) -> None:
     text = GOOD.replace("episode: ep\n", "episode: ep\ninclude: [series/a.yaml, series/b.yaml]\n")
     episode = episode_from_text(text, str(tmp_path / "ep.yaml"), root=tmp_path)
     assert "ren" in episode.characters
+
+
+def test_the_readme_documents_every_delivery_key() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for key in schema()["$defs"]["delivery"]["properties"]:
+        assert f"`delivery.{key}" in readme or f"delivery: {{{key}" in readme, key
