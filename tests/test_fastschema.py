@@ -51,6 +51,8 @@ def test_an_unknown_keyword_never_claims_valid() -> None:
     ({"enum": ["a"]}, "a", True),
     ({"minimum": 0}, True, True),          # booleans are not numbers: the bound does not apply
     ({"pattern": "^a$"}, "a\n", True),      # re.search semantics, like jsonschema
+    ({"pattern": "^a$(?!\\n)"}, "a\n", False),  # how the shipped schema anchors its patterns
+    ({"pattern": "^a$(?!\\n)"}, "a", True),
     ({"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}, {"a": 1, "b": 2}, False),
     ({"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}, {"a": 1}, True),
     ({"oneOf": [{"type": "boolean"}, {"type": "object"}]}, {}, True),
@@ -114,3 +116,8 @@ def test_random_values_are_never_accepted_wrongly(value: Any) -> None:
     for definition in ("", "series"):
         if fastschema.accepts(value, definition):
             assert jsonschema_accepts(value, definition)
+
+
+def test_the_shipped_id_pattern_refuses_a_trailing_newline() -> None:
+    check = fastschema.compile_schema({"$defs": spec.schema()["$defs"], "$ref": "#/$defs/id"})
+    assert check("s1") and not check("s1\n") and not check("caf\u00e9")
