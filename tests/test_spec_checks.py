@@ -153,6 +153,16 @@ def test_a_transition_that_fits_is_fine() -> None:
     assert episode_from_text(text, "ep.yaml").sequences[0].transition.seconds == 3.5
 
 
+@pytest.mark.parametrize(("fields", "expected"), [
+    ("seed: -1", "shots[1].seed: -1 is less than the minimum of 0"),
+    ("seed: 4294967296", "shots[1].seed: 4294967296 is greater than the maximum of 4294967295"),
+    ("seed: 4294967295\n    takes: 2", "shots[1].seed: take 2 would use seed 4294967296, past 4294967295"),
+])
+def test_seeds_fit_what_providers_take(fields: str, expected: str) -> None:
+    lines = errors_of(GOOD.replace("    after: s1\n", f"    after: s1\n    {fields}\n"))
+    assert any(expected in line for line in lines), lines
+
+
 def test_a_deep_extends_chain_loads_and_plans() -> None:
     from shotmake.lint import lint
     from shotmake.plan import build_plan

@@ -407,6 +407,8 @@ def validate_schema(doc: Document, definition: str = "") -> list[SpecError]:
 # Semantic checks and the model
 
 
+#: The largest seed (Veo takes a uint32); take n of a shot uses its seed + n - 1.
+MAX_SEED = 2**32 - 1
 #: Files an episode may pull in through nested includes.
 MAX_INCLUDE_DEPTH = 16
 
@@ -718,6 +720,9 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         pick = int(sdata.get("pick", 1))
         if pick > takes:
             err(f"{base}.pick", f"pick {pick} but only {takes} take(s)", f"pick a take between 1 and {takes}")
+        if isinstance(sdata.get("seed"), int) and sdata["seed"] + takes - 1 > MAX_SEED:
+            err(f"{base}.seed", f"take {takes} would use seed {sdata['seed'] + takes - 1}, past {MAX_SEED}",
+                f"use a seed up to {MAX_SEED - takes + 1}")
         shots[sid] = Shot(
             id=sid,
             prompt=sdata["prompt"],
