@@ -362,7 +362,8 @@ class Cache:
     def prefetch_manifests(self, scope: str, node_ids: Iterable[str]) -> None:
         """Like ``prefetch``, for the histories ``manifests`` reads (and the last-build records behind them)."""
         ids = list(node_ids)
-        self._prefetch([*(f"hist:{scope}:{nid}" for nid in ids), *(f"last:{scope}:{nid}" for nid in ids)])
+        self._prefetch(f"hist:{scope}:{nid}" for nid in ids)
+        self._prefetch(f"last:{scope}:{nid}" for nid in ids if not self._known.get(f"hist:{scope}:{nid}"))
 
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every ``(key, entry)`` of stored artifacts."""

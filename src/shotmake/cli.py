@@ -217,8 +217,11 @@ def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
     plan, moves = route_plan(plan, _registry(config).unavailable, config.fallbacks())
     scope = build_scope(episode)
     _specs().prefetch(cache, plan)  # index entries remembered from the last run, one query for the rest
-    stale = stale_nodes(plan, cache.contains, lambda nid: cache.manifests(scope, nid),
-                        lambda ids: cache.prefetch_manifests(scope, ids))
+    def prefetch(ids: list[str]) -> None:  # the dirty nodes' histories, then the renders those name
+        cache.prefetch_manifests(scope, ids)
+        cache.prefetch([r["key"] for nid in ids if len(found := cache.manifests(scope, nid)) > 1 for r in found])
+
+    stale = stale_nodes(plan, cache.contains, lambda nid: cache.manifests(scope, nid), prefetch)
     _specs().remember(cache, plan)
     for move in moves:
         if move.node in stale:

@@ -501,15 +501,23 @@ def stale_nodes(
 
 def _closest(node: Node, records: Sequence[Mapping[str, Any]], is_cached: Callable[[str], bool]
              ) -> Mapping[str, Any] | None:
-    """The manifest to explain ``node`` against: the cached record with the fewest differing fields."""
+    """The manifest to explain ``node`` against: of the records whose render is still cached, the one
+    with the fewest fields unlike the node's (ties: the newest); else the newest record."""
     usable = [r for r in records if isinstance(r, Mapping) and isinstance(r.get("manifest"), Mapping)]
-    cached = [r for r in usable if isinstance(r.get("key"), str) and is_cached(r["key"])]
-    if cached:
-        new = node.manifest
-        best = min(cached, key=lambda r: sum(1 for f in set(r["manifest"]) | set(new)
-                                             if r["manifest"].get(f) != new.get(f)))  # ties: the newest
-        return best["manifest"]  # type: ignore[no-any-return]
-    return usable[0]["manifest"] if usable else None
+    if len(usable) <= 1:
+        return usable[0]["manifest"] if usable else None
+    new = node.manifest
+
+    def unlike(record: Mapping[str, Any]) -> int:
+        old = record["manifest"]
+        return sum(1 for f in set(old) | set(new) if old.get(f) != new.get(f))
+
+    ranked = sorted(range(len(usable)), key=lambda i: (unlike(usable[i]), i))
+    for i in ranked:  # the closest first: usually one lookup
+        key = usable[i].get("key")
+        if isinstance(key, str) and is_cached(key):
+            return usable[i]["manifest"]  # type: ignore[no-any-return]
+    return usable[0]["manifest"]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
