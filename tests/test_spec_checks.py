@@ -163,6 +163,13 @@ def test_seeds_fit_what_providers_take(fields: str, expected: str) -> None:
     assert any(expected in line for line in lines), lines
 
 
+def test_an_extension_is_trimmed_within_its_whole_clip() -> None:
+    base = GOOD.replace("    after: s1\n    duration: 4\n", "    extends: s1\n    duration: 7\n    trim: {TRIM}\n")
+    assert episode_from_text(base.replace("{TRIM}", "{in: 1, out: 10}"), "ep.yaml").shots["s2"].trim_out == 10
+    lines = errors_of(base.replace("{TRIM}", "{out: 12}"))
+    assert any("shots[1].trim: trim falls outside the 11s extended clip" in line for line in lines), lines
+
+
 def test_a_deep_extends_chain_loads_and_plans() -> None:
     from shotmake.lint import lint
     from shotmake.plan import build_plan

@@ -30,6 +30,7 @@ from .model import (
     Shot,
     Style,
     Transition,
+    clip_seconds,
     sequence_seconds,
     shown_seconds,
 )
@@ -489,6 +490,10 @@ def _check_timing(shots: Mapping[str, Shot], sequences: list[Sequence], delivery
                   err: Callable[[str, str, str], None]) -> None:
     """Refuse what assembly would fail on after every clip is paid for: transitions longer than
     the shots they join, a poster past the end, a rendition listed twice."""
+    for shot in shots.values():  # an extension's clip holds its whole chain: known only now
+        length = clip_seconds(shots, shot.id)
+        if shot.extends and (shot.trim_out is not None and shot.trim_out > length or shot.trim_in >= length):
+            err(f"{shot.path}.trim", f"trim falls outside the {length:g}s extended clip", "trim within 0..duration")
     for seq in sequences:
         t = seq.transition
         if t.kind == "cut" or t.seconds <= 0 or len(seq.shots) < 2 or any(s not in shots for s in seq.shots):
