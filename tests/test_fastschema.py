@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shotmake import fastschema, spec
+from shotmake import fastschema, spec, spec_schema
 
 EPISODES = Path(__file__).resolve().parent.parent / "episodes"
 
@@ -23,7 +23,7 @@ def documents() -> list[tuple[Any, str]]:
 
 
 def jsonschema_accepts(data: Any, definition: str) -> bool:
-    return not any(True for _ in spec._validator(definition).iter_errors(data))
+    return not any(True for _ in spec_schema._validator(definition).iter_errors(data))
 
 
 def test_the_shipped_schema_compiles() -> None:
@@ -119,5 +119,5 @@ def test_random_values_are_never_accepted_wrongly(value: Any) -> None:
 
 
 def test_the_shipped_id_pattern_refuses_a_trailing_newline() -> None:
-    check = fastschema.compile_schema({"$defs": spec.schema()["$defs"], "$ref": "#/$defs/id"})
+    check = fastschema.compile_schema({"$defs": spec_schema.schema()["$defs"], "$ref": "#/$defs/id"})
     assert check("s1") and not check("s1\n") and not check("caf\u00e9")

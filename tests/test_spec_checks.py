@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from shotmake.errors import SpecError
-from shotmake.spec import episode_from_text, schema
+from shotmake.spec import episode_from_text
+from shotmake.spec_schema import schema
 
 GOOD = """\
 episode: ep
@@ -236,3 +237,10 @@ def test_the_readme_documents_every_delivery_key() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for key in schema()["$defs"]["delivery"]["properties"]:
         assert f"`delivery.{key}" in readme or f"delivery: {{{key}" in readme, key
+
+
+def test_the_transition_margin_is_the_conform_keyframe_interval() -> None:
+    from shotmake.conform import DeliveryFormat
+    from shotmake.spec import CONFORM_GOP_SECONDS
+
+    assert DeliveryFormat().gop == CONFORM_GOP_SECONDS

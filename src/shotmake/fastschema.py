@@ -280,8 +280,8 @@ def compile_schema(schema: Mapping[str, Any]) -> Check:
 
 @cache
 def episode_check(definition: str = "") -> Check:
-    """The compiled episode schema (or, for includes, the same wrapper ``spec._validator`` uses)."""
-    from .spec import schema
+    """The compiled episode schema (or, for includes, the same wrapper ``spec_schema._validator`` uses)."""
+    from .spec_schema import schema
 
     root = schema()
     if definition:

@@ -29,6 +29,7 @@ from shotmake.cli import cli
 from shotmake.errors import SpecError
 from shotmake.model import Episode
 from shotmake.spec import load_episode
+from shotmake.spec_schema import schema
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -349,7 +350,7 @@ def _field_names() -> list[str]:
         elif isinstance(node, list):
             for value in node:
                 walk(value)
-    walk(spec_module.schema())
+    walk(schema())
     return sorted(names)
 
 
