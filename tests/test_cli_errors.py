@@ -73,7 +73,9 @@ def test_spec_and_lint_errors_print_their_json(project: Path) -> None:
     (project / SPEC).write_text((project / SPEC).read_text().replace("characters: [kia]", "characters: [kai]")
                                 .replace("provider: local\n", "provider: sora-2\n"))
     result = invoke("plan", SPEC, "--json")
-    assert result.exit_code == 2 and one_json(result)["error"]["kind"] == "lint"
+    assert result.exit_code == 2
+    error = one_json(result)["error"]
+    assert error["kind"] == "lint" and error["findings"] and all(" SM1" in f for f in error["findings"])
 
 
 def test_a_bad_option_answers_in_json(project: Path) -> None:

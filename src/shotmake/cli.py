@@ -71,9 +71,13 @@ def _emit_json(data: Any) -> None:
 
 def _fail_json(ctx: click.Context, error: BaseException, exit_code: int, **fields: str) -> None:
     if _json_wanted(ctx) and not ctx.meta.get("shotmake.json_done"):
+        from .redaction import redact
         from .report import error_json
 
-        _emit_json(error_json(error, exit_code=exit_code, **fields))
+        data = error_json(error, exit_code=exit_code, **fields)
+        if isinstance(error, LintFailed):  # the findings, as `lint` prints them
+            data["error"]["findings"] = [redact(line) for line in ctx.meta.get("shotmake.lint_lines", [])]
+        _emit_json(data)
 
 
 class ShotmakeGroup(click.Group):
