@@ -137,3 +137,11 @@ def test_help_lists_the_exit_codes() -> None:
     text = invoke("--help").stdout
     for line in ("0    success", "1    the build failed", "2    bad spec", "70   internal error", "130  interrupted"):
         assert line in text, text
+
+
+def test_validate_refuses_what_plan_refuses(project: Path) -> None:
+    """A spec a provider would reject (a character sheet sent to Sora) used to validate ok, then fail plan."""
+    (project / SPEC).write_text((project / SPEC).read_text().replace("provider: local\n", "provider: sora-2\n"))
+    validated, planned = invoke("validate", SPEC), invoke("plan", SPEC)
+    assert planned.exit_code == 2 and validated.exit_code == 2, validated.output
+    assert "SM101 error" in validated.stderr and "ok:" not in validated.stdout

@@ -255,10 +255,13 @@ def _cache(settings: Settings) -> Any:
 def validate(episodes: tuple[Path, ...]) -> None:
     """Check episode specs without rendering anything.
 
-    Prints one line per valid file; errors name file:line:col, the field and a fix.
+    Everything `plan` checks before it plans: the schema, references, timing, the provider
+    rules of `lint` (errors fail, warnings print) and shotmake.toml. Prints one line per valid
+    file; errors name file:line:col, the field and a fix.
     """
     for path in episodes:
-        episode = _load(path)
+        episode = _load(path, check=True)  # what validate accepts, plan plans
+        _config(episode)
         seconds = sum(s.duration for s in episode.shots.values())
         click.echo(f"{path}: ok: {len(episode.characters)} characters, {len(episode.shots)} shots, "
                    f"{len(episode.sequences)} sequences, {seconds:.1f}s")
@@ -272,7 +275,7 @@ def lint(episodes: tuple[Path, ...]) -> None:
     Errors (exit 2) are requests a provider would reject: a character reference sent to
     Sora, Veo 4k at 4 s, five reference images... Warnings flag weak choices. Each finding
     has a rule id (docs/lint.md); silence one with `ignore: [SM106]` on the shot or
-    `lint: {ignore: [...]}` in the episode. `plan` and `build` run the same checks.
+    `lint: {ignore: [...]}` in the episode. `validate`, `plan` and `build` run the same checks.
     """
     failed = False
     for path in episodes:
