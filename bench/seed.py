@@ -52,6 +52,7 @@ def seed(spec: Path, cache_dir: Path, skip: Callable[[Node], bool] = lambda node
                 cache.store(node.key, temp, {"node": nid, "kind": node.kind, "provider": node.provider,
                                              "episode": episode.name, "seeded": True})
                 cache.record_build(build_scope(episode), nid, node.key, node.manifest)
+                cache.record_manifest(build_scope(episode), nid, node.key, node.manifest)
                 count += 1
     finally:
         cache.close()

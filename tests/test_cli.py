@@ -114,3 +114,18 @@ def test_help_teaches(run: Run) -> None:
     for command in ("build", "plan", "explain", "graph", "status", "validate", "gc", "clean", "jobs"):
         assert command in text
     assert "--keep-going" in run("build", "--help").stdout
+
+
+def test_plan_reasons_compare_with_what_is_cached_after_a_revert(project: Path, run: Run) -> None:
+    """Dusk, then night; back to dusk with a longer shot: the prompt is not a reason (dusk is cached)."""
+    build_json(run)
+    spec = project / SPEC
+    original = spec.read_text()
+    spec.write_text(original.replace("A lighthouse at dusk.", "A lighthouse at night."))
+    build_json(run)
+    spec.write_text(original.replace("    duration: 2\n", "    duration: 3\n"))
+    planned = json.loads(run("plan", SPEC, "--json").stdout)
+    reasons = {e["id"]: e["reasons"] for e in planned["rendered"]}
+    assert reasons["clip:b"] == ["duration changed: 2 -> 3 s"]
+    explained = run("explain", SPEC, "b").stdout
+    assert "dirty: duration changed: 2 -> 3 s" in explained and "prompt" not in explained

@@ -97,3 +97,14 @@ def test_poster_and_renditions(master: Path, tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="even"):
         deliver.rendition(master, tmp_path / "odd.mp4", "proxy", (161, 90))
     assert media.decode_counts(vertical)[0] == media.decode_counts(master)[0]
+
+
+def test_a_silent_master_is_delivered_silent_not_failed(tmp_path: Path) -> None:
+    """No audio to measure (clips with audio: false, or a master under loudnorm's 0.4 s block)
+    used to fail the master after every clip was paid for; silence has no loudness to normalise."""
+    clip = tmp_path / "silent.mp4"
+    LocalProvider().render(RenderRequest(node_id="s", key="s", kind="clip", model="", prompt="x", duration=1.0,
+                                         width=320, height=180, fps=24, audio=False), clip)
+    dest = tmp_path / "mixed.mp4"
+    assert deliver.mix_audio(clip, dest) is None
+    assert media.decode_counts(dest) == media.decode_counts(clip)

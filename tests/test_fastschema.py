@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shotmake import fastschema, spec
+from shotmake import fastschema, spec, spec_schema
 
 EPISODES = Path(__file__).resolve().parent.parent / "episodes"
 
@@ -23,7 +23,7 @@ def documents() -> list[tuple[Any, str]]:
 
 
 def jsonschema_accepts(data: Any, definition: str) -> bool:
-    return not any(True for _ in spec._validator(definition).iter_errors(data))
+    return not any(True for _ in spec_schema._validator(definition).iter_errors(data))
 
 
 def test_the_shipped_schema_compiles() -> None:
@@ -51,6 +51,8 @@ def test_an_unknown_keyword_never_claims_valid() -> None:
     ({"enum": ["a"]}, "a", True),
     ({"minimum": 0}, True, True),          # booleans are not numbers: the bound does not apply
     ({"pattern": "^a$"}, "a\n", True),      # re.search semantics, like jsonschema
+    ({"pattern": "^a$(?!\\n)"}, "a\n", False),  # how the shipped schema anchors its patterns
+    ({"pattern": "^a$(?!\\n)"}, "a", True),
     ({"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}, {"a": 1, "b": 2}, False),
     ({"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}, {"a": 1}, True),
     ({"oneOf": [{"type": "boolean"}, {"type": "object"}]}, {}, True),
@@ -114,3 +116,8 @@ def test_random_values_are_never_accepted_wrongly(value: Any) -> None:
     for definition in ("", "series"):
         if fastschema.accepts(value, definition):
             assert jsonschema_accepts(value, definition)
+
+
+def test_the_shipped_id_pattern_refuses_a_trailing_newline() -> None:
+    check = fastschema.compile_schema({"$defs": spec_schema.schema()["$defs"], "$ref": "#/$defs/id"})
+    assert check("s1") and not check("s1\n") and not check("caf\u00e9")

@@ -520,3 +520,21 @@ def test_sm303_a_rendition_that_enlarges_part_of_the_master() -> None:
     assert "vertical rendition (720x1280) enlarges part of the 720p 16:9 master 1.78x" in finding.message
     vertical = text.replace("delivery: {", 'delivery: {format: {aspect: "9:16"}, ')
     assert check(vertical.replace("id: s1", 'id: s1\n    aspect: "9:16"'), "SM303") == []
+
+
+# --------------------------------------------------------------------------------------------
+# SM211: image aspects a route does not render
+
+
+def test_sm211_an_aspect_the_image_route_does_not_render() -> None:
+    chars = CHARACTERS.replace("    sheet: true\n  kai:", "    sheet: {provider: gpt-image-1, aspect: \"16:9\"}\n  kai:")
+    plates = PLATES.replace("{prompt: the great lamp of the lighthouse}",
+                            "{prompt: the great lamp, provider: gemini-3-pro-image, aspect: \"5:4\"}")
+    found = check(spec(shot("s1", "{mei} waves")), "SM211") + check(
+        spec(shot("s1", "{mei} waves"), characters=chars, plates=plates), "SM211")
+    assert sorted(f.field for f in found) == ["characters.mei.sheet.aspect", "plates.lamp.aspect"]
+    sheet = next(f for f in found if f.field.startswith("characters"))
+    assert "gpt-image-1 renders 1:1, 3:2 or 2:3, not 16:9" in sheet.message
+    # The local image renderer draws any aspect.
+    local = PLATES.replace("{prompt: the great lamp of the lighthouse}", "{prompt: the lamp, aspect: \"5:4\"}")
+    assert check(spec(shot("s1"), plates=local), "SM211") == []

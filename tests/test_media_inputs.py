@@ -175,4 +175,4 @@ def test_a_project_file_changed_after_planning_is_not_read(tmp_path: Path) -> No
 
 def test_an_unknown_rendition_is_a_spec_error(proj: Path) -> None:
     error = refusal(spec_with(proj, delivery="delivery: {renditions: [vertical, square]}"), proj)
-    assert error.field == "delivery.renditions[1]" and "use one of vertical, proxy" in error.render()
+    assert error.field == "delivery.renditions[1]" and "allowed: vertical, proxy" in error.render()

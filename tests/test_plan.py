@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,20 +82,91 @@ def test_user_reference_file_content_is_hashed(tmp_path: Path) -> None:
     assert first["sheet:mei"] != second["sheet:mei"] and first["clip:a"] != second["clip:a"]
 
 
+def history_of(*plans: Plan) -> Callable[[str], list[dict[str, Any]]]:
+    """What the cache records as ``plans`` are built in turn: per node id, its manifests, newest first."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for plan in plans:
+        for nid in plan.order:
+            node = plan.node(nid)
+            older = [r for r in records.get(nid, []) if r["key"] != node.key]
+            records[nid] = [{"key": node.key, "manifest": node.manifest}, *older]
+    return lambda nid: records.get(nid, [])
+
+
+def cached_keys(*plans: Plan) -> set[str]:
+    return {plan.node(nid).key for plan in plans for nid in plan.order}
+
+
+def reasons_after(edit: Callable[[str], str], *built: str, text: str = SMALL_EPISODE) -> dict[str, tuple[str, ...]]:
+    """Build ``built`` specs in turn (default: ``text``), then plan ``edit(text)``: each dirty node's reasons."""
+    plans = [plan_of(b) for b in (built or (text,))]
+    stale = stale_nodes(plan_of(edit(text)), cached_keys(*plans).__contains__, history_of(*plans))
+    for s in stale.values():
+        for reason in s.reasons:
+            assert "..." not in reason and not re.search(r"[0-9a-f]{16}", reason), reason
+    return {nid: s.reasons for nid, s in stale.items()}
+
+
 def test_stale_reasons() -> None:
     plan = plan_of(SMALL_EPISODE)
-    never = stale_nodes(plan, lambda key: False, lambda nid: None)
+    never = stale_nodes(plan, lambda key: False, lambda nid: [])
     assert list(never) == list(plan.order) and all(s.reasons == ("never built",) for s in never.values())
 
-    old_manifests: Mapping[str, Mapping[str, Any]] = {nid: plan.node(nid).manifest for nid in plan.order}
-    cached = {plan.node(nid).key for nid in plan.order}
-    edited = plan_of(SMALL_EPISODE.replace("A lighthouse at dusk.", "A lighthouse at night."))
-    stale = stale_nodes(edited, cached.__contains__, old_manifests.get)
+    stale = reasons_after(lambda t: t.replace("A lighthouse at dusk.", "A lighthouse at night."))
     assert list(stale) == ["clip:b", "conform:b", "sequence:one", "episode:tiny", "poster:tiny"]
-    assert stale["clip:b"].reasons[0].startswith("prompt changed: 'A lighthouse at dusk.")
-    assert stale["conform:b"].reasons == ("input clip:b changed",)
-    assert stale["sequence:one"].reasons == ("input conform:b changed",)
-    assert stale["episode:tiny"].reasons == ("input sequence:one changed",)
+    assert stale["clip:b"] == ("prompt changed: 'A lighthouse at dusk.' -> 'A lighthouse at night.'",)
+    assert stale["conform:b"] == ("input clip:b changed",)
+    assert stale["sequence:one"] == ("input conform:b changed",)
+    assert stale["episode:tiny"] == ("input sequence:one changed",)
+    assert stale["poster:tiny"] == ("input episode:tiny changed",)
+
+
+def test_reasons_compare_with_what_is_cached_not_with_the_last_build() -> None:
+    """Built with dusk, then night; back to dusk with a longer shot: only the duration changed."""
+    night = SMALL_EPISODE.replace("A lighthouse at dusk.", "A lighthouse at night.")
+    stale = reasons_after(lambda t: t.replace("    duration: 2\n", "    duration: 3\n"), SMALL_EPISODE, night)
+    assert stale["clip:b"] == ("duration changed: 2 -> 3 s",)
+    # A revert to a cached render is not dirty at all.
+    assert reasons_after(lambda t: t, SMALL_EPISODE, night) == {}
+
+
+def test_a_removed_render_is_explained_by_the_newest_record() -> None:
+    night = plan_of(SMALL_EPISODE.replace("A lighthouse at dusk.", "A lighthouse at night."))
+    stale = stale_nodes(night, set().__contains__, history_of(plan_of(SMALL_EPISODE), night))
+    assert stale["clip:b"].reasons == ("output missing from the cache",)
+
+
+def test_reasons_name_their_causes() -> None:
+    stale = reasons_after(lambda t: t.replace("a boy with a green scarf", "a boy with a red scarf"))
+    assert stale["clip:c"] == ("character kai: description changed",)
+    stale = reasons_after(lambda t: t.replace("look: flat colours", "look: watercolour"))
+    assert stale["sheet:mei"] == ("style changed",)
+    assert stale["clip:a"] == ("style changed", "input sheet:mei changed")
+    stale = reasons_after(lambda t: t.replace("shots: [a, b]", "shots: [b, a]"))
+    assert stale["sequence:one"] == ("shot order changed",)
+    stale = reasons_after(lambda t: t.replace("  - id: one\n    shots: [a, b]\n  - id: two\n    shots: [c]\n",
+                                              "  - id: two\n    shots: [c]\n  - id: one\n    shots: [a, b]\n"))
+    assert stale["episode:tiny"] == ("sequence order changed", "chapters changed: one, two -> two, one")
+    stale = reasons_after(lambda t: t.replace("  - id: two\n", "  - id: two\n    transition: fade\n"))
+    assert stale["sequence:two"] == ("transition changed: cut -> fade 0.5 s",)
+    stale = reasons_after(lambda t: t.replace("    duration: 2\n", "    duration: 2\n    trim: {in: 0.5}\n"))
+    assert stale["conform:b"] == ("trim in changed: 0 -> 0.5 s",)
+
+
+def test_reasons_follow_story_order() -> None:
+    text = SMALL_EPISODE.replace("shots: [a, b]", "shots: [b, a]")
+    stale = reasons_after(lambda t: t.replace("looks at the sea", "looks up").replace("at dusk", "at dawn"), text=text)
+    assert stale["sequence:one"] == ("input conform:b changed", "input conform:a changed")
+
+
+def test_a_changed_reference_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "mei.png").write_bytes(b"one")
+    text = SMALL_EPISODE.replace("    sheet: true\n", "    sheet: true\n    references: [mei.png]\n")
+    source = str(tmp_path / "ep.yaml")
+    first = plan_of(text, source)
+    (tmp_path / "mei.png").write_bytes(b"two")
+    stale = stale_nodes(plan_of(text, source), cached_keys(first).__contains__, history_of(first))
+    assert stale["sheet:mei"].reasons == ("reference file mei.png changed",)
 
 
 LANGUAGE = """\

@@ -329,6 +329,42 @@ class Cache:
             entry = self.index.get(f"last:{episode}:{node_id}")
         return None if entry is None else entry["manifest"]
 
+    def record_manifest(self, scope: str, node_id: str, key: str, manifest: Mapping[str, Any], keep: int = 8) -> None:
+        """Add a manifest ``node_id`` was built from to its history (newest first, ``keep`` of them).
+
+        ``plan`` explains a dirty node against the closest of these whose render is still
+        cached, so a revert is not explained by an edit that was undone.
+        """
+        name = f"hist:{scope}:{node_id}"
+        entry = self._known.get(name, _UNKNOWN)
+        if entry is _UNKNOWN:
+            entry = self.index.get(name)
+        older = [r for r in (entry if isinstance(entry, list) else [])
+                 if isinstance(r, dict) and isinstance(r.get("manifest"), dict) and r.get("key") != key]
+        self._set(name, [{"key": key, "manifest": dict(manifest)}, *older][:keep])
+
+    def manifests(self, scope: str, node_id: str) -> list[dict[str, Any]]:
+        """The ``{"key", "manifest"}`` records ``node_id`` was built from, newest first (the last build's
+        record alone for a cache written before histories were kept)."""
+        name = f"hist:{scope}:{node_id}"
+        entry = self._known.get(name, _UNKNOWN)
+        if entry is _UNKNOWN:
+            entry = self.index.get(name)
+        records = [r for r in (entry if isinstance(entry, list) else [])
+                   if isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(r.get("manifest"), dict)]
+        if records:
+            return records
+        last = self._known.get(f"last:{scope}:{node_id}", _UNKNOWN)
+        if last is _UNKNOWN:
+            last = self.index.get(f"last:{scope}:{node_id}")
+        return [last] if isinstance(last, dict) and isinstance(last.get("manifest"), dict) else []
+
+    def prefetch_manifests(self, scope: str, node_ids: Iterable[str]) -> None:
+        """Like ``prefetch``, for the histories ``manifests`` reads (and the last-build records behind them)."""
+        ids = list(node_ids)
+        self._prefetch(f"hist:{scope}:{nid}" for nid in ids)
+        self._prefetch(f"last:{scope}:{nid}" for nid in ids if not self._known.get(f"hist:{scope}:{nid}"))
+
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every ``(key, entry)`` of stored artifacts."""
         for raw in self.index.iterkeys():

@@ -1,6 +1,8 @@
 """The ``shotmake`` command line: thin commands over spec, plan, cache and executor.
 
-Exit codes: 0 success, 1 the build failed, 2 a bad spec or bad usage.
+Exit codes: 0 success, 1 the build failed, 2 a bad spec, lint error or bad usage, 70 a bug in
+shotmake (an internal error), 130 interrupted (``errors.EXIT_*``). A command given ``--json``
+prints exactly one JSON object on stdout, whichever way it ends.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from typing import Any
 
 import click
 
-from .errors import RunError, ShotmakeError, SpecError, UsageError
+from .errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    FrozenMismatch,
+    InternalError,
+    ShotmakeError,
+    SpecError,
+    UsageError,
+)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -34,33 +44,110 @@ def _settings(ctx: click.Context) -> Settings:
 class LintFailed(UsageError):
     """Lint found errors: the spec asks for something a provider would reject (exit 2)."""
 
+    kind = "lint"
+
+
+EXIT_CODES = """\b
+Exit codes:
+  0    success
+  1    the build failed (finished renders are kept)
+  2    bad spec, lint error or bad usage (nothing was rendered)
+  70   internal error: a bug in shotmake (--debug or SHOTMAKE_DEBUG=1 shows the traceback)
+  130  interrupted
+With --json, plan, build and cost print one JSON object on stdout however they end;
+on failure its "error" is {"kind": ..., "exit_code": ..., "message": ...}."""
+
+
+def _json_wanted(ctx: click.Context) -> bool:
+    """Whether this command was given ``--json`` (told by the command, or seen on the command line)."""
+    return bool(ctx.meta.get("shotmake.json", ctx.meta.get("shotmake.json_argv", False)))
+
+
+def _emit_json(data: Any) -> None:
+    """Print the command's one JSON object on stdout (and remember that it was printed)."""
+    click.get_current_context().meta["shotmake.json_done"] = True
+    click.echo(json.dumps(data))
+
+
+def _fail_json(ctx: click.Context, error: BaseException, exit_code: int, **fields: str) -> None:
+    if _json_wanted(ctx) and not ctx.meta.get("shotmake.json_done"):
+        from .redaction import redact
+        from .report import error_json
+
+        data = error_json(error, exit_code=exit_code, **fields)
+        if isinstance(error, LintFailed):  # the findings, as `lint` prints them
+            data["error"]["findings"] = [redact(line) for line in ctx.meta.get("shotmake.lint_lines", [])]
+        _emit_json(data)
+
 
 class ShotmakeGroup(click.Group):
-    """A click group that turns ``ShotmakeError`` into its message and exit code (2 spec, 1 run)."""
+    """A click group that turns errors into a message and an exit code, never a traceback.
+
+    ``ShotmakeError``: its message and its exit code (2 spec, 1 run). Anything else is a bug:
+    exit 70 with a one-line report, the traceback only with ``--debug`` / ``SHOTMAKE_DEBUG=1``.
+    With ``--json`` each way out also prints the command's JSON object (``error.kind``).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Seen before the command parses its options, so even a bad option answers in JSON.
+        ctx.meta["shotmake.json_argv"] = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        from .redaction import redact
+
         try:
             return super().invoke(ctx)
         except ShotmakeError as exc:
-            from .redaction import redact
-
             text = exc.render() if isinstance(exc, SpecError) else f"shotmake: error: {exc}"
             click.echo(redact(text), err=True)
+            _fail_json(ctx, exc, exc.exit_code)
+            if isinstance(exc, InternalError) and _debugging(ctx):
+                _print_traceback(exc)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             click.echo("shotmake: interrupted: finished renders are kept; run the build again to continue",
                        err=True)
-            ctx.exit(130)
+            _fail_json(ctx, exc, EXIT_INTERRUPTED, kind="interrupted", message="interrupted")
+            ctx.exit(EXIT_INTERRUPTED)
+        except click.ClickException as exc:  # bad options: click prints its usage message
+            _fail_json(ctx, exc, exc.exit_code, kind="usage", message=exc.format_message())
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: say so in one line, and how to see more
+            message = f"{type(exc).__name__}: {exc}"
+            click.echo(redact(f"shotmake: internal error: {message}\n  this is a bug in shotmake, not a problem "
+                              "with your spec; finished renders are kept. Run again with --debug (or "
+                              "SHOTMAKE_DEBUG=1) for the traceback, and report it."), err=True)
+            _fail_json(ctx, exc, EXIT_INTERNAL, kind="internal", message=message)
+            if _debugging(ctx):
+                _print_traceback(exc)
+            ctx.exit(EXIT_INTERNAL)
 
 
-@click.group(cls=ShotmakeGroup, context_settings=CONTEXT)
+def _debugging(ctx: click.Context) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get("SHOTMAKE_DEBUG", "") not in ("", "0")
+
+
+def _print_traceback(exc: BaseException) -> None:
+    import traceback
+
+    from .redaction import redact
+
+    cause = exc.__cause__ if isinstance(exc, InternalError) and exc.__cause__ is not None else exc
+    click.echo(redact("".join(traceback.format_exception(cause))), err=True)
+
+
+@click.group(cls=ShotmakeGroup, context_settings=CONTEXT, epilog=EXIT_CODES)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SHOTMAKE_CACHE",
               default=".shotmake", show_default=True, help="Cache directory (env SHOTMAKE_CACHE).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SHOTMAKE_OUT",
               default="build", show_default=True, help="Where finished episodes are written (env SHOTMAKE_OUT).")
+@click.option("--debug", is_flag=True, help="On an internal error, print its traceback (env SHOTMAKE_DEBUG=1).")
 @click.version_option(package_name="shotmake")
 @click.pass_context
-def cli(ctx: click.Context, cache_dir: Path, out_dir: Path) -> None:
+def cli(ctx: click.Context, cache_dir: Path, out_dir: Path, debug: bool) -> None:
     """make for AI-generated video.
 
     Declare characters, style, shots and sequences in an episode YAML; shotmake renders
@@ -151,8 +238,11 @@ def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
                              cached=cache.contains)
     scope = build_scope(episode)
     _specs().prefetch(cache, plan)  # index entries remembered from the last run, one query for the rest
-    stale = stale_nodes(plan, cache.contains, lambda nid: cache.previous(scope, nid),
-                        lambda ids: cache.prefetch_previous(scope, ids))
+    def prefetch(ids: list[str]) -> None:  # the dirty nodes' histories, then the renders those name
+        cache.prefetch_manifests(scope, ids)
+        cache.prefetch([r["key"] for nid in ids if len(found := cache.manifests(scope, nid)) > 1 for r in found])
+
+    stale = stale_nodes(plan, cache.contains, lambda nid: cache.manifests(scope, nid), prefetch)
     _specs().remember(cache, plan)
     for move in moves:
         if move.node in stale:
@@ -182,10 +272,13 @@ def _cache(settings: Settings) -> Any:
 def validate(episodes: tuple[Path, ...]) -> None:
     """Check episode specs without rendering anything.
 
-    Prints one line per valid file; errors name file:line:col, the field and a fix.
+    Everything `plan` checks before it plans: the schema, references, timing, the provider
+    rules of `lint` (errors fail, warnings print) and shotmake.toml. Prints one line per valid
+    file; errors name file:line:col, the field and a fix.
     """
     for path in episodes:
-        episode = _load(path)
+        episode = _load(path, check=True)  # what validate accepts, plan plans
+        _config(episode)
         seconds = sum(s.duration for s in episode.shots.values())
         click.echo(f"{path}: ok: {len(episode.characters)} characters, {len(episode.shots)} shots, "
                    f"{len(episode.sequences)} sequences, {seconds:.1f}s")
@@ -201,8 +294,8 @@ def lint(ctx: click.Context, episodes: tuple[Path, ...]) -> None:
     duration the model does not render, a shot that would render on a retired route (cached
     renders of it are fine)... Warnings flag weak choices: a deprecated route, a seed the
     route ignores. Each finding has a rule id (docs/lint.md); silence one with
-    `ignore: [SM106]` on the shot or `lint: {ignore: [...]}` in the episode. `plan` and
-    `build` run the same checks.
+    `ignore: [SM106]` on the shot or `lint: {ignore: [...]}` in the episode. `validate`,
+    `plan` and `build` run the same checks.
     """
     failed = False
     for path in episodes:
@@ -237,6 +330,7 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
     """
     from .report import format_plan, plan_json
 
+    ctx.meta["shotmake.json"] = as_json
     spec = _load(episode, check=True, snapshot=True)
     config = _config(spec)
     cache = _cache(_settings(ctx))
@@ -246,7 +340,7 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
         cache.close()
     _lifecycle_or_stop(spec, the_plan, stale, config)
     if as_json:
-        click.echo(json.dumps(plan_json(the_plan, stale, config.prices, config.catalog)))
+        _emit_json(plan_json(the_plan, stale, config.prices, config.catalog))
     else:
         click.echo(format_plan(the_plan, stale, config.prices, config.catalog))
 
@@ -286,6 +380,7 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
 
     from . import freshness
 
+    ctx.meta["shotmake.json"] = as_json
     settings = _settings(ctx)
     today = datetime.date.today()
     plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected)
@@ -301,7 +396,15 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
         freshness.forget_stamp(episode, settings.cache_dir)  # only a build that succeeds vouches again
 
     from .lock import frozen_problems, lock_data, lock_path, read_lock, write_lock
-    from .report import ConsoleReporter, build_json, finished_line, format_plan, nothing_to_do_line, plan_json
+    from .report import (
+        ConsoleReporter,
+        build_error,
+        build_json,
+        finished_line,
+        format_plan,
+        nothing_to_do_line,
+        plan_json,
+    )
     from .routing import with_nodes
 
     spec = _load(episode, check=True, snapshot=True)
@@ -311,8 +414,10 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
         if dry_run:
             the_plan, stale = _plan(spec, cache, config)
             _lifecycle_or_stop(spec, the_plan, stale, config)
-            click.echo(json.dumps(plan_json(the_plan, stale, config.prices, config.catalog)) if as_json
-                       else format_plan(the_plan, stale, config.prices, config.catalog))
+            if as_json:
+                _emit_json(plan_json(the_plan, stale, config.prices, config.catalog))
+            else:
+                click.echo(format_plan(the_plan, stale, config.prices, config.catalog))
             return
         with cache.build_lock():
             the_plan, stale = _plan(spec, cache, config)
@@ -325,7 +430,7 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                     raise UsageError(f"--frozen needs {lock_path(episode)}; build once without --frozen to write it")
                 problems = frozen_problems(the_plan, lock, cache.lookup)
                 if problems:
-                    raise RunError("--frozen: the locked cut cannot be reproduced without rendering:\n  "
+                    raise FrozenMismatch("--frozen: the locked cut cannot be reproduced without rendering:\n  "
                                    + "\n  ".join(problems))
             result, output = _execute(the_plan, stale, cache, settings, jobs=jobs, keep_going=keep_going,
                                       reporter=ConsoleReporter(quiet=quiet),
@@ -338,11 +443,18 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
         cache.close()
     wrote = f"shotmake: wrote {output}" if output else ""
     if as_json:
-        click.echo(json.dumps(build_json(the_plan, result, output)))
+        _emit_json(build_json(the_plan, result, output))
     elif wrote and not quiet:
         click.echo(wrote, err=True)
     if not result.ok:
-        ctx.exit(1)
+        failure = build_error(result)
+        if failure["kind"] == "internal":
+            click.echo(f"shotmake: {failure['message']}", err=True)
+            if _debugging(ctx):
+                for _, error in result.failed:
+                    if isinstance(error, InternalError):
+                        _print_traceback(error)
+        ctx.exit(failure["exit_code"])
     inputs = _specs().inputs()
     if not frozen and inputs is not None:  # a snapshot vouches for the spec: record that all is built
         nodes = len(the_plan.order)
@@ -630,12 +742,15 @@ def cost(ctx: click.Context, episode: Path | None, by: str, as_json: bool) -> No
     """
     from .costs import summarise_spend
 
+    ctx.meta["shotmake.json"] = as_json
     name = None
     if episode is not None:
         name = _load(episode).name if episode.exists() else str(episode)
     if not _settings(ctx).cache_dir.exists():
-        click.echo(json.dumps({"by": by, "episode": name, "cost_usd": 0.0, "renders": 0, "groups": []}) if as_json
-                   else f"no renders yet ({_settings(ctx).cache_dir}/ does not exist)")
+        if as_json:
+            _emit_json({"by": by, "episode": name, "cost_usd": 0.0, "renders": 0, "groups": []})
+        else:
+            click.echo(f"no renders yet ({_settings(ctx).cache_dir}/ does not exist)")
         return
     cache = _cache(_settings(ctx))
     try:
@@ -643,7 +758,7 @@ def cost(ctx: click.Context, episode: Path | None, by: str, as_json: bool) -> No
     finally:
         cache.close()
     if as_json:
-        click.echo(json.dumps(summary))
+        _emit_json(summary)
         return
     scope = f"episode {name}" if name else "all episodes"
     click.echo(f"spend by {by} ({scope}): ${summary['cost_usd']:.2f} over {summary['renders']} renders")

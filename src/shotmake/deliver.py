@@ -8,6 +8,7 @@ step does not change it (mix, loudness, chapters); only burn-in and renditions r
 from __future__ import annotations
 
 import json
+import math
 import re
 import tempfile
 from collections.abc import Sequence
@@ -127,6 +128,9 @@ def mix_audio(master: Path, dest: Path, *, music: Path | None = None, voices: Se
         audio = open_input(mixed_wav).audio
         if loudness is not None:
             measured = measure_loudness(mixed_wav, loudness)
+            if not math.isfinite(measured.integrated):
+                measured = None  # silence (or under one 0.4 s gating block): nothing to normalise
+        if loudness is not None and measured is not None:
             audio = audio.filter("loudnorm", I=loudness.integrated, TP=loudness.true_peak, LRA=loudness.lra,
                                  measured_I=measured.integrated, measured_TP=measured.true_peak,
                                  measured_LRA=measured.lra, measured_thresh=measured.threshold,

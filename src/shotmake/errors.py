@@ -9,6 +9,8 @@
           ├── CacheError                         the object store or index is unusable
           ├── BudgetExceeded                     the next paid job would pass `build --budget`
           ├── TransferAborted                    a response broke a size cap or deadline: cut, job kept
+          ├── FrozenMismatch                     `build --frozen` cannot reproduce the lock file's cut
+          ├── InternalError        exit_code 70  an unexpected exception: a bug in shotmake
           └── ProviderError                      a provider refused or failed a render
                 ├── RetryableError               429 / 5xx / overload / reset: try again later
                 └── TerminalError                policy rejection, invalid argument, one job's
@@ -23,7 +25,9 @@ yet on a fallback route. Every other ``ProviderError`` is about one request or o
 reason, and a job that exists is never replaced by another route's render.
 
 Foreign exceptions (yaml, jsonschema, httpx, subprocess) are translated into this tree at
-the boundary with ``raise ... from exc``; nothing above the boundary sees them.
+the boundary with ``raise ... from exc``; nothing above the boundary sees them. Any other
+exception is a bug: the CLI reports it as an ``InternalError`` (exit 70, no traceback unless
+``--debug``). Each class names its ``kind`` for ``--json`` output (``{"error": {"kind": ...}}``).
 """
 
 from __future__ import annotations
@@ -56,10 +60,20 @@ def clamp_hint(seconds: float | None, maximum: float) -> float | None:
     return min(value, maximum)
 
 
+#: Exit codes of the ``shotmake`` command (its ``--help`` and the README list them too).
+EXIT_OK = 0
+EXIT_FAILED = 1  #: the build (or another run) failed; finished renders are kept
+EXIT_SPEC = 2  #: a bad spec, a lint error or bad command-line use: nothing was rendered
+EXIT_INTERNAL = 70  #: a bug in shotmake (``EX_SOFTWARE`` of sysexits.h)
+EXIT_INTERRUPTED = 130  #: Ctrl-C (128 + SIGINT)
+
+
 class ShotmakeError(Exception):
     """Base of every error shotmake raises deliberately."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
+    #: What went wrong, for scripts: the ``error.kind`` of ``--json`` output.
+    kind = "run"
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,8 @@ class SourceLocation:
 class SpecError(ShotmakeError):
     """The episode spec is wrong: the message says where, what and how to fix it."""
 
-    exit_code = 2
+    exit_code = EXIT_SPEC
+    kind = "spec"
 
     def __init__(
         self,
@@ -122,7 +137,8 @@ class SpecErrors(SpecError):
 class UsageError(ShotmakeError):
     """The command line asked for something impossible (unknown node, bad option)."""
 
-    exit_code = 2
+    exit_code = EXIT_SPEC
+    kind = "usage"
 
 
 class RunError(ShotmakeError):
@@ -145,13 +161,32 @@ class RunError(ShotmakeError):
 class MediaError(RunError):
     """ffmpeg failed, or a file is not the media it should be."""
 
+    kind = "media"
+
 
 class CacheError(RunError):
     """The object store or its index cannot be read or written."""
 
+    kind = "cache"
+
 
 class BudgetExceeded(RunError):
     """Submitting the next paid job would pass the build's ``--budget``: it was not submitted."""
+
+    kind = "budget"
+
+
+class FrozenMismatch(RunError):
+    """``build --frozen``: the lock file's cut cannot be reproduced from the cache without rendering."""
+
+    kind = "frozen"
+
+
+class InternalError(RunError):
+    """An exception shotmake did not expect: a bug, reported as one (never as a failed render)."""
+
+    exit_code = EXIT_INTERNAL
+    kind = "internal"
 
 
 class ProviderError(RunError):
@@ -161,6 +196,8 @@ class ProviderError(RunError):
     connection dropped after the request was sent): the job might exist and bill, so it must
     not be blindly created again.
     """
+
+    kind = "provider"
 
     def __init__(self, message: str, *, node: str = "", provider: str = "", uncertain: bool = False) -> None:
         super().__init__(message, node=node, provider=provider)

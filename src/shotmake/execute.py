@@ -31,6 +31,7 @@ from .cache import Cache, build_scope, file_digest
 from .costs import PriceOverrides, SpendLimit, estimate
 from .errors import (
     BudgetExceeded,
+    InternalError,
     MediaError,
     ProviderError,
     ProviderUnavailable,
@@ -228,7 +229,8 @@ class Executor:
                             self._stop.set()
                         continue
                     except Exception as exc:
-                        error = RunError(f"internal error: {type(exc).__name__}: {exc}", node=node.id)
+                        error = InternalError(f"internal error: {type(exc).__name__}: {exc}", node=node.id)
+                        error.__cause__ = exc  # `--debug` prints its traceback
                         result.failed.append((node, error))
                         self.reporter.node_failed(node, error)
                         blocked |= plan.dependents(node.id)
@@ -311,6 +313,7 @@ class Executor:
         finally:
             temp.unlink(missing_ok=True)
         self.cache.record_build(build_scope(self.plan.episode), node.id, node.key, node.manifest)
+        self.cache.record_manifest(build_scope(self.plan.episode), node.id, node.key, node.manifest)
         if self.journal is not None and self.journal.get(node.key) is not None:
             self.journal.downloaded(node.key)
         return _Built(node, artifact, self.clock() - started, cost)

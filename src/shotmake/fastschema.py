@@ -2,7 +2,7 @@
 
 ``jsonschema`` interprets the schema for every value (a keyword dispatch, a ``$ref`` lookup
 and an evolved validator per level): ~0.5 s for a 10,000-shot spec. Nearly every spec is
-valid, so ``spec.validate_schema`` asks this module first and only runs ``jsonschema`` (for
+valid, so ``spec_schema.validate_schema`` asks this module first and only runs ``jsonschema`` (for
 its precise error messages) when this one does not say "valid".
 
 The contract is one-sided: ``accepts(data)`` True means ``jsonschema`` accepts it too.
@@ -280,8 +280,8 @@ def compile_schema(schema: Mapping[str, Any]) -> Check:
 
 @cache
 def episode_check(definition: str = "") -> Check:
-    """The compiled episode schema (or, for includes, the same wrapper ``spec._validator`` uses)."""
-    from .spec import schema
+    """The compiled episode schema (or, for includes, the same wrapper ``spec_schema._validator`` uses)."""
+    from .spec_schema import schema
 
     root = schema()
     if definition:

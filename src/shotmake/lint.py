@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from .errors import SourceLocation
 from .formats import RENDITIONS, rendition_size, rendition_upscale
-from .model import Episode, Node, Shot
+from .model import Episode, Node, Shot, clip_seconds
 from .plan import Plan, character_references_sent, delivery_choice
 from .prompts import shot_characters
 from .providers.catalog import ROUTES, Route
@@ -149,6 +149,10 @@ _RULES = (
          "remove it from all but one sequence, or copy it into a new shot"),
     Rule("SM205", "warning", "a sequence longer than `lint: {max_sequence_seconds: N}` (default 300 s)",
          "split the sequence, or raise `max_sequence_seconds`", per_shot=False),
+    # SM21x: inputs a build would refuse only at its end, after the clips are paid for.
+    Rule("SM211", "error", "a sheet or generated plate whose `aspect` its image route does not render "
+         "(gpt-image: 1:1, 3:2, 2:3; Gemini image: 1:1 to 21:9)",
+         "set one of the aspect ratios the message names, or pick another image route", per_shot=False),
     # SM3xx: media a viewer sees.
     Rule("SM301", "warning", "a shot whose aspect differs from the master's (`delivery.format`, else "
          "`defaults:`): it is fitted inside the master with black bars",
@@ -384,6 +388,7 @@ class _Checker:
         self.mixed_aspects()
         self.subtitle_glyphs()
         self.upscaled_renditions()
+        self.image_aspects()
 
     # -- what a shot sends ------------------------------------------------------------------
 
@@ -413,9 +418,7 @@ class _Checker:
 
     def clip_length(self, shot: Shot) -> float:
         """Seconds of the clip a shot renders: an extension holds its whole chain."""
-        if shot.extends and shot.extends in self.episode.shots:
-            return self.clip_length(self.episode.shots[shot.extends]) + shot.duration
-        return shot.duration
+        return clip_seconds(self.episode.shots, shot.id)
 
     # -- SM101 / SM102 / SM103: faces on Sora -----------------------------------------------
 
@@ -846,6 +849,25 @@ class _Checker:
                             f"master {factor:.2f}x: a softer picture",
                             f'make the episode {"9:16" if kind == "vertical" else "larger"} if that cut matters, '
                             "or silence SM303")
+
+    # -- SM211: image aspects a route does not render -----------------------------------
+
+    def image_aspects(self) -> None:
+        ep = self.episode
+        images: list[tuple[str, str, str]] = []  # field, route, aspect
+        for cid, char in ep.characters.items():
+            if char.sheet is not None:
+                images.append((f"characters.{cid}.sheet.aspect", char.sheet.provider, char.sheet.aspect))
+        for pid, plate in ep.plates.items():
+            if plate.file is None:
+                images.append((f"plates.{pid}.aspect", plate.provider, plate.aspect))
+        for field, name, aspect in images:
+            route = self.routes.get(name)
+            if route is None or route.kind != "image" or route.vendor == "local" or aspect in route.aspects:
+                continue  # the local renderer draws any aspect
+            self.report("SM211", field, f"{route.name} renders {_either(list(route.aspects))}, not {aspect}",
+                        f"set aspect: \"{route.aspects[0]}\", or pick another image route")
+
 
 # --------------------------------------------------------------------------------------------
 # Lifecycle (SM120): needs the plan and the cache, so it runs after planning, not on the spec

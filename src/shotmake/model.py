@@ -177,6 +177,36 @@ class Episode:
         return None
 
 
+def clip_seconds(shots: Mapping[str, Shot], shot_id: str) -> float:
+    """Seconds of the clip a shot renders: an extension holds its whole ``extends`` chain.
+
+    Iterative (a chain may be thousands of shots long) and safe on a chain that loops or
+    names an unknown shot (the spec checks report those): each shot counts once.
+    """
+    total, seen = 0.0, set()
+    current: str | None = shot_id
+    while current is not None and current in shots and current not in seen:
+        seen.add(current)
+        total += shots[current].duration
+        current = shots[current].extends
+    return total
+
+
+def shown_seconds(shots: Mapping[str, Shot], shot_id: str) -> float:
+    """Seconds of a shot the cut shows: its clip between ``trim.in`` and ``trim.out``."""
+    shot = shots[shot_id]
+    end = shot.trim_out if shot.trim_out is not None else clip_seconds(shots, shot_id)
+    return max(0.0, end - shot.trim_in)
+
+
+def sequence_seconds(shots: Mapping[str, Shot], sequence: Sequence) -> float:
+    """Running time of a sequence: its shots as shown, less each blended transition's overlap."""
+    total = sum(shown_seconds(shots, sid) for sid in sequence.shots if sid in shots)
+    if sequence.transition.kind != "cut" and len(sequence.shots) > 1:
+        total -= sequence.transition.seconds * (len(sequence.shots) - 1)  # each blend overlaps two clips
+    return total
+
+
 @dataclass(frozen=True)
 class Node:
     """One step of the build graph.

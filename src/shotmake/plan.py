@@ -1,9 +1,9 @@
 """Plan an episode: a networkx DAG of content-keyed nodes, and why each dirty node is dirty.
 
 Pure: the planner takes the parsed ``Episode`` and a function that digests user files, and
-returns data. Deciding what is stale takes two lookups (is this key cached? what did this
-node id's manifest look like last time?) as arguments, and returns ``Stale(node, reasons)``
-records that ``plan``, ``explain`` and the JSON reporter format.
+returns data. Deciding what is stale takes two lookups (is this key cached? which manifests
+was this node id built from?) as arguments, and returns ``Stale(node, reasons)`` records
+(worded by ``reasons.py``) that ``plan``, ``explain`` and the JSON reporter format.
 
 Node ids: ``sheet:<character>``, ``clip:<shot>``, ``frame:<shot>`` (the last frame of a
 shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
@@ -12,7 +12,7 @@ shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot
 from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters, style_text
 from .providers.catalog import ROUTES, Route
+from .reasons import Context, describe_changes
 
 if TYPE_CHECKING:  # imported on first use: a null build from a snapshot needs neither
     import networkx as nx
@@ -516,14 +517,16 @@ def pieces(plan: Plan, node_id: str) -> list[str]:
 def stale_nodes(
     plan: Plan,
     is_cached: Callable[[str], bool],
-    previous: Callable[[str], Mapping[str, Any] | None],
+    history: Callable[[str], Sequence[Mapping[str, Any]]],
     prefetch: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Stale]:
     """Return the nodes that must be built, each with its reasons, in execution order.
 
-    A node is dirty when its key has no cached artifact. Its reasons compare its manifest with
-    the one recorded the last time a node of the same id was built. ``prefetch`` (optional)
-    is told every dirty node id before ``previous`` is asked about them, to read them at once.
+    A node is dirty when its key has no cached artifact. ``history(node_id)`` gives the
+    ``{"key", "manifest"}`` records that node id was built from, newest first; the reasons
+    compare with the closest one whose render is still cached (what is true now: after a
+    revert, an undone edit is no reason), else with the newest. ``prefetch`` (optional) is
+    told every dirty node id before ``history`` is asked about them, to read them at once.
     """
     dirty = [nid for nid in plan.order if not is_cached(plan.node(nid).key)]
     if not dirty:
@@ -531,43 +534,36 @@ def stale_nodes(
     if prefetch is not None:
         prefetch(dirty)
     owners = {plan.node(nid).key: nid for nid in plan.order}
+    context = Context(owners, {c.name: c.id for c in plan.episode.characters.values()})
     result: dict[str, Stale] = {}
     for nid in dirty:
         node = plan.node(nid)
-        old = previous(nid)
+        old = _closest(node, history(nid), is_cached)
         if old is None:
             reasons: list[str] = ["never built"]
         else:
-            reasons = describe_changes(old, node.manifest, owners) or ["output missing from the cache"]
+            reasons = describe_changes(old, node.manifest, owners, node=node, context=context) \
+                or ["output missing from the cache"]
         result[nid] = Stale(node, tuple(reasons))
     return result
 
 
-def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any], owners: Mapping[str, str]) -> list[str]:
-    """List human reasons for the differences between two manifests.
+def _closest(node: Node, records: Sequence[Mapping[str, Any]], is_cached: Callable[[str], bool]
+             ) -> Mapping[str, Any] | None:
+    """The manifest to explain ``node`` against: of the records whose render is still cached, the one
+    with the fewest fields unlike the node's (ties: the newest); else the newest record."""
+    usable = [r for r in records if isinstance(r, Mapping) and isinstance(r.get("manifest"), Mapping)]
+    if len(usable) <= 1:
+        return usable[0]["manifest"] if usable else None
+    new = node.manifest
 
-    Input keys are named by the node that now produces them (``input clip:s2 changed``).
-    """
-    reasons: list[str] = []
-    for field in sorted(set(old) | set(new)):
-        before, after = old.get(field), new.get(field)
-        if before == after:
-            continue
-        if isinstance(after, list) and all(isinstance(k, str) and k in owners for k in after if k is not None):
-            changed = [owners[k] for k in after if k not in (before or [])]
-            if changed and len(after) == len(before or []):
-                reasons.extend(f"input {owner} changed" for owner in changed)
-                continue
-            if field in ("clips", "sequences"):
-                reasons.append(f"{field} list changed ({len(before or [])} -> {len(after)} items)")
-                continue
-        if isinstance(after, str) and after in owners:
-            reasons.append(f"input {owners[after]} changed")
-            continue
-        reasons.append(f"{field} changed: {_short(before)} -> {_short(after)}")
-    return reasons
+    def unlike(record: Mapping[str, Any]) -> int:
+        old = record["manifest"]
+        return sum(1 for f in set(old) | set(new) if old.get(f) != new.get(f))
 
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    ranked = sorted(range(len(usable)), key=lambda i: (unlike(usable[i]), i))
+    for i in ranked:  # the closest first: usually one lookup
+        key = usable[i].get("key")
+        if isinstance(key, str) and is_cached(key):
+            return usable[i]["manifest"]  # type: ignore[no-any-return]
+    return usable[0]["manifest"]  # type: ignore[no-any-return]

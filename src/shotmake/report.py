@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .costs import PriceOverrides, estimate
-from .errors import ShotmakeError
+from .errors import EXIT_INTERNAL, InternalError, ShotmakeError, SpecError
 from .model import Node
 from .plan import Plan, Stale
 from .providers.catalog import ROUTES, Route
@@ -47,6 +47,7 @@ def plan_json(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides | N
         "failed": [],
         "cost_usd": round(sum(e["cost_usd"] for e in rendered), 4),
         "seconds": 0.0,
+        "error": None,
     }
 
 
@@ -69,7 +70,40 @@ def build_json(plan: Plan, result: BuildResult, output: str | None) -> dict[str,
         "cost_usd": round(result.cost_usd, 4),
         "seconds": round(result.seconds, 3),
         "output": output,
+        "error": None if result.ok else build_error(result),
     }
+
+
+def build_error(result: BuildResult) -> dict[str, Any]:
+    """The ``error`` of a build that ran and failed: ``internal`` when a node hit a bug, else ``build``."""
+    bugs = [node.id for node, error in result.failed if isinstance(error, InternalError)]
+    if bugs:
+        return {"kind": "internal", "exit_code": EXIT_INTERNAL,
+                "message": f"a bug in shotmake failed {', '.join(bugs)}; run again with --debug for the traceback"}
+    count = len(result.failed)
+    message = f"{count} node(s) failed" if count else "the build stopped before the episode was assembled"
+    return {"kind": "build", "exit_code": 1, "message": message}
+
+
+def error_json(error: BaseException, *, exit_code: int, kind: str = "", message: str = "") -> dict[str, Any]:
+    """The one JSON object a ``--json`` command prints when it stops with an error.
+
+    ``kind`` is the error class's (``spec``, ``lint``, ``usage``, ``budget``, ``frozen``, ``cache``,
+    ``provider``, ``internal``...); a spec error lists each problem with its place.
+    """
+    found: dict[str, Any] = {
+        "kind": kind or (error.kind if isinstance(error, ShotmakeError) else "internal"),
+        "exit_code": exit_code,
+        "message": redact(message or str(error)),
+    }
+    if isinstance(error, SpecError):
+        found["problems"] = [
+            {"file": e.location.file if e.location else None, "line": e.location.line if e.location else None,
+             "column": e.location.column if e.location else None, "field": e.field, "message": e.message,
+             "hint": e.hint}
+            for e in getattr(error, "errors", [error])
+        ]
+    return {"error": found}
 
 
 def format_plan(plan: Plan, stale: Mapping[str, Stale], prices: PriceOverrides | None = None,

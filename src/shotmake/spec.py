@@ -8,12 +8,10 @@ unknown character 'mai' (did you mean 'mei'?)``. Errors are collected and report
 from __future__ import annotations
 
 import difflib
-import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +26,26 @@ from .formats import (
     VIDEO_EXTENSIONS,
     extension_problem,
 )
-from .model import Character, Episode, Plate, Sequence, SheetSpec, Shot, Style, Transition
+from .model import (
+    Character,
+    Episode,
+    Plate,
+    Sequence,
+    SheetSpec,
+    Shot,
+    Style,
+    Transition,
+    clip_seconds,
+    sequence_seconds,
+    shown_seconds,
+)
 from .project import find_root
 from .prompts import placeholders
 from .providers.catalog import Route
+from .spec_schema import validate_schema
 
 if TYPE_CHECKING:  # imported where used: a spec loaded from a snapshot needs neither
-    import jsonschema
+    pass
 
 #: The C composer is several times faster on big specs; PyYAML built without libyaml lacks it.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -83,6 +94,8 @@ class Document:
     file: str
     #: Field path -> where its key starts (for unknown or duplicate fields).
     key_locations: dict[str, SourceLocation] = field(default_factory=dict)
+    #: Field path -> source text of a number written with colons (YAML 1.1 reads ``16:9`` as 969).
+    colon_numbers: dict[str, str] = field(default_factory=dict)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -123,8 +136,8 @@ def parse_yaml(text: str, file: str) -> Document:
     if root is None:
         return Document(None, locations, file)
     builder = _Builder(file, locations, key_locations, BASE_VALUE_BUDGET + 4 * len(text),
-                       BASE_CHAR_BUDGET + 4 * len(text))
-    return Document(builder.build(root, ""), locations, file, key_locations)
+                       BASE_CHAR_BUDGET + 4 * len(text), escapes="\\" in text)
+    return Document(builder.build(root, ""), locations, file, key_locations, builder.colon_numbers)
 
 
 def _node_estimate(text: str) -> int:
@@ -145,11 +158,18 @@ def _count_nodes(text: str, file: str) -> None:
                                 hint="split it into episodes, or move shared parts into include files")
 
 
+#: Characters no spec string may hold: C0 controls but tab and line breaks, DEL, and lone
+#: surrogates. YAML refuses them written raw; a double-quoted escape ("\\0", "\\ud800") makes them,
+#: and then an ffmpeg argument, a JSON request or a file name fails at the end of a build.
+_BAD_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 class _Builder:
     """Turn a composed YAML node tree into dicts/lists/scalars with a location per path."""
 
     def __init__(self, file: str, locations: dict[str, SourceLocation],
-                 key_locations: dict[str, SourceLocation], budget: int, char_budget: int) -> None:
+                 key_locations: dict[str, SourceLocation], budget: int, char_budget: int,
+                 escapes: bool = True) -> None:
         self.file = file
         self.locations = locations
         self.key_locations = key_locations
@@ -158,6 +178,16 @@ class _Builder:
         self.char_budget = char_budget
         self.chars = 0
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+        #: Only escapes in double quotes make the characters ``_BAD_CHARACTER`` finds.
+        self.escapes = escapes
+        self.colon_numbers: dict[str, str] = {}
+
+    def check_text(self, text: str, node: yaml.Node, path: str) -> None:
+        bad = _BAD_CHARACTER.search(text) if self.escapes else None
+        if bad is not None:
+            raise SpecError(f"the text holds the control character U+{ord(bad.group()):04X}",
+                            location=self.loc(node), field=path,
+                            hint="remove it: spec strings may hold tabs and line breaks, no other control characters")
 
     def loc(self, node: yaml.Node) -> SourceLocation:
         return SourceLocation(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -199,6 +229,7 @@ class _Builder:
                                     hint="YAML merge keys (<<) and non-string keys are not supported")
                 key = str(key_node.value)
                 child = join_path(path, key)
+                self.check_text(key, key_node, child)
                 if key in result:
                     raise SpecError(
                         f"duplicate key '{key}'",
@@ -218,85 +249,19 @@ class _Builder:
                             location=self.loc(node), field=path, hint="quote it to make it a string") from exc
         if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
             raise SpecError("NaN and infinity are not allowed", location=self.loc(node), field=path)
+        if isinstance(value, str):
+            self.check_text(value, node, path)
+        elif isinstance(value, (int, float)) and ":" in node.value:
+            self.colon_numbers[path] = node.value
         return value
-
-
-# --------------------------------------------------------------------------------------------
-# JSON Schema
-
-
-@cache
-def schema() -> dict[str, Any]:
-    """The episode JSON Schema shipped with the package (also at ``schemas/``)."""
-    text = resources.files("shotmake").joinpath("schemas/episode.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
-
-
-@cache
-def _validator(definition: str = "") -> jsonschema.protocols.Validator:
-    import jsonschema
-
-    root = schema()
-    if not definition:
-        return jsonschema.Draft202012Validator(root)
-    # Validate an included series file against $defs/<definition>, sharing the root's $refs.
-    return jsonschema.Draft202012Validator({**root, "$ref": f"#/$defs/{definition}", "required": [],
-                                            "additionalProperties": True})
-
-
-def _schema_error(error: jsonschema.ValidationError, doc: Document) -> SpecError:
-    path = ""
-    for part in error.absolute_path:
-        path = join_path(path, part)
-    location = doc.locations.get(path) or SourceLocation(doc.file, 1, 1)
-    validator = error.validator
-    hint = ""
-    message = error.message
-    if validator == "required":
-        missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
-        # jsonschema reports each missing field as its own error: name that one, not the first.
-        missing = [p for p in missing if error.message.startswith(f"{p!r} ")] or missing
-        message = f"missing required field '{missing[0]}'" if missing else message
-        hint = f"add '{missing[0]}:'" if missing else ""
-    elif validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in allowed]
-        if extra:
-            path = join_path(path, extra[0])
-            location = doc.key_locations.get(path, location)
-            message = f"unknown field '{extra[0]}'"
-            hint = did_you_mean(extra[0], allowed) or f"allowed fields: {', '.join(allowed)}"
-    elif validator == "enum":
-        message = f"{error.instance!r} is not allowed"
-        hint = did_you_mean(str(error.instance), [str(v) for v in error.validator_value]) or (
-            "allowed: " + ", ".join(str(v) for v in error.validator_value)
-        )
-    elif validator == "type":
-        message = f"expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
-    elif validator == "pattern":
-        message = f"{error.instance!r} is not a valid name"
-        hint = "use letters, digits, '-', '_' and '.', starting with a letter or digit"
-    elif validator == "oneOf" and path.endswith(".sheet"):
-        message = "sheet must be true/false or a mapping"
-        hint = "e.g. sheet: {provider: gemini-3-pro-image}"
-    return SpecError(message, location=location, field=path, hint=hint)
-
-
-def validate_schema(doc: Document, definition: str = "") -> list[SpecError]:
-    """Check the data against the JSON Schema (or one of its $defs); errors sorted by position."""
-    from .fastschema import accepts
-
-    if accepts(doc.data, definition):  # compiled checks: jsonschema only runs to word the errors
-        return []
-    errors = [_schema_error(e, doc) for e in _validator(definition).iter_errors(doc.data)]
-    errors.sort(key=lambda e: (e.location.line, e.location.column) if e.location else (0, 0))
-    return errors
 
 
 # --------------------------------------------------------------------------------------------
 # Semantic checks and the model
 
 
+#: The largest seed (Veo takes a uint32); take n of a shot uses its seed + n - 1.
+MAX_SEED = 2**32 - 1
 #: Files an episode may pull in through nested includes.
 MAX_INCLUDE_DEPTH = 16
 
@@ -376,6 +341,56 @@ def project_file(base: Path, value: str, root: Path) -> tuple[Path | None, str]:
         return None, exc.strerror or str(exc)
 
 
+#: Seconds between keyframes of a conformed clip (``conform.DeliveryFormat.gop``; a test keeps them equal).
+CONFORM_GOP_SECONDS = 0.5
+
+
+def _check_timing(shots: Mapping[str, Shot], sequences: list[Sequence], delivery: Mapping[str, Any],
+                  err: Callable[[str, str, str], None]) -> None:
+    """Refuse what assembly would fail on after every clip is paid for: transitions longer than
+    the shots they join, a poster past the end, a rendition listed twice."""
+    for shot in shots.values():  # an extension's clip holds its whole chain: known only now
+        length = clip_seconds(shots, shot.id)
+        if shot.extends and (shot.trim_out is not None and shot.trim_out > length or shot.trim_in >= length):
+            err(f"{shot.path}.trim", f"trim falls outside the {length:g}s extended clip", "trim within 0..duration")
+    for seq in sequences:
+        t = seq.transition
+        if t.kind == "cut" or t.seconds <= 0 or len(seq.shots) < 2 or any(s not in shots for s in seq.shots):
+            continue
+        last = len(seq.shots) - 1
+        for j, sid in enumerate(seq.shots):
+            shown = shown_seconds(shots, sid)
+            if j in (0, last) and shown < t.seconds:
+                err(f"{seq.path}.transition", f"a {t.seconds:g} s {t.kind} is longer than shot '{sid}' "
+                    f"({shown:g} s shown)", "shorten the transition, or trim less of the shot")
+                break
+            need = 2 * t.seconds + CONFORM_GOP_SECONDS
+            if 0 < j < last and shown < need:
+                err(f"{seq.path}.transition", f"shot '{sid}' shows {shown:g} s, less than the {need:g} s two "
+                    f"{t.seconds:g} s {t.kind}s and a keyframe between them need",
+                    "shorten the transition, or trim less of the shot")
+                break
+    for j, kind in enumerate(delivery.get("renditions", ())):
+        if kind in delivery["renditions"][:j]:
+            err(f"delivery.renditions[{j}]", f"rendition '{kind}' is listed twice", "list each rendition once")
+    poster_at = delivery.get("poster_at")
+    if poster_at is not None:
+        length = sum(sequence_seconds(shots, seq) for seq in sequences)
+        used = [shots[sid].fps for seq in sequences for sid in seq.shots if sid in shots]
+        fps = delivery.get("format", {}).get("fps") or min(used, default=24)
+        last_frame = max(0.0, length - 1 / fps)  # a seek past the last frame's start finds no frame
+        if poster_at > last_frame:
+            err("delivery.poster_at", f"the poster at {poster_at:g} s is past the end of the episode "
+                f"({length:g} s)", f"pick a second between 0 and {round(last_frame, 2):g}")
+
+
+def _windows_hint(value: str) -> str:
+    """A fix for a path written the Windows way (``vo\\line.wav``, ``C:\\proj\\x.png``), or ''."""
+    if "\\" in value or re.match(r"[A-Za-z]:", value):
+        return "write paths with '/' between folders, relative to the spec (e.g. vo/line.wav), not C:\\ or \\"
+    return ""
+
+
 def _shown(value: str) -> str:
     """A path as messages show it: never a 5,000-character line."""
     return value if len(value) <= 80 else value[:60] + "..." + value[-12:]
@@ -391,10 +406,12 @@ def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Doc
         found, problem = project_file(spec.parent, rel, root)
         if problem == "outside":
             raise SpecError(f"include '{_shown(rel)}' is outside the project", location=where, field=field,
-                            hint=f"keep series files under {root}")
+                            hint=_windows_hint(rel) or f"keep series files under {root}")
         if found is None and problem != "missing":
             raise SpecError(f"cannot use include '{_shown(rel)}': {problem}", location=where, field=field)
         resolved = found if found is not None else (spec.parent / rel).resolve()
+        if any(resolved == done for _, done in out):
+            continue  # two series files that include one bible: read it once, define its ids once
         if resolved in chain:
             ring = " -> ".join(p.name for p in [*chain, resolved])
             raise SpecError(f"include cycle: {ring}", location=where, field=field, hint="remove one of the includes")
@@ -402,7 +419,7 @@ def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Doc
             raise SpecError(f"includes nest deeper than {MAX_INCLUDE_DEPTH}", location=where, field=field)
         if found is None:
             raise SpecError(f"included file '{_shown(rel)}' does not exist", location=where, field=field,
-                            hint="paths are relative to the including file")
+                            hint=_windows_hint(rel) or "paths are relative to the including file")
         child = read_document(resolved, display)
         if child.data is None:
             continue
@@ -461,9 +478,10 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         the root, with an extension of ``accepted``: it is opened as that format)."""
         found, problem = project_file(base.parent, value, root)
         if problem == "outside":
-            err(path, f"'{_shown(value)}' is outside the project", f"keep assets under {root}")
+            err(path, f"'{_shown(value)}' is outside the project", _windows_hint(value) or f"keep assets under {root}")
         elif problem == "missing":
-            err(path, f"file '{_shown(value)}' does not exist", "paths are relative to the spec that names them")
+            err(path, f"file '{_shown(value)}' does not exist",
+                _windows_hint(value) or "paths are relative to the spec that names them")
         elif problem:
             err(path, f"cannot use file '{_shown(value)}': {problem}")
         elif wrong := extension_problem(value, accepted):
@@ -572,6 +590,9 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         pick = int(sdata.get("pick", 1))
         if pick > takes:
             err(f"{base}.pick", f"pick {pick} but only {takes} take(s)", f"pick a take between 1 and {takes}")
+        if isinstance(sdata.get("seed"), int) and sdata["seed"] + takes - 1 > MAX_SEED:
+            err(f"{base}.seed", f"take {takes} would use seed {sdata['seed'] + takes - 1}, past {MAX_SEED}",
+                f"use a seed up to {MAX_SEED - takes + 1}")
         shots[sid] = Shot(
             id=sid,
             prompt=sdata["prompt"],
@@ -664,6 +685,7 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
     if isinstance(subtitles, dict) and isinstance(subtitles.get("font"), str):
         delivery["subtitles"] = {**subtitles, "font": asset("delivery.subtitles.font", subtitles["font"], spec,
                                                             FONT_EXTENSIONS)}
+    _check_timing(shots, sequences, delivery, err)
 
     if errors:
         errors.sort(key=lambda e: (e.location.file, e.location.line, e.location.column) if e.location else ("", 0, 0))

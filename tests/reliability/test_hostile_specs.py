@@ -12,6 +12,7 @@ examples, so every run tries the same inputs.
 
 from __future__ import annotations
 
+import copy
 import os
 import resource
 import time
@@ -28,6 +29,7 @@ from shotmake.cli import cli
 from shotmake.errors import SpecError
 from shotmake.model import Episode
 from shotmake.spec import load_episode
+from shotmake.spec_schema import schema
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -319,3 +321,138 @@ def test_each_missing_required_field_is_named_once(spec_path: Path) -> None:
     assert isinstance(error, SpecError)
     lines = error.render().splitlines()
     assert len(lines) == 2 and "'shots'" in lines[0] and "'sequences'" in lines[1], lines
+
+
+# -- validate ok => plan plans: mutate the data, not the text ---------------------------------
+
+#: VALID with every delivery key and the fields assembly reads, so mutations reach them all.
+RICH = VALID.replace("    pick: 2\n", "    pick: 2\n    subtitle: Hello.\n").replace(
+    "  dawn: {file: refs/dawn.png}\n", "  dawn: {file: refs/dawn.png}\n  harbour: {prompt: an empty harbour, aspect: '16:9'}\n"
+) + """\
+delivery:
+  format: {resolution: 480p, aspect: "16:9", fps: 12}
+  loudness: -16
+  music_gain_db: -14
+  subtitles: {burn: true}
+  poster_at: 1
+  renditions: [vertical, proxy]
+"""
+
+
+def _field_names() -> list[str]:
+    names: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            names.update(node.get("properties", {}) if isinstance(node.get("properties"), dict) else ())
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(schema())
+    return sorted(names)
+
+
+#: Values a user (or a fuzzer) might put anywhere: near misses of the values each field takes.
+PLAUSIBLE = st.sampled_from([
+    0, -1, 1, 2, 0.5, 3.0, 999, 1e9, -0.0, True, False, None, "", "a", "b", "mei", "dawn", "one", "x" * 90,
+    "16:9", "9:16", "4:3", 969, "480p", "720p", "8k", "4k", "1K", "local", "veo-3.1", "sora-2", "local-image",
+    "cut", "crossfade", "fade", "wipe", "vertical", "proxy", "square", "a\n", "café", "refs/mei.png",
+    "refs\\mei.png", "C:/x.png", "SM104", "SM9", [], {}, ["a"], ["a", "a"], ["mei"], ["dawn"], ["vertical"],
+    {"kind": "crossfade", "seconds": 5}, {"kind": "fade"}, {"in": 0.5}, {"out": 99}, {"burn": True},
+    {"resolution": "4k"}, {"fps": 0}, {"provider": "gemini-3-pro-image"}, {"file": "refs/dawn.png"},
+    {"prompt": "a harbour"}, {"description": "a cat"},
+])
+
+
+#: Values near the edge of what each field takes (a plausible value in the wrong field is a typo
+#: validate catches at once; these reach the semantic checks and the planner).
+NEAR_MISSES: dict[str, list[object]] = {
+    "aspect": ["16:9", "9:16", "4:3", 969, "1:1", "0:0", "0:5", "abc"], "resolution": ["480p", "720p", "1080p", "4k", "8k", 720],
+    "fps": [0, 1, 12, 24, 120, 121, "abc", 12.5], "duration": [0.1, 1, 2, 4, 8, 600, 0, -1],
+    "poster_at": [0, 1, 1.9, 2.5, 3.4, 999, -1], "seconds": [0, 0.1, 0.5, 1, 1.5, 2, 5],
+    "in": [0, 0.5, 1, 1.9, 2, 3], "out": [0, 0.5, 1, 1.5, 2, 2.5, 99], "kind": ["cut", "crossfade", "fade", "wipe"],
+    "renditions": [[], ["vertical"], ["proxy", "vertical"], ["proxy", "proxy"], "vertical", ["square"]],
+    "takes": [1, 2, 3, 16, 17, 0], "pick": [1, 2, 3, 0], "after": ["a", "b", "x"], "extends": ["a", "b", "x"],
+    "first_frame": ["dawn", "nope"], "last_frame": ["dawn", "nope"], "loudness": [-16, -70, -5, 0, 3, "loud"],
+    "music_gain_db": [-14, 0, 20, 100, "loud"], "burn": [True, False, "yes"],
+    "format": [{}, {"fps": 0}, "720p", {"resolution": "4k", "aspect": "9:16"}, {"aspect": "4:3"}],
+    "transition": ["cut", "fade", "wipe", {"kind": "crossfade", "seconds": 1.9}, {"kind": "fade", "seconds": 0.9}],
+    "provider": ["local", "veo-3.1", "sora-2", "local-image", "veo3"], "sheet": [True, False, {}, {"size": "4K"}],
+    "trim": [{"in": 0.5, "out": 1.5}, {"in": 1.9}, {"out": 2}, {}, {"in": 2}],
+    "characters": [["mei"], [], ["kai"]], "references": [[], ["dawn"], ["refs/mei.png"], ["nope"]],
+    "subtitle": ["", "Hi", "a\n", "\u00e9t\u00e9"], "prompt": ["x", "{mei} waves", "{kai}", ""],
+    "id": ["a", "b", "one", "a\n", "caf\u00e9", "x"], "shots": [["a"], ["a", "b"], ["b", "a"], ["b"], [], ["x"]],
+    "subtitles": [{}, {"burn": False}, True], "music": ["refs/dawn.png", "nope.mp3"],
+    "seed": [0, -1, 2**40, 1.5], "audio": [True, False, "no"], "size": ["1K", "4K", "8K"], "output": ["o.mp4", "o"],
+}
+
+
+def _paths(data: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    found = [path] if path else []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found.extend(_paths(value, (*path, key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found.extend(_paths(value, (*path, i)))
+    return found
+
+
+def _mutate(data: dict, draw: st.DataObject) -> None:
+    """One or two edits a user might make: mostly a plausible value in a field, sometimes junk."""
+    for _ in range(draw.draw(st.integers(1, 2))):
+        path = draw.draw(st.sampled_from(_paths(data)))
+        parent: object = data
+        for part in path[:-1]:
+            parent = parent[part]  # type: ignore[index]
+        action = draw.draw(st.sampled_from(["set"] * 6 + ["junk", "delete", "add"]))
+        if action in ("set", "junk"):
+            name = next((p for p in reversed(path) if isinstance(p, str)), "")
+            near = st.sampled_from(NEAR_MISSES[name]) if name in NEAR_MISSES else PLAUSIBLE
+            value = draw.draw(near if action == "set" else VALUES)
+            parent[path[-1]] = copy.deepcopy(value)  # type: ignore[index]
+        elif action == "delete":
+            del parent[path[-1]]  # type: ignore[attr-defined]
+        elif isinstance(parent, dict):
+            parent[draw.draw(st.sampled_from(FIELD_NAMES))] = copy.deepcopy(draw.draw(PLAUSIBLE))
+        elif isinstance(parent, list):
+            parent.append(copy.deepcopy(draw.draw(PLAUSIBLE)))
+
+
+FIELD_NAMES = _field_names()
+
+
+def _invoke(root: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--cache-dir", str(root / ".shotmake"), "--out-dir", str(root / "build"),
+                                      *args])
+    text = result.output
+    assert "Traceback" not in text, text
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+    assert result.exit_code in (0, 2), (args, result.exit_code, text)
+    return result.exit_code, text
+
+
+def test_the_rich_seed_validates_and_plans(spec_path: Path) -> None:
+    spec_path.write_text(RICH)
+    assert _invoke(spec_path.parent, "validate", str(spec_path))[0] == 0
+    assert _invoke(spec_path.parent, "plan", str(spec_path))[0] == 0
+
+
+@settings(FUZZ, max_examples=200)
+@given(st.data())
+def test_whatever_validate_accepts_plan_plans(spec_path: Path, data: st.DataObject) -> None:
+    """The invariant: ``validate`` never says ok to a spec ``plan`` cannot plan, and no command tracebacks."""
+    spec = yaml.safe_load(RICH)
+    _mutate(spec, data)
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    root = spec_path.parent
+    validated, text = _invoke(root, "validate", str(spec_path))
+    planned, plan_text = _invoke(root, "plan", str(spec_path))
+    if validated == 0:
+        assert planned == 0, plan_text
+        assert _invoke(root, "status", str(spec_path))[0] == 0
+        assert _invoke(root, "graph", str(spec_path))[0] == 0
+    else:
+        assert planned == 2 and text.splitlines()[0] in plan_text, (text, plan_text)
