@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .conform import DeliveryFormat, conform
 from .deliver import LoudnessTarget, VoiceOver, add_chapters, burn_subtitles, mix_audio, poster, rendition
 from .errors import MediaError
@@ -117,7 +118,7 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
         return _master(node, paths, [a.meta for a in inputs], dest, labels or node.labels)
     if node.kind == "subtitles":
         fmt = _fmt(m)
-        dest.write_text(srt(_cues([a.meta for a in inputs], m["text"], fmt)), encoding="utf-8")
+        atomic.write_text(dest, srt(_cues([a.meta for a in inputs], m["text"], fmt)))
         return {}
     if node.kind == "poster":
         poster(paths[0], dest, m.get("at"))

@@ -293,6 +293,12 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                 if lock is None:
                     raise UsageError(f"--frozen needs {lock_path(episode)}; build once without --frozen to write it")
                 problems = frozen_problems(the_plan, lock, cache.lookup)
+                for node in the_plan.deliverables:  # an output to copy is read: it must be intact
+                    art = cache.lookup(node.key)
+                    if art is not None and not cache.output_current(settings.out_dir / node.labels["output"], art) \
+                            and not cache.verify(art, node.id):
+                        problems.append(f"{node.id}: its cached object is corrupt (evicted); it would have to be "
+                                        "rendered again")
                 if problems:
                     raise RunError("--frozen: the locked cut cannot be reproduced without rendering:\n  "
                                    + "\n  ".join(problems))
@@ -364,7 +370,9 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs:
     try:
         executor = Executor(the_plan, cache, registry, reporter, jobs=jobs, keep_going=keep_going, journal=journal,
                             provider_limits=config.concurrency(), policy=policy, prices=config.prices,
-                            health=health, spend=SpendLimit(budget), fallbacks=fallbacks)
+                            health=health, spend=SpendLimit(budget), fallbacks=fallbacks,
+                            in_place=lambda node, art: cache.output_current(settings.out_dir / node.labels["output"],
+                                                                            art))
         result = executor.run(stale)
     finally:
         registry.close()
@@ -509,6 +517,8 @@ def graph(ctx: click.Context, episode: Path, fmt: str) -> None:
 @click.pass_context
 def status(ctx: click.Context, episode: Path) -> None:
     """Summarise the episode: cached vs dirty nodes, and whether the output is current."""
+    from .cache import output_matches
+
     settings = _settings(ctx)
     spec = _load(episode, snapshot=True)
     cache = _cache(settings)
@@ -516,7 +526,7 @@ def status(ctx: click.Context, episode: Path) -> None:
         the_plan, stale = _plan(spec, cache)
         output = settings.out_dir / the_plan.episode.output
         final = cache.lookup(the_plan.final.key)
-        current = final is not None and output.exists() and os.path.samefile(output, final.path) if final else False
+        current = final is not None and (cache.output_current(output, final) or output_matches(output, final))
     finally:
         cache.close()
     by_kind: dict[str, list[int]] = {}

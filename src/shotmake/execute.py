@@ -17,7 +17,6 @@ its configured fallback routes (``routing.py`` explains the keys a fallback rend
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -146,6 +145,7 @@ class Executor:
         fallbacks: Mapping[str, Sequence[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        in_place: Callable[[Node, Artifact], bool] = lambda node, artifact: False,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -162,6 +162,8 @@ class Executor:
         self.health = health if health is not None else Health(clock=clock, sleep=sleep)
         self.spend = spend if spend is not None else SpendLimit()
         self.fallbacks = dict(fallbacks or {})
+        #: Whether a deliverable's output already holds its artifact (then its object is not read).
+        self.in_place = in_place
         self._artifacts: dict[str, Artifact] = {}
         #: Plan key -> the key actually built, for nodes routed away from the plan.
         self._keys: dict[str, str] = {}
@@ -265,11 +267,12 @@ class Executor:
     def _verify_used(self, stale: Mapping[str, Stale], result: BuildResult) -> dict[str, Stale]:
         """Digest-check the cached objects this build will read; a corrupt one is evicted and built again.
 
-        Read means: an input of a node to build, or an output the CLI must link into place (an
-        object no build directory links to yet). Nothing else is read: a null build hashes nothing.
+        Read means: an input of a node to build, or an output the CLI must copy into place (one
+        ``in_place`` does not vouch for). Nothing else is read: a null build hashes nothing.
         """
         plan, stale = self.plan, dict(stale)
-        used = [n.id for n in plan.deliverables if n.id not in stale and _links(self._artifacts[n.id]) < 2]
+        used = [n.id for n in plan.deliverables
+                if n.id not in stale and not self.in_place(n, self._artifacts[n.id])]
         used += [dep for nid in stale for dep in plan.node(nid).inputs]
         checked: set[str] = set()
         while used:
@@ -624,10 +627,3 @@ def _paid(node: Node) -> bool:
     route = ROUTES.get(node.provider)
     return route is not None and route.vendor != "local"
 
-
-def _links(artifact: Artifact) -> int:
-    """Hard links to an object: 1 means no build directory holds it (the CLI will place it)."""
-    try:
-        return os.stat(artifact.path).st_nlink
-    except OSError:
-        return 0

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .errors import SourceLocation, SpecError
 from .model import Artifact
 from .plan import Plan
@@ -74,9 +74,7 @@ def write_lock(path: Path, data: Mapping[str, Any], spec: str) -> None:
     text = header + DIGEST_LINE.format(data=data_digest, body=hashlib.sha256(body.encode()).hexdigest()) + body
     if old == text:
         return
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    atomic.write_text(path, text)  # a new temp file and a rename: never through a planted symlink
 
 
 def read_lock(path: Path) -> dict[str, Any] | None:

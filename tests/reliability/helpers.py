@@ -58,7 +58,7 @@ def index_entries(cache_root: Path) -> dict[str, dict[str, Any]]:
 
 
 def index_is_sound(cache_root: Path) -> bool:
-    with sqlite3.connect(cache_root / "index" / "cache.db") as db:
+    with sqlite3.connect(cache_root / "index" / "index.sqlite") as db:
         return bool(db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
 
