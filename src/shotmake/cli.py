@@ -21,14 +21,33 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 @dataclass
 class Settings:
-    """Where the cache and the outputs live (options or environment)."""
+    """Where the cache and the outputs live: options or environment (relative to the working
+    directory), else ``.shotmake`` and ``build`` in the project root (``project.py``)."""
 
+    cache_dir: Path | None = None
+    out_dir: Path | None = None
+    resolved: bool = False
+
+
+@dataclass(frozen=True)
+class Places:
     cache_dir: Path
     out_dir: Path
 
 
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.ensure_object(Settings)
+def _settings(ctx: click.Context) -> Places:
+    """The cache and output folders of this command, from the project root of its spec (or of the cwd)."""
+    settings = ctx.ensure_object(Settings)
+    if not settings.resolved:
+        from .project import CACHE_DIR, OUT_DIR, find_root, in_root, root_here
+
+        spec = ctx.params.get("episode")
+        root = find_root(spec) if isinstance(spec, Path) and spec.is_file() else root_here()
+        settings.cache_dir = settings.cache_dir or in_root(root, CACHE_DIR)
+        settings.out_dir = settings.out_dir or in_root(root, OUT_DIR)
+        settings.resolved = True
+    assert settings.cache_dir is not None and settings.out_dir is not None
+    return Places(settings.cache_dir, settings.out_dir)
 
 
 class LintFailed(UsageError):
@@ -55,12 +74,14 @@ class ShotmakeGroup(click.Group):
 
 @click.group(cls=ShotmakeGroup, context_settings=CONTEXT)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SHOTMAKE_CACHE",
-              default=".shotmake", show_default=True, help="Cache directory (env SHOTMAKE_CACHE).")
+              show_default=".shotmake in the project root",
+              help="Cache directory (env SHOTMAKE_CACHE); a relative path is from the working directory.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SHOTMAKE_OUT",
-              default="build", show_default=True, help="Where finished episodes are written (env SHOTMAKE_OUT).")
+              show_default="build in the project root",
+              help="Where finished episodes are written (env SHOTMAKE_OUT); relative to the working directory.")
 @click.version_option(package_name="shotmake")
 @click.pass_context
-def cli(ctx: click.Context, cache_dir: Path, out_dir: Path) -> None:
+def cli(ctx: click.Context, cache_dir: Path | None, out_dir: Path | None) -> None:
     """make for AI-generated video.
 
     Declare characters, style, shots and sequences in an episode YAML; shotmake renders
@@ -72,6 +93,10 @@ def cli(ctx: click.Context, cache_dir: Path, out_dir: Path) -> None:
       shotmake plan episodes/pilot.yaml       # what would render, why, and the cost
       shotmake build episodes/pilot.yaml      # render what is dirty, assemble build/pilot.mp4
       shotmake explain episodes/pilot.yaml s3 # why does shot s3 rebuild?
+
+    The project root is the nearest folder above the spec (or the working directory) holding
+    shotmake.toml, else .git, else .shotmake: its shotmake.toml, cache and build/ are used
+    from any subfolder.
     """
     ctx.obj = Settings(cache_dir=cache_dir, out_dir=out_dir)
 
@@ -154,7 +179,7 @@ def _specs() -> Any:
     return ctx.meta["shotmake.specs"]
 
 
-def _cache(settings: Settings) -> Any:
+def _cache(settings: Places) -> Any:
     from .cache import Cache
 
     return Cache(settings.cache_dir)
@@ -342,7 +367,7 @@ def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:
                              "each node; raise --budget, or build fewer shots)")
 
 
-def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs: int, keep_going: bool,
+def _execute(the_plan: Any, stale: Any, cache: Any, settings: Places, *, jobs: int, keep_going: bool,
              reporter: Any, resubmit_uncertain: bool, config: Any = None,
              budget: float | None = None, resubmit_rejected: bool = False) -> tuple[Any, str | None]:
     from .config import Config
