@@ -418,7 +418,9 @@ def _resolve_node(the_plan: Any, name: str) -> str:
     order: list[str] = list(the_plan.order)
     if name in order:
         return name
-    matches = [nid for nid in order if nid.split(":", 1)[1] in (name, f"{name}@1")]
+    shot = the_plan.episode.shots.get(name)
+    take = f"{name}@{shot.pick if shot is not None else 1}"  # a shot's clip is the take the cut uses
+    matches = [nid for nid in order if nid.split(":", 1)[1] in (name, take)]
     # A bare name means the thing the user declared: the shot's clip before its derived frame.
     for kind in ("clip", "sequence", "sheet", "plate", "episode"):
         declared = [nid for nid in matches if nid.startswith(kind + ":")]

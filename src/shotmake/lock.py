@@ -102,6 +102,12 @@ def frozen_problems(plan: Plan, lock: Mapping[str, Any], lookup: Any) -> list[st
     ``lookup(key)`` returns the cached ``Artifact`` or None.
     """
     problems = []
+    picks = lock.get("picks") if isinstance(lock.get("picks"), dict) else {}
+    for sid, shot in plan.episode.shots.items():  # a changed pick is the cause of every key it changes
+        was = picks.get(sid, 1)
+        if shot.takes > 1 and was != shot.pick:
+            problems.append(f"shot {sid}: the pick changed from take {was} to take {shot.pick} since the lock "
+                            "was written (set it back, or build without --frozen to lock the new cut)")
     locked = lock["nodes"]
     for nid in plan.order:
         node = plan.node(nid)
