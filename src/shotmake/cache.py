@@ -282,6 +282,31 @@ class Cache:
         self._verified.add(digest)
         return Artifact(digest=digest, path=str(target), size=size, meta=kept)
 
+    @staticmethod
+    def entry_of(artifact: Artifact) -> dict[str, Any]:
+        """The index entry of a stored artifact (the job journal keeps a copy for ``adopt``)."""
+        return {"digest": artifact.digest, "ext": Path(artifact.path).suffix, "size": artifact.size,
+                "meta": dict(artifact.meta), "stored": time.time()}
+
+    def adopt(self, key: str, entry: Mapping[str, Any], what: str = "") -> Artifact | None:
+        """Index ``key`` as ``entry`` again if its object is still here and intact; else None.
+
+        How a lost or emptied index is repaired from the job journal: the object is found by
+        the digest recorded at download and digest-checked before it is trusted.
+        """
+        entry = dict(entry)
+        if not valid_row(f"node:{key}", entry):
+            return None
+        path, size = self._object_size(entry)
+        if size != entry["size"]:
+            return None
+        artifact = Artifact(digest=entry["digest"], path=path, size=size, meta=entry.get("meta", {}))
+        if not self.verify(artifact, what):
+            return None
+        self._set(f"node:{key}", entry)
+        self._found[key] = artifact
+        return artifact
+
     # -- build records (for `explain`) -------------------------------------------------------
     def record_build(self, episode: str, node_id: str, key: str, manifest: Mapping[str, Any]) -> None:
         """Remember the manifest a node id was last built from."""
@@ -351,27 +376,41 @@ class Cache:
 
     # -- maintenance ---------------------------------------------------------------------------
     def gc(self, dry_run: bool = False, wait: bool = True) -> tuple[int, int]:
-        """Delete objects no index entry references and leftover temp files.
+        """Delete objects no index entry references and leftover temp files (``collect.py`` has the
+        policies that also drop superseded renders). Returns ``(files removed, bytes freed)``."""
+        from .collect import Policy, collect
 
-        Holds the build lock: a running build's renders in ``tmp/`` and its objects stored but
-        not yet indexed look exactly like garbage. Returns ``(files removed, bytes freed)``.
-        """
-        with self.build_lock(wait=wait):
-            return self._gc(dry_run)
+        done = collect(self, Policy(), dry_run=dry_run, wait=wait)
+        return len(done.files), done.freed
 
-    def _gc(self, dry_run: bool) -> tuple[int, int]:
-        referenced = {entry["digest"] for _, entry in self.entries()}
-        removed = freed = 0
-        candidates = list(self.tmp.iterdir()) + [p for d in self.objects.iterdir() if d.is_dir() for p in d.iterdir()]
-        for path in candidates:
-            if path.parent != self.tmp and path.name.split(".", 1)[0] in referenced:
-                continue
-            size = path.stat().st_size
-            if not dry_run:
-                path.unlink(missing_ok=True)
-            removed += 1
-            freed += size
-        return removed, freed
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop the index entries of ``keys`` (``gc``; their objects are the caller's business)."""
+        names = [f"node:{key}" for key in keys]
+        try:
+            self.index.delete(names)
+        except sqlite3.Error as exc:
+            raise CacheError(_os_message("cannot write the cache index", exc, self.root)) from exc
+        for name in names:
+            self._known.pop(name, None)
+            self._found.pop(name[5:], None)
+
+    def record_use(self, scope: str, keys: Iterable[str]) -> None:
+        """Remember the cut a build of ``scope`` just used (``gc --keep-days`` keeps it); written
+        only when the keys or the day changed, so a null build rewrites nothing."""
+        name = f"used:{scope}"
+        wanted = sorted(set(keys))
+        today = time.strftime("%Y-%m-%d")
+        old = self.index.get(name)
+        if isinstance(old, dict) and old.get("keys") == wanted and old.get("day") == today:
+            return
+        self._set(name, {"keys": wanted, "day": today, "time": time.time()})
+
+    def used_since(self, cutoff: float) -> set[str]:
+        """Keys of every cut recorded by ``record_use`` at or after ``cutoff``."""
+        return {key for _, row in self.index.items("used:") if row["time"] >= cutoff for key in row["keys"]}
+
+    def forget_uses_before(self, cutoff: float) -> None:
+        self.index.delete(name for name, row in list(self.index.items("used:")) if row["time"] < cutoff)
 
     @contextlib.contextmanager
     def build_lock(self, wait: bool = True) -> Iterator[None]:
@@ -448,6 +487,9 @@ def valid_row(name: str, value: Any) -> bool:
                 and isinstance(value.get("meta", {}), dict))
     if name.startswith("last:"):
         return isinstance(value.get("key"), str) and isinstance(value.get("manifest"), dict)
+    if name.startswith("used:"):
+        return (isinstance(value.get("keys"), list) and all(isinstance(k, str) for k in value["keys"])
+                and isinstance(value.get("time"), (int, float)))
     if name.startswith("out:"):
         return isinstance(value.get("digest"), str) and isinstance(value.get("stat"), list)
     return True

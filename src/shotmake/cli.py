@@ -258,6 +258,8 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
               help="Create remote jobs again whose earlier create call may have reached the server unrecorded.")
 @click.option("--resubmit-rejected", is_flag=True,
               help="Send again requests a provider refused for good in an earlier build (moderation, expired...).")
+@click.option("--resubmit-lost", is_flag=True,
+              help="Create remote jobs again whose paid render is gone from both the cache and the provider.")
 @click.option("--frozen", is_flag=True,
               help="Render nothing: reproduce the cut in EPISODE.lock from the cache, or fail.")
 @click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
@@ -265,8 +267,8 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.pass_context
 def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jobs: int, as_json: bool,
-          resubmit_uncertain: bool, resubmit_rejected: bool, frozen: bool, budget: float | None,
-          quiet: bool) -> None:
+          resubmit_uncertain: bool, resubmit_rejected: bool, resubmit_lost: bool, frozen: bool,
+          budget: float | None, quiet: bool) -> None:
     """Render what changed and assemble the episode into the output directory.
 
     Cached nodes are reused (a paid render is never paid for twice); dirty nodes run in
@@ -284,7 +286,7 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
 
     settings = _settings(ctx)
     today = datetime.date.today()
-    plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected)
+    plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected or resubmit_lost)
     if plain:
         # The null build people run most: answered from the up-to-date stamp, with a few stats.
         lines = freshness.up_to_date(episode, settings.cache_dir, settings.out_dir, env=os.environ, today=today)
@@ -330,10 +332,12 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
             result, output = _execute(the_plan, stale, cache, settings, jobs=jobs, keep_going=keep_going,
                                       reporter=ConsoleReporter(quiet=quiet),
                                       resubmit_uncertain=resubmit_uncertain, config=config, budget=budget,
-                                      resubmit_rejected=resubmit_rejected)
-            if result.ok and not frozen:
+                                      resubmit_rejected=resubmit_rejected, resubmit_lost=resubmit_lost)
+            if result.ok:
                 built = with_nodes(the_plan, result.routed)  # the keys and routes that really rendered
-                write_lock(lock_path(episode), lock_data(built, result.artifacts), episode.name)
+                if not frozen:
+                    write_lock(lock_path(episode), lock_data(built, result.artifacts), episode.name)
+                _record_use(cache, spec, built)
     finally:
         cache.close()
     wrote = f"shotmake: wrote {output}" if output else ""
@@ -354,6 +358,13 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                               outputs=[*outputs, lock_path(episode)], lines=lines, env=os.environ, today=today)
 
 
+def _record_use(cache: Any, spec: Any, built: Any) -> None:
+    """Remember this cut as used today (``gc --keep-days`` keeps it, from any project sharing the cache)."""
+    from .cache import build_scope
+
+    cache.record_use(build_scope(spec), (built.node(nid).key for nid in built.order))
+
+
 def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:
     """``--budget``: stop before anything is submitted when the estimate is over it."""
     from .costs import estimate
@@ -369,7 +380,8 @@ def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:
 
 def _execute(the_plan: Any, stale: Any, cache: Any, settings: Places, *, jobs: int, keep_going: bool,
              reporter: Any, resubmit_uncertain: bool, config: Any = None,
-             budget: float | None = None, resubmit_rejected: bool = False) -> tuple[Any, str | None]:
+             budget: float | None = None, resubmit_rejected: bool = False,
+             resubmit_lost: bool = False) -> tuple[Any, str | None]:
     from .config import Config
     from .costs import SpendLimit
     from .execute import Executor, RemotePolicy
@@ -391,7 +403,7 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Places, *, jobs: i
                     breaker_cooldown=config.circuit.cooldown, requests_per_minute=config.requests_per_minute())
     policy = RemotePolicy(poll_interval=remote.poll_interval, deadline=remote.deadline_minutes * 60,
                           stall_timeout=remote.stall_minutes * 60, resubmit_uncertain=resubmit_uncertain,
-                          resubmit_rejected=resubmit_rejected)
+                          resubmit_rejected=resubmit_rejected, resubmit_lost=resubmit_lost)
     try:
         executor = Executor(the_plan, cache, registry, reporter, jobs=jobs, keep_going=keep_going, journal=journal,
                             provider_limits=config.concurrency(), policy=policy, prices=config.prices,
@@ -567,20 +579,62 @@ def status(ctx: click.Context, episode: Path) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("-n", "--dry-run", is_flag=True, help="Only report what would be removed.")
+@click.option("-n", "--dry-run", is_flag=True, help="List what would be removed, and the bytes; remove nothing.")
+@click.option("--keep-days", type=click.FloatRange(min=0), metavar="DAYS",
+              help="Keep renders used in the last DAYS days (default: [cache] keep_days in shotmake.toml, 30).")
+@click.option("--keep-lock", "keep_locks", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also keep every render this lock file names (repeatable).")
 @click.pass_context
-def gc(ctx: click.Context, dry_run: bool) -> None:
-    """Remove cache objects no index entry references, and leftover temp files.
+def gc(ctx: click.Context, dry_run: bool, keep_days: float | None, keep_locks: tuple[Path, ...]) -> None:
+    """Remove superseded renders, unreferenced objects and leftover temp files from the cache.
 
-    Paid renders that the index knows are never removed.
+    Kept: every render a lock file of this project (or --keep-lock) names, and renders used
+    in the last --keep-days days. Waits for a running build. Run with -n first.
     """
-    cache = _cache(_settings(ctx))
+    from .collect import Policy, collect, lock_keys, project_locks
+    from .config import load_config
+    from .journal import Journal
+    from .project import root_here
+
+    root = root_here()
+    if keep_days is None:
+        keep_days = load_config(root).cache.keep_days
+    policy = Policy(keep_days=keep_days, keep_keys=lock_keys([*project_locks(root), *keep_locks]))
+    settings = _settings(ctx)
+    cache = _cache(settings)
+    path = settings.cache_dir / "journal.sqlite"
+    journal = Journal(path) if path.exists() else None
     try:
-        removed, freed = cache.gc(dry_run=dry_run)
+        done = collect(cache, policy, journal, dry_run=dry_run)
     finally:
         cache.close()
+        if journal is not None:
+            journal.close()
+    if dry_run:
+        for file, size, what in done.files:
+            click.echo(f"  {file}  {size / 1e6:.1f} MB  ({what})")
     verb = "would remove" if dry_run else "removed"
-    click.echo(f"gc: {verb} {removed} files ({freed / 1e6:.1f} MB)")
+    click.echo(f"gc: {verb} {len(done.files)} files ({done.freed / 1e6:.1f} MB); {done.dropped} superseded renders, "
+               f"{done.kept} kept (locked or used in the last {keep_days:g} days)")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the cache index from the stored renders and the job journal.
+
+    For a cache whose index was lost or damaged: every paid render still in the cache is
+    indexed again (nothing is paid twice); local renders are rebuilt by the next build, free.
+    """
+    from .collect import reindex as rebuild
+
+    settings = _settings(ctx)
+    done = rebuild(settings.cache_dir)
+    if done.moved_aside is not None:
+        click.echo(f"reindex: the damaged index was moved to {done.moved_aside}")
+    click.echo(f"reindex: {len(done.recovered)} paid renders indexed again, {done.present} already indexed, "
+               f"{len(done.missing)} missing from the cache"
+               + (" (the next build downloads them again from their jobs)" if done.missing else ""))
 
 
 @cli.command(context_settings=CONTEXT)

@@ -102,7 +102,8 @@ def frozen_problems(plan: Plan, lock: Mapping[str, Any], lookup: Any) -> list[st
     ``lookup(key)`` returns the cached ``Artifact`` or None.
     """
     problems = []
-    picks = lock.get("picks") if isinstance(lock.get("picks"), dict) else {}
+    picks = lock.get("picks")
+    picks = picks if isinstance(picks, dict) else {}
     for sid, shot in plan.episode.shots.items():  # a changed pick is the cause of every key it changes
         was = picks.get(sid, 1)
         if shot.takes > 1 and was != shot.pick:
