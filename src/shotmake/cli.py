@@ -46,6 +46,9 @@ def _settings(ctx: click.Context) -> Places:
         settings.cache_dir = settings.cache_dir or in_root(root, CACHE_DIR)
         settings.out_dir = settings.out_dir or in_root(root, OUT_DIR)
         settings.resolved = True
+        for option, path in (("--cache-dir", settings.cache_dir), ("--out-dir", settings.out_dir)):
+            if path.exists() and not path.is_dir():  # as click says of an option given explicitly
+                raise UsageError(f"Invalid value for '{option}': Directory '{path}' is a file.")
     assert settings.cache_dir is not None and settings.out_dir is not None
     return Places(settings.cache_dir, settings.out_dir)
 
