@@ -15,6 +15,7 @@ are imported once, by raw SQL, when ``index.sqlite`` does not exist yet.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -39,7 +40,7 @@ class IndexDamaged(Exception):
 
 def _connect(path: Path) -> sqlite3.Connection:
     if path.is_symlink():  # SQLite follows links: a planted one would write elsewhere
-        raise sqlite3.OperationalError(f"{path} is a symbolic link")
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
     try:
         db.execute("PRAGMA journal_mode=DELETE")

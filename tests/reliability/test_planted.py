@@ -138,3 +138,12 @@ def test_a_symlink_at_the_build_lock_is_refused(built: Path, tmp_path: Path) -> 
     assert "Traceback" not in done.stderr
     assert outside.read_text() == "precious"
     assert os.path.islink(root / ".shotmake" / "lock")
+
+
+def test_a_symlink_at_the_index_database_is_refused(built: Path, tmp_path: Path) -> None:
+    root = copy_of(built, tmp_path / "p")
+    outside = tmp_path / "outside.txt"
+    plant(root / ".shotmake" / "index" / "index.sqlite", outside)
+    done = shotmake(["build", "tiny.yaml", "--json"], root)
+    assert done.returncode == 1 and "is a symbolic link" in done.stderr, done.stderr
+    assert outside.read_text() == "precious"
