@@ -14,8 +14,10 @@ or a complete object: the cache never holds a partial file. Lookups are by key, 
 
 Integrity is checked where it matters and nowhere else: a lookup only stats the object (a
 null build stays cheap), but an object is digest-checked before it is *used* - read as the
-input of a node being built, or linked into the output directory (``verify``). One whose
+input of a node being built, or copied into the output directory (``verify``). One whose
 bytes no longer match its name is evicted with a warning, and the node is built again.
+Outputs are copies, never hard links, so editing one cannot reach the cache; the stat of
+each copy is recorded (``out:`` rows) so a null build reads neither the output nor its object.
 
 ``crashpoint`` is a test seam: ``SHOTMAKE_CRASH_AT=store.renamed:3`` SIGKILLs the process the
 third time it passes that point, so tests/reliability/test_crash.py can kill a build between
