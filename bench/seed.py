@@ -42,7 +42,7 @@ def seed(spec: Path, cache_dir: Path, skip: Callable[[Node], bool] = lambda node
     cache = Cache(cache_dir)
     count = 0
     try:
-        with mock.patch.object(os, "fsync", lambda fd: None), cache.index.transact():
+        with mock.patch.object(os, "fsync", lambda fd: None), cache.index.transaction():
             for nid in plan.order:
                 node = plan.node(nid)
                 if skip(node):

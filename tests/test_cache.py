@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 import stat
-import zlib
 from pathlib import Path
 
 import pytest
@@ -40,10 +39,10 @@ def test_cache_root_is_owner_only_and_index_is_json(cache: Cache) -> None:
     temp = cache.temp_path(".png")
     temp.write_bytes(b"x")
     cache.store("k", temp, {"a": 1})
-    # Values are (zlib-compressed) JSON, never pickle: a writable cache must not run code.
-    with sqlite3.connect(cache.root / "index" / "cache.db") as db:
-        values = [row[0] for row in db.execute("SELECT value FROM Cache")]
-    decoded = [json.loads(zlib.decompress(v)) for v in values]
+    # Values are JSON, never pickle: a writable cache must not run code.
+    with sqlite3.connect(cache.root / "index" / "index.sqlite") as db:
+        values = [row[0] for row in db.execute("SELECT value FROM entries")]
+    decoded = [json.loads(v) for v in values]
     assert any(d.get("meta") == {"a": 1} for d in decoded)
 
 
@@ -67,13 +66,15 @@ def test_missing_or_truncated_object_is_a_miss(cache: Cache) -> None:
     assert cache.lookup("k") is None
 
 
-def test_materialize_links_atomically(cache: Cache, tmp_path: Path) -> None:
+def test_materialize_copies_atomically(cache: Cache, tmp_path: Path) -> None:
     temp = cache.temp_path(".mp4")
     temp.write_bytes(b"episode")
     art = cache.store("k", temp)
     dest = tmp_path / "build" / "ep.mp4"
     cache.materialize(art, dest)
-    assert dest.read_bytes() == b"episode" and os.path.samefile(dest, art.path)
+    # A copy of its own, writable like any new file: editing it cannot reach the cache.
+    assert dest.read_bytes() == b"episode" and not os.path.samefile(dest, art.path)
+    assert os.stat(dest).st_mode & stat.S_IWUSR
     cache.materialize(art, dest)  # idempotent
     assert sorted(p.name for p in dest.parent.iterdir()) == ["ep.mp4"]
 

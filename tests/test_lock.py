@@ -55,3 +55,17 @@ def test_prompts_shows_descriptions_verbatim_and_what_is_sent(project: Path, run
     assert "-- sends: reference: sheet:mei" in out
     single = run("prompts", SPEC, "b").stdout
     assert single.startswith("== clip:b") and "text only" in single and "clip:a" not in single
+
+
+def test_frozen_names_a_changed_pick_and_explain_follows_the_picked_take(
+        project: Path, run: Callable[..., Result]) -> None:
+    spec = project / SPEC
+    spec.write_text(spec.read_text().replace("    prompt: A lighthouse at dusk.\n",
+                                             "    prompt: A lighthouse at dusk.\n    takes: 2\n"))
+    assert run("build", SPEC, "-q").exit_code == 0
+    spec.write_text(spec.read_text().replace("    takes: 2\n", "    takes: 2\n    pick: 2\n"))
+    result = run("build", SPEC, "--frozen")
+    assert result.exit_code == 1
+    assert "shot b: the pick changed from take 1 to take 2 since the lock was written" in result.stderr, result.stderr
+    explained = run("explain", SPEC, "b")
+    assert explained.exit_code == 0 and explained.stdout.startswith("clip:b@2 "), explained.stdout

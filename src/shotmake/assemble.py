@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .conform import DeliveryFormat, conform
 from .deliver import (
     LoudnessTarget,
@@ -149,7 +150,7 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
         return dict(inputs[0].meta)
     if node.kind == "subtitles":
         fmt = _fmt(m)
-        dest.write_text(srt(_cues([a.meta for a in inputs], m["text"], fmt)), encoding="utf-8")
+        atomic.write_text(dest, srt(_cues([a.meta for a in inputs], m["text"], fmt)))
         return {}
     if node.kind == "poster":
         poster(paths[0], dest, m.get("at"))

@@ -4,7 +4,7 @@ Layout under the cache root (``.shotmake/`` by default)::
 
     objects/ab/abcdef...0123.mp4   immutable, read-only files named by their SHA-256
     tmp/                           renders in progress; never served, swept by ``gc``
-    index/                         diskcache (SQLite, JSON values - never pickle)
+    index/index.sqlite             node key -> entry (SQLite, JSON values - never pickle; index.py)
     lock                           one build at a time per cache
 
 A render is written to ``tmp/``, hashed, made read-only, fsynced and renamed into
@@ -14,8 +14,10 @@ or a complete object: the cache never holds a partial file. Lookups are by key, 
 
 Integrity is checked where it matters and nowhere else: a lookup only stats the object (a
 null build stays cheap), but an object is digest-checked before it is *used* - read as the
-input of a node being built, or linked into the output directory (``verify``). One whose
+input of a node being built, or copied into the output directory (``verify``). One whose
 bytes no longer match its name is evicted with a warning, and the node is built again.
+Outputs are copies, never hard links, so editing one cannot reach the cache; the stat of
+each copy is recorded (``out:`` rows) so a null build reads neither the output nor its object.
 
 ``crashpoint`` is a test seam: ``SHOTMAKE_CRASH_AT=store.renamed:3`` SIGKILLs the process the
 third time it passes that point, so tests/reliability/test_crash.py can kill a build between
@@ -31,9 +33,9 @@ import fcntl
 import hashlib
 import os
 import re
-import shutil
 import signal
 import sqlite3
+import stat
 import sys
 import threading
 import time
@@ -42,17 +44,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import diskcache
-
+from . import atomic
 from .errors import CacheError
+from .index import Index, IndexDamaged
 from .model import Artifact, Episode
 
 CHUNK = 1 << 20
-#: Index names per SQL query in ``prefetch`` (SQLite's oldest variable limit is 999).
-PREFETCH_BATCH = 500
 _UNKNOWN: Any = object()
-#: How diskcache's JSONDisk stores values (raw bytes, or a file of them); never pickle.
-_JSON_MODES = (diskcache.core.MODE_RAW, diskcache.core.MODE_BINARY)
+_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+_EXTENSION = re.compile(r"(\.[A-Za-z0-9]{1,16})?\Z")
 
 _CRASH_AT = os.environ.get("SHOTMAKE_CRASH_AT", "")
 _FAULT_AT = os.environ.get("SHOTMAKE_FAULT_AT", "")
@@ -108,20 +108,17 @@ class Cache:
         self.root = Path(root)
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
+        self._warned: set[str] = set()
         try:
             # Owner-only: the cache holds paid renders and job metadata.
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.objects.mkdir(mode=0o700, exist_ok=True)
             self.tmp.mkdir(mode=0o700, exist_ok=True)
             (self.root / "index").mkdir(mode=0o700, exist_ok=True)
-            self.index = diskcache.Cache(
-                str(self.root / "index"),
-                disk=diskcache.JSONDisk,
-                eviction_policy="none",  # never silently forget a paid render
-                size_limit=2**62,
-                sqlite_synchronous=2,
-                statistics=0,
-            )
+            self.index = Index(self.root / "index", check=valid_row, warn=lambda text: self._warn(text, text))
+        except IndexDamaged as exc:
+            raise CacheError(f"the cache index {self.root / 'index'} is damaged ({exc}); run `shotmake reindex` to "
+                             "rebuild it from the stored renders and the job journal (nothing paid for is lost)") from exc
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(_os_message(f"cannot open the cache at {self.root}", exc, self.root)) from exc
         #: Index entries read by ``prefetch`` (None: absent) or handed to ``remember``, kept current by ``_set``.
@@ -132,7 +129,6 @@ class Cache:
         self._trusted: set[str] = set()
         #: Digests checked (or written) by this process: an object is immutable, hash it once.
         self._verified: set[str] = set()
-        self._warned: set[str] = set()
 
     # -- objects ----------------------------------------------------------------------------
     def object_path(self, digest: str, extension: str) -> Path:
@@ -195,7 +191,7 @@ class Cache:
     def prefetch(self, keys: Iterable[str]) -> None:
         """Read the index entries of many node keys at once, for the lookups that follow.
 
-        A null build looks up every node: one SQL query per ``PREFETCH_BATCH`` keys instead of
+        A null build looks up every node: one SQL query per ``index.BATCH`` keys instead of
         a get each. Objects are still stat'ed at each lookup.
         """
         self._prefetch(f"node:{key}" for key in keys)
@@ -207,7 +203,7 @@ class Cache:
         """
         for key, entry in entries.items():
             name = f"node:{key}"
-            if name not in self._known and isinstance(entry, dict):
+            if name not in self._known and valid_row(name, entry):
                 self._known[name] = entry
                 self._trusted.add(name)
 
@@ -222,40 +218,11 @@ class Cache:
 
     def _prefetch(self, names: Iterable[str]) -> None:
         wanted = [name for name in dict.fromkeys(names) if name not in self._known]
-        found: dict[str, Any] = {}
         try:
-            # diskcache has no batch get: query its table the way ``Cache.get`` does, many keys at once.
-            disk, sql = self.index._disk, self.index._sql
-            now = time.time()
-            if wanted and sql("SELECT COUNT(*) FROM Cache").fetchone()[0] <= len(wanted):
-                # A new or small index (a cold build): reading it whole beats encoding every key asked for.
-                wanted_set = set(wanted)
-                for db_key, raw, expire_time, mode, filename, value in sql(
-                        "SELECT key, raw, expire_time, mode, filename, value FROM Cache"):
-                    if not raw or mode not in _JSON_MODES:
-                        continue  # never a pickled key or value (diskcache would unpickle it)
-                    name = disk.get(db_key, raw)
-                    if name in wanted_set and (expire_time is None or expire_time > now):
-                        found[name] = disk.fetch(mode, filename, value, False)
-                wanted, scanned = [], wanted
-            else:
-                scanned = []
-            for start in range(0, len(wanted), PREFETCH_BATCH):
-                batch: dict[bytes, str] = {}
-                for name in wanted[start:start + PREFETCH_BATCH]:
-                    db_key, raw = disk.put(name)
-                    if not raw:
-                        return  # not the layout this reads: keep to plain gets
-                    batch[bytes(db_key)] = name
-                rows = sql("SELECT key, raw, expire_time, mode, filename, value FROM Cache WHERE key IN "
-                           f"({','.join('?' * len(batch))})", [sqlite3.Binary(k) for k in batch]).fetchall()
-                for db_key, raw, expire_time, mode, filename, value in rows:
-                    name = batch.get(bytes(db_key))
-                    if name is not None and raw and mode in _JSON_MODES and (expire_time is None or expire_time > now):
-                        found[name] = disk.fetch(mode, filename, value, False)
-        except (AttributeError, TypeError, ValueError, OSError, sqlite3.Error):
-            return  # a diskcache whose internals differ: lookups fall back to a get each
-        for name in (*scanned, *wanted):
+            found = self.index.get_many(wanted)
+        except sqlite3.Error as exc:
+            raise CacheError(_os_message("cannot read the cache index", exc, self.root)) from exc
+        for name in wanted:
             self._known[name] = found.get(name)
 
     def verify(self, artifact: Artifact, what: str = "") -> bool:
@@ -317,6 +284,31 @@ class Cache:
         self._verified.add(digest)
         return Artifact(digest=digest, path=str(target), size=size, meta=kept)
 
+    @staticmethod
+    def entry_of(artifact: Artifact) -> dict[str, Any]:
+        """The index entry of a stored artifact (the job journal keeps a copy for ``adopt``)."""
+        return {"digest": artifact.digest, "ext": Path(artifact.path).suffix, "size": artifact.size,
+                "meta": dict(artifact.meta), "stored": time.time()}
+
+    def adopt(self, key: str, entry: Mapping[str, Any], what: str = "") -> Artifact | None:
+        """Index ``key`` as ``entry`` again if its object is still here and intact; else None.
+
+        How a lost or emptied index is repaired from the job journal: the object is found by
+        the digest recorded at download and digest-checked before it is trusted.
+        """
+        entry = dict(entry)
+        if not valid_row(f"node:{key}", entry):
+            return None
+        path, size = self._object_size(entry)
+        if size != entry["size"]:
+            return None
+        artifact = Artifact(digest=entry["digest"], path=path, size=size, meta=entry.get("meta", {}))
+        if not self.verify(artifact, what):
+            return None
+        self._set(f"node:{key}", entry)
+        self._found[key] = artifact
+        return artifact
+
     # -- build records (for `explain`) -------------------------------------------------------
     def record_build(self, episode: str, node_id: str, key: str, manifest: Mapping[str, Any]) -> None:
         """Remember the manifest a node id was last built from."""
@@ -366,12 +358,9 @@ class Cache:
         self._prefetch(f"last:{scope}:{nid}" for nid in ids if not self._known.get(f"hist:{scope}:{nid}"))
 
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every ``(key, entry)`` of stored artifacts."""
-        for raw in self.index.iterkeys():
-            if isinstance(raw, str) and raw.startswith("node:"):
-                entry = self.index.get(raw)
-                if entry is not None:
-                    yield raw[5:], entry
+        """Every ``(key, entry)`` of stored artifacts (rows of the wrong shape skipped, with a warning)."""
+        for name, entry in self.index.items("node:"):
+            yield name[5:], entry
 
     def _set(self, name: str, value: Any) -> None:
         if name.startswith("node:"):
@@ -386,64 +375,87 @@ class Cache:
 
     # -- outputs ------------------------------------------------------------------------------
     def materialize(self, artifact: Artifact, dest: Path, what: str = "") -> None:
-        """Place an artifact at ``dest`` (a hard link when possible), atomically.
+        """Place a copy of an artifact at ``dest``, atomically; an identical file there is kept.
 
-        The object is digest-checked first, unless ``dest`` already is that object: a corrupt
-        one is evicted and never reaches the output directory.
+        A copy, never a hard link: editing an output must not change the cache (or every other
+        output folder). The object is digest-checked first: a corrupt one is evicted and never
+        reaches the output directory.
         """
+        if self.output_current(dest, artifact):
+            return
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            if os.path.samefile(dest, artifact.path):
-                return
         if not self.verify(artifact, what or str(dest)):
             raise CacheError(f"cannot write {dest}: its cached object was corrupt and has been evicted; "
                              "run the build again to render it again")
-        staging_name = re.compile(rf"\.{re.escape(dest.name)}\.[0-9a-f]{{8}}")
-        for leftover in dest.parent.iterdir():  # from a build killed between link and rename
-            if staging_name.fullmatch(leftover.name):
-                leftover.unlink(missing_ok=True)
-        staging = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
-        try:
+        if not output_matches(dest, artifact):
+            atomic.sweep(dest)  # from a build killed between copy and rename
             try:
-                os.link(artifact.path, staging)
-            except OSError:
-                shutil.copyfile(artifact.path, staging)
-            crashpoint("materialize.staged")
-            os.replace(staging, dest)
-        except OSError as exc:
-            staging.unlink(missing_ok=True)
-            raise CacheError(_os_message(f"cannot write {dest}", exc)) from exc
+                crashpoint("materialize.staged")
+                atomic.copy_file(artifact.path, dest)
+            except OSError as exc:
+                raise CacheError(_os_message(f"cannot write {dest}", exc)) from exc
+        placed = _regular_stat(dest)
+        if placed is not None:
+            self._set(f"out:{os.path.abspath(dest)}", {"digest": artifact.digest, "stat": placed})
+
+    def output_current(self, dest: Path, artifact: Artifact) -> bool:
+        """Whether ``dest`` is the copy of ``artifact`` this cache placed, untouched since (by stat).
+
+        Like git's index: a file whose size, mtime, inode and device are as recorded after the
+        copy is not read again, so a null build hashes no output and no object.
+        """
+        placed = _regular_stat(dest)
+        if placed is None:
+            return False
+        recorded = self._known.get(f"out:{os.path.abspath(dest)}", _UNKNOWN)
+        if recorded is _UNKNOWN:
+            recorded = self.index.get(f"out:{os.path.abspath(dest)}")
+        return isinstance(recorded, dict) and recorded.get("digest") == artifact.digest and recorded["stat"] == placed
 
     # -- maintenance ---------------------------------------------------------------------------
     def gc(self, dry_run: bool = False, wait: bool = True) -> tuple[int, int]:
-        """Delete objects no index entry references and leftover temp files.
+        """Delete objects no index entry references and leftover temp files (``collect.py`` has the
+        policies that also drop superseded renders). Returns ``(files removed, bytes freed)``."""
+        from .collect import Policy, collect
 
-        Holds the build lock: a running build's renders in ``tmp/`` and its objects stored but
-        not yet indexed look exactly like garbage. Returns ``(files removed, bytes freed)``.
-        """
-        with self.build_lock(wait=wait):
-            return self._gc(dry_run)
+        done = collect(self, Policy(), dry_run=dry_run, wait=wait)
+        return len(done.files), done.freed
 
-    def _gc(self, dry_run: bool) -> tuple[int, int]:
-        referenced = {entry["digest"] for _, entry in self.entries()}
-        removed = freed = 0
-        candidates = list(self.tmp.iterdir()) + [p for d in self.objects.iterdir() if d.is_dir() for p in d.iterdir()]
-        for path in candidates:
-            if path.parent != self.tmp and path.name.split(".", 1)[0] in referenced:
-                continue
-            size = path.stat().st_size
-            if not dry_run:
-                path.unlink(missing_ok=True)
-            removed += 1
-            freed += size
-        return removed, freed
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop the index entries of ``keys`` (``gc``; their objects are the caller's business)."""
+        names = [f"node:{key}" for key in keys]
+        try:
+            self.index.delete(names)
+        except sqlite3.Error as exc:
+            raise CacheError(_os_message("cannot write the cache index", exc, self.root)) from exc
+        for name in names:
+            self._known.pop(name, None)
+            self._found.pop(name[5:], None)
+
+    def record_use(self, scope: str, keys: Iterable[str]) -> None:
+        """Remember the cut a build of ``scope`` just used (``gc --keep-days`` keeps it); written
+        only when the keys or the day changed, so a null build rewrites nothing."""
+        name = f"used:{scope}"
+        wanted = sorted(set(keys))
+        today = time.strftime("%Y-%m-%d")
+        old = self.index.get(name)
+        if isinstance(old, dict) and old.get("keys") == wanted and old.get("day") == today:
+            return
+        self._set(name, {"keys": wanted, "day": today, "time": time.time()})
+
+    def used_since(self, cutoff: float) -> set[str]:
+        """Keys of every cut recorded by ``record_use`` at or after ``cutoff``."""
+        return {key for _, row in self.index.items("used:") if row["time"] >= cutoff for key in row["keys"]}
+
+    def forget_uses_before(self, cutoff: float) -> None:
+        self.index.delete(name for name, row in list(self.index.items("used:")) if row["time"] < cutoff)
 
     @contextlib.contextmanager
     def build_lock(self, wait: bool = True) -> Iterator[None]:
         """Hold the cache's build lock (one build per cache at a time, like a Make jobserver)."""
         path = self.root / "lock"
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)  # never through a planted link
         except OSError as exc:
             raise CacheError(_os_message("cannot take the build lock", exc, self.root)) from exc
         with os.fdopen(fd, "r+") as handle:
@@ -479,6 +491,52 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _regular_stat(path: Path) -> list[int] | None:
+    """``[size, mtime_ns, inode, device]`` of a regular file (None for a symlink, a folder, nothing)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev] if stat.S_ISREG(st.st_mode) else None
+
+
+def output_matches(dest: Path, artifact: Artifact) -> bool:
+    """Whether the regular file at ``dest`` holds exactly the artifact's bytes (a symlink never does)."""
+    try:
+        st = os.lstat(dest)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != artifact.size:
+        return False
+    try:
+        return file_digest(dest) == artifact.digest
+    except CacheError:
+        return False
+
+
+def valid_row(name: str, value: Any) -> bool:
+    """Whether an index row has the shape shotmake writes (anything else is someone else's row)."""
+    if name.startswith("hist:"):  # a node id's recent manifests, newest first (plan's reasons)
+        return isinstance(value, list) and all(
+            isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(r.get("manifest"), dict)
+            for r in value)
+    if not isinstance(value, dict):
+        return False
+    if name.startswith("node:"):
+        return (isinstance(value.get("digest"), str) and bool(_DIGEST.match(value["digest"]))
+                and isinstance(value.get("ext", ""), str) and bool(_EXTENSION.match(value.get("ext", "")))
+                and isinstance(value.get("size"), int) and value["size"] >= 0
+                and isinstance(value.get("meta", {}), dict))
+    if name.startswith("last:"):
+        return isinstance(value.get("key"), str) and isinstance(value.get("manifest"), dict)
+    if name.startswith("used:"):
+        return (isinstance(value.get("keys"), list) and all(isinstance(k, str) for k in value["keys"])
+                and isinstance(value.get("time"), (int, float)))
+    if name.startswith("out:"):
+        return isinstance(value.get("digest"), str) and isinstance(value.get("stat"), list)
+    return True
+
+
 def _os_message(what: str, exc: OSError | sqlite3.Error, root: Path | None = None) -> str:
     """Say what failed and how to fix it, for the errors a full disk or a read-only cache causes."""
     elsewhere = "point --cache-dir or SHOTMAKE_CACHE at a writable directory"
@@ -490,6 +548,8 @@ def _os_message(what: str, exc: OSError | sqlite3.Error, root: Path | None = Non
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return (f"{what}: the cache is not writable ({exc.strerror}); make {root or 'it'} writable, "
                 f"or {elsewhere}")
+    if exc.errno == errno.ELOOP:
+        return f"{what}: {exc.filename or 'it'} is a symbolic link (shotmake never writes through one; remove it)"
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
         return f"{what}: not a directory (a file is in the way; move it, or {elsewhere})"
     return f"{what}: {exc.strerror or exc}"

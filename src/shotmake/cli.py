@@ -31,14 +31,36 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 @dataclass
 class Settings:
-    """Where the cache and the outputs live (options or environment)."""
+    """Where the cache and the outputs live: options or environment (relative to the working
+    directory), else ``.shotmake`` and ``build`` in the project root (``project.py``)."""
 
+    cache_dir: Path | None = None
+    out_dir: Path | None = None
+    resolved: bool = False
+
+
+@dataclass(frozen=True)
+class Places:
     cache_dir: Path
     out_dir: Path
 
 
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.ensure_object(Settings)
+def _settings(ctx: click.Context) -> Places:
+    """The cache and output folders of this command, from the project root of its spec (or of the cwd)."""
+    settings = ctx.ensure_object(Settings)
+    if not settings.resolved:
+        from .project import CACHE_DIR, OUT_DIR, find_root, in_root, root_here
+
+        spec = ctx.params.get("episode")
+        root = find_root(spec) if isinstance(spec, Path) and spec.is_file() else root_here()
+        settings.cache_dir = settings.cache_dir or in_root(root, CACHE_DIR)
+        settings.out_dir = settings.out_dir or in_root(root, OUT_DIR)
+        settings.resolved = True
+        for option, path in (("--cache-dir", settings.cache_dir), ("--out-dir", settings.out_dir)):
+            if path.exists() and not path.is_dir():  # as click says of an option given explicitly
+                raise UsageError(f"Invalid value for '{option}': Directory '{path}' is a file.")
+    assert settings.cache_dir is not None and settings.out_dir is not None
+    return Places(settings.cache_dir, settings.out_dir)
 
 
 class LintFailed(UsageError):
@@ -141,13 +163,15 @@ def _print_traceback(exc: BaseException) -> None:
 
 @click.group(cls=ShotmakeGroup, context_settings=CONTEXT, epilog=EXIT_CODES)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SHOTMAKE_CACHE",
-              default=".shotmake", show_default=True, help="Cache directory (env SHOTMAKE_CACHE).")
+              show_default=".shotmake in the project root",
+              help="Cache directory (env SHOTMAKE_CACHE); a relative path is from the working directory.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SHOTMAKE_OUT",
-              default="build", show_default=True, help="Where finished episodes are written (env SHOTMAKE_OUT).")
+              show_default="build in the project root",
+              help="Where finished episodes are written (env SHOTMAKE_OUT); relative to the working directory.")
 @click.option("--debug", is_flag=True, help="On an internal error, print its traceback (env SHOTMAKE_DEBUG=1).")
 @click.version_option(package_name="shotmake")
 @click.pass_context
-def cli(ctx: click.Context, cache_dir: Path, out_dir: Path, debug: bool) -> None:
+def cli(ctx: click.Context, cache_dir: Path | None, out_dir: Path | None, debug: bool) -> None:
     """make for AI-generated video.
 
     Declare characters, style, shots and sequences in an episode YAML; shotmake renders
@@ -159,6 +183,10 @@ def cli(ctx: click.Context, cache_dir: Path, out_dir: Path, debug: bool) -> None
       shotmake plan episodes/pilot.yaml       # what would render, why, and the cost
       shotmake build episodes/pilot.yaml      # render what is dirty, assemble build/pilot.mp4
       shotmake explain episodes/pilot.yaml s3 # why does shot s3 rebuild?
+
+    The project root is the nearest folder above the spec (or the working directory) holding
+    shotmake.toml, else .git, else .shotmake: its shotmake.toml, cache and build/ are used
+    from any subfolder.
     """
     ctx.obj = Settings(cache_dir=cache_dir, out_dir=out_dir)
 
@@ -261,7 +289,7 @@ def _specs() -> Any:
     return ctx.meta["shotmake.specs"]
 
 
-def _cache(settings: Settings) -> Any:
+def _cache(settings: Places) -> Any:
     from .cache import Cache
 
     return Cache(settings.cache_dir)
@@ -356,6 +384,8 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
               help="Create remote jobs again whose earlier create call may have reached the server unrecorded.")
 @click.option("--resubmit-rejected", is_flag=True,
               help="Send again requests a provider refused for good in an earlier build (moderation, expired...).")
+@click.option("--resubmit-lost", is_flag=True,
+              help="Create remote jobs again whose paid render is gone from both the cache and the provider.")
 @click.option("--frozen", is_flag=True,
               help="Render nothing: reproduce the cut in EPISODE.lock from the cache, or fail.")
 @click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
@@ -363,8 +393,8 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.pass_context
 def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jobs: int, as_json: bool,
-          resubmit_uncertain: bool, resubmit_rejected: bool, frozen: bool, budget: float | None,
-          quiet: bool) -> None:
+          resubmit_uncertain: bool, resubmit_rejected: bool, resubmit_lost: bool, frozen: bool,
+          budget: float | None, quiet: bool) -> None:
     """Render what changed and assemble the episode into the output directory.
 
     Cached nodes are reused (a paid render is never paid for twice); dirty nodes run in
@@ -383,7 +413,7 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
     ctx.meta["shotmake.json"] = as_json
     settings = _settings(ctx)
     today = datetime.date.today()
-    plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected)
+    plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected or resubmit_lost)
     if plain:
         # The null build people run most: answered from the up-to-date stamp, with a few stats.
         lines = freshness.up_to_date(episode, settings.cache_dir, settings.out_dir, env=os.environ, today=today)
@@ -429,16 +459,24 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                 if lock is None:
                     raise UsageError(f"--frozen needs {lock_path(episode)}; build once without --frozen to write it")
                 problems = frozen_problems(the_plan, lock, cache.lookup)
+                for node in the_plan.deliverables:  # an output to copy is read: it must be intact
+                    art = cache.lookup(node.key)
+                    if art is not None and not cache.output_current(settings.out_dir / node.labels["output"], art) \
+                            and not cache.verify(art, node.id):
+                        problems.append(f"{node.id}: its cached object is corrupt (evicted); it would have to be "
+                                        "rendered again")
                 if problems:
                     raise FrozenMismatch("--frozen: the locked cut cannot be reproduced without rendering:\n  "
                                    + "\n  ".join(problems))
             result, output = _execute(the_plan, stale, cache, settings, jobs=jobs, keep_going=keep_going,
                                       reporter=ConsoleReporter(quiet=quiet),
                                       resubmit_uncertain=resubmit_uncertain, config=config, budget=budget,
-                                      resubmit_rejected=resubmit_rejected)
-            if result.ok and not frozen:
+                                      resubmit_rejected=resubmit_rejected, resubmit_lost=resubmit_lost)
+            if result.ok:
                 built = with_nodes(the_plan, result.routed)  # the keys and routes that really rendered
-                write_lock(lock_path(episode), lock_data(built, result.artifacts), episode.name)
+                if not frozen:
+                    write_lock(lock_path(episode), lock_data(built, result.artifacts), episode.name)
+                _record_use(cache, spec, built)
     finally:
         cache.close()
     wrote = f"shotmake: wrote {output}" if output else ""
@@ -466,6 +504,13 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                               outputs=[*outputs, lock_path(episode)], lines=lines, env=os.environ, today=today)
 
 
+def _record_use(cache: Any, spec: Any, built: Any) -> None:
+    """Remember this cut as used today (``gc --keep-days`` keeps it, from any project sharing the cache)."""
+    from .cache import build_scope
+
+    cache.record_use(build_scope(spec), (built.node(nid).key for nid in built.order))
+
+
 def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:
     """``--budget``: stop before anything is submitted when the estimate is over it."""
     from .costs import estimate
@@ -479,9 +524,10 @@ def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:
                              "each node; raise --budget, or build fewer shots)")
 
 
-def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs: int, keep_going: bool,
+def _execute(the_plan: Any, stale: Any, cache: Any, settings: Places, *, jobs: int, keep_going: bool,
              reporter: Any, resubmit_uncertain: bool, config: Any = None,
-             budget: float | None = None, resubmit_rejected: bool = False) -> tuple[Any, str | None]:
+             budget: float | None = None, resubmit_rejected: bool = False,
+             resubmit_lost: bool = False) -> tuple[Any, str | None]:
     from .config import Config
     from .costs import SpendLimit
     from .execute import Executor, RemotePolicy
@@ -503,11 +549,13 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs:
                     breaker_cooldown=config.circuit.cooldown, requests_per_minute=config.requests_per_minute())
     policy = RemotePolicy(poll_interval=remote.poll_interval, deadline=remote.deadline_minutes * 60,
                           stall_timeout=remote.stall_minutes * 60, resubmit_uncertain=resubmit_uncertain,
-                          resubmit_rejected=resubmit_rejected)
+                          resubmit_rejected=resubmit_rejected, resubmit_lost=resubmit_lost)
     try:
         executor = Executor(the_plan, cache, registry, reporter, jobs=jobs, keep_going=keep_going, journal=journal,
                             provider_limits=config.concurrency(), policy=policy, prices=config.prices,
-                            health=health, spend=SpendLimit(budget), fallbacks=fallbacks, routes=config.catalog)
+                            health=health, spend=SpendLimit(budget), fallbacks=fallbacks, routes=config.catalog,
+                            in_place=lambda node, art: cache.output_current(settings.out_dir / node.labels["output"],
+                                                                            art))
         result = executor.run(stale)
     finally:
         registry.close()
@@ -528,7 +576,9 @@ def _resolve_node(the_plan: Any, name: str) -> str:
     order: list[str] = list(the_plan.order)
     if name in order:
         return name
-    matches = [nid for nid in order if nid.split(":", 1)[1] in (name, f"{name}@1")]
+    shot = the_plan.episode.shots.get(name)
+    take = f"{name}@{shot.pick if shot is not None else 1}"  # a shot's clip is the take the cut uses
+    matches = [nid for nid in order if nid.split(":", 1)[1] in (name, take)]
     # A bare name means the thing the user declared: the shot's clip before its derived frame.
     for kind in ("clip", "sequence", "sheet", "plate", "episode"):
         declared = [nid for nid in matches if nid.startswith(kind + ":")]
@@ -652,6 +702,8 @@ def graph(ctx: click.Context, episode: Path, fmt: str) -> None:
 @click.pass_context
 def status(ctx: click.Context, episode: Path) -> None:
     """Summarise the episode: cached vs dirty nodes, and whether the output is current."""
+    from .cache import output_matches
+
     settings = _settings(ctx)
     spec = _load(episode, snapshot=True)
     cache = _cache(settings)
@@ -659,7 +711,7 @@ def status(ctx: click.Context, episode: Path) -> None:
         the_plan, stale = _plan(spec, cache)
         output = settings.out_dir / the_plan.episode.output
         final = cache.lookup(the_plan.final.key)
-        current = final is not None and output.exists() and os.path.samefile(output, final.path) if final else False
+        current = final is not None and (cache.output_current(output, final) or output_matches(output, final))
     finally:
         cache.close()
     by_kind: dict[str, list[int]] = {}
@@ -673,20 +725,62 @@ def status(ctx: click.Context, episode: Path) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.option("-n", "--dry-run", is_flag=True, help="Only report what would be removed.")
+@click.option("-n", "--dry-run", is_flag=True, help="List what would be removed, and the bytes; remove nothing.")
+@click.option("--keep-days", type=click.FloatRange(min=0), metavar="DAYS",
+              help="Keep renders used in the last DAYS days (default: [cache] keep_days in shotmake.toml, 30).")
+@click.option("--keep-lock", "keep_locks", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also keep every render this lock file names (repeatable).")
 @click.pass_context
-def gc(ctx: click.Context, dry_run: bool) -> None:
-    """Remove cache objects no index entry references, and leftover temp files.
+def gc(ctx: click.Context, dry_run: bool, keep_days: float | None, keep_locks: tuple[Path, ...]) -> None:
+    """Remove superseded renders, unreferenced objects and leftover temp files from the cache.
 
-    Paid renders that the index knows are never removed.
+    Kept: every render a lock file of this project (or --keep-lock) names, and renders used
+    in the last --keep-days days. Waits for a running build. Run with -n first.
     """
-    cache = _cache(_settings(ctx))
+    from .collect import Policy, collect, lock_keys, project_locks
+    from .config import load_config
+    from .journal import Journal
+    from .project import root_here
+
+    root = root_here()
+    if keep_days is None:
+        keep_days = load_config(root).cache.keep_days
+    policy = Policy(keep_days=keep_days, keep_keys=lock_keys([*project_locks(root), *keep_locks]))
+    settings = _settings(ctx)
+    cache = _cache(settings)
+    path = settings.cache_dir / "journal.sqlite"
+    journal = Journal(path) if path.exists() else None
     try:
-        removed, freed = cache.gc(dry_run=dry_run)
+        done = collect(cache, policy, journal, dry_run=dry_run)
     finally:
         cache.close()
+        if journal is not None:
+            journal.close()
+    if dry_run:
+        for file, size, what in done.files:
+            click.echo(f"  {file}  {size / 1e6:.1f} MB  ({what})")
     verb = "would remove" if dry_run else "removed"
-    click.echo(f"gc: {verb} {removed} files ({freed / 1e6:.1f} MB)")
+    click.echo(f"gc: {verb} {len(done.files)} files ({done.freed / 1e6:.1f} MB); {done.dropped} superseded renders, "
+               f"{done.kept} kept (locked or used in the last {keep_days:g} days)")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the cache index from the stored renders and the job journal.
+
+    For a cache whose index was lost or damaged: every paid render still in the cache is
+    indexed again (nothing is paid twice); local renders are rebuilt by the next build, free.
+    """
+    from .collect import reindex as rebuild
+
+    settings = _settings(ctx)
+    done = rebuild(settings.cache_dir)
+    if done.moved_aside is not None:
+        click.echo(f"reindex: the damaged index was moved to {done.moved_aside}")
+    click.echo(f"reindex: {len(done.recovered)} paid renders indexed again, {done.present} already indexed, "
+               f"{len(done.missing)} missing from the cache"
+               + (" (the next build downloads them again from their jobs)" if done.missing else ""))
 
 
 @cli.command(context_settings=CONTEXT)

@@ -26,6 +26,9 @@ naming ``file:line:col``, the key and a fix. Example::
     stall_minutes = 20
     download_minutes = 15          # one download or API answer, headers to last byte
 
+    [cache]
+    keep_days = 30                 # `gc` keeps renders used this recently (and every locked one)
+
     [routes."gemini-omni"]
     fallback = ["wan-2.7", "local"]
     [routes."veo-3.1"]
@@ -111,6 +114,13 @@ class RemoteSettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    """What ``gc`` keeps besides the renders a lock file names: those used in the last ``keep_days``."""
+
+    keep_days: float = 30.0
+
+
+@dataclass(frozen=True)
 class RouteSettings:
     """Per-route choices: routes to try when this one is unavailable, and the Veo backend."""
 
@@ -128,6 +138,7 @@ class Config:
     retry: RetrySettings = RetrySettings()
     circuit: CircuitSettings = CircuitSettings()
     remote: RemoteSettings = RemoteSettings()
+    cache: CacheSettings = CacheSettings()
     routes: Mapping[str, RouteSettings] = field(default_factory=lambda: MappingProxyType({}))
     #: The route catalog in force: the built-in routes plus those this file adds or changes.
     catalog: Mapping[str, Route] = field(default_factory=lambda: ROUTES)
@@ -176,8 +187,9 @@ _SCHEMA: Mapping[str, tuple[str, ...]] = {
     "remote": ("poll_interval", "deadline_minutes", "stall_minutes", "download_minutes"),
     "limits.*": ("concurrency", "requests_per_minute"),
     "routes.*": (*SETTINGS_KEYS, *ROUTE_KEYS),
+    "cache": ("keep_days",),
 }
-_TOP = ("prices", "limits", "retry", "circuit", "remote", "routes")
+_TOP = ("prices", "limits", "retry", "circuit", "remote", "routes", "cache")
 
 
 def parse_config(text: str, file: str = FILENAME) -> Config:
@@ -298,6 +310,7 @@ class _Parser:
                              minimums={"max_attempts": 1})
         circuit = self.section(data, "circuit", CircuitSettings, integers=("failures",), minimums={"failures": 1})
         remote = self.section(data, "remote", RemoteSettings, integers=(), minimums={}, strict=True)
+        cache = self.section(data, "cache", CacheSettings, integers=(), minimums={"keep_days": 0.0})
         routes = {}
         for name, value in self.table(data.get("routes", {}), ("routes",)).items():
             path = ("routes", name)
@@ -308,7 +321,7 @@ class _Parser:
                                          backend=self.backend(name, table.get("backend"), (*path, "backend")))
         return Config(
             path=self.file, prices=MappingProxyType(prices), limits=MappingProxyType(limits), retry=retry,
-            circuit=circuit, remote=remote, routes=MappingProxyType(routes), catalog=self.catalog,
+            circuit=circuit, remote=remote, cache=cache, routes=MappingProxyType(routes), catalog=self.catalog,
         )
 
     def prices(self, table: dict[str, Any]) -> dict[str, Mapping[str, float]]:

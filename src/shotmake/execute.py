@@ -18,7 +18,6 @@ fallback render gets); a job that was created is resumed or fails with its reaso
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +41,7 @@ from .errors import (
     TerminalError,
 )
 from .health import CircuitOpen, Health
-from .journal import Journal
+from .journal import JobRecord, Journal, valid_job_id
 from .model import Artifact, Node
 from .plan import Plan, Stale, pieces
 from .providers.base import InputFile, JobStatus, Provider, ProviderRegistry, RenderRequest
@@ -100,6 +99,8 @@ class RemotePolicy:
     resubmit_uncertain: bool = False
     #: Send again a request the provider refused for good in an earlier build.
     resubmit_rejected: bool = False
+    #: Create again a job whose download is lost (not in the cache, gone from the provider).
+    resubmit_lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class Executor:
         routes: Mapping[str, Route] = ROUTES,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        in_place: Callable[[Node, Artifact], bool] = lambda node, artifact: False,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -167,6 +169,8 @@ class Executor:
         self.health = health if health is not None else Health(clock=clock, sleep=sleep)
         self.spend = spend if spend is not None else SpendLimit()
         self.fallbacks = dict(fallbacks or {})
+        #: Whether a deliverable's output already holds its artifact (then its object is not read).
+        self.in_place = in_place
         self._artifacts: dict[str, Artifact] = {}
         #: Plan key -> the key actually built, for nodes routed away from the plan.
         self._keys: dict[str, str] = {}
@@ -271,11 +275,12 @@ class Executor:
     def _verify_used(self, stale: Mapping[str, Stale], result: BuildResult) -> dict[str, Stale]:
         """Digest-check the cached objects this build will read; a corrupt one is evicted and built again.
 
-        Read means: an input of a node to build, or an output the CLI must link into place (an
-        object no build directory links to yet). Nothing else is read: a null build hashes nothing.
+        Read means: an input of a node to build, or an output the CLI must copy into place (one
+        ``in_place`` does not vouch for). Nothing else is read: a null build hashes nothing.
         """
         plan, stale = self.plan, dict(stale)
-        used = [n.id for n in plan.deliverables if n.id not in stale and _links(self._artifacts[n.id]) < 2]
+        used = [n.id for n in plan.deliverables
+                if n.id not in stale and not self.in_place(n, self._artifacts[n.id])]
         used += [dep for nid in stale for dep in plan.node(nid).inputs]
         checked: set[str] = set()
         while used:
@@ -297,6 +302,8 @@ class Executor:
         started = self.clock()
         if node.key != self.plan.node(node.id).key and (hit := self.cache.lookup(node.key)) is not None:
             return _Built(node, hit, 0.0, 0.0, cached=True)  # downstream of a fallback, built before
+        if node.kind in RENDERED and (found := self._recover(node)) is not None:
+            return _Built(node, found, 0.0, 0.0, cached=True)
         temp = self.cache.temp_path(node.extension)
         try:
             if node.kind in RENDERED:
@@ -315,8 +322,20 @@ class Executor:
         self.cache.record_build(build_scope(self.plan.episode), node.id, node.key, node.manifest)
         self.cache.record_manifest(build_scope(self.plan.episode), node.id, node.key, node.manifest)
         if self.journal is not None and self.journal.get(node.key) is not None:
-            self.journal.downloaded(node.key)
+            self.journal.downloaded(node.key, self.cache.entry_of(artifact))  # the index can be rebuilt from it
         return _Built(node, artifact, self.clock() - started, cost)
+
+    def _recover(self, node: Node) -> Artifact | None:
+        """A render an earlier build downloaded but the cache index lost: found again by its digest."""
+        record = self.journal.get(node.key) if self.journal is not None else None
+        entry = record.index_entry() if record is not None and record.downloaded else None
+        if entry is None:
+            return None
+        found = self.cache.adopt(node.key, entry, node.id)
+        if found is not None:
+            self.reporter.node_progress(node, None, f"found job {record.job_id if record else ''}'s render by its "
+                                                    "digest (the cache index had lost it)")
+        return found
 
     def _assemble(self, node: Node, dest: Path) -> dict[str, Any]:
         inputs = [self._artifacts[nid] for nid in pieces(self.plan, node.id)]
@@ -506,12 +525,22 @@ class Executor:
                 f"{record.error} (refused in an earlier build, so not sent again: the same request gets the same "
                 "answer; change the shot, or rerun with --resubmit-rejected to try it again)",
                 node=node.id, provider=provider.name)
-        if record is not None and record.resumable:
+        lost = record is not None and record.downloaded and not self.policy.resubmit_lost
+        if lost:  # paid for before, its render missing from the cache: only the same job may give it back
+            assert record is not None
+            if not valid_job_id(record.job_id):
+                raise self._lost(node, provider.name, record, "its job id was not recorded")
+            job_id, cost = record.job_id, 0.0
+            self.reporter.node_progress(node, None, f"downloading job {job_id} again: its render is missing from "
+                                                    "the cache")
+        elif record is not None and record.resumable:
             job_id = record.job_id
             self.reporter.node_progress(node, record.progress, f"resuming job {job_id}")
         elif record is not None and record.uncertain:
             # A transient error while listing jobs is retried like any call; giving up keeps the intent.
             job_id = self._call(node, provider.name, lambda: provider.reconcile(request, record.created - 60))
+            if job_id is not None and not valid_job_id(job_id):
+                job_id = None  # an id shotmake cannot use is as good as none
             if job_id is not None:
                 journal.submitted(node.key, job_id, cost)
                 self.reporter.node_progress(node, None, f"reconciled with job {job_id}")
@@ -532,23 +561,42 @@ class Executor:
                     self._record_failure(node, exc)
                 self.spend.settle(reserved, cost if exc.uncertain else 0.0)
                 raise  # an uncertain create keeps its intent: the next run reconciles or refuses
+            except Exception as exc:
+                # Adapters translate every network failure and every answer into ProviderError; anything
+                # else was raised on this machine while the request was being built (a key that is not
+                # ASCII, say): no byte left, no job exists, so no intent is left to block the next build.
+                journal.forget(node.key)
+                self.spend.settle(reserved, 0.0)
+                raise RunError(f"the create request could not be sent ({type(exc).__name__}: {redact(str(exc))}); "
+                               "nothing reached the provider: fix the cause and build again",
+                               node=node.id, provider=provider.name) from exc
             except BaseException:
-                self.spend.settle(reserved, cost)  # unknown: assume it bills
+                self.spend.settle(reserved, cost)  # interrupted: unknown, assume it bills
                 raise
+            if not valid_job_id(job_id):  # checked at the boundary: never stored, printed or put in a URL
+                self.spend.settle(reserved, cost)
+                raise TerminalError(
+                    f"{provider.name} answered the create with a job id shotmake cannot use ({str(job_id)[:80]!r}); "
+                    "it was not stored. The job may exist and bill: check the provider's console, then rerun with "
+                    "--resubmit-uncertain to create it again", node=node.id, provider=provider.name, uncertain=True)
             journal.submitted(node.key, job_id, cost)
         charged = cost
         try:
             try:
-                status = self._wait(node, provider, job_id)
-            except ProviderError:
+                status = self._wait(node, provider, job_id, record=not lost)
+            except ProviderError as exc:
                 after = journal.get(node.key)
                 if after is not None and after.phase in ("failed", "rejected"):
                     charged = 0.0  # the job failed or was filtered: not billed
+                if lost and record is not None and not isinstance(exc, RetryableError):
+                    raise self._lost(node, provider.name, record, exc.message) from exc
                 raise
             try:
                 meta = self._call(node, provider.name, lambda: self._download(node, provider, request, job_id,
                                                                               status, dest))
             except ProviderError as exc:
+                if lost and record is not None and not isinstance(exc, RetryableError):
+                    raise self._lost(node, provider.name, record, exc.message) from exc
                 if not isinstance(exc, RetryableError):  # e.g. expired: the output is gone for good
                     self._record_failure(node, exc)
                 raise
@@ -591,6 +639,14 @@ class Executor:
                                  node=node.id, provider=provider.name)
         return meta
 
+    def _lost(self, node: Node, provider: str, record: JobRecord, why: str) -> TerminalError:
+        """The error for a paid render neither the cache nor the provider still has."""
+        return TerminalError(
+            f"job {record.job_id or '?'} was downloaded by an earlier build, but its render is missing from the cache "
+            f"and cannot be fetched again ({why}); not created again, so as not to pay twice. Restore the cache "
+            "(`shotmake reindex` finds renders still in it), or rerun with --resubmit-lost to pay for a new job",
+            node=node.id, provider=provider)
+
     def _record_failure(self, node: Node, error: ProviderError) -> None:
         """Journal a job that ended: ``rejected`` for a refusal for good, else ``failed`` (retried next build)."""
         assert self.journal is not None
@@ -600,8 +656,11 @@ class Executor:
         else:
             self.journal.failed(node.key, text)
 
-    def _wait(self, node: Node, provider: Provider, job_id: str) -> JobStatus:
-        """Poll until the job ends, at the server's pace (``poll_after``) or ``poll_interval``."""
+    def _wait(self, node: Node, provider: Provider, job_id: str, record: bool = True) -> JobStatus:
+        """Poll until the job ends, at the server's pace (``poll_after``) or ``poll_interval``.
+
+        ``record``: journal a failed job (not for a job downloaded before, which stays "downloaded").
+        """
         assert self.journal is not None
         started = self.clock()
         last_change = started
@@ -612,12 +671,14 @@ class Executor:
                 return status
             if status.state == "failed":
                 error = status.error or ProviderError("job failed", node=node.id, provider=provider.name)
-                self._record_failure(node, error)
+                if record:
+                    self._record_failure(node, error)
                 raise error
             now = self.clock()
             if status.progress != last_progress:
                 last_progress, last_change = status.progress, now
-                self.journal.progress(node.key, status.progress)
+                if record:
+                    self.journal.progress(node.key, status.progress)
                 self.reporter.node_progress(node, status.progress)
             if now - started > self.policy.deadline:
                 raise RunError(f"job {job_id} passed its deadline of {self.policy.deadline:.0f}s; "
@@ -640,10 +701,3 @@ def _paid(node: Node, routes: Mapping[str, Route]) -> bool:
     route = routes.get(node.provider)
     return route is not None and route.protocol != "local"
 
-
-def _links(artifact: Artifact) -> int:
-    """Hard links to an object: 1 means no build directory holds it (the CLI will place it)."""
-    try:
-        return os.stat(artifact.path).st_nlink
-    except OSError:
-        return 0

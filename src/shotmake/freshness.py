@@ -21,7 +21,7 @@ plan or opening the cache index. The stamp holds:
 
 Any difference, a missing or corrupt stamp, or a build holding the cache's lock sends the
 command down the full path, which checks everything and writes a fresh stamp. Only stdlib
-imports (and ``redaction``, itself stdlib only): this runs before the rest of shotmake is loaded.
+imports (and ``redaction`` and ``atomic``, stdlib only): this runs before the rest of shotmake is loaded.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .redaction import scrub_urls
 
 #: Bump when snapshots or stamps change meaning: every one written before is then ignored.
@@ -133,18 +134,16 @@ def read_json(path: Path) -> Any:
 def write_json(target: Path, text: str) -> None:
     """Write atomically, owner-only, after a line with the text's SHA-256 (``read_json`` checks it).
 
-    A read-only or full cache only costs the next run the full path.
+    Not fsynced: a lost snapshot or stamp costs the next run the full path, nothing more. A
+    read-only or full cache costs the same.
     """
-    temp = target.parent / f".{target.name}.{os.urandom(4).hex()}"
     body = text.encode()
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
-            handle.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-        os.replace(temp, target)
+        atomic.write_bytes(target, hashlib.sha256(body).hexdigest().encode() + b"\n" + body, mode=0o600,
+                           durable=False)
     except OSError:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+        pass
 
 
 # -- the up-to-date stamp ----------------------------------------------------------------------
@@ -158,7 +157,7 @@ def environment(env: Mapping[str, str]) -> dict[str, Any]:
 def cache_state(cache_dir: Path) -> list[Any]:
     """The stat of the cache index's database files and of every object folder."""
     index = cache_dir / "index"
-    state: list[Any] = [[name, stat_of(str(index / name))] for name in ("cache.db", "cache.db-wal")]
+    state: list[Any] = [[name, stat_of(str(index / name))] for name in ("index.sqlite", "index.sqlite-journal")]
     objects = cache_dir / "objects"
     try:
         folders = sorted(os.scandir(objects), key=lambda e: e.name)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .errors import SourceLocation, SpecError
 from .model import Artifact
 from .plan import Plan
@@ -74,9 +74,7 @@ def write_lock(path: Path, data: Mapping[str, Any], spec: str) -> None:
     text = header + DIGEST_LINE.format(data=data_digest, body=hashlib.sha256(body.encode()).hexdigest()) + body
     if old == text:
         return
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    atomic.write_text(path, text)  # a new temp file and a rename: never through a planted symlink
 
 
 def read_lock(path: Path) -> dict[str, Any] | None:
@@ -104,6 +102,13 @@ def frozen_problems(plan: Plan, lock: Mapping[str, Any], lookup: Any) -> list[st
     ``lookup(key)`` returns the cached ``Artifact`` or None.
     """
     problems = []
+    picks = lock.get("picks")
+    picks = picks if isinstance(picks, dict) else {}
+    for sid, shot in plan.episode.shots.items():  # a changed pick is the cause of every key it changes
+        was = picks.get(sid, 1)
+        if shot.takes > 1 and was != shot.pick:
+            problems.append(f"shot {sid}: the pick changed from take {was} to take {shot.pick} since the lock "
+                            "was written (set it back, or build without --frozen to lock the new cut)")
     locked = lock["nodes"]
     for nid in plan.order:
         node = plan.node(nid)

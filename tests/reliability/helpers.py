@@ -59,7 +59,10 @@ def index_entries(cache_root: Path) -> dict[str, dict[str, Any]]:
 
 
 def index_is_sound(cache_root: Path) -> bool:
-    with sqlite3.connect(cache_root / "index" / "cache.db") as db:
+    path = cache_root / "index" / "index.sqlite"
+    if not path.exists():  # killed before the cache was first opened: nothing indexed, nothing to check
+        return True
+    with sqlite3.connect(path) as db:  # read-write: a kill may leave a hot journal to roll back
         return bool(db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
 

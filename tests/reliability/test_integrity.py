@@ -151,3 +151,31 @@ def test_store_replaces_a_corrupt_object_of_the_same_content_name(tmp_path: Path
         assert not os.stat(again.path).st_mode & stat.S_IWUSR
     finally:
         cache.close()
+
+
+def test_editing_an_output_changes_neither_the_cache_nor_other_outputs(built, tmp_path: Path) -> None:
+    """Outputs are copies: a user who makes build/ writable and edits a file edits only that file."""
+    root = copy_of(built, tmp_path / "p")
+    assert shotmake(["--out-dir", "other", "build", "tiny.yaml", "-q"], root).returncode == 0
+    mine, other = root / "build" / "tiny.mp4", root / "other" / "tiny.mp4"
+    digest = file_digest(other)
+    os.chmod(mine, 0o644)
+    with open(mine, "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\0" * 64)
+    assert file_digest(other) == digest and file_digest(object_of(root / ".shotmake", digest)) == digest
+    done = shotmake(["build", "tiny.yaml", "--json", "-q"], root)  # the edited output is put back
+    assert done.returncode == 0 and json.loads(done.stdout)["rendered"] == [], done.stderr
+    assert file_digest(mine) == digest
+
+
+def test_frozen_fails_on_a_corrupt_object_instead_of_serving_or_rendering_it(built, tmp_path: Path) -> None:
+    root = copy_of(built, tmp_path / "p")
+    final = built[1]["episode:tiny"][1]
+    corrupt(object_of(root / ".shotmake", final))
+    (root / "build" / "tiny.mp4").unlink()
+    done = shotmake(["build", "tiny.yaml", "--frozen"], root)
+    assert done.returncode == 1 and "corrupt" in done.stderr, done.stderr
+    assert not (root / "build" / "tiny.mp4").exists()
+    again = shotmake(["build", "tiny.yaml", "--json", "-q"], root)  # a plain build renders it again
+    assert again.returncode == 0 and file_digest(root / "build" / "tiny.mp4") == final, again.stderr

@@ -16,7 +16,6 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import math
-import os
 import re
 import time
 import zlib
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from .. import atomic
 from ..errors import (
     RETRY_HINT_MAX,
     ProviderError,
@@ -137,25 +137,8 @@ def transport_error(exc: httpx.TransportError, *, provider: str = "", node: str 
 
 
 def write_atomically(dest: Path, chunks: Iterable[bytes]) -> int:
-    """Write ``chunks`` to ``dest`` via a fsynced ``dest.part`` and a rename; return bytes written.
-
-    ``dest`` is either whole or absent: if writing or the iterable raises (a reset, a short
-    body), the ``.part`` file is removed and the error goes on.
-    """
-    part = dest.with_name(dest.name + ".part")
-    written = 0
-    try:
-        with open(part, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    os.replace(part, dest)
-    return written
+    """Write a download through ``atomic.write_chunks`` (whole or absent); return bytes written."""
+    return atomic.write_chunks(dest, chunks)
 
 
 # -- where credentials go ----------------------------------------------------------------------
