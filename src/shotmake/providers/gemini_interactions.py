@@ -333,12 +333,14 @@ class GeminiInteractions(Provider):
         """The key header for ``url``: only on the configured API origin (swap for http.py's guard)."""
         return {"x-goog-api-key": self._key} if origin(url) == origin(self.base_url) else {}
 
+    def _api_headers(self, url: str) -> dict[str, str]:
+        return {"accept": "application/json", **self._credential_for(url)}
+
     def _send(self, method: str, url: str, node: str, *, json: Any = None, params: Mapping[str, str] | None = None,
               create: bool = False, model: str = "") -> httpx.Response:
         """Send one API request with the key; map failures into the error tree."""
         try:
-            response = self._client.request(method, url, json=json, params=params,
-                                            headers=self._credential_for(url))
+            response = self._client.request(method, url, json=json, params=params, headers=self._api_headers(url))
         except httpx.TransportError as exc:
             raise wire.transport_failure(exc, provider=self.name, node=node, secrets=(self._key,),
                                          sent=create) from exc
