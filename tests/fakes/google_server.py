@@ -487,7 +487,8 @@ GEMINI_VEO_MODELS = {
     "veo-3.1-fast-generate-preview": ModelCaps(),
     "veo-3.1-lite-generate-preview": ModelCaps(resolutions=("720p", "1080p"), references=False, extension=False),
 }
-GEMINI_IMAGE_MODELS = ("gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview", "gemini-2.5-flash-image")
+GEMINI_IMAGE_MODELS = ("gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview", "gemini-2.5-flash-image",
+                       "gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-nano-banana-2.1")  # GA ids (catalog)
 IMAGE_ASPECTS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 #: Fake image sizes: small, but with the requested aspect ratio.
 IMAGE_BASE = {"1K": 64, "2K": 96, "4K": 128}
