@@ -287,6 +287,17 @@ def test_sm111_omni_takes_three_reference_images(tmp_path: Path) -> None:
     assert check(text.replace('["harbour"]', "[]").replace("{kai} and ", ""), "SM111", root=tmp_path) == []
 
 
+def test_sm130_a_negative_prompt_omni_does_not_send() -> None:
+    text = spec(shot("s1", provider="gemini-omni", duration=8), head="style:\n  negative: text, watermark\n")
+    finding = one(check(text, "SM130"))
+    assert finding.field == "style.negative" and "gemini-omni takes no negative prompt" in finding.message
+    assert "\"text, watermark\" is not sent" in finding.message
+    own = spec(shot("s1", provider="gemini-omni", duration=8, negative="blur"))
+    assert one(check(own, "SM130")).field == "shots[0].negative"
+    assert check(spec(shot("s1", provider="veo-3.1", duration=8, negative="blur")), "SM130") == []
+    assert check(spec(shot("s1", provider="gemini-omni", duration=8)), "SM130") == []
+
+
 def test_sm115_frames_the_route_does_not_take() -> None:
     text = spec(shot("s1", provider="sora-2", duration=4, first_frame="harbour", last_frame="lamp"))
     finding = one(check(text, "SM115"))

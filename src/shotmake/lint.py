@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from .errors import SourceLocation
 from .model import Episode, Shot
 from .plan import character_references_sent
-from .prompts import shot_characters
+from .prompts import compile_negative, shot_characters
 from .providers.catalog import ROUTES, Route
 
 Severity = Literal["error", "warning"]
@@ -125,6 +125,9 @@ _RULES = (
     Rule("SM116", "warning", "more characters in one shot than the route keeps consistent "
          "(Sora 2: 2; Veo: 3)",
          "split the shot, or move characters to the background without listing them"),
+    Rule("SM130", "warning", "a negative prompt (`style.negative` or the shot's `negative:`) on a route that "
+         "takes none (Gemini Omni): it is not sent",
+         "say what to avoid in the prompt itself (\"no text on screen\"), or silence the rule"),
     # SM2xx: spec hygiene.
     Rule("SM201", "error", "an API key or token written into the spec (`sk-...`, `AIza...`, bearer tokens); "
          "the message shows only a redacted prefix",
@@ -349,6 +352,7 @@ class _Checker:
             self.frames(shot, route)
             self.extension(shot, route)
             self.crowd(shot, route)
+            self.unsent_negative(shot, route)
         self.cameos()
         self.secrets()
         self.unused_characters()
@@ -615,6 +619,19 @@ class _Checker:
                         f"the extended clip would run {_num(total)} s; {route.name} extends up to "
                         f"{_num(route.extension_max_total)} s in all",
                         "end the extension chain earlier and start a new shot (e.g. with `after:`)", shot=shot)
+
+    # -- SM130: a negative prompt the route drops ---------------------------------------------
+
+    def unsent_negative(self, shot: Shot, route: Route) -> None:
+        if route.negative_prompt or route.vendor == "local":
+            return
+        negative = compile_negative(shot, self.episode.style)
+        if not negative:
+            return
+        field = f"{shot.path}.negative" if shot.negative.strip() else "style.negative"
+        self.report("SM130", field, f"{route.name} takes no negative prompt; \"{negative}\" is not sent",
+                    "say what to avoid in the prompt itself, or silence with `ignore: [SM130]`", shot=shot,
+                    locate=field if field in self.episode.locations else f"{shot.path}.provider")
 
     # -- SM116: crowded shots --------------------------------------------------------------
 
