@@ -217,6 +217,15 @@ def test_a_model_that_is_gone_makes_the_route_unavailable_naming_the_model(
     assert not isinstance(err.value, ProviderUnavailable)
 
 
+def test_extending_an_interaction_google_no_longer_stores_fails_the_shot_not_the_route(
+    fake: FakeInteractions, make: Callable[..., GeminiInteractions], tmp_path: Path
+) -> None:
+    source = InputFile(path=tmp_path / "a.mp4", digest="a", mime="video/mp4", meta={"interaction": "v1_forgotten"})
+    with pytest.raises(TerminalError, match="re-render the source shot") as err:
+        make().submit(request(extends=source))
+    assert not isinstance(err.value, ProviderUnavailable) and fake.creates == 0
+
+
 def test_a_lost_create_answer_is_uncertain_and_cannot_be_reconciled(
     fake: FakeInteractions, make: Callable[..., GeminiInteractions]
 ) -> None:

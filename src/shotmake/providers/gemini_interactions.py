@@ -176,7 +176,7 @@ class GeminiInteractions(Provider):
             written = self._fetch(uri, dest)
         else:
             written = wire.write_base64(self._inline.pop(job_id), dest)
-        return {"backend": PROTOCOL, "interaction": job_id, "model": str(status.meta.get("model") or ""),
+        return {"backend": PROTOCOL, "interaction": job_id, "model": str(status.meta.get("model") or self.route.model),
                 "remote_uri": uri, "generated_at": self._clock(), "bytes": written}
 
     def reconcile(self, request: RenderRequest, submitted_after: float) -> str | None:
@@ -346,14 +346,21 @@ class GeminiInteractions(Provider):
                                          sent=create) from exc
         if response.status_code < 400:
             return response
-        if create and response.status_code == 404:
+        if create and response.status_code == 404 and self._names_model(response, model):
             raise self._model_gone(model, response, node)
         hint = "check GEMINI_API_KEY" if response.status_code in (401, 403) else ""
-        if response.status_code == 404:
-            hint = "the interaction is unknown or no longer stored; render the shot again"
-        elif create and response.status_code == 400 and json and "previous_interaction_id" in json:
+        if create and json and "previous_interaction_id" in json and (
+                response.status_code == 404 or "interaction" in response.text.lower()):
             hint = "the clip it extends may no longer be stored by Google; re-render the source shot"
+        elif response.status_code == 404:
+            hint = "the interaction is unknown or no longer stored; render the shot again"
         raise wire.error_for_response(response, provider=self.name, node=node, secrets=(self._key,), hint=hint)
+
+    @staticmethod
+    def _names_model(response: httpx.Response, model: str) -> bool:
+        """Whether a create's 404 is about the model (not, say, the interaction an extension continues)."""
+        said = wire.describe_error(response).lower()
+        return "model" in said or model.lower() in said
 
     def _model_gone(self, model: str, response: httpx.Response, node: str) -> ProviderUnavailable:
         # model gone: a 404 on create names the model, not a job; the route is unavailable for the build.
