@@ -290,3 +290,24 @@ def test_omni_sigkill_at_random_points_and_restart_still_creates_each_render_onc
 @pytest.mark.parametrize("seed", [3, 29])
 def test_omni_sigkill_20_times_across_20_shots_still_creates_each_render_once(tmp_path: Path, seed: int) -> None:
     kill_and_restart(tmp_path, seed=seed, shots=20, kills=20)
+
+
+def test_a_shut_down_omni_model_makes_the_route_unavailable_and_the_fallback_renders(tmp_path: Path) -> None:
+    shots = {"sea": "Establishing shot of a grey sea under rain clouds.", "gull": "A gull hangs in the wind."}
+    lines = [f"  - id: {sid}\n    prompt: {prompt}" for sid, prompt in shots.items()]
+    (tmp_path / "gone.yaml").write_text(
+        "version: 1\nepisode: gone\ndefaults: {provider: gemini-omni, resolution: 720p, duration: 4}\n"
+        "shots:\n" + "\n".join(lines) + "\nsequences:\n  - id: all\n    shots: [sea, gull]\n"
+        "delivery:\n  format: {resolution: 480p, fps: 12}\n")
+    write_fast_config(tmp_path)
+    with (tmp_path / "shotmake.toml").open("a") as config:
+        config.write('\n[routes."gemini-omni"]\nfallback = ["local"]\n')
+    with omni_fakes() as fakes:
+        fakes.gemini.gone_models.add("gemini-omni-1.2-flash")  # Google answers 404 "no longer available"
+        done = fakes.run(["build", "gone.yaml", "--json", "-j", "1"], tmp_path)
+        result = summary(done)
+        assert done.returncode == 0 and result["failed"] == [], done.stderr
+        assert fakes.video_jobs() == {}  # nothing was created (a 404 creates no job)
+        # The route is unavailable for the rest of the build: one refused create, not one per shot.
+        assert fakes.gemini.count("POST", "/v1beta/interactions") == 1
+        assert "no longer available" in done.stdout + done.stderr
