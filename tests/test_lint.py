@@ -267,6 +267,27 @@ def test_sm114_extension_step_and_chain_length() -> None:
     assert check(spec(*chain[:21]), "SM114") == []  # 8 + 20 x 7 = 148 s
 
 
+def test_sm114_omni_extensions_add_the_shots_own_duration_within_the_route_range() -> None:
+    good = spec(shot("s1", provider="gemini-omni", duration=10), shot("s2", provider="gemini-omni", duration=5,
+                                                                        extends="s1"))
+    assert check(good, "SM114") == []
+    short = spec(shot("s1", provider="gemini-omni", duration=10), shot("s2", provider="gemini-omni", duration=2,
+                                                                         extends="s1"))
+    assert "adds 3-15 s, not 2 s" in one(check(short, "SM114")).message
+    chain = [shot("e0", provider="gemini-omni", duration=15)]
+    chain += [shot(f"e{i}", provider="gemini-omni", duration=10, extends=f"e{i - 1}") for i in range(1, 4)]
+    assert "40 s" in one(check(spec(*chain), "SM114")).message  # 15 + 3 x 10 = 45 s
+
+
+def test_sm111_omni_takes_three_reference_images(tmp_path: Path) -> None:
+    (tmp_path / "ren.png").write_bytes(b"png")
+    chars = CHARACTERS.replace("a woman with a red umbrella", "a woman with a red umbrella\n    references: [ren.png]")
+    text = spec(shot("s1", "{mei}, {kai} and {ren} at the harbour", provider="gemini-omni", duration=8,
+                     references=["harbour"]), characters=chars)
+    assert "gemini-omni takes at most 3" in one(check(text, "SM111", root=tmp_path)).message
+    assert check(text.replace('["harbour"]', "[]").replace("{kai} and ", ""), "SM111", root=tmp_path) == []
+
+
 def test_sm115_frames_the_route_does_not_take() -> None:
     text = spec(shot("s1", provider="sora-2", duration=4, first_frame="harbour", last_frame="lamp"))
     finding = one(check(text, "SM115"))

@@ -37,6 +37,7 @@ def test_audio_only_or_still_bodies_are_not_clips() -> None:
 def test_an_extension_is_expected_joined_onto_its_source() -> None:
     assert expected_clip_seconds(7.0, 8.0, 7.0) == 15.0  # Veo returns source + 7 s
     assert expected_clip_seconds(8.0, None, 7.0) == 8.0
+    assert expected_clip_seconds(5.0, 8.0, 0.0) == 13.0  # Omni: source + the extension's own duration
 
 
 def test_an_image_needs_a_picture() -> None:

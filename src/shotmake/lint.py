@@ -677,7 +677,13 @@ class _Checker:
             self.report("SM113", f"{shot.path}.resolution",
                         f"a {route.name} extension is 720p only, not {shot.resolution}", "set resolution: 720p",
                         shot=shot)
-        if shot.duration != route.extension_step:
+        if not route.extension_step:  # the extension adds the shot's duration (Omni), within the route's range
+            if not route.accepts_duration(shot.duration):
+                self.report("SM114", f"{shot.path}.duration",
+                            f"a {route.name} extension adds {route.describe_durations()}, not "
+                            f"{_num(shot.duration)} s (an extension's duration is the added length)",
+                            f"set duration: {_num(max(route.min_duration, 1.0))}", shot=shot)
+        elif shot.duration != route.extension_step:
             self.report("SM114", f"{shot.path}.duration",
                         f"a {route.name} extension adds {_num(route.extension_step)} s, not "
                         f"{_num(shot.duration)} s (an extension's duration is the added length)",

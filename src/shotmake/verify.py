@@ -17,9 +17,13 @@ DURATION_SLACK_SHARE = 0.1
 
 
 def expected_clip_seconds(asked: float, extends_seconds: float | None, extension_step: float) -> float:
-    """Seconds a finished clip should last: Veo returns an extension joined onto its source."""
+    """Seconds a finished clip should last: an extension comes back joined onto its source.
+
+    Veo adds a fixed ``extension_step`` (7 s); a route whose step is 0 (Omni) adds the
+    shot's own duration (``asked``).
+    """
     if extends_seconds is not None:
-        return extends_seconds + extension_step
+        return extends_seconds + (extension_step or asked)
     return asked
 
 
