@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -125,6 +126,17 @@ _RULES = (
     Rule("SM116", "warning", "more characters in one shot than the route keeps consistent "
          "(Sora 2: 2; Veo: 3)",
          "split the shot, or move characters to the background without listing them"),
+    # SM140-SM149: Seedance (Ark content-generation tasks).
+    Rule("SM140", "warning", "a shot with reference images and a first/last frame on Seedance, which does "
+         "not mix the two: references win, and the frame is sent as one more reference image (it guides "
+         "the look; the clip does not start or end on it)",
+         "to pin the frame, send no reference images (unlist characters that have sheets, drop `references:`)"),
+    Rule("SM141", "error", "more reference images than the route takes once the frames sent as reference "
+         "images are counted (Seedance 2.0: 9)",
+         "drop plates from `references:` or the frame, or split the characters across shots"),
+    Rule("SM142", "error", "a character reference or plate file that is not an image on a route that "
+         "receives local files only as inline images (Seedance: video and audio references go by URL only)",
+         "use image references (PNG, JPEG, WebP), or route the shot to a route that uploads video and audio"),
     # SM2xx: spec hygiene.
     Rule("SM201", "error", "an API key or token written into the spec (`sk-...`, `AIza...`, bearer tokens); "
          "the message shows only a redacted prefix",
@@ -139,6 +151,10 @@ _RULES = (
     Rule("SM205", "warning", "a sequence longer than `lint: {max_sequence_seconds: N}` (default 300 s)",
          "split the sequence, or raise `max_sequence_seconds`", per_shot=False),
 )
+
+#: Protocols that send local files only as inline (base64) images (SM142), and what counts as one.
+_INLINE_IMAGES_ONLY = ("ark-tasks",)
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 #: Rule id -> rule; the source for ``docs/lint.md``.
 RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _RULES})
@@ -349,6 +365,8 @@ class _Checker:
             self.frames(shot, route)
             self.extension(shot, route)
             self.crowd(shot, route)
+            self.frames_as_references(shot, route)
+            self.inline_images_only(shot, route)
         self.cameos()
         self.secrets()
         self.unused_characters()
@@ -542,7 +560,7 @@ class _Checker:
                 hint = (f"send at most {route.max_references}: drop plates from `references:`, or split the "
                         f"characters across shots")
             self.report("SM111", field, message, hint, shot=shot)
-        if sent and not route.references_with_frames:
+        if sent and not route.references_with_frames and not route.frames_as_references:
             for name, value in (("after", shot.after), ("first_frame", shot.first_frame),
                                 ("last_frame", shot.last_frame), ("extends", shot.extends)):
                 if value is None:
@@ -557,6 +575,58 @@ class _Checker:
                     f"drop `{name}:` and let the references carry the look, or send no reference images: "
                     f"unlist the characters that have sheets and drop `references:`", shot=shot)
                 break
+
+    # -- SM140 / SM141 / SM142: Seedance -----------------------------------------------------
+
+    def frames_as_references(self, shot: Shot, route: Route) -> None:
+        """Say which mode wins when references and frames meet on a route that turns frames into references."""
+        sent = self.sent_references(shot, route)
+        if not (route.frames_as_references and sent):
+            return
+        frames = [(name, value) for name, value in (("after", shot.after), ("first_frame", shot.first_frame),
+                                                     ("last_frame", shot.last_frame)) if value is not None]
+        for name, value in frames:
+            kind = {"after": f"the first frame from `after: {value}`", "first_frame": f"first frame '{value}'",
+                    "last_frame": f"last frame '{value}'"}[name]
+            self.report(
+                "SM140", f"{shot.path}.{name}",
+                f"{route.name} does not mix frames with reference images ({_either(sent, 'and')}): {kind} is "
+                "sent as one more reference image, so the clip is not pinned to it",
+                f"to pin it, send no reference images (unlist the characters that have sheets, drop "
+                f"`references:`), or accept it with `ignore: [SM140]`", shot=shot)
+        total = len(sent) + len(frames)
+        if frames and len(sent) <= route.max_references < total:
+            self.report(
+                "SM141", f"{shot.path}.{frames[0][0]}",
+                f"{_count(total, 'reference image')} on {route.name} ({len(sent)} references and "
+                f"{_count(len(frames), 'frame')} sent as references); it takes at most {route.max_references}",
+                "drop plates from `references:` or the frame, or split the characters across shots", shot=shot)
+
+    def inline_images_only(self, shot: Shot, route: Route) -> None:
+        """Refuse files shotmake cannot send: the route takes local files only as base64 images."""
+        if route.protocol not in _INLINE_IMAGES_ONLY:
+            return
+        files: list[tuple[str, str]] = []
+        if character_references_sent(shot, route):
+            for cid in shot_characters(shot):
+                char = self.episode.characters.get(cid)
+                if char is not None:
+                    files += [(f"characters.{cid}.references[{j}]", ref) for j, ref in enumerate(char.references)]
+        for name, pid in [("references", p) for p in shot.references] + [
+                (n, v) for n, v in (("first_frame", shot.first_frame), ("last_frame", shot.last_frame)) if v]:
+            plate = self.episode.plates.get(pid)
+            if plate is not None and plate.file is not None:
+                files.append((f"{shot.path}.{name}", plate.file))
+        for field, path in files:
+            suffix = Path(path).suffix.lower()
+            if suffix not in _IMAGE_SUFFIXES:
+                self.report(
+                    "SM142", field,
+                    f"{route.name} receives local files only as inline images; '{Path(path).name}' is not one "
+                    f"({suffix or 'no extension'}): reference video and audio must be sent by URL, which shotmake "
+                    "does not host",
+                    "use PNG, JPEG or WebP references here, or route the shot to a route that uploads media",
+                    shot=shot, locate=field if field in self.episode.locations else f"{shot.path}.provider")
 
     # -- SM115: first and last frames ------------------------------------------------------
 
