@@ -509,3 +509,20 @@ def test_the_sora_shutdown_trips_the_breaker_and_the_fallback_renders(project: P
     lock = (project / "keys.lock").read_text()
     assert lock.count("provider: local") == 2
     assert (project / "build" / "keys.mp4").exists()
+
+
+def test_the_actual_charge_a_provider_reports_is_what_the_cache_and_the_budget_book(
+        tmp_path: Path, cache: Cache, journal: Journal) -> None:
+    class Billed(Remote):
+        def download(self, job_id: str, dest: Path, status: JobStatus) -> dict[str, Any]:
+            super().download(job_id, dest, status)
+            return {"cost_usd": 0.37}  # e.g. Ark's usage tokens at the route's price, not the $1.60 estimate
+
+    clock = Clock()
+    plan = hand_plan(tmp_path, {"a": "veo-3.1"})
+    spend = SpendLimit(10.0)
+    result = executor(plan, cache, Registry(Billed(), Scripted("local")), clock, journal=journal,
+                      spend=spend).run(stale_of(plan))
+    assert result.failed == []
+    assert cache.lookup(plan.node("clip:a").key).meta["cost_usd"] == 0.37  # type: ignore[union-attr]
+    assert spend.spent == pytest.approx(0.37) and result.cost_usd == pytest.approx(0.37)
