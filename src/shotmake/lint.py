@@ -24,7 +24,6 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from .errors import SourceLocation
 from .model import Episode, Shot
@@ -592,8 +591,8 @@ class _Checker:
                 "SM140", f"{shot.path}.{name}",
                 f"{route.name} does not mix frames with reference images ({_either(sent, 'and')}): {kind} is "
                 "sent as one more reference image, so the clip is not pinned to it",
-                f"to pin it, send no reference images (unlist the characters that have sheets, drop "
-                f"`references:`), or accept it with `ignore: [SM140]`", shot=shot)
+                "to pin it, send no reference images (unlist the characters that have sheets, drop "
+                "`references:`), or accept it with `ignore: [SM140]`", shot=shot)
         total = len(sent) + len(frames)
         if frames and len(sent) <= route.max_references < total:
             self.report(
