@@ -26,7 +26,7 @@ from pathlib import Path
 from shotmake.cache import Cache
 from shotmake.providers.ark_tasks import TOKENS_PER_SECOND, seed_for
 from shotmake.providers.catalog import ROUTES
-from tests.fakes.ark_server import FakeArk, decoded_images, sent_content
+from tests.fakes.ark_server import FakeArk, decoded_images, rate_limited, sent_content, server_error
 from tests.fakes.harness import Killer, RemoteFakes, files_containing, summary, write_fast_config
 from tests.fakes.server import FakeServer, Request, Response
 
@@ -192,10 +192,13 @@ def test_sigkill_and_chaos_on_seedance_still_create_each_clip_once(tmp_path: Pat
     with ArkFakes() as fakes:
         for marker, (mode, _) in REFUSALS.items():
             fakes.ark.blocked_terms[marker] = mode
+        fakes.ark.inject(rate_limited("create", retry_after="0"))
+        fakes.ark.inject(server_error("create", 503))
+        fakes.ark.inject(server_error("get", 500))
         fakes.ark.lose_next_response("create")
         fakes.ark.reset_next_download()
         fakes.ark.truncate_next_download()
-        fakes.ark.chaos(seed=13, rate=0.12)
+        fakes.ark.chaos(seed=13, rate=0.15)
         killer = Killer(fakes, settle=0.2)
         kills, runs, extra, outputs, final = 0, 0, [], [], None
         while final is None:
@@ -206,7 +209,7 @@ def test_sigkill_and_chaos_on_seedance_still_create_each_clip_once(tmp_path: Pat
                                     stderr=subprocess.PIPE, text=True)
             armed = kills < 6
             if armed:
-                killer.arm(proc, rng.randint(1, 10), after=rng.uniform(0.3, 2.0), mode=rng.choice(["before", "after"]))
+                killer.arm(proc, rng.randint(1, 8), after=rng.uniform(1.0, 4.0), mode=rng.choice(["before", "after"]))
             out, err = proc.communicate(timeout=300)
             killer.disarm()
             outputs += [out, err]
@@ -240,7 +243,8 @@ def test_sigkill_and_chaos_on_seedance_still_create_each_clip_once(tmp_path: Pat
             made = [p for p in prompts if f"(s{i:02d})" in p]
             assert len(made) == 1 and prompts[made[0]] == 1, (i, prompts)
         assert not any("(s05)" in p for p in prompts)  # refused at create: no task
-        assert sum(1 for s in fakes.servers for _, status in s.answered if 400 <= status < 599) >= 5
+        assert sum(1 for s in fakes.servers for _, status in s.answered if 400 <= status < 599) >= 6
+        assert fakes.ark.faults == [], "a planted fault was never met"
         assert fakes.ark.storage.credentialed == []
     assert not [s for s in fakes.secrets for text in outputs if s in text]
     assert files_containing([tmp_path], fakes.secrets) == []
