@@ -127,6 +127,12 @@ def test_requests_the_api_would_refuse_are_refused_before_any_request(fake: Fake
     assert fake.requests == []
 
 
+def test_a_last_frame_needs_a_first_frame(fake: FakeArk, ark: ArkTasks, tmp_path: Path) -> None:
+    with pytest.raises(TerminalError, match="last frame only together with a first frame"):
+        ark.submit(clip(last_frame=image(tmp_path, "last.png")))
+    assert fake.requests == []
+
+
 def test_video_and_audio_files_cannot_be_sent_inline(fake: FakeArk, ark: ArkTasks, tmp_path: Path) -> None:
     voice = tmp_path / "voice.mp3"
     voice.write_bytes(b"ID3" + b"\0" * 64)

@@ -153,7 +153,7 @@ _RULES = (
 
 #: Protocols that send local files only as inline (base64) images (SM142), and what counts as one.
 _INLINE_IMAGES_ONLY = ("ark-tasks",)
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 #: Rule id -> rule; the source for ``docs/lint.md``.
 RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _RULES})

@@ -299,6 +299,9 @@ class ArkTasks(Provider):
         if request.extends is not None:
             raise refuse(f"{self.name} does not extend clips here; drop `extends:` or route the shot to a "
                          "route with extension")
+        if request.last_frame is not None and request.first_frame is None and not request.references:
+            raise refuse(f"{self.name} takes a last frame only together with a first frame: add `first_frame:` "
+                         "or `after:`, or drop `last_frame:`")
         images = [*request.references]
         if images:  # reference mode: the frames travel as reference images (lint SM140)
             images += [f for f in (request.first_frame, request.last_frame) if f is not None]
