@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -299,6 +300,26 @@ def test_a_5xx_create_is_uncertain_and_a_connection_refused_is_not(fake: FakeArk
     with pytest.raises(RetryableError) as refused:
         closed.submit(clip())
     assert not refused.value.uncertain
+
+
+def test_a_dropped_connection_or_a_slow_answer_on_create_is_uncertain_and_finds_nothing(
+        fake: FakeArk, client: httpx.Client) -> None:
+    impatient = httpx.Client(timeout=httpx.Timeout(0.2))
+    ark = ArkTasks("seedance-2.0", api_key=fake.api_key, base_url=fake.base_url, client=impatient)
+    try:
+        fake.inject(Fault("create", "drop"))
+        fake.inject(Fault("create", "delay", seconds=0.6))
+        for _ in range(2):
+            with pytest.raises(RetryableError) as caught:
+                ark.submit(clip())
+            assert caught.value.uncertain
+        while fake.in_flight:  # the slow create goes on after the client gave up: let it finish
+            time.sleep(0.01)
+        # The drop created nothing; the slow create did, and the retry finds it instead of paying again.
+        found = ark.submit(clip())
+        assert list(fake.tasks) == [found] and len(fake.creates()) == 2
+    finally:
+        impatient.close()
 
 
 def test_delete_cancels_a_queued_task(fake: FakeArk, ark: ArkTasks) -> None:

@@ -67,7 +67,8 @@ class Fault:
 
     ``kind``: ``status`` (answer ``status``/``code``), ``reset`` (cut the body after
     ``after_bytes``), ``truncate`` (declare ``missing`` more bytes than sent), ``lose_response``
-    (do the work, then drop the connection: a create that started a task the client never hears of).
+    (do the work, then drop the connection: a create that started a task the client never hears of),
+    ``drop`` (drop the connection without doing anything), ``delay`` (wait ``seconds`` first).
     """
 
     route: str
@@ -79,6 +80,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     after_bytes: int = 512
     missing: int = 2048
+    seconds: float = 0.0
 
 
 def rate_limited(route: str = "create", retry_after: str | None = "1") -> Fault:
@@ -223,6 +225,10 @@ class FakeArk(FakeServer):
         fault = self._fault(route)
         if fault is not None and fault.kind == "status":
             return Response.json(error_body(fault.code, fault.message, fault.type), fault.status, fault.headers)
+        if fault is not None and fault.kind == "drop":
+            return Response(status=200, body=b"{}", abort_after=0)  # nothing done, the answer cut off
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
         response: Response = getattr(self, f"_{route}")(request, *args)
         if fault is not None and response.status < 400:
             if fault.kind == "lose_response":

@@ -174,7 +174,7 @@ class ArkTasks(Provider):
             task_id = None
         if not isinstance(task_id, str) or not task_id:
             # Not retryable: the server accepted something, and a second create could pay twice.
-            raise TerminalError(f"create answered without a task id: {response.text[:200]}; check the "
+            raise TerminalError(f"create answered without a task id: {self._creds.redact(response.text[:200])}; check the "
                                 "ModelArk console (Tasks) before rerunning", provider=self.name,
                                 node=request.node_id)
         return task_id
