@@ -370,3 +370,19 @@ def test_the_fake_refuses_what_the_api_refuses(fake: FakeArk, client: httpx.Clie
     assert client.post(url, json=video, headers=auth).status_code == 400
     fake.inject(Fault("create", "status", status=503, code="ServiceUnavailable"))
     assert client.post(url, json={}, headers=auth).status_code == 503
+
+
+def test_the_registry_builds_the_adapter_from_the_catalogs_protocol(fake: FakeArk) -> None:
+    from shotmake.providers.registry import EnvironmentRegistry
+
+    registry = EnvironmentRegistry(env={"ARK_API_KEY": fake.api_key, "ARK_BASE_URL": fake.base_url},
+                                   prices={"seedance-2.0-fast": {"720p": 0.2}})
+    try:
+        assert registry.unavailable("seedance-2.5") is None
+        fast = registry.get("seedance-2.0-fast")
+        assert isinstance(fast, ArkTasks) and fast.estimate_cost(clip(model="seedance-2.0-fast")) == 1.0
+        fast.submit(clip(model="seedance-2.0-fast"))
+        assert fake.creates()[0].json()["model"] == "dreamina-seedance-2-0-fast-260128"
+    finally:
+        registry.close()
+    assert EnvironmentRegistry(env={}).unavailable("seedance-2.0") == "ARK_API_KEY is not set"

@@ -454,3 +454,11 @@ def test_sm142_video_or_audio_references_cannot_be_sent_to_seedance(tmp_path: Pa
     assert finding.field == "characters.ren.references[1]" and "voice.mp3" in finding.message
     assert check(text.replace("provider: \"seedance-2.0\"", "provider: \"veo-3.1\""), "SM142",
                  root=tmp_path) == []
+
+
+def test_sm143_seedance_takes_whole_seconds() -> None:
+    text = spec(shot("s1", "the sea", provider="seedance-2.0", duration=4.5))
+    finding = one(check(text, "SM143"))
+    assert finding.field == "shots[0].duration" and "whole seconds, not 4.5 s" in finding.message
+    assert "duration: 4 or 5" in finding.hint
+    assert check(spec(shot("s1", "the sea", provider="seedance-2.0", duration=5)), "SM143") == []

@@ -136,6 +136,9 @@ _RULES = (
     Rule("SM142", "error", "a character reference or plate file that is not an image on a route that "
          "receives local files only as inline images (Seedance: video and audio references go by URL only)",
          "use image references (PNG, JPEG, WebP), or route the shot to a route that uploads video and audio"),
+    Rule("SM143", "error", "a clip length in fractional seconds on a route that takes whole seconds only "
+         "(Seedance: `duration` is an integer)",
+         "set a whole number of seconds"),
     # SM2xx: spec hygiene.
     Rule("SM201", "error", "an API key or token written into the spec (`sk-...`, `AIza...`, bearer tokens); "
          "the message shows only a redacted prefix",
@@ -151,7 +154,8 @@ _RULES = (
          "split the sequence, or raise `max_sequence_seconds`", per_shot=False),
 )
 
-#: Protocols that send local files only as inline (base64) images (SM142), and what counts as one.
+#: Protocols that send local files only as inline (base64) images (SM142) and take whole seconds
+#: (SM143), and what counts as an image.
 _INLINE_IMAGES_ONLY = ("ark-tasks",)
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -602,9 +606,13 @@ class _Checker:
                 "drop plates from `references:` or the frame, or split the characters across shots", shot=shot)
 
     def inline_images_only(self, shot: Shot, route: Route) -> None:
-        """Refuse files shotmake cannot send: the route takes local files only as base64 images."""
+        """Refuse what the Ark protocol cannot carry: files other than images, fractional seconds."""
         if route.protocol not in _INLINE_IMAGES_ONLY:
             return
+        if shot.duration != int(shot.duration) and not shot.extends:
+            self.report("SM143", f"{shot.path}.duration",
+                        f"{route.name} renders whole seconds, not {_num(shot.duration)} s",
+                        f"set duration: {max(int(shot.duration), 1)} or {int(shot.duration) + 1}", shot=shot)
         files: list[tuple[str, str]] = []
         if character_references_sent(shot, route):
             for cid in shot_characters(shot):
