@@ -1,7 +1,10 @@
-"""Conformance: shotmake's Ark requests against the official SDK's, for the same shots.
+"""Conformance: shotmake's Ark requests against the official SDKs', for the same shots.
 
-The official BytePlus SDK (``byteplus-python-sdk-v2``, module ``byteplussdkarkruntime``, a
-test-only dependency) and ``ArkTasks`` each talk to a recording server on 127.0.0.1; the test
+The official SDKs of both Ark sites (BytePlus: ``byteplus-python-sdk-v2``, module
+``byteplussdkarkruntime``; Volcano Engine: ``volcengine-ark-runtime``, module
+``volcenginesdkarkruntime``; test-only dependencies) and ``ArkTasks`` (the built-in route, and
+a ``doubao-`` route as a shotmake.toml would configure it) each talk to a recording server on
+127.0.0.1; the test
 compares method, path, query, the headers that matter and the JSON body. The SDK call is
 written here from the vendor's documented mapping (text item, ``image_url`` items with a
 role, ``generate_audio``, ``watermark``, ``seed``, ``resolution``, ``ratio``, ``duration``),
@@ -16,6 +19,8 @@ every SDK attempt, so not an idempotency key) and transport headers (``content-l
 from __future__ import annotations
 
 import base64
+import dataclasses
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ import pytest
 
 from shotmake.providers.ark_tasks import ArkTasks, seed_for
 from shotmake.providers.base import InputFile, RenderRequest
+from shotmake.providers.catalog import ROUTES
 from tests.fakes.openai_server import fake_png
 from tests.fakes.server import FakeServer, Request, Response
 
@@ -54,18 +60,29 @@ def recorder() -> Iterator[Recorder]:
         yield server
 
 
-@pytest.fixture
-def sdk(recorder: Recorder) -> Iterator[Any]:
-    from byteplussdkarkruntime import Ark  # the official SDK (test-only dependency)
+#: (SDK module, the model id its site serves): BytePlus ModelArk, Volcano Engine Ark.
+SITES = [("byteplussdkarkruntime", "dreamina-seedance-2-0-260128"),
+         ("volcenginesdkarkruntime", "doubao-seedance-2-0-260128")]
 
-    client = Ark(base_url=recorder.url + "/api/v3", api_key=KEY, max_retries=0)
+
+@pytest.fixture(params=SITES, ids=["byteplus", "volcengine"])
+def site(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def sdk(recorder: Recorder, site: tuple[str, str]) -> Iterator[Any]:
+    ark = importlib.import_module(site[0]).Ark  # the official SDK (test-only dependency)
+    client = ark(base_url=recorder.url + "/api/v3", api_key=KEY, max_retries=0)
     yield client.content_generation.tasks
     client.close()
 
 
 @pytest.fixture
-def ours(recorder: Recorder) -> Iterator[ArkTasks]:
-    adapter = ArkTasks("seedance-2.0", api_key=KEY, base_url=recorder.url + "/api/v3", client=httpx.Client())
+def ours(recorder: Recorder, site: tuple[str, str]) -> Iterator[ArkTasks]:
+    # Volcano Engine is reached with a configured route: seedance-2.0's facts, a doubao- model id.
+    route = dataclasses.replace(ROUTES["seedance-2.0"], name="seedance-site", model=site[1])
+    adapter = ArkTasks(route, api_key=KEY, base_url=recorder.url + "/api/v3", client=httpx.Client())
     yield adapter
     adapter._client.close()
 
@@ -98,14 +115,13 @@ def comparable(request: Request) -> dict[str, Any]:
             "body": without_nulls(request.json()) if request.body else None}
 
 
-def shots(tmp_path: Path) -> list[tuple[str, RenderRequest, dict[str, Any]]]:
+def shots(tmp_path: Path, model: str) -> list[tuple[str, RenderRequest, dict[str, Any]]]:
     """(name, shotmake's request, the SDK's create arguments) for each kind of shot."""
     mei, kai = png(tmp_path, "mei.png", (250, 200, 0)), png(tmp_path, "kai.png", (0, 120, 40))
     first, last = png(tmp_path, "first.png", (9, 9, 90)), png(tmp_path, "last.png", (90, 9, 9))
-    common = {"node_id": "clip:x", "kind": "clip", "model": "seedance-2.0", "duration": 6.0,
-              "resolution": "720p", "aspect": "16:9"}
+    common = {"node_id": "clip:x", "kind": "clip", "model": "", "duration": 6.0, "resolution": "720p",
+              "aspect": "16:9"}
     text = "Black storm clouds roll over the sea toward the lighthouse."
-    model = "dreamina-seedance-2-0-260128"
 
     def sdk_args(key: str, content: list[dict[str, Any]], ratio: str = "16:9", audio: bool = True,
                  seed: int | None = None) -> dict[str, Any]:
@@ -127,9 +143,9 @@ def shots(tmp_path: Path) -> list[tuple[str, RenderRequest, dict[str, Any]]]:
     ]
 
 
-def test_creates_match_the_official_sdk_for_text_references_and_frames(recorder: Recorder, sdk: Any,
-                                                                         ours: ArkTasks, tmp_path: Path) -> None:
-    for name, request, args in shots(tmp_path):
+def test_creates_match_the_official_sdk_for_text_references_and_frames(
+        recorder: Recorder, sdk: Any, ours: ArkTasks, site: tuple[str, str], tmp_path: Path) -> None:
+    for name, request, args in shots(tmp_path, site[1]):
         assert sdk.create(**args).id == TASK["id"]
         assert ours.submit(request) == TASK["id"]
         theirs, mine = recorder.requests[-2:]
@@ -139,18 +155,17 @@ def test_creates_match_the_official_sdk_for_text_references_and_frames(recorder:
 
 
 def test_get_list_and_delete_match_the_official_sdk(recorder: Recorder, sdk: Any, ours: ArkTasks,
-                                                    tmp_path: Path) -> None:
+                                                    site: tuple[str, str]) -> None:
     task = TASK["id"]
     sdk.get(task_id=task)
     ours.poll(task)
-    sdk.list(page_num=1, page_size=100, model="dreamina-seedance-2-0-260128")
-    request = RenderRequest(node_id="clip:x", key="k", kind="clip", model="seedance-2.0", prompt="p",
-                            duration=6.0, resolution="720p")
+    sdk.list(page_num=1, page_size=100, model=site[1])
+    request = RenderRequest(node_id="clip:x", key="k", kind="clip", model="", prompt="p", duration=6.0,
+                            resolution="720p")
     ours.reconcile(request, 0.0)
     sdk.delete(task)
     ours.delete(task)
     pairs = [recorder.requests[i:i + 2] for i in range(0, 6, 2)]
     for theirs, mine in pairs:
         assert comparable(mine) == comparable(theirs), theirs.path
-    assert pairs[1][0].query == {"page_num": ["1"], "page_size": ["100"],
-                                 "filter.model": ["dreamina-seedance-2-0-260128"]}
+    assert pairs[1][0].query == {"page_num": ["1"], "page_size": ["100"], "filter.model": [site[1]]}
