@@ -606,3 +606,20 @@ def test_a_404_about_one_video_fails_its_node_and_no_fallback_replaces_the_paid_
     finally:
         journal.close()
     assert record.job_id is not None and record.provider == "sora-2"  # the paid job is kept on its route
+
+
+def test_the_actual_charge_a_provider_reports_is_what_the_cache_and_the_budget_book(
+        tmp_path: Path, cache: Cache, journal: Journal) -> None:
+    class Billed(Remote):
+        def download(self, job_id: str, dest: Path, status: JobStatus) -> dict[str, Any]:
+            super().download(job_id, dest, status)
+            return {"cost_usd": 0.37}  # e.g. Ark's usage tokens at the route's price, not the $1.60 estimate
+
+    clock = Clock()
+    plan = hand_plan(tmp_path, {"a": "veo-3.1"})
+    spend = SpendLimit(10.0)
+    result = executor(plan, cache, Registry(Billed(), Scripted("local")), clock, journal=journal,
+                      spend=spend).run(stale_of(plan))
+    assert result.failed == []
+    assert cache.lookup(plan.node("clip:a").key).meta["cost_usd"] == 0.37  # type: ignore[union-attr]
+    assert spend.spent == pytest.approx(0.37) and result.cost_usd == pytest.approx(0.37)

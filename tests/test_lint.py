@@ -559,3 +559,52 @@ def test_sm211_an_aspect_the_image_route_does_not_render() -> None:
     # The local image renderer draws any aspect.
     local = PLATES.replace("{prompt: the great lamp of the lighthouse}", "{prompt: the lamp, aspect: \"5:4\"}")
     assert check(spec(shot("s1"), plates=local), "SM211") == []
+
+
+# --------------------------------------------------------------------------------------------
+# SM140-SM149: Seedance (Ark content-generation tasks)
+
+
+def test_sm140_references_win_over_frames_on_seedance_and_the_frame_becomes_a_reference() -> None:
+    text = spec(shot("s1", "{mei} waves", provider="seedance-2.0", duration=5),
+                shot("s2", "{kai} runs", provider="seedance-2.0", duration=5, characters=["kai"], after="s1"),
+                shot("s3", "{kai} runs", provider="seedance-2.0", duration=5, characters=["kai"],
+                     first_frame="harbour"))
+    found = check(text, "SM140")
+    assert [f.field for f in found] == ["shots[1].after", "shots[2].first_frame"]
+    assert "kai's sheet" in found[0].message and "sent as one more reference image" in found[0].message
+    assert "ignore: [SM140]" in found[0].hint
+    assert check(text, "SM112") == []  # Veo's refusal does not apply: Seedance sends the sheets all the same
+    assert check(text.replace('"{kai} runs"', '"waves"').replace('["kai"]', "[]"), "SM140") == []
+
+
+def test_sm141_frames_sent_as_references_count_against_the_limit() -> None:
+    plates = "plates:\n" + "".join(f"  p{i}: {{prompt: plate {i}}}\n" for i in range(10))
+    refs = [f"p{i}" for i in range(9)]
+    text = spec(shot("s1", "the sea", provider="seedance-2.0", duration=5, references=refs, first_frame="p9"),
+                plates=plates)
+    finding = one(check(text, "SM141"))
+    assert finding.field == "shots[0].first_frame" and "10 reference images" in finding.message
+    assert check(spec(shot("s1", "the sea", provider="seedance-2.0", duration=5, references=refs[:8],
+                           first_frame="p9"), plates=plates), "SM141") == []
+
+
+def test_sm142_video_or_audio_references_cannot_be_sent_to_seedance(tmp_path: Path) -> None:
+    (tmp_path / "voice.mp3").write_bytes(b"ID3")
+    (tmp_path / "ren.png").write_bytes(b"png")
+    chars = CHARACTERS.replace("a woman with a red umbrella", "a woman with a red umbrella\n"
+                               "    references: [ren.png, voice.mp3]")
+    text = spec(shot("s1", "{ren} sings", provider="seedance-2.0", duration=5, characters=["ren"]),
+                characters=chars)
+    finding = one(check(text, "SM142", root=tmp_path))
+    assert finding.field == "characters.ren.references[1]" and "voice.mp3" in finding.message
+    assert check(text.replace("provider: \"seedance-2.0\"", "provider: \"veo-3.1\""), "SM142",
+                 root=tmp_path) == []
+
+
+def test_sm143_seedance_takes_whole_seconds() -> None:
+    text = spec(shot("s1", "the sea", provider="seedance-2.0", duration=4.5))
+    finding = one(check(text, "SM143"))
+    assert finding.field == "shots[0].duration" and "whole seconds, not 4.5 s" in finding.message
+    assert "duration: 4 or 5" in finding.hint
+    assert check(spec(shot("s1", "the sea", provider="seedance-2.0", duration=5)), "SM143") == []

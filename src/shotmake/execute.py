@@ -512,7 +512,8 @@ class Executor:
         """Drive a remote job through the journal; return its metadata and actual cost.
 
         Spend: a job nobody bills (refused at create, failed, RAI-filtered) books $0; a job that
-        may still bill (uncertain create, deadline, stall, stop) books its estimate.
+        may still bill (uncertain create, deadline, stall, stop) books its estimate; a finished job
+        whose download metadata carries the actual charge (``cost_usd``) books that.
         """
         journal = self.journal
         if journal is None:
@@ -600,6 +601,9 @@ class Executor:
                 if not isinstance(exc, RetryableError):  # e.g. expired: the output is gone for good
                     self._record_failure(node, exc)
                 raise
+            billed = meta.get("cost_usd")
+            if isinstance(billed, (int, float)) and not isinstance(billed, bool) and billed >= 0:
+                charged = cost = float(billed)  # the vendor's own count (Ark: usage tokens), not our estimate
         finally:
             self.spend.settle(reserved, charged)
         return {**meta, "job_id": job_id}, cost

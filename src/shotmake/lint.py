@@ -136,6 +136,20 @@ _RULES = (
          "down): the request would fail after planning and pricing. Nodes already cached stay usable",
          "route the shots to the successor the message names, or add a `fallback` for the route in "
          "shotmake.toml; a gateway that still serves the model can be declared there with `status`"),
+    # SM140-SM149: Seedance (Ark content-generation tasks).
+    Rule("SM140", "warning", "a shot with reference images and a first/last frame on Seedance, which does "
+         "not mix the two: references win, and the frame is sent as one more reference image (it guides "
+         "the look; the clip does not start or end on it)",
+         "to pin the frame, send no reference images (unlist characters that have sheets, drop `references:`)"),
+    Rule("SM141", "error", "more reference images than the route takes once the frames sent as reference "
+         "images are counted (Seedance 2.0: 9)",
+         "drop plates from `references:` or the frame, or split the characters across shots"),
+    Rule("SM142", "error", "a character reference or plate file that is not an image on a route that "
+         "receives local files only as inline images (Seedance: video and audio references go by URL only)",
+         "use image references (PNG, JPEG, WebP), or route the shot to a route that uploads video and audio"),
+    Rule("SM143", "error", "a clip length in fractional seconds on a route that takes whole seconds only "
+         "(Seedance: `duration` is an integer)",
+         "set a whole number of seconds"),
     # SM2xx: spec hygiene.
     Rule("SM201", "error", "an API key or token written into the spec (`sk-...`, `AIza...`, bearer tokens); "
          "the message shows only a redacted prefix",
@@ -167,6 +181,11 @@ _RULES = (
          "make the episode 9:16 (`delivery: {format: {aspect: \"9:16\"}}`) if the vertical cut matters, or "
          "silence the rule", per_shot=False),
 )
+
+#: Protocols that send local files only as inline (base64) images (SM142) and take whole seconds
+#: (SM143), and what counts as an image.
+_INLINE_IMAGES_ONLY = ("ark-tasks",)
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 #: Rule id -> rule; the source for ``docs/lint.md``.
 RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in _RULES})
@@ -378,6 +397,8 @@ class _Checker:
             self.frames(shot, route)
             self.extension(shot, route)
             self.crowd(shot, route)
+            self.frames_as_references(shot, route)
+            self.inline_images_only(shot, route)
         self.style_negative()
         self.image_routes()
         self.cameos()
@@ -621,7 +642,7 @@ class _Checker:
                 hint = (f"send at most {route.max_references}: drop plates from `references:`, or split the "
                         f"characters across shots")
             self.report("SM111", field, message, hint, shot=shot)
-        if sent and not route.references_with_frames:
+        if sent and not route.references_with_frames and not route.frames_as_references:
             for name, value in (("after", shot.after), ("first_frame", shot.first_frame),
                                 ("last_frame", shot.last_frame), ("extends", shot.extends)):
                 if value is None:
@@ -636,6 +657,62 @@ class _Checker:
                     f"drop `{name}:` and let the references carry the look, or send no reference images: "
                     f"unlist the characters that have sheets and drop `references:`", shot=shot)
                 break
+
+    # -- SM140 / SM141 / SM142: Seedance -----------------------------------------------------
+
+    def frames_as_references(self, shot: Shot, route: Route) -> None:
+        """Say which mode wins when references and frames meet on a route that turns frames into references."""
+        sent = self.sent_references(shot, route)
+        if not (route.frames_as_references and sent):
+            return
+        frames = [(name, value) for name, value in (("after", shot.after), ("first_frame", shot.first_frame),
+                                                     ("last_frame", shot.last_frame)) if value is not None]
+        for name, value in frames:
+            kind = {"after": f"the first frame from `after: {value}`", "first_frame": f"first frame '{value}'",
+                    "last_frame": f"last frame '{value}'"}[name]
+            self.report(
+                "SM140", f"{shot.path}.{name}",
+                f"{route.name} does not mix frames with reference images ({_either(sent, 'and')}): {kind} is "
+                "sent as one more reference image, so the clip is not pinned to it",
+                "to pin it, send no reference images (unlist the characters that have sheets, drop "
+                "`references:`), or accept it with `ignore: [SM140]`", shot=shot)
+        total = len(sent) + len(frames)
+        if frames and len(sent) <= route.max_references < total:
+            self.report(
+                "SM141", f"{shot.path}.{frames[0][0]}",
+                f"{_count(total, 'reference image')} on {route.name} ({len(sent)} references and "
+                f"{_count(len(frames), 'frame')} sent as references); it takes at most {route.max_references}",
+                "drop plates from `references:` or the frame, or split the characters across shots", shot=shot)
+
+    def inline_images_only(self, shot: Shot, route: Route) -> None:
+        """Refuse what the Ark protocol cannot carry: files other than images, fractional seconds."""
+        if route.protocol not in _INLINE_IMAGES_ONLY:
+            return
+        if shot.duration != int(shot.duration) and not shot.extends:
+            self.report("SM143", f"{shot.path}.duration",
+                        f"{route.name} renders whole seconds, not {_num(shot.duration)} s",
+                        f"set duration: {max(int(shot.duration), 1)} or {int(shot.duration) + 1}", shot=shot)
+        files: list[tuple[str, str]] = []
+        if character_references_sent(shot, route):
+            for cid in shot_characters(shot):
+                char = self.episode.characters.get(cid)
+                if char is not None:
+                    files += [(f"characters.{cid}.references[{j}]", ref) for j, ref in enumerate(char.references)]
+        for name, pid in [("references", p) for p in shot.references] + [
+                (n, v) for n, v in (("first_frame", shot.first_frame), ("last_frame", shot.last_frame)) if v]:
+            plate = self.episode.plates.get(pid)
+            if plate is not None and plate.file is not None:
+                files.append((f"{shot.path}.{name}", plate.file))
+        for field, path in files:
+            suffix = Path(path).suffix.lower()
+            if suffix not in _IMAGE_SUFFIXES:
+                self.report(
+                    "SM142", field,
+                    f"{route.name} receives local files only as inline images; '{Path(path).name}' is not one "
+                    f"({suffix or 'no extension'}): reference video and audio must be sent by URL, which shotmake "
+                    "does not host",
+                    "use PNG, JPEG or WebP references here, or route the shot to a route that uploads media",
+                    shot=shot, locate=field if field in self.episode.locations else f"{shot.path}.provider")
 
     # -- SM115: first and last frames ------------------------------------------------------
 

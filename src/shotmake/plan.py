@@ -123,12 +123,13 @@ def character_references_sent(shot: Shot, route: Route) -> bool:
 
     Only routes that accept references that may show faces get them (not Sora), and Veo takes
     no reference images together with a first/last frame or an extension: there the continuity
-    frame carries the look, and the sheets stay home rather than fail the request.
+    frame carries the look, and the sheets stay home rather than fail the request. A route whose
+    frames become reference images (Seedance) sends the sheets all the same.
     """
     if not (route.max_references and route.references_may_show_faces):
         return False
     uses_frames = bool(shot.after or shot.first_frame or shot.last_frame or shot.extends)
-    return route.references_with_frames or not uses_frames
+    return route.references_with_frames or route.frames_as_references or not uses_frames
 
 
 def sheet_size(aspect: str, size: str) -> tuple[int, int]:

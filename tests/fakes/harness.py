@@ -138,6 +138,11 @@ class RemoteFakes:
     def request_count(self) -> int:
         return sum(len(s.requests) for s in self.servers)
 
+    def staged_create(self, server: FakeServer, request: Request) -> Callable[[], Response] | None:
+        """For ``Killer(mode="after")``: how ``server`` performs ``request`` if it is a create whose
+        answer a kill may lose (the task exists; shotmake must find it by listing), else None."""
+        return None
+
 
 class Killer:
     """SIGKILLs the armed build on its ``at``-th request to the fakes, or ``after`` seconds, whichever first.
@@ -213,7 +218,10 @@ class Killer:
             and request.path == f"{openai.prefix}/videos"
         what = f"{request.method} {request.path}"
         # The staged create skips the chaos (it must start the job); its answer is then lost.
-        self._kill(what, then=(lambda: openai._create(request)) if staged else None)
+        then = (lambda: openai._create(request)) if staged else None
+        if then is None and self._mode == "after":
+            then = self.fakes.staged_create(server, request)  # another vendor's create that can be listed
+        self._kill(what, then=then)
         return _dropped()
 
     def _kill(self, what: str, then: Callable[[], Response] | None = None) -> None:

@@ -99,6 +99,9 @@ class Route:
     #: Reference images may go in the same request as a first/last frame or an extension
     #: (Veo: no, it refuses referenceImages together with image, lastFrame or video).
     references_with_frames: bool = True
+    #: When references and frames meet on a route that cannot mix them, the frames are sent as
+    #: further reference images instead of the sheets staying home (Seedance: lint SM140 says so).
+    frames_as_references: bool = False
     #: The first frame and the reference images share one input slot, so they count together
     #: against ``max_references`` (Sora: a single ``input_reference``).
     frames_share_references: bool = False
