@@ -117,10 +117,10 @@ def _config(episode: Any) -> Any:
     return load_config(Path(episode.root))
 
 
-def _registry(config: Any) -> Any:
+def _registry(config: Any, state_dir: Path | None = None) -> Any:
     from .providers.registry import EnvironmentRegistry
 
-    return EnvironmentRegistry(prices=config.prices, backends=config.backends())
+    return EnvironmentRegistry(prices=config.prices, backends=config.backends(), state_dir=state_dir)
 
 
 def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
@@ -347,7 +347,7 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Settings, *, jobs:
     from .routing import RENDERED
 
     config = config or Config()
-    registry = _registry(config)
+    registry = _registry(config, settings.cache_dir)
     fallbacks = config.fallbacks()
     journal = Journal(settings.cache_dir / "journal.sqlite") if any(
         s.node.kind in RENDERED and any(r not in ("local", "local-image")

@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib
+import inspect
 import os
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..costs import PriceOverrides, route_prices
 from ..errors import ProviderError
@@ -37,6 +39,7 @@ class EnvironmentRegistry(ProviderRegistry):
         backends: Mapping[str, str] | None = None,
         routes: Mapping[str, Route] = ROUTES,
         today: datetime.date | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.env = dict(os.environ if env is None else env)
         self.local_latency = local_latency
@@ -44,6 +47,9 @@ class EnvironmentRegistry(ProviderRegistry):
         self.backends = dict(backends or {})
         self.routes = routes
         self.today = today or datetime.date.today()
+        #: Where adapters may keep small records between builds (the cache directory): e.g.
+        #: DashScope's uploads, reusable for 48 h. Passed to adapters whose from_env takes it.
+        self.state_dir = state_dir
         self._providers: dict[str, Provider] = {}
         self._lock = threading.Lock()
 
@@ -122,6 +128,8 @@ class EnvironmentRegistry(ProviderRegistry):
         options: dict[str, object] = {}
         if name in self.prices:
             options["prices"] = route_prices(name, self.prices, self.routes)
+        if self.state_dir is not None and "state_dir" in inspect.signature(module.from_env).parameters:
+            options["state_dir"] = self.state_dir
         provider: Provider = module.from_env(route, self.adapter_env(route), **options)
         return provider
 
