@@ -142,7 +142,8 @@ class Uploader:
     def policy(self, model: str, node: str) -> Mapping[str, str]:
         """Ask for an upload policy for ``model`` (one per create: the SDK v2 reuses it across files)."""
         response = self._send_api("GET", "/uploads", node=node, what="upload policy",
-                                  params={"action": "getPolicy", "model": model})
+                                  params={"action": "getPolicy", "model": model},
+                                  headers={"Accept": "application/json; charset=utf-8"})  # as the SDK asks
         try:
             body: Any = response.json()
         except ValueError as exc:
