@@ -157,7 +157,8 @@ class FakeDashScope(FakeServer):
     # -- lifecycle: two servers -----------------------------------------------------------------
     def start(self) -> FakeDashScope:
         super().start()
-        self.storage.start()
+        if self.storage._server is None:  # a harness may start it on its own, as one of its servers
+            self.storage.start()
         return self
 
     def stop(self) -> None:
