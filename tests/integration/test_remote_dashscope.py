@@ -210,10 +210,12 @@ def test_sigkill_and_chaos_still_create_each_wan_clip_once(tmp_path: Path) -> No
                 continue
             break
         killer.detach()
+        said = "\n".join(outputs)
+        print(f"{runs} runs, {kills} kills on: {', '.join(killer.landed_on)}; {said.count('resuming job')} resumes, "
+              f"{said.count('reconciled with job')} reconciled creates, {len(ds.uploads())} uploads")
         assert kills >= 6, killer.landed_on
         assert fakes.video_jobs() == {p: 1 for p in prompts.values()}, killer.landed_on
         assert (tmp_path / "build" / "sheets.mp4").exists()
-    said = "\n".join(outputs)
     assert not [s for s in fakes.secrets if s in said]
     assert files_containing([tmp_path], fakes.secrets) == []
 
