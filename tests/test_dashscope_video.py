@@ -174,10 +174,14 @@ def test_wan_3_takes_frames_or_references_on_one_model(fake: FakeDashScope, clie
 
 def test_limits_are_checked_before_paying(wan: DashScopeVideo, fake: FakeDashScope, tmp_path: Path) -> None:
     refs = tuple(image(tmp_path, f"r{i}.png", i) for i in range(6))
+    video = InputFile(tmp_path / "voice.mp4", "d" * 64, "video/mp4")
+    audio = InputFile(tmp_path / "voice.mp3", "e" * 64, "audio/mpeg")
     for request, words in [(clip(duration=16.0), "duration 16s"), (clip(duration=4.5), "whole number"),
                            (clip(resolution="480p"), "resolution 480p"), (clip(aspect="21:9"), "aspect 21:9"),
-                           (clip(references=refs), "6 reference images"),
-                           (clip(extends=refs[0]), "does not extend")]:
+                           (clip(references=refs), "6 references"),
+                           (clip(extends=refs[0]), "does not extend"),
+                           (clip(references=(*refs[:4], video, video)), "6 references; wan2.7-r2v takes at most 5"),
+                           (clip(references=(audio,)), "1 reference audio; wan-2.7 takes at most 0")]:
         with pytest.raises(TerminalError, match=words):
             wan.submit(request)
     assert fake.requests == []

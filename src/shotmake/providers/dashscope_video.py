@@ -290,11 +290,15 @@ class DashScopeVideo(Provider):
             raise refuse(f"{self.name} cannot mix a first/last frame with references (character sheets); "
                          "drop after:/first_frame: or the characters' sheets for this shot")
         kinds = [_reference_kind(ref) for ref in request.references]
+        if mode == "r2v" and len(kinds) > route.max_references:  # r2v counts images and videos together
+            raise refuse(f"{len(kinds)} references; {model} takes at most {route.max_references} in all")
         limits = {"reference_image": route.max_references, "reference_video": route.max_reference_videos,
                   "reference_audio": route.max_reference_audios}
         for kind, limit in limits.items():
-            if kinds.count(kind) > limit:
-                raise refuse(f"{kinds.count(kind)} {kind.replace('_', ' ')}s; {self.name} takes at most {limit}")
+            count = kinds.count(kind)
+            if count > limit:
+                raise refuse(f"{count} {kind.replace('_', ' ')}{'s' if count > 1 else ''}; {self.name} takes "
+                             f"at most {limit}")
         if "other" in kinds:
             bad = next(r for r in request.references if _reference_kind(r) == "other")
             raise refuse(f"{bad.path.name}: a reference must be an image, a video or audio, not {bad.mime}")
