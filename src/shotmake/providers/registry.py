@@ -22,6 +22,7 @@ from ..errors import ProviderError
 from .base import Provider, ProviderRegistry
 from .catalog import PROTOCOLS, ROUTES, Route
 
+
 class EnvironmentRegistry(ProviderRegistry):
     """Providers configured from environment variables; ``local`` needs none.
 
