@@ -211,18 +211,22 @@ def test_throttling_is_retryable_with_the_servers_pause(wan: DashScopeVideo, fak
 
 
 def test_a_gone_model_marks_the_route_unavailable_but_an_unknown_task_is_one_shots_problem(
-        wan: DashScopeVideo, fake: FakeDashScope) -> None:
+        wan: DashScopeVideo, fake: FakeDashScope, tmp_path: Path) -> None:
     fake.gone_models.add("wan2.7-t2v")
     with pytest.raises(ProviderUnavailable, match="wan2.7-t2v is not served"):
         wan.submit(clip())
+    fake.faults.append(Fault("policy", status=404, code="Model.NotExist", message="Model not exist."))
+    with pytest.raises(ProviderUnavailable, match="not served"):  # gone before the create: at the upload
+        wan.submit(clip(references=(image(tmp_path, "s.png"),)))
     status = wan.poll("no-such-task")
     assert status.state == "failed" and isinstance(status.error, RetryableError)
     assert "unknown" in status.error.message
 
 
-def test_a_wrong_key_is_terminal_and_never_echoed(fake: FakeDashScope, client: httpx.Client) -> None:
+def test_a_wrong_key_makes_the_route_unavailable_and_is_never_echoed(fake: FakeDashScope,
+                                                                    client: httpx.Client) -> None:
     wan = DashScopeVideo("wan-2.7", api_key="sk-wrong-key-123456", base_url=fake.base_url, client=client)
-    with pytest.raises(TerminalError, match="check DASHSCOPE_API_KEY") as caught:
+    with pytest.raises(ProviderUnavailable, match="check DASHSCOPE_API_KEY") as caught:
         wan.submit(clip())
     assert "sk-wrong-key-123456" not in str(caught.value)
 

@@ -188,9 +188,9 @@ class DashScopeVideo(Provider):
 
     def poll(self, job_id: str) -> JobStatus:
         """Fetch the task; FAILED, CANCELED and UNKNOWN come back as ``failed`` with the reason."""
-        response = self._send("GET", f"/tasks/{job_id}", what=f"poll {job_id}")
-        output = self._json(response).get("output")
-        return self._status(job_id, output if isinstance(output, dict) else {}, self._json(response))
+        body = self._json(self._send("GET", f"/tasks/{job_id}", what=f"poll {job_id}"))
+        output = body.get("output")
+        return self._status(job_id, output if isinstance(output, dict) else {}, body)
 
     def download(self, job_id: str, dest: Path, status: JobStatus) -> dict[str, Any]:
         """Stream the result from its signed URL (no credential; it expires 24 h after the task ends)."""
@@ -394,14 +394,17 @@ class DashScopeVideo(Provider):
         if code.startswith("Throttling") or status == 429:
             return RetryableError(f"{prefix}HTTP {status}: {words}", provider=self.name, node=node,
                                   retry_after=parse_retry_after(response.headers))
-        if what == "create" and (code == "Model.NotExist" or status == 404 or _MODEL_GONE.search(message)):
+        if code == "Model.NotExist" or (what == "create" and (status == 404 or _MODEL_GONE.search(message))):
             # model gone: the route cannot render anything (not this one shot's problem)
-            return ProviderUnavailable(f"{prefix}the model {model} is not served at {self.base_url} "
-                                       f"(HTTP {status}: {words}); it may be retired, or need another region "
-                                       "(DASHSCOPE_BASE_URL)", provider=self.name, node=node)
-        if status in (401, 403):
-            return TerminalError(f"{prefix}HTTP {status}: {words}; check DASHSCOPE_API_KEY, and that the key "
-                                 "belongs to the region of DASHSCOPE_BASE_URL", provider=self.name, node=node)
+            return ProviderUnavailable(f"{prefix}the model {model or self.route.model} is not served at "
+                                       f"{self.base_url} (HTTP {status}: {words}); it may be retired, or need "
+                                       "another region (DASHSCOPE_BASE_URL)", provider=self.name, node=node)
+        if status in (401, 403) or code in ("InvalidApiKey", "Arrearage") or code.startswith("AccessDenied"):
+            # The account cannot render on this route at all: unavailable (its fallbacks may), and not a
+            # refusal of this shot that a later build with a fixed key should remember.
+            return ProviderUnavailable(f"{prefix}HTTP {status}: {words}; check DASHSCOPE_API_KEY (and its "
+                                       "account's balance and model access), and that the key belongs to the "
+                                       "region of DASHSCOPE_BASE_URL", provider=self.name, node=node)
         return error_for_status(status, f"{prefix}{words}", headers=response.headers, provider=self.name, node=node)
 
     def _status(self, job_id: str, output: Mapping[str, Any], body: Mapping[str, Any]) -> JobStatus:
