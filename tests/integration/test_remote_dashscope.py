@@ -188,7 +188,8 @@ def test_sigkill_and_chaos_still_create_each_wan_clip_once(tmp_path: Path) -> No
                                     stderr=subprocess.PIPE, text=True)
             armed = kills < 6
             if armed:
-                killer.arm(proc, rng.randint(1, 10), after=rng.uniform(0.3, 2.0), mode=rng.choice(["before", "after"]))
+                killer.arm(proc, rng.randint(1, 10), after=rng.uniform(1.0, 6.0),
+                           mode=rng.choice(["before", "after"]))
             out, err = proc.communicate(timeout=300)
             killer.disarm()
             outputs += [out, err]
