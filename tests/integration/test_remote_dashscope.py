@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from shotmake.cache import Cache
 from tests.fakes.dashscope_server import CREATE, FakeDashScope, Fault, throttled
 from tests.fakes.harness import (
     Killer,
@@ -154,6 +155,14 @@ def test_sheets_are_uploaded_once_and_reused_across_shots_and_rebuilds(tmp_path:
         assert {b["model"] for b in by_prompt.values()} == {"wan2.7-r2v", "wan2.7-t2v"}
         # two sheets, two uploads (same model), however many shots use them; never a key there
         assert len(ds.uploads()) == 2 and not any("authorization" in u.headers for u in ds.storage.requests)
+        # what was uploaded is the sheet shotmake drew and cached, byte for byte
+        keys = {e["id"]: e["key"] for e in summary(first)["rendered"]}
+        cache = Cache(tmp_path / ".shotmake")
+        try:
+            sheet = Path(cache.lookup(keys["sheet:mei"]).path).read_bytes()  # type: ignore[union-attr]
+        finally:
+            cache.close()
+        assert ds.storage.objects[mei_a[0][len("oss://"):]][0] == sheet
         uploads, policies = len(ds.uploads()), ds.count("GET", "/api/v1/uploads")
 
         # change one shot: its rebuild reuses the uploads recorded in the cache directory
