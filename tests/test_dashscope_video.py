@@ -292,3 +292,45 @@ def test_a_reset_download_leaves_no_file_and_is_retryable(wan: DashScopeVideo, f
 def test_cost_is_seconds_times_the_resolution_price(wan: DashScopeVideo) -> None:
     assert wan.estimate_cost(clip(duration=10.0)) == pytest.approx(1.0)
     assert wan.estimate_cost(clip(duration=10.0, resolution="1080p")) == pytest.approx(1.5)
+
+
+def test_the_registry_hands_the_cache_directory_to_the_adapter(tmp_path: Path) -> None:
+    from shotmake.providers.registry import EnvironmentRegistry
+
+    registry = EnvironmentRegistry(env={"DASHSCOPE_API_KEY": "sk-x"}, state_dir=tmp_path)
+    try:
+        wan = registry.get("wan-2.7")
+        assert isinstance(wan, DashScopeVideo) and wan.uploads.directory == tmp_path / "uploads" / "dashscope"
+        assert registry.get("local").name == "local"  # adapters without state take none
+    finally:
+        registry.close()
+
+
+def test_the_fake_refuses_what_the_service_refuses(fake: FakeDashScope, client: httpx.Client,
+                                                   tmp_path: Path) -> None:
+    """The fake is strict where the adapter could go wrong, so the tests above can fail."""
+    auth = {"Authorization": f"Bearer {DEFAULT_KEY}"}
+    create = fake.base_url + "/services/aigc/video-generation/video-synthesis"
+    body = {"model": "wan2.7-r2v", "input": {"prompt": "p", "media": []}, "parameters": {"duration": 5}}
+    assert client.post(create, json=body, headers=auth).status_code == 403  # no X-DashScope-Async
+    wan = adapter(fake, client)
+    wan.submit(clip("Mei runs.", references=(image(tmp_path, "s.png"),)))
+    url = fake.creates()[-1].json()["input"]["media"][0]["url"]
+    body["input"]["media"] = [{"type": "reference_image", "url": url}]
+    sync = {**auth, "X-DashScope-Async": "enable"}
+    assert client.post(create, json=body, headers=sync).json()["message"].startswith("oss:// urls need")
+    other = {**body, "model": "wan3.0-video"}
+    resolve = {**sync, "X-DashScope-OssResourceResolve": "enable"}
+    assert "not uploaded for model wan3.0-video" in client.post(create, json=other, headers=resolve).text
+    assert client.post(create, json=body, headers=resolve).status_code == 200
+    # the storage host: no Authorization, the SDK's fields in order, keys under the policy's directory
+    policy = client.get(fake.base_url + "/uploads", params={"action": "getPolicy", "model": "wan2.7-r2v"},
+                        headers=auth).json()["data"]
+    form = {"OSSAccessKeyId": policy["oss_access_key_id"], "Signature": policy["signature"],
+            "policy": policy["policy"], "key": policy["upload_dir"] + "/a.png", "x-oss-object-acl": "private",
+            "x-oss-forbid-overwrite": "true", "success_action_status": "200", "x-oss-content-type": "image/png"}
+    post = fake.storage.url + "/"
+    assert client.post(post, data=form, files={"file": ("a.png", b"x")}, headers=auth).status_code == 400
+    assert client.post(post, data={**form, "key": "elsewhere/a.png"}, files={"file": ("a.png", b"x")}
+                       ).status_code == 403
+    assert client.post(post, data=form, files={"file": ("a.png", b"x")}).status_code == 200
