@@ -431,3 +431,10 @@ def test_sm150_reference_clips_and_audio_beyond_the_routes_limits(tmp_path: Path
     assert "1 reference audio file (ren's v.mp3)" in finding.message and "takes no reference audio files" \
         in finding.message and finding.field == "shots[0].characters"
     assert check(voice.replace("wan-2.7", "wan-3.0"), "SM150", root=tmp_path) == []
+
+
+def test_sm151_wan_takes_whole_seconds() -> None:
+    finding = one(check(spec(shot("s1", provider="wan-2.7", duration=4.5)), "SM151"))
+    assert finding.field == "shots[0].duration" and "whole seconds, not 4.5 s" in finding.message
+    assert check(spec(shot("s1", provider="wan-2.7", duration=5)), "SM151") == []
+    assert check(spec(shot("s1", provider="local", duration=4.5)), "SM151") == []
