@@ -151,7 +151,7 @@ class DashScopeVideo(Provider):
         found = self._find_uncertain(request)
         if found is not None:
             return found
-        media, uploads = self._media(request, model, mode)
+        media, uploads = self._media(request, model)
         body = self.build_body(request, model, mode, [(kind, u.url) for kind, u in media])
         headers = {"X-DashScope-Async": "enable"}
         if any(upload.url.startswith("oss://") for _, upload in media):
@@ -324,8 +324,7 @@ class DashScopeVideo(Provider):
         parameters.update(prompt_extend=False, watermark=False, audio=bool(request.audio))
         return {"model": model, "input": input_, "parameters": parameters}
 
-    def _media(self, request: RenderRequest, model: str,
-               mode: Mode) -> tuple[list[tuple[str, Upload]], list[tuple[str, Upload]]]:
+    def _media(self, request: RenderRequest, model: str) -> tuple[list[tuple[str, Upload]], list[tuple[str, Upload]]]:
         """Upload (or reuse) every input; return ``[(media type, upload)]`` and ``[(record, upload)]``."""
         wanted: list[tuple[str, InputFile]] = []
         if request.first_frame is not None:
