@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shotmake.errors import ProviderUnavailable, RetryableError, TerminalError
+from shotmake.errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
 from shotmake.providers.base import InputFile, JobStatus, RenderRequest
 from shotmake.providers.catalog import ROUTES
 from shotmake.providers.dashscope_upload import REUSE_MARGIN, URL_LIFETIME
@@ -274,8 +274,10 @@ def test_download_streams_the_result_without_the_key_and_reports_expiry(
     assert wan.download(job, tmp_path / "again.mp4", JobStatus(state="running"))["bytes"] == meta["bytes"]
     fake.expire_terms.add("(old)")
     old = wan.submit(clip("A scene (old)."))
-    with pytest.raises(TerminalError, match="expired"):
+    with pytest.raises(ProviderError, match="expired") as caught:
         wan.download(old, tmp_path / "old.mp4", finish(wan, old))
+    # the video is gone, the request was fine: not a refusal to remember, not a retry now
+    assert not isinstance(caught.value, (TerminalError, RetryableError))
     assert not (tmp_path / "old.mp4").exists()
 
 

@@ -204,14 +204,23 @@ class DashScopeVideo(Provider):
         if urlsplit(url).scheme not in ("https", self._origin[0]):
             raise TerminalError(f"task {job_id}: refusing a video URL that is not https", provider=self.name)
 
-        def describe(response: httpx.Response) -> str:
-            text = self._redact(response.text[:300].strip() or response.reason_phrase)
-            if response.status_code in (403, 404, 410):
-                text += ("; the video URL has expired (DashScope keeps results 24 h: download promptly) or "
-                         "is gone: build again to render the shot anew")
-            return text
+        gone: list[int] = []
 
-        written = self._download(url, dest, describe)
+        def describe(response: httpx.Response) -> str:
+            if response.status_code in (403, 404, 410):
+                gone.append(response.status_code)
+            return self._redact(response.text[:300].strip() or response.reason_phrase)
+
+        try:
+            written = self._download(url, dest, describe)
+        except TerminalError as exc:
+            if not gone:
+                raise
+            # This one video is gone, not the request refused: neither retried now nor remembered as a
+            # refusal, so the next build creates the task again.
+            raise ProviderError(f"task {job_id}: the video URL has expired or is gone (HTTP {gone[0]}; DashScope "
+                                "keeps results 24 h); the next build renders the shot anew",
+                                provider=self.name) from exc
         meta = {k: status.meta[k] for k in ("model", "submit_time", "end_time", "usage") if k in status.meta}
         return {"provider": self.name, "remote_id": job_id, "bytes": written, **meta}
 
