@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,8 +245,6 @@ def test_the_key_is_required_and_only_over_https() -> None:
 # -- reconcile and resume ------------------------------------------------------------------------
 def test_a_lost_create_answer_is_found_in_the_task_list_not_created_again(
         wan: DashScopeVideo, fake: FakeDashScope) -> None:
-    import time
-
     wan.submit(clip("Another shot entirely."))
     fake.faults.append(Fault("create", kind="lose_response"))
     request = clip("The lamp room at night.")
@@ -336,3 +335,15 @@ def test_the_fake_refuses_what_the_service_refuses(fake: FakeDashScope, client: 
     assert client.post(post, data={**form, "key": "elsewhere/a.png"}, files={"file": ("a.png", b"x")}
                        ).status_code == 403
     assert client.post(post, data=form, files={"file": ("a.png", b"x")}).status_code == 200
+
+
+def test_a_create_that_timed_out_is_looked_up_before_it_is_sent_again(fake: FakeDashScope) -> None:
+    with httpx.Client(timeout=0.3) as impatient:
+        wan = adapter(fake, impatient)
+        fake.faults.append(Fault("create", kind="delay", seconds=0.8))
+        request = clip("A slow answer.")
+        with pytest.raises(RetryableError, match="ReadTimeout"):
+            wan.submit(request)
+        time.sleep(0.8)  # the fake finishes the create it was sent
+        job = wan.submit(request)
+    assert list(fake.tasks) == [job] and len(fake.creates()) == 1

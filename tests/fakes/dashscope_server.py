@@ -62,7 +62,8 @@ class Fault:
 
     ``kind``: ``status`` (answer ``status`` with ``code``/``message``), ``reset`` (cut a body
     after ``after`` bytes), ``truncate`` (declare ``missing`` bytes more than sent),
-    ``lose_response`` (do the work, then drop the connection).
+    ``lose_response`` (do the work, then drop the connection), ``delay`` (sleep ``seconds``, then
+    answer normally: a client that timed out never sees the answer).
     """
 
     route: str
@@ -73,6 +74,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     after: int = 512
     missing: int = 2048
+    seconds: float = 0.0
 
 
 def throttled(route: str = "create", retry_after: str | None = "0") -> Fault:
@@ -213,6 +215,8 @@ class FakeDashScope(FakeServer):
         if header != f"Bearer {self.api_key}":
             return _error(401, "InvalidApiKey", "Invalid API-key provided.")
         fault = self._fault(route)
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
             return _error(fault.status, fault.code, fault.message, fault.headers)
         response: Response = getattr(self, f"_{route}")(request, *([arg] if arg else []))
