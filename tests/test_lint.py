@@ -608,3 +608,28 @@ def test_sm143_seedance_takes_whole_seconds() -> None:
     assert finding.field == "shots[0].duration" and "whole seconds, not 4.5 s" in finding.message
     assert "duration: 4 or 5" in finding.hint
     assert check(spec(shot("s1", "the sea", provider="seedance-2.0", duration=5)), "SM143") == []
+
+
+def test_sm150_reference_clips_and_audio_beyond_the_routes_limits(tmp_path: Path) -> None:
+    for name in ("a.mp4", "b.mp4", "c.mov", "d.mp4", "e.mp4", "f.mp4", "v.mp3"):
+        (tmp_path / name).write_bytes(b"x")
+    chars = CHARACTERS.replace("a woman with a red umbrella",
+                               "a woman with a red umbrella\n    references: [a.mp4, b.mp4, c.mov, d.mp4, e.mp4, f.mp4]")
+    six = spec(shot("s1", "{ren} waves", provider="wan-2.7", duration=5), characters=chars)
+    finding = one(check(six, "SM150", root=tmp_path))
+    assert "6 reference clips" in finding.message and "wan-2.7 takes at most 5" in finding.message
+    assert finding.field == "shots[0].prompt"
+    voice = spec(shot("s1", "{ren} sings", provider="wan-2.7", duration=5, characters=["ren"]),
+                 characters=CHARACTERS.replace("a woman with a red umbrella",
+                                               "a woman with a red umbrella\n    references: [a.mp4, v.mp3]"))
+    finding = one(check(voice, "SM150", root=tmp_path))
+    assert "1 reference audio file (ren's v.mp3)" in finding.message and "takes no reference audio files" \
+        in finding.message and finding.field == "shots[0].characters"
+    assert check(voice.replace("wan-2.7", "wan-3.0"), "SM150", root=tmp_path) == []
+
+
+def test_sm151_wan_takes_whole_seconds() -> None:
+    finding = one(check(spec(shot("s1", provider="wan-2.7", duration=4.5)), "SM151"))
+    assert finding.field == "shots[0].duration" and "whole seconds, not 4.5 s" in finding.message
+    assert check(spec(shot("s1", provider="wan-2.7", duration=5)), "SM151") == []
+    assert check(spec(shot("s1", provider="local", duration=4.5)), "SM151") == []

@@ -247,11 +247,11 @@ def _config(episode: Any) -> Any:
     return load_config(Path(episode.root))
 
 
-def _registry(config: Any) -> Any:
+def _registry(config: Any, state_dir: Path | None = None) -> Any:
     from .providers.registry import EnvironmentRegistry
 
     return EnvironmentRegistry(prices=config.prices, backends=config.backends(), routes=config.catalog,
-                               download_seconds=config.remote.download_minutes * 60.0)
+                               download_seconds=config.remote.download_minutes * 60.0, state_dir=state_dir)
 
 
 def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
@@ -536,7 +536,7 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Places, *, jobs: i
     from .routing import RENDERED
 
     config = config or Config()
-    registry = _registry(config)
+    registry = _registry(config, settings.cache_dir)
     fallbacks = config.fallbacks()
     journal = Journal(settings.cache_dir / "journal.sqlite") if any(
         s.node.kind in RENDERED and any(r in config.catalog and config.catalog[r].protocol != "local"

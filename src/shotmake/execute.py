@@ -49,7 +49,9 @@ from .providers.catalog import ROUTES, Route
 from .redaction import redact, redact_data
 from .routing import RENDERED, fallbacks_for, rekey, reroute
 
-MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4"}
+MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4",
+        # reference clips and audio for the routes that take them (Wan: lint SM150)
+        ".mov": "video/quicktime", ".mp3": "audio/mpeg", ".wav": "audio/wav"}
 
 
 class Reporter(Protocol):

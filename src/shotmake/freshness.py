@@ -43,7 +43,7 @@ from .redaction import scrub_urls
 #: Bump when snapshots or stamps change meaning: every one written before is then ignored.
 FORMAT = 1
 #: Credentials: only whether they are set goes into a stamp.
-CREDENTIALS = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_OAUTH_ACCESS_TOKEN")
+CREDENTIALS = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_OAUTH_ACCESS_TOKEN", "DASHSCOPE_API_KEY")
 #: Variables whose values steer routes, endpoints or lint (none of them secret).
 SETTING_PREFIXES = ("SHOTMAKE_", "GOOGLE_CLOUD_")
 SETTING_SUFFIXES = ("_BASE_URL",)

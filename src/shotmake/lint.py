@@ -150,6 +150,12 @@ _RULES = (
     Rule("SM143", "error", "a clip length in fractional seconds on a route that takes whole seconds only "
          "(Seedance: `duration` is an integer)",
          "set a whole number of seconds"),
+    Rule("SM150", "error", "a character's reference clips (`.mp4`, `.mov`) or audio (`.mp3`, `.wav`) beyond what "
+         "the route takes (wan-2.7: 5 clips, no audio; wan-3.0: 5 clips, 5 audio; most routes: none)",
+         "route the shot to wan-2.7 or wan-3.0, or list fewer clips in the character's `references`"),
+    Rule("SM151", "error", "a duration that is not a whole number of seconds on a Wan route (DashScope takes "
+         "integer seconds)",
+         "set a whole number of seconds, e.g. `duration: 5`"),
     # SM2xx: spec hygiene.
     Rule("SM201", "error", "an API key or token written into the spec (`sk-...`, `AIza...`, bearer tokens); "
          "the message shows only a redacted prefix",
@@ -394,6 +400,8 @@ class _Checker:
             self.text_only(shot, route)
             self.lengths_and_sizes(shot, route)
             self.references(shot, route)
+            self.reference_media(shot, route)
+            self.whole_seconds(shot, route)
             self.frames(shot, route)
             self.extension(shot, route)
             self.crowd(shot, route)
@@ -430,6 +438,36 @@ class _Checker:
                 labels.extend(f"{cid}'s reference image {j + 1}" for j in range(len(char.references)))
         labels.extend(f"plate '{pid}'" for pid in shot.references)
         return labels
+
+    def reference_media(self, shot: Shot, route: Route) -> None:
+        """SM150: a character's reference clips and audio against the route's own limits for them."""
+        if not character_references_sent(shot, route):
+            return
+        clips: list[str] = []
+        audio: list[str] = []
+        for cid in shot_characters(shot):
+            char = self.episode.characters.get(cid)
+            for ref in char.references if char is not None else ():
+                suffix = ref.rsplit(".", 1)[-1].lower()
+                name = f"{cid}'s {ref.rsplit('/', 1)[-1]}"
+                if suffix in ("mp4", "mov"):
+                    clips.append(name)
+                elif suffix in ("mp3", "wav"):
+                    audio.append(name)
+        for found, limit, noun in ((clips, route.max_reference_videos, "reference clip"),
+                                   (audio, route.max_reference_audios, "reference audio file")):
+            if len(found) > limit:
+                takes = f"takes at most {limit}" if limit else f"takes no {noun}s"
+                self.report("SM150", f"{shot.path}.characters" if shot.characters else f"{shot.path}.prompt",
+                            f"{_count(len(found), noun)} ({_either(found, 'and')}); {route.name} {takes}",
+                            RULES["SM150"].fix, shot=shot)
+
+    def whole_seconds(self, shot: Shot, route: Route) -> None:
+        """SM151: DashScope's ``parameters.duration`` is an integer."""
+        if route.protocol == "dashscope-video" and shot.duration != int(shot.duration):
+            self.report("SM151", f"{shot.path}.duration",
+                        f"{route.name} renders whole seconds, not {_num(shot.duration)} s",
+                        f"set duration: {max(1, round(shot.duration))}", shot=shot)
 
     def character_field(self, shot: Shot, cid: str) -> str:
         """The field naming ``cid`` in a shot: its ``characters[j]`` entry, else the prompt."""

@@ -139,8 +139,10 @@ class RemoteFakes:
         return sum(len(s.requests) for s in self.servers)
 
     def staged_create(self, server: FakeServer, request: Request) -> Callable[[], Response] | None:
-        """For ``Killer(mode="after")``: how ``server`` performs ``request`` if it is a create whose
-        answer a kill may lose (the task exists; shotmake must find it by listing), else None."""
+        """For a kill ``after`` a create: the call that performs ``request`` (a job list can find it), or None."""
+        openai = self.openai
+        if server is openai and request.method == "POST" and request.path == f"{openai.prefix}/videos":
+            return lambda: openai._create(request)
         return None
 
 
@@ -152,7 +154,7 @@ class Killer:
     it received, then the process dies. So a kill never lands inside a provider's create call,
     except on purpose: with ``mode="after"`` a Sora create that triggers the kill is performed
     and its answer lost (the job exists, the journal has only the intent: shotmake must find it
-    by listing). Google's APIs cannot list jobs, so a Veo create answered into a dead process is
+    by listing; ``RemoteFakes.staged_create`` says which creates). Google's APIs cannot list jobs, so a Veo create answered into a dead process is
     an unavoidable double payment; the killer does not stage that one.
     """
 
@@ -213,15 +215,10 @@ class Killer:
             self._seen += 1
             if self._seen < self._at:
                 return None
-        openai = self.fakes.openai
-        staged = self._mode == "after" and server is openai and request.method == "POST" \
-            and request.path == f"{openai.prefix}/videos"
+        staged = self.fakes.staged_create(server, request) if self._mode == "after" else None
         what = f"{request.method} {request.path}"
         # The staged create skips the chaos (it must start the job); its answer is then lost.
-        then = (lambda: openai._create(request)) if staged else None
-        if then is None and self._mode == "after":
-            then = self.fakes.staged_create(server, request)  # another vendor's create that can be listed
-        self._kill(what, then=then)
+        self._kill(what, then=staged)
         return _dropped()
 
     def _kill(self, what: str, then: Callable[[], Response] | None = None) -> None:

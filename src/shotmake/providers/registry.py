@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib
+import inspect
 import os
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..costs import PriceOverrides, route_prices
 from ..errors import ProviderError
@@ -39,6 +41,7 @@ class EnvironmentRegistry(ProviderRegistry):
         routes: Mapping[str, Route] = ROUTES,
         today: datetime.date | None = None,
         download_seconds: float | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.env = dict(os.environ if env is None else env)
         #: Overall deadline of one transfer (``[remote] download_minutes``); None: the default.
@@ -48,6 +51,9 @@ class EnvironmentRegistry(ProviderRegistry):
         self.backends = dict(backends or {})
         self.routes = routes
         self.today = today or datetime.date.today()
+        #: Where adapters may keep small records between builds (the cache directory): e.g.
+        #: DashScope's uploads, reusable for 48 h. Passed to adapters whose from_env takes it.
+        self.state_dir = state_dir
         self._providers: dict[str, Provider] = {}
         self._lock = threading.Lock()
 
@@ -129,6 +135,8 @@ class EnvironmentRegistry(ProviderRegistry):
         options: dict[str, object] = {"limits": BodyLimits.for_route(route.max_download_mb, self.download_seconds)}
         if name in self.prices:
             options["prices"] = route_prices(name, self.prices, self.routes)
+        if self.state_dir is not None and "state_dir" in inspect.signature(module.from_env).parameters:
+            options["state_dir"] = self.state_dir
         provider: Provider = module.from_env(route, self.adapter_env(route), **options)
         return provider
 
