@@ -113,10 +113,7 @@ def test_a_lone_copy_of_the_journal_knows_the_job_in_flight(tmp_path: Path) -> N
     ("sora-2", "OPENAI_API_KEY", "é"),
     ("veo-3.1-fast", "GEMINI_API_KEY", "é"),
     ("sora-2", "OPENAI_API_KEY", "\r"),
-    pytest.param("veo-3.1-fast", "GEMINI_API_KEY", "\r", marks=pytest.mark.xfail(
-        strict=True, reason="google_wire.transport_failure reads httpx.LocalProtocolError (raised before any "
-                            "byte is sent) as a create that may have been delivered; the adapters' error "
-                            "mapping is being reworked in another branch")),
+    ("veo-3.1-fast", "GEMINI_API_KEY", "\r"),
 ])
 def test_a_create_that_failed_before_sending_leaves_no_intent(tmp_path: Path, route: str, variable: str,
                                                               suffix: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, RetryableError, RouteGone, TerminalError
+from ..errors import ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
 from . import http
 
 #: The Gemini API's host and version (Veo and the image models share them).
@@ -106,8 +106,13 @@ def transport_failure(
     holds an intent without a job id, which the next build refuses to resubmit unless the
     user passes ``--resubmit-uncertain``. A failure to connect sent nothing: retryable.
     """
-    maybe_delivered = sent and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     text = redact(f"network error: {type(exc).__name__}: {exc}", *secrets)
+    if isinstance(exc, httpx.LocalProtocolError):
+        # Raised before a byte left (an illegal header value, e.g. a key with a trailing CR):
+        # nothing reached Google, and every request with these settings would fail the same way.
+        return ProviderUnavailable(f"{text}; the request was not sent: check the key and base URL in the "
+                                   "environment for stray characters", provider=provider, node=node)
+    maybe_delivered = sent and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     error: ProviderError
     if maybe_delivered:
         error = TerminalError(
