@@ -91,6 +91,12 @@ def sample_mp4(seconds: float, aspect: str = "16:9") -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
+def proto_bytes(text: str) -> bytes:
+    """Decode a JSON ``bytes`` field as Google's APIs do: standard or URL-safe base64 (google-genai
+    sends URL-safe, the REST docs standard; proto3's JSON mapping accepts both)."""
+    return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+
+
 def sample_png(width: int, height: int, rgb: tuple[int, int, int] = (40, 120, 200)) -> bytes:
     """Return a real PNG of ``width``×``height`` (a gradient tinted ``rgb``)."""
     rows = bytearray()
@@ -312,7 +318,7 @@ class FakeVeoBase(FakeServer):
         if mime not in _MAGIC:
             raise Reject(400, f"{where}: unsupported mimeType {mime!r}; use image/png, image/jpeg or image/webp")
         try:
-            raw = base64.b64decode(str(data), validate=True)
+            raw = proto_bytes(str(data))
         except (binascii.Error, ValueError) as exc:
             raise Reject(400, f"{where}: invalid base64 data") from exc
         if not raw.startswith(_MAGIC[str(mime)]):
@@ -621,7 +627,7 @@ class FakeGemini(FakeVeoBase):
             clip = self.clips.get(match.group(1)) if match else None
         elif "encodedVideo" in video:
             try:
-                raw = base64.b64decode(str(video["encodedVideo"]), validate=True)
+                raw = proto_bytes(str(video["encodedVideo"]))
             except (binascii.Error, ValueError) as exc:
                 raise Reject(400, "instances[0].video.encodedVideo: invalid base64") from exc
             clip = next((c for c in self.clips.values() if sample_mp4(c.seconds, c.aspect) == raw), None)
