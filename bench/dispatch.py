@@ -51,7 +51,9 @@ def measure(jobs: int, latency: float, concurrency: int, poll_ms: int) -> dict[s
             FakeOpenAI(api_key=KEY, seconds_to_complete=latency, poll_after_ms=poll_ms) as fake:
         folder = Path(tmp)
         fake_mp4(4, "1280x720")  # the fake renders its one clip with ffmpeg on first use: not shotmake's time
-        (folder / "shotmake.toml").write_text(f'[limits."sora-2"]\nconcurrency = {concurrency}\n')
+        # The fake still serves Sora, as a gateway might; the project declares it live (its route retired).
+        (folder / "shotmake.toml").write_text(f'[limits."sora-2"]\nconcurrency = {concurrency}\n'
+                                              '[routes."sora-2"]\nstatus = "live"\n')
         (folder / "dispatch.yaml").write_text(episode(jobs))
         cwd = os.getcwd()
         os.chdir(folder)
