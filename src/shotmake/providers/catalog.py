@@ -322,11 +322,6 @@ PROTOCOLS: Mapping[str, Protocol] = _builtin()[1]
 ROUTES: Mapping[str, Route] = _builtin()[2]
 
 
-def route(name: str, routes: Mapping[str, Route] = ROUTES) -> Route | None:
-    """Return the route called ``name``, or None."""
-    return routes.get(name)
-
-
 def as_route(route: str | Route, routes: Mapping[str, Route] = ROUTES) -> Route | None:
     """``route`` itself, or the route of that name (adapters accept either)."""
     return route if isinstance(route, Route) else routes.get(route)
@@ -360,8 +355,3 @@ def wire_model(route: Route, requested: str) -> str:
     ``gpt-image-1.5`` are both, and the key and the lock record the id as given.
     """
     return requested or route.model
-
-
-def routes_with_model(model: str, routes: Mapping[str, Route], protocol: str) -> list[Route]:
-    """Routes on ``protocol`` that send (or sent) ``model``: the lifecycle of a pinned model id."""
-    return [r for r in routes.values() if r.protocol == protocol and model in (r.model, *r.former_models)]
