@@ -623,3 +623,30 @@ def test_the_actual_charge_a_provider_reports_is_what_the_cache_and_the_budget_b
     assert result.failed == []
     assert cache.lookup(plan.node("clip:a").key).meta["cost_usd"] == 0.37  # type: ignore[union-attr]
     assert spend.spent == pytest.approx(0.37) and result.cost_usd == pytest.approx(0.37)
+
+
+def test_a_node_whose_job_exists_keeps_its_route_when_the_key_goes_missing(
+        project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning never hands a created job's node to a fallback: the job is resumed when the key is back."""
+    write_project(project, "veo-3.1", 4, '[routes."veo-3.1"]\nfallback = ["local"]\n')
+    planned = json.loads(run("plan", "keys.yaml", "--json").stdout)
+    sea = next(e for e in planned["rendered"] if e["id"] == "clip:sea")
+    assert sea["provider"] == "local"  # no key: rerouted while nothing was created
+    with FakeGemini(polls_until_done=0) as fake:
+        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        veo_key = next(e["key"] for e in json.loads(run("plan", "keys.yaml", "--json").stdout)["rendered"]
+                       if e["id"] == "clip:sea")
+    journal = Journal(project / ".shotmake" / "journal.sqlite")  # a build started the job, then was killed
+    try:
+        journal.intent(veo_key, "clip:sea", "keys", "veo-3.1")
+        journal.submitted(veo_key, "models/veo-3.1-generate-preview/operations/abc123")
+    finally:
+        journal.close()
+    monkeypatch.delenv("GEMINI_API_KEY")
+    planned = json.loads(run("plan", "keys.yaml", "--json").stdout)
+    providers = {e["id"]: e["provider"] for e in planned["rendered"]}
+    assert providers["clip:sea"] == "veo-3.1" and providers["clip:gull"] == "local"
+    built = run("build", "keys.yaml", "--json", "-q")
+    assert built.exit_code == 1 and "GEMINI_API_KEY" in built.stderr
+    assert not (project / "keys.lock").exists()  # the paid job is not replaced by a stand-in

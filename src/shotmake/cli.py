@@ -7,9 +7,11 @@ prints exactly one JSON object on stdout, whichever way it ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,8 +264,10 @@ def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
 
     config = _config(episode) if config is None else config
     plan = _specs().plan(episode, file_digest, config.catalog)  # a snapshot's, or build_plan's
-    plan, moves = route_plan(plan, _registry(config).unavailable, config.fallbacks(), config.catalog,
-                             cached=cache.contains)
+    fallbacks = config.fallbacks()
+    with _journalled_jobs(_settings(click.get_current_context()).cache_dir, bool(fallbacks)) as has_job:
+        plan, moves = route_plan(plan, _registry(config).unavailable, fallbacks, config.catalog,
+                                 keep=lambda key: cache.contains(key) or has_job(key))
     scope = build_scope(episode)
     _specs().prefetch(cache, plan)  # index entries remembered from the last run, one query for the rest
     def prefetch(ids: list[str]) -> None:  # the dirty nodes' histories, then the renders those name
@@ -276,6 +280,26 @@ def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
         if move.node in stale:
             stale[move.node] = Stale(stale[move.node].node, (move.describe(), *stale[move.node].reasons))
     return plan, stale
+
+
+@contextlib.contextmanager
+def _journalled_jobs(cache_dir: Path, needed: bool) -> Iterator[Callable[[str], bool]]:
+    """``has_job(key)``: whether the journal knows a remote job of that node (created, uncertain or
+    downloaded). Opens the journal only when ``needed`` and a build wrote one; never creates it."""
+    from .journal import Journal
+
+    path = cache_dir / "journal.sqlite"
+    journal = Journal(path) if needed and path.exists() else None
+
+    def has_job(key: str) -> bool:
+        record = journal.get(key) if journal is not None else None
+        return record is not None and (record.resumable or record.uncertain or record.downloaded)
+
+    try:
+        yield has_job
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 def _specs() -> Any:

@@ -395,7 +395,7 @@ class Executor:
             # A job an earlier run started, on whichever route, is finished there: never paid twice.
             for target in targets:
                 record = self.journal.get(target.key)
-                if record is not None and (record.resumable or record.uncertain):
+                if record is not None and (record.resumable or record.uncertain or record.downloaded):
                     targets = [target]
                     break
         problems: list[str] = []

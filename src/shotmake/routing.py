@@ -89,14 +89,15 @@ def route_plan(
     unavailable: Callable[[str], str | None],
     fallbacks: Mapping[str, Sequence[str]],
     routes: Mapping[str, Route] = ROUTES,
-    cached: Callable[[str], bool] = lambda key: False,
+    keep: Callable[[str], bool] = lambda key: False,
 ) -> tuple[Plan, list[Reroute]]:
     """Send nodes whose route is unavailable to their first available fallback.
 
     ``unavailable(route)`` returns why a route cannot render (e.g. "GEMINI_API_KEY is not
-    set", "sora-2 was retired on 2026-09-24") or None. A node whose own render is cached
-    (``cached(key)``) keeps it: an unavailable route needs no call to serve what it made, and a
-    paid render is never swapped for a stand-in. Nodes without an available fallback keep their
+    set", "sora-2 was retired on 2026-09-24") or None. A node whose own render is cached, or
+    whose job was created (``keep(key)``: the journal knows it), keeps its route: an unavailable
+    route needs no call to serve what it made, a created job is resumed there once the route is
+    back, and a paid render is never swapped for a stand-in. Nodes without an available fallback keep their
     route (the build then fails them with the reason). Returns the routed plan and the moves.
     """
     if not fallbacks:
@@ -114,7 +115,7 @@ def route_plan(
     for nid in plan.order:
         original = plan.node(nid)
         node = rekey(original, keys)
-        if node.kind in RENDERED and node.provider in fallbacks and not cached(node.key):
+        if node.kind in RENDERED and node.provider in fallbacks and not keep(node.key):
             reason = why(node.provider)
             if reason is not None:
                 target = next((r for r in fallbacks_for(node, fallbacks, routes) if why(r) is None), None)
