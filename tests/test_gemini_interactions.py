@@ -10,13 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from shotmake.errors import ProviderUnavailable, RetryableError, TerminalError
+from shotmake.errors import ProviderUnavailable, RetryableError, RouteGone, TerminalError, TransferAborted
 from shotmake.providers.base import InputFile, JobStatus, RenderRequest
 from shotmake.providers.catalog import ROUTES
-from shotmake.providers.gemini_interactions import GeminiInteractions, from_env, origin
+from shotmake.providers.gemini_interactions import GeminiInteractions, from_env
+from shotmake.providers.http import BodyLimits
 from shotmake.providers.registry import EnvironmentRegistry
 from tests.fakes.gemini_interactions_server import FakeInteractions, plain_prompt
 from tests.fakes.google_server import (
+    hostile,
     http_error,
     lost_response,
     operation_failed,
@@ -29,7 +31,7 @@ from tests.fakes.google_server import (
     stall,
     truncated_download,
 )
-from tests.fakes.server import FakeServer, Request, Response
+from tests.fakes.server import OtherOrigin, Request, Response, hostile_body
 
 KEY = "AIza-omni-test-key-never-leak-4411"
 
@@ -209,7 +211,7 @@ def test_a_model_that_is_gone_makes_the_route_unavailable_naming_the_model(
     fake: FakeInteractions, make: Callable[..., GeminiInteractions]
 ) -> None:
     fake.gone_models.add("gemini-omni-1.2-flash")
-    with pytest.raises(ProviderUnavailable, match="gemini-omni-1.2-flash is not available.*no longer available"):
+    with pytest.raises(RouteGone, match="gemini-omni-1.2-flash is no longer available.*the model is gone"):
         make().submit(request())
     # An unknown interaction is a per-job 404: terminal for the node, not the route.
     with pytest.raises(TerminalError, match="unknown or no longer stored") as err:
@@ -314,36 +316,86 @@ def test_expired_video_is_terminal_and_says_it_is_gone(
         omni.download(job, tmp_path / "x.mp4", status)
 
 
-class Storage(FakeServer):
-    """Another host holding the bytes behind the download redirect (a signed storage URL)."""
-
-    def __init__(self, omni: FakeInteractions) -> None:
-        super().__init__()
-        self.omni = omni
-
-    def handle(self, request: Request) -> Response:
-        clip = self.omni.clips.get(request.path.rsplit("/", 1)[-1])
-        return self.omni.serve_clip(clip) if clip else Response(status=404)
-
-
 def test_the_key_goes_to_the_api_origin_only_never_across_a_redirect(
     fake: FakeInteractions, make: Callable[..., GeminiInteractions], tmp_path: Path
 ) -> None:
     omni = make()
     job = omni.submit(request())
     status = run_to_done(omni, job)
-    with Storage(fake) as storage:
-        fake.blob_base = storage.url  # the API redirects the download to another origin
+    with OtherOrigin() as storage:
+        fake.redirect_host = storage  # the API redirects the download to another origin (a signed URL)
         omni.download(job, tmp_path / "x.mp4", status)
-        assert [r.headers.get("x-goog-api-key") for r in storage.requests] == [None]
+        assert (tmp_path / "x.mp4").read_bytes() == sample_mp4(6.0, "16:9")
+        assert len(storage.requests) == 1 and not storage.saw(KEY)
         # A result URI on another host is fetched without the key, too.
-        clip = next(iter(fake.clips))
-        foreign = JobStatus(state="succeeded", meta={"uri": f"{storage.url}/blob/{clip}"})
-        omni.download(job, tmp_path / "y.mp4", foreign)
-        assert all("x-goog-api-key" not in r.headers for r in storage.requests)
+        fake.redirect_host, fake.result_host = None, storage
+        job = omni.submit(request(node_id="clip:b"))
+        meta = omni.download(job, tmp_path / "y.mp4", run_to_done(omni, job))
+        assert meta["remote_uri"].startswith(storage.url) and len(storage.requests) == 2 and not storage.saw(KEY)
     downloads = [r for r in fake.requests if r.path.endswith(":download")]
     assert downloads and all(r.headers["x-goog-api-key"] == KEY for r in downloads)
-    assert origin("https://h.example/a") == origin("https://H.example:443/b") != origin("http://h.example/a")
+
+
+def test_an_api_that_moves_elsewhere_never_gets_the_key_there_nor_a_replayed_create(
+    fake: FakeInteractions, make: Callable[..., GeminiInteractions]
+) -> None:
+    omni = make()
+    with OtherOrigin() as elsewhere:
+        # Every request is moved to another origin: the create with 307 (which would replay its body).
+        fake.before_handle = lambda r: Response(status=307 if r.method == "POST" else 302,
+                                                headers={"location": elsewhere.url + r.path})
+        for call in (lambda: omni.submit(request()), lambda: omni.poll("v1_moved")):
+            with pytest.raises(TerminalError) as refused:
+                call()
+            assert KEY not in str(refused.value)
+        assert [r.method for r in elsewhere.requests] == ["GET"]  # the poll hop; the create is not replayed
+        assert not elsewhere.saw(KEY)
+    assert all(r.headers.get("x-goog-api-key") == KEY for r in fake.requests)
+
+
+@pytest.mark.parametrize("kind", ["endless", "gzip_bomb"])
+def test_a_download_past_the_cap_is_cut_with_a_clear_error_and_leaves_no_file(
+    fake: FakeInteractions, make: Callable[..., GeminiInteractions], tmp_path: Path, kind: str
+) -> None:
+    omni = make(limits=BodyLimits(max_bytes=1 << 20, deadline=30.0))
+    job = omni.submit(request())
+    status = run_to_done(omni, job)
+    fake.faults.append(hostile(kind))
+    with pytest.raises(TransferAborted, match="download passed the cap of 1.0 MiB.*max_download_mb"):
+        omni.download(job, tmp_path / "x.mp4", status)
+    assert list(tmp_path.iterdir()) == []
+    omni.download(job, tmp_path / "x.mp4", status)  # the job is intact: the next try fetches it whole
+    assert (tmp_path / "x.mp4").read_bytes() == sample_mp4(6.0, "16:9")
+
+
+def test_an_endless_poll_answer_is_cut_too(
+    fake: FakeInteractions, make: Callable[..., GeminiInteractions]
+) -> None:
+    omni = make(limits=BodyLimits(max_bytes=1 << 20, deadline=30.0))
+    job = omni.submit(request())
+    # A GET may carry the video inline, so an answer may be 4/3 of the cap (plus 1 MiB), not more.
+    fake.before_handle = lambda r: hostile_body("endless", b"", {"content-type": "application/json"}) \
+        if r.method == "GET" else None
+    with pytest.raises(TransferAborted, match="answer passed the cap of 2.3 MiB"):
+        omni.poll(job)
+    assert fake.creates == 1
+
+
+def test_the_registry_gives_the_adapter_its_route_cap_and_the_configured_deadline() -> None:
+    registry = EnvironmentRegistry({"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:9"},
+                                   download_seconds=42.0)
+    try:
+        for name in ("gemini-omni", "gemini-omni-1.1"):
+            omni = registry.get(name)
+            assert isinstance(omni, GeminiInteractions)
+            assert omni._session.limits == BodyLimits.for_route(ROUTES[name].max_download_mb, 42.0)
+    finally:
+        registry.close()
+
+
+def test_a_plain_http_base_url_off_loopback_is_refused(client: httpx.Client) -> None:
+    with pytest.raises(TerminalError, match="plain http"):
+        GeminiInteractions(KEY, base_url="http://gemini-relay.example.com", client=client)
 
 
 def test_the_key_never_appears_in_errors(fake: FakeInteractions, make: Callable[..., GeminiInteractions]) -> None:
@@ -372,7 +424,7 @@ def test_from_env_version_and_registry(fake: FakeInteractions, client: httpx.Cli
     env = {"GOOGLE_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": fake.url, "GOOGLE_GENAI_API_VERSION": "v1"}
     omni = from_env("gemini-omni-1.1", env, client)
     assert isinstance(omni, GeminiInteractions)
-    omni.submit(request(model="gemini-omni-1.1"))
+    omni.submit(request(model=""))  # the route's model (request.model is a model id, never a route name)
     assert creates(fake)[0].path == "/v1/interactions"
     assert creates(fake)[0].json()["model"] == "gemini-omni-1.1-flash"
     with pytest.raises(ProviderUnavailable, match="GEMINI_API_KEY"):

@@ -98,8 +98,11 @@ def video_format(duration: str, resolution: str = "720p", aspect: str = "16:9") 
             "delivery": "uri"}
 
 
-def cases(images: dict[str, InputFile], tmp_path: Path) -> list[tuple[str, RenderRequest, dict[str, Any]]]:
-    """(name, shotmake's request, the SDK's create arguments) for text, references, frames, extension."""
+def cases(images: dict[str, InputFile], tmp_path: Path) -> list[tuple[str, str, RenderRequest, dict[str, Any]]]:
+    """(name, route, shotmake's request, the SDK's create arguments) for text, references, frames, extension.
+
+    ``model=""`` is the route's model; a request's model is a model id, never a route name.
+    """
     base = {"node_id": "clip:a", "key": "k", "kind": "clip", "prompt": PROMPT}
     first, last, mei, kai = (images[n] for n in ("first", "last", "sheet-mei", "sheet-kai"))
     source = InputFile(path=tmp_path / "a.mp4", digest="a", mime="video/mp4",
@@ -108,19 +111,19 @@ def cases(images: dict[str, InputFile], tmp_path: Path) -> list[tuple[str, Rende
     frames_text = (f"{PROMPT}\n\n[# Sources <FIRST_FRAME>@Image1 <LAST_FRAME>@Image2] "
                    "[# References <IMAGE_REF_0>@Image3]")
     return [
-        ("text", RenderRequest(**base, model="", duration=8.0, seed=42), {
+        ("text", "gemini-omni", RenderRequest(**base, model="", duration=8.0, seed=42), {
             "model": "gemini-omni-1.2-flash", "input": [{"type": "text", "text": PROMPT}],
             "generation_config": {"seed": 42, "video_config": {"task": "text_to_video"}},
             "response_format": video_format("8s"), "background": True, "store": True}),
-        ("references", RenderRequest(**base, model="gemini-omni-1.1", duration=10.0, resolution="1080p",
-                                     aspect="9:16", references=(mei, kai)), {
+        ("references", "gemini-omni-1.1", RenderRequest(**base, model="", duration=10.0, resolution="1080p",
+                                                        aspect="9:16", references=(mei, kai)), {
             "model": "gemini-omni-1.1-flash",
             "input": [{"type": "text", "text": refs_text},
                       {"type": "image", "data": b64(mei), "mime_type": "image/png"},
                       {"type": "image", "data": b64(kai), "mime_type": "image/png"}],
             "generation_config": {"video_config": {"task": "reference_to_video"}},
             "response_format": video_format("10s", "1080p", "9:16"), "background": True, "store": True}),
-        ("frames", RenderRequest(**base, model="", duration=5.0, resolution="4k", first_frame=first,
+        ("frames", "gemini-omni", RenderRequest(**base, model="", duration=5.0, resolution="4k", first_frame=first,
                                  last_frame=last, references=(mei,)), {
             "model": "gemini-omni-1.2-flash",
             "input": [{"type": "text", "text": frames_text},
@@ -129,12 +132,12 @@ def cases(images: dict[str, InputFile], tmp_path: Path) -> list[tuple[str, Rende
                       {"type": "image", "data": b64(mei), "mime_type": "image/png"}],
             "generation_config": {"video_config": {"task": "image_to_video"}},
             "response_format": video_format("5s", "4k"), "background": True, "store": True}),
-        ("extension", RenderRequest(**base, model="", duration=4.0, seed=3, extends=source), {
+        ("extension", "gemini-omni", RenderRequest(**base, model="", duration=4.0, seed=3, extends=source), {
             "model": "gemini-omni-1.2-flash", "input": [{"type": "text", "text": PROMPT}],
             "previous_interaction_id": "v1_rec1",
             "generation_config": {"seed": 3, "video_config": {"task": "extend"}},
             "response_format": video_format("4s"), "background": True, "store": True}),
-        ("pinned model", RenderRequest(**base, model="gemini-omni-flash-preview", duration=6.0), {
+        ("pinned model", "gemini-omni", RenderRequest(**base, model="gemini-omni-flash-preview", duration=6.0), {
             "model": "gemini-omni-flash-preview", "input": [{"type": "text", "text": PROMPT}],
             "generation_config": {"video_config": {"task": "text_to_video"}},
             "response_format": video_format("6s"), "background": True, "store": True}),
@@ -147,13 +150,14 @@ def test_creates_polls_and_downloads_match_the_official_sdk(
     sdk_side, ours = servers
     client = sdk_client(sdk_side)
     with httpx.Client(timeout=10.0) as http_client:
-        omni = GeminiInteractions(KEY, route="gemini-omni", base_url=ours.url, client=http_client)
-        omni_11 = GeminiInteractions(KEY, route="gemini-omni-1.1", base_url=ours.url, client=http_client)
-        for name, request, kwargs in cases(images, tmp_path):
+        adapters = {route: GeminiInteractions(KEY, route=route, base_url=ours.url, client=http_client)
+                    for route in ("gemini-omni", "gemini-omni-1.1")}
+        omni = adapters["gemini-omni"]
+        for name, route, request, kwargs in cases(images, tmp_path):
             before = (len(sdk_side.requests), len(ours.requests))
             interaction = client.interactions.create(**kwargs)
             client.interactions.get(interaction.id)
-            adapter = omni_11 if request.model == "gemini-omni-1.1" else omni
+            adapter = adapters[route]
             job = adapter.submit(request)
             adapter.poll(job)
             assert job == interaction.id  # both sides got the recorder's n-th id

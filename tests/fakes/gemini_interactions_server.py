@@ -14,7 +14,9 @@ Faults use ``google_faults`` with the same routes as the Veo fake: ``create``, `
 ``download`` (``files/{id}:download``), ``bytes`` (behind the redirect) and ``operation`` (the
 outcome of the next accepted interaction: ``rai`` = a policy block, ``error``, ``stall``).
 ``inline_get`` reproduces the guide's caveat: a GET returns the video as base64 ``data`` even
-when ``delivery: "uri"`` was asked.
+when ``delivery: "uri"`` was asked. ``redirect_host`` and ``result_host`` (from ``FakeGemini``)
+put the bytes behind the download redirect, or the result URI itself, on another origin; a
+``hostile`` fault on ``bytes`` serves them as an endless body or a gzip bomb.
 """
 
 from __future__ import annotations
@@ -75,8 +77,6 @@ class FakeInteractions(FakeGemini):
         self.gone_models: set[str] = set()
         #: The ``previous_interaction_id`` of each accepted extension, by interaction id.
         self.extended_from: dict[str, str] = {}
-        #: Where the download redirect sends clients (another loopback server = a storage host).
-        self.blob_base = ""
 
     # -- public helpers -------------------------------------------------------------------
     def interactions(self) -> list[Operation]:
@@ -326,11 +326,3 @@ class FakeInteractions(FakeGemini):
             {"type": "model_output", "content": [video]}],
             "usage": {"total_output_tokens": int(5792 * clip.seconds),
                       "output_tokens_by_modality": [{"modality": "video", "tokens": int(5792 * clip.seconds)}]}}
-
-    def download(self, request: Request) -> Response:
-        """``files/{id}:download`` -> 302 to the bytes (on ``blob_base``, when another host is set)."""
-        response = super().download(request)
-        if self.blob_base and response.status == 302:
-            location = response.headers["location"]
-            response.headers["location"] = self.blob_base + location[len(self.url):]
-        return response

@@ -21,8 +21,11 @@ What shapes this adapter:
 * **Two ways back.** The completed interaction names a download URI, or (as the guide warns
   for a GET even when ``delivery: "uri"`` was asked) carries the video inline as base64.
   Inline text waits in memory until ``download`` decodes it in slices.
-* **The key stays home.** ``x-goog-api-key`` goes only to the configured API origin; a
-  download on another origin, or a redirect to one, is fetched without it (``_fetch``).
+* **The key stays home.** Every request goes through one ``http.ApiSession``:
+  ``x-goog-api-key`` reaches the configured API origin only (a download on another origin, or
+  a redirect to one, is fetched without it), answers and downloads are capped by the route's
+  ``max_download_mb`` and bounded in time, and a create's 404 means the model is gone
+  (``RouteGone``, by ``http.route_gone``) unless it is about the interaction an extension continues.
 
 Version: ``v1beta``, as in the Omni guide's REST samples and every other Gemini route of
 shotmake (one gateway prefix serves all). google-genai 3.x defaults to ``v1``; set
@@ -34,10 +37,10 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 
@@ -60,21 +63,11 @@ _INTERACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 #: Words of a failure that mean a safety or policy refusal (never retried).
 _POLICY_WORDS = ("safety", "policy", "blocked", "prohibited", "recitation", "responsible ai", "minor",
                  "recognizable", "person generation")
-#: Largest download when the route sets no ``max_download_mb`` (a 15 s 4k clip is far below).
-DEFAULT_MAX_DOWNLOAD_MB = 2048.0
-MAX_REDIRECTS = 5
 
 
 def omni_route(route: str | Route) -> Route:
     """The catalog route this adapter serves (a name or a configured record)."""
     return adapter_route(route, (PROTOCOL,), "GeminiInteractions")
-
-
-def origin(url: str) -> tuple[str, str]:
-    """``(scheme, host:port)`` of ``url``: what must match for a credential to be sent."""
-    parts = urlsplit(url)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
-    return parts.scheme, f"{(parts.hostname or '').lower()}:{port}"
 
 
 class GeminiInteractions(Provider):
@@ -93,14 +86,16 @@ class GeminiInteractions(Provider):
         poll_interval: float | None = None,
         clock: Callable[[], float] = time.time,
         prices: Mapping[str, float] | None = None,
+        limits: http.BodyLimits | None = None,
     ) -> None:
         """Build an adapter for one route.
 
-        ``base_url`` is the host root (``/{api_version}`` is appended). ``client`` is injected so
-        tests and gateways choose transport and timeouts; when omitted the adapter owns one and
-        closes it in ``close()``. ``poll_interval`` becomes ``JobStatus.poll_after`` of running
-        interactions (Google sends no pacing hint). ``prices`` overrides the catalog's USD per
-        second by resolution.
+        ``base_url`` is the host root (``/{api_version}`` is appended): https, or http on
+        loopback only. ``client`` is injected so tests and gateways choose transport and
+        timeouts; when omitted the adapter owns one and closes it in ``close()``.
+        ``poll_interval`` becomes ``JobStatus.poll_after`` of running interactions (Google sends
+        no pacing hint). ``prices`` overrides the catalog's USD per second by resolution.
+        ``limits`` caps answers and downloads (default: the route's ``max_download_mb``).
         """
         self.route = omni_route(route)
         self.name = self.route.name
@@ -108,11 +103,13 @@ class GeminiInteractions(Provider):
             raise ProviderUnavailable("no Gemini API key; set GEMINI_API_KEY (or GOOGLE_API_KEY)", provider=self.name)
         if not re.fullmatch(r"v[0-9a-z]+", api_version):
             raise ProviderUnavailable(f"API version {api_version!r} is not one (use v1beta or v1)", provider=self.name)
-        self._key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.api_root = f"{self.base_url}/{api_version}"
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=httpx.Timeout(120.0, connect=10.0))
+        self._session = http.ApiSession(self._client, base_url, http.Credential("x-goog-api-key", api_key),
+                                        provider=self.name, variable="GOOGLE_GEMINI_BASE_URL",
+                                        limits=limits or http.BodyLimits.for_route(self.route.max_download_mb))
+        self.base_url = self._session.base_url
+        self.api_root = f"{self.base_url}/{api_version}"
         self.poll_interval = poll_interval
         self._clock = clock
         self._prices = dict(prices) if prices else None
@@ -142,7 +139,7 @@ class GeminiInteractions(Provider):
         """Check what Omni accepts, then POST one background interaction; return its id."""
         self.check(request)
         response = self._send("POST", f"{self.api_root}/interactions", request.node_id,
-                              json=self.build_body(request), create=True, model=self._model(request))
+                              json=self.build_body(request), create=True)
         body = wire.json_body(response, provider=self.name, node=request.node_id)
         interaction = body.get("id")
         if not isinstance(interaction, str) or not _INTERACTION_ID.match(interaction):
@@ -306,7 +303,7 @@ class GeminiInteractions(Provider):
     def _failure(self, status: str, body: Mapping[str, Any], step_errors: list[Any]) -> ProviderError:
         errors = [e for e in (body.get("errors") or []) if isinstance(e, dict)] + step_errors
         text = "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errors) or "no reason given"
-        text = wire.redact(text, self._key)
+        text = wire.redact(text, *self._session.secrets())
         if any(w in text.lower() for w in _POLICY_WORDS):
             return self._refusal(text)
         codes = {str(e.get("code", "")).upper() for e in errors}
@@ -329,96 +326,53 @@ class GeminiInteractions(Provider):
         if not _INTERACTION_ID.match(job_id):
             raise TerminalError(f"not an interaction id: {job_id!r}", provider=self.name)
 
-    def _credential_for(self, url: str) -> dict[str, str]:
-        """The key header for ``url``: only on the configured API origin (swap for http.py's guard)."""
-        return {"x-goog-api-key": self._key} if origin(url) == origin(self.base_url) else {}
+    def _send(self, method: str, url: str, node: str, *, json: dict[str, Any] | None = None,
+              params: Mapping[str, str] | None = None, create: bool = False) -> httpx.Response:
+        """Send one API request through the session; map failures into the error tree.
 
-    def _api_headers(self, url: str) -> dict[str, str]:
-        return {"accept": "application/json", **self._credential_for(url)}
-
-    def _send(self, method: str, url: str, node: str, *, json: Any = None, params: Mapping[str, str] | None = None,
-              create: bool = False, model: str = "") -> httpx.Response:
-        """Send one API request with the key; map failures into the error tree."""
+        A create names the model, so its 404 means the model is gone (``RouteGone``), unless it
+        continues an earlier interaction and the answer is about that one: then only this shot
+        fails. A poll names one interaction, so its 404 means that interaction is unknown.
+        """
         try:
-            response = self._client.request(method, url, json=json, params=params, headers=self._api_headers(url))
+            response = self._session.request(method, url, json=json, params=params, node=node,
+                                             headers={"accept": "application/json"})
         except httpx.TransportError as exc:
-            raise wire.transport_failure(exc, provider=self.name, node=node, secrets=(self._key,),
+            raise wire.transport_failure(exc, provider=self.name, node=node, secrets=self._session.secrets(),
                                          sent=create) from exc
         if response.status_code < 400:
             return response
-        if create and response.status_code == 404 and self._names_model(response, model):
-            raise self._model_gone(model, response, node)
+        previous = str((json or {}).get("previous_interaction_id") or "")
         hint = "check GEMINI_API_KEY" if response.status_code in (401, 403) else ""
-        if create and json and "previous_interaction_id" in json and (
-                response.status_code == 404 or "interaction" in response.text.lower()):
+        if create and previous and (response.status_code == 404 or "interaction" in response.text.lower()):
             hint = "the clip it extends may no longer be stored by Google; re-render the source shot"
-        elif response.status_code == 404:
+        elif response.status_code == 404 and not create:
             hint = "the interaction is unknown or no longer stored; render the shot again"
-        raise wire.error_for_response(response, provider=self.name, node=node, secrets=(self._key,), hint=hint)
+        about_model = create and (not previous or self._names_model(response, str((json or {}).get("model") or ""),
+                                                                     previous))
+        raise wire.error_for_response(response, provider=self.name, node=node, secrets=self._session.secrets(),
+                                      hint=hint, about_model=about_model)
 
     @staticmethod
-    def _names_model(response: httpx.Response, model: str) -> bool:
-        """Whether a create's 404 is about the model (not, say, the interaction an extension continues)."""
+    def _names_model(response: httpx.Response, model: str, previous: str) -> bool:
+        """Whether an extension's error is about the model, not the interaction it continues."""
         said = wire.describe_error(response).lower()
-        return "model" in said or model.lower() in said
-
-    def _model_gone(self, model: str, response: httpx.Response, node: str) -> ProviderUnavailable:
-        # model gone: a 404 on create names the model, not a job; the route is unavailable for the build.
-        said = wire.redact(wire.describe_error(response), self._key)
-        return ProviderUnavailable(f"{model} is not available on the Gemini API ({said}); it may have been shut "
-                                   "down: see `shotmake routes` for its successor", provider=self.name, node=node)
+        return previous.lower() not in said and ("model" in said or bool(model) and model.lower() in said)
 
     def _fetch(self, uri: str, dest: Path) -> int:
-        """Stream ``uri`` to ``dest``: the key only to the API origin, redirects followed by hand.
-
-        A same-origin redirect keeps the key; one to another origin (a signed storage URL) is
-        followed without it, and the key is never sent again along that chain; https never
-        downgrades to http. The body is written atomically and checked against its length.
-        """
+        """Stream the video at ``uri`` (absolute, or relative to the API root) to ``dest`` via the session."""
         if uri.startswith("gs://"):
             raise TerminalError(f"the video is in Cloud Storage ({uri}); the Gemini API route cannot read it",
                                 provider=self.name)
-        limit = int((self.route.max_download_mb or DEFAULT_MAX_DOWNLOAD_MB) * (1 << 20))
-        url, trusted = urljoin(self.api_root + "/", uri), True
-        try:
-            for _ in range(MAX_REDIRECTS + 1):
-                headers = self._credential_for(url) if trusted else {}
-                trusted = trusted and bool(headers)
-                with self._client.stream("GET", url, headers=headers, follow_redirects=False) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        following = urljoin(url, response.headers["location"])
-                        if urlsplit(url).scheme == "https" and urlsplit(following).scheme != "https":
-                            raise TerminalError("the video download redirected from https to http; refused",
-                                                provider=self.name)
-                        url = following
-                        continue
-                    if response.status_code >= 400:
-                        response.read()
-                        raise self._download_error(response)
-                    return http.write_atomically(dest, self._body(response, limit))
-        except httpx.TransportError as exc:
-            raise wire.transport_failure(exc, provider=self.name, secrets=(self._key,)) from exc
-        raise TerminalError(f"the video download redirected more than {MAX_REDIRECTS} times", provider=self.name)
+        return self._session.download(urljoin(self.api_root + "/", uri), dest, describe_error=self._describe_download)
 
-    def _body(self, response: httpx.Response, limit: int) -> Iterable[bytes]:
-        expected = response.headers.get("content-length")
-        if expected is not None and int(expected) > limit:
-            raise TerminalError(f"the video is {int(expected) >> 20} MiB, over the {limit >> 20} MiB limit "
-                                "(max_download_mb)", provider=self.name)
-        received = 0
-        for chunk in response.iter_bytes(http.CHUNK_SIZE):
-            received += len(chunk)
-            if received > limit:
-                raise TerminalError(f"the video download passed the {limit >> 20} MiB limit", provider=self.name)
-            yield chunk
-        if expected is not None and received != int(expected):  # raised before the rename
-            raise RetryableError(f"truncated download: got {received} of {expected} bytes", provider=self.name)
-
-    def _download_error(self, response: httpx.Response) -> ProviderError:
-        hint = ""
+    def _describe_download(self, response: httpx.Response) -> str:
+        text = wire.redact(wire.describe_error(response), *self._session.secrets())
         if response.status_code == 404:
-            hint = "the video is gone from Google's servers; re-render the shot"
-        return wire.error_for_response(response, provider=self.name, secrets=(self._key,), hint=hint)
+            text += " (the video is gone from Google's servers; re-render the shot)"
+        elif response.status_code in (401, 403):
+            text += " (check GEMINI_API_KEY)"
+        return text
 
 
 def from_env(
@@ -428,4 +382,4 @@ def from_env(
     return GeminiInteractions.from_env(route, env, client, **options)
 
 
-__all__ = ["DEFAULT_API_VERSION", "DEFAULT_BASE_URL", "GeminiInteractions", "from_env", "omni_route", "origin"]
+__all__ = ["DEFAULT_API_VERSION", "DEFAULT_BASE_URL", "GeminiInteractions", "from_env", "omni_route"]
