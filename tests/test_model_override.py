@@ -14,7 +14,7 @@ import pytest
 
 from shotmake.providers.base import RenderRequest
 from shotmake.providers.registry import EnvironmentRegistry
-from tests.fakes.google_server import FakeGemini
+from tests.fakes.gemini_interactions_server import FakeInteractions
 from tests.fakes.openai_server import FakeOpenAI, decoded_form
 from tests.fakes.server import FakeServer
 from tests.fakes.vertex_server import FakeVertex
@@ -25,7 +25,8 @@ BEFORE_SHUTDOWNS = datetime.date(2026, 9, 1)
 
 @pytest.fixture
 def fakes() -> Iterator[dict[str, FakeServer]]:
-    servers: dict[str, FakeServer] = {"openai": FakeOpenAI(), "gemini": FakeGemini(), "vertex": FakeVertex()}
+    # FakeInteractions is the Gemini API with Omni's Interactions beside Veo and the image models.
+    servers: dict[str, FakeServer] = {"openai": FakeOpenAI(), "gemini": FakeInteractions(), "vertex": FakeVertex()}
     for server in servers.values():
         server.start()
     yield servers
@@ -57,6 +58,7 @@ VIDEO_CASES = [
     ("sora-2", "openai", "sora-2-pro", lambda r: decoded_form(r)["model"][0].text),
     ("veo-3.1", "gemini", "veo-3.1-fast-generate-preview", lambda r: r.path.split("/models/")[1].split(":")[0]),
     ("veo-3.1-vertex", "vertex", "veo-3.1-fast-generate-001", lambda r: r.path.split("/models/")[1].split(":")[0]),
+    ("gemini-omni", "gemini", "gemini-omni-1.1-flash", lambda r: json.loads(r.body)["model"]),
 ]
 
 
