@@ -43,7 +43,7 @@ def image(tmp_path: Path, name: str, n: int = 0) -> InputFile:
 
 
 def clip(prompt: str = "Waves break on black rocks at dusk.", **kw: object) -> RenderRequest:
-    values: dict[str, object] = dict(node_id="clip:a", key="k-" + prompt, kind="clip", model="wan-2.7",
+    values: dict[str, object] = dict(node_id="clip:a", key="k-" + prompt, kind="clip", model="",
                                      prompt=prompt, duration=5.0, resolution="720p", aspect="16:9")
     values.update(kw)
     return RenderRequest(**values)  # type: ignore[arg-type]
@@ -67,7 +67,7 @@ def test_the_family_route_picks_t2v_i2v_or_r2v_from_the_shots_inputs(tmp_path: P
     # a model: override naming another family picks the same way; a concrete id is sent as is
     assert pick_model(route, clip(model="wan2.8", references=(sheet,))) == ("wan2.8-r2v", "r2v")
     assert pick_model(route, clip(model="wan2.7-r2v-2026-06-01")) == ("wan2.7-r2v-2026-06-01", "r2v")
-    assert pick_model(ROUTES["wan-3.0"], clip(model="wan-3.0")) == ("wan3.0-video", "any")
+    assert pick_model(ROUTES["wan-3.0"], clip()) == ("wan3.0-video", "any")
 
 
 def test_a_concrete_model_override_that_does_not_fit_the_inputs_is_refused_before_any_request(
@@ -165,12 +165,12 @@ def test_wan_3_takes_frames_or_references_on_one_model(fake: FakeDashScope, clie
                                                         tmp_path: Path) -> None:
     wan3 = adapter(fake, client, route="wan-3.0")
     refs = tuple(image(tmp_path, f"r{i}.png", i) for i in range(7))
-    wan3.submit(clip(model="wan-3.0", references=refs, duration=30.0))
+    wan3.submit(clip(references=refs, duration=30.0))
     body = fake.creates()[-1].json()
     assert body["model"] == "wan3.0-video" and body["parameters"]["duration"] == 30
     assert [m["type"] for m in body["input"]["media"]] == ["reference_image"] * 7
     with pytest.raises(TerminalError, match="cannot mix"):
-        wan3.submit(clip(model="wan-3.0", references=refs[:1], first_frame=refs[1]))
+        wan3.submit(clip(references=refs[:1], first_frame=refs[1]))
 
 
 def test_limits_are_checked_before_paying(wan: DashScopeVideo, fake: FakeDashScope, tmp_path: Path) -> None:
