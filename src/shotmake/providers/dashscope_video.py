@@ -410,9 +410,10 @@ class DashScopeVideo(Provider):
             return RetryableError(f"{prefix}HTTP {status}: {words}", provider=self.name, node=node,
                                   retry_after=http.parse_retry_after(response.headers))
         if about_model and (code == MODEL_GONE_CODE or http.route_gone(status, message, about_model=True)):
-            return RouteGone(f"{prefix}the model {model or self.route.model} is not served at "
-                                       f"{self.base_url} (HTTP {status}: {words}); it may be retired, or need "
-                                       "another region (DASHSCOPE_BASE_URL)", provider=self.name, node=node)
+            return RouteGone(f"{prefix}the model {model or self.route.model} is not served at {self.base_url} "
+                             f"(HTTP {status}: {words}); it may be retired, or need another region "
+                             "(DASHSCOPE_BASE_URL): route the shot elsewhere or add a fallback",
+                             provider=self.name, node=node)
         if status in (401, 403) or code in ("InvalidApiKey", "Arrearage") or code.startswith("AccessDenied"):
             # The account cannot render on this route at all: unavailable (its fallbacks may), and not a
             # refusal of this shot that a later build with a fixed key should remember.
