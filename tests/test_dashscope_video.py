@@ -11,13 +11,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shotmake.errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
+from shotmake.errors import (
+    ProviderError,
+    ProviderUnavailable,
+    RetryableError,
+    RouteGone,
+    TerminalError,
+    TransferAborted,
+)
 from shotmake.providers.base import InputFile, JobStatus, RenderRequest
 from shotmake.providers.catalog import ROUTES
 from shotmake.providers.dashscope_upload import REUSE_MARGIN, URL_LIFETIME
 from shotmake.providers.dashscope_video import DashScopeVideo, from_env, pick_model
+from shotmake.providers.http import BodyLimits
 from tests.fakes.dashscope_server import DEFAULT_KEY, FakeDashScope, Fault, throttled
-from tests.fakes.openai_server import fake_png
+from tests.fakes.openai_server import fake_mp4, fake_png
+from tests.fakes.server import OtherOrigin
 
 
 @pytest.fixture
@@ -43,7 +52,7 @@ def image(tmp_path: Path, name: str, n: int = 0) -> InputFile:
 
 
 def clip(prompt: str = "Waves break on black rocks at dusk.", **kw: object) -> RenderRequest:
-    values: dict[str, object] = dict(node_id="clip:a", key="k-" + prompt, kind="clip", model="wan-2.7",
+    values: dict[str, object] = dict(node_id="clip:a", key="k-" + prompt, kind="clip", model="",
                                      prompt=prompt, duration=5.0, resolution="720p", aspect="16:9")
     values.update(kw)
     return RenderRequest(**values)  # type: ignore[arg-type]
@@ -67,7 +76,7 @@ def test_the_family_route_picks_t2v_i2v_or_r2v_from_the_shots_inputs(tmp_path: P
     # a model: override naming another family picks the same way; a concrete id is sent as is
     assert pick_model(route, clip(model="wan2.8", references=(sheet,))) == ("wan2.8-r2v", "r2v")
     assert pick_model(route, clip(model="wan2.7-r2v-2026-06-01")) == ("wan2.7-r2v-2026-06-01", "r2v")
-    assert pick_model(ROUTES["wan-3.0"], clip(model="wan-3.0")) == ("wan3.0-video", "any")
+    assert pick_model(ROUTES["wan-3.0"], clip()) == ("wan3.0-video", "any")
 
 
 def test_a_concrete_model_override_that_does_not_fit_the_inputs_is_refused_before_any_request(
@@ -165,12 +174,12 @@ def test_wan_3_takes_frames_or_references_on_one_model(fake: FakeDashScope, clie
                                                         tmp_path: Path) -> None:
     wan3 = adapter(fake, client, route="wan-3.0")
     refs = tuple(image(tmp_path, f"r{i}.png", i) for i in range(7))
-    wan3.submit(clip(model="wan-3.0", references=refs, duration=30.0))
+    wan3.submit(clip(references=refs, duration=30.0))
     body = fake.creates()[-1].json()
     assert body["model"] == "wan3.0-video" and body["parameters"]["duration"] == 30
     assert [m["type"] for m in body["input"]["media"]] == ["reference_image"] * 7
     with pytest.raises(TerminalError, match="cannot mix"):
-        wan3.submit(clip(model="wan-3.0", references=refs[:1], first_frame=refs[1]))
+        wan3.submit(clip(references=refs[:1], first_frame=refs[1]))
 
 
 def test_limits_are_checked_before_paying(wan: DashScopeVideo, fake: FakeDashScope, tmp_path: Path) -> None:
@@ -214,14 +223,23 @@ def test_throttling_is_retryable_with_the_servers_pause(wan: DashScopeVideo, fak
 def test_a_gone_model_marks_the_route_unavailable_but_an_unknown_task_is_one_shots_problem(
         wan: DashScopeVideo, fake: FakeDashScope, tmp_path: Path) -> None:
     fake.gone_models.add("wan2.7-t2v")
-    with pytest.raises(ProviderUnavailable, match="wan2.7-t2v is not served"):
+    with pytest.raises(RouteGone, match="wan2.7-t2v is not served"):
         wan.submit(clip())
     fake.faults.append(Fault("policy", status=404, code="Model.NotExist", message="Model not exist."))
-    with pytest.raises(ProviderUnavailable, match="not served"):  # gone before the create: at the upload
+    with pytest.raises(RouteGone, match="not served"):  # gone before the create: at the upload
         wan.submit(clip(references=(image(tmp_path, "s.png"),)))
+    fake.faults.append(Fault("create", status=400, code="InvalidParameter",
+                             message="The model wan2.7-t2v has been shut down; use wan2.8-t2v."))
+    with pytest.raises(RouteGone, match="shut down"):  # a shutdown notice on a create (http.route_gone)
+        wan.submit(clip())
     status = wan.poll("no-such-task")
     assert status.state == "failed" and isinstance(status.error, RetryableError)
     assert "unknown" in status.error.message
+    # a 404 about one task (a poll) is that task's problem, never the route's
+    fake.faults.append(Fault("get", status=404, code="NotFound", message="task not found"))
+    with pytest.raises(TerminalError) as caught:
+        wan.poll("no-such-task")
+    assert not isinstance(caught.value, ProviderUnavailable)
 
 
 def test_a_wrong_key_makes_the_route_unavailable_and_is_never_echoed(fake: FakeDashScope,
@@ -229,7 +247,7 @@ def test_a_wrong_key_makes_the_route_unavailable_and_is_never_echoed(fake: FakeD
     wan = DashScopeVideo("wan-2.7", api_key="sk-wrong-key-123456", base_url=fake.base_url, client=client)
     with pytest.raises(ProviderUnavailable, match="check DASHSCOPE_API_KEY") as caught:
         wan.submit(clip())
-    assert "sk-wrong-key-123456" not in str(caught.value)
+    assert "sk-wrong-key-123456" not in str(caught.value) and not isinstance(caught.value, RouteGone)
 
 
 def test_the_key_is_required_and_only_over_https() -> None:
@@ -290,6 +308,87 @@ def test_a_reset_download_leaves_no_file_and_is_retryable(wan: DashScopeVideo, f
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_upload_record_is_written_atomically_over_a_planted_symlink(
+        fake: FakeDashScope, client: httpx.Client, tmp_path: Path) -> None:
+    records, sheet = tmp_path / "records", image(tmp_path, "mei.png")
+    adapter(fake, client, upload_dir=records).submit(clip("Mei runs.", references=(sheet,)))
+    (record,) = records.iterdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not shotmake's")
+    record.unlink()
+    record.symlink_to(victim)  # planted where the next record goes
+    adapter(fake, client, upload_dir=records).submit(clip("Mei waves.", references=(sheet,)))
+    assert victim.read_text() == "not shotmake's"
+    assert not record.is_symlink() and DEFAULT_KEY not in record.read_text()
+    assert len(fake.uploads()) == 2  # the planted file was not a record: the sheet went up again
+
+
+# -- where the key goes, how much a server may send ----------------------------------------------
+@pytest.fixture
+def other() -> Iterator[OtherOrigin]:
+    with OtherOrigin() as server:
+        yield server
+
+
+def test_the_key_never_follows_a_redirect_to_another_origin(
+        wan: DashScopeVideo, fake: FakeDashScope, other: OtherOrigin, tmp_path: Path) -> None:
+    job = wan.submit(clip())
+    # a poll moved elsewhere is followed (GET) without the key; the other host knows no task
+    fake.faults.append(Fault("get", kind="redirect", location=other.url))
+    with pytest.raises(TerminalError, match="HTTP 404") as caught:
+        wan.poll(job)
+    assert DEFAULT_KEY not in str(caught.value)
+    # a create moved elsewhere is refused: the body (and key) are never replayed there
+    fake.faults.append(Fault("create", kind="redirect", location=other.url))
+    with pytest.raises(TerminalError, match="307") as caught:
+        wan.submit(clip("The lamp room."))
+    assert DEFAULT_KEY not in str(caught.value)
+    # nor is an upload (the form is a write capability on the store)
+    fake.faults.append(Fault("upload", kind="redirect", location=other.url))
+    with pytest.raises(TerminalError, match="redirect"):
+        wan.submit(clip("Mei runs.", references=(image(tmp_path, "s.png"),)))
+    # the result URL redirected to another host: fetched there, never with the key
+    status = finish(wan, job)
+    other.files[f"/results/{job}.mp4"] = fake_mp4(5, "640x360")
+    fake.faults.append(Fault("download", kind="redirect", location=other.url))
+    assert wan.download(job, tmp_path / "out.mp4", status)["bytes"] == len(other.files[f"/results/{job}.mp4"])
+    assert [r.method for r in other.requests] == ["GET", "GET"] and not other.saw(DEFAULT_KEY)
+    assert not any("authorization" in r.headers for r in fake.storage.requests)
+    assert all(r.headers["authorization"] == f"Bearer {DEFAULT_KEY}" for r in fake.requests)
+    assert len(fake.tasks) == 1
+
+
+@pytest.mark.parametrize("kind", ["endless", "gzip_bomb", "gzip"])
+def test_a_download_over_the_cap_is_cut_and_leaves_nothing(
+        fake: FakeDashScope, client: httpx.Client, tmp_path: Path, kind: str) -> None:
+    wan = adapter(fake, client, limits=BodyLimits(max_bytes=1 << 20, deadline=30.0))
+    job = wan.submit(clip())
+    status = finish(wan, job)
+    fake.faults.append(Fault("download", kind=kind))
+    out = tmp_path / "out" / "clip.mp4"
+    out.parent.mkdir()
+    if kind == "gzip":  # compressed although identity was asked for: decoded within the cap, intact
+        wan.download(job, out, status)
+        assert out.read_bytes()[4:8] == b"ftyp"
+        return
+    with pytest.raises(TransferAborted, match="download passed the cap of 1.0 MiB.*max_download_mb"):
+        wan.download(job, out, status)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_an_api_answer_or_upload_reply_over_the_cap_is_cut(
+        fake: FakeDashScope, client: httpx.Client, tmp_path: Path) -> None:
+    wan = adapter(fake, client, limits=BodyLimits(max_bytes=1 << 20, deadline=30.0))
+    job = wan.submit(clip())
+    fake.faults.append(Fault("get", kind="endless"))
+    with pytest.raises(TransferAborted, match="answer passed the cap of 2.3 MiB"):
+        wan.poll(job)
+    fake.faults.append(Fault("upload", kind="gzip_bomb"))
+    with pytest.raises(TransferAborted, match="answer passed the cap"):
+        wan.submit(clip("Mei runs.", references=(image(tmp_path, "s.png"),)))
+    assert finish(wan, job).state == "succeeded"  # the job itself is untouched
+
+
 def test_cost_is_seconds_times_the_resolution_price(wan: DashScopeVideo) -> None:
     assert wan.estimate_cost(clip(duration=10.0)) == pytest.approx(1.0)
     assert wan.estimate_cost(clip(duration=10.0, resolution="1080p")) == pytest.approx(1.5)
@@ -298,10 +397,12 @@ def test_cost_is_seconds_times_the_resolution_price(wan: DashScopeVideo) -> None
 def test_the_registry_hands_the_cache_directory_to_the_adapter(tmp_path: Path) -> None:
     from shotmake.providers.registry import EnvironmentRegistry
 
-    registry = EnvironmentRegistry(env={"DASHSCOPE_API_KEY": "sk-x"}, state_dir=tmp_path)
+    registry = EnvironmentRegistry(env={"DASHSCOPE_API_KEY": "sk-x"}, state_dir=tmp_path, download_seconds=42.0)
     try:
         wan = registry.get("wan-2.7")
         assert isinstance(wan, DashScopeVideo) and wan.uploads.directory == tmp_path / "uploads" / "dashscope"
+        # and the route's limits (max_download_mb, [remote] download_minutes), which bound every body
+        assert wan._session.limits == BodyLimits.for_route(ROUTES["wan-2.7"].max_download_mb, 42.0)
         assert registry.get("local").name == "local"  # adapters without state take none
     finally:
         registry.close()

@@ -16,7 +16,9 @@ An ``oss://`` URL resolves only when the create carries ``X-DashScope-OssResourc
 enable`` and the object was uploaded under a policy issued to the same key *and* model.
 Tasks go ``PENDING -> RUNNING -> SUCCEEDED|FAILED`` as they are polled; unknown ids answer
 ``UNKNOWN``. Faults: queue ``Fault``s in ``fake.faults`` (routes ``create``, ``get``, ``list``,
-``policy``, ``upload``, ``download``) or switch on ``chaos(seed, rate)``; per-prompt outcomes
+``policy``, ``upload``, ``download``) or switch on ``chaos(seed, rate)``: besides statuses, resets and
+lost answers, a ``redirect`` (302 for a GET, 307 for a POST, to ``Fault.location`` + the path: e.g.
+an ``OtherOrigin``) and the hostile bodies of ``server.hostile_body``; per-prompt outcomes
 in ``blocked_terms`` (``sync``: 400 DataInspectionFailed, ``job``: a FAILED task),
 ``stall_terms`` and ``expire_terms``; ``gone_models`` answer 404 ``Model.NotExist``.
 """
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .openai_server import MultipartError, fake_mp4, parse_multipart
-from .server import FakeServer, Request, Response
+from .server import HOSTILE, FakeServer, Request, Response, hostile_body
 
 DEFAULT_KEY = "sk-fake-dashscope-0123456789abcdef"
 PREFIX = "/api/v1"
@@ -63,7 +65,9 @@ class Fault:
     ``kind``: ``status`` (answer ``status`` with ``code``/``message``), ``reset`` (cut a body
     after ``after`` bytes), ``truncate`` (declare ``missing`` bytes more than sent),
     ``lose_response`` (do the work, then drop the connection), ``delay`` (sleep ``seconds``, then
-    answer normally: a client that timed out never sees the answer).
+    answer normally: a client that timed out never sees the answer), ``redirect`` (send the
+    client to ``location`` + the request's path), or one of ``server.HOSTILE`` (serve the answer
+    that way: ``endless``, ``gzip_bomb``, ``drip``, ``gzip``).
     """
 
     route: str
@@ -75,6 +79,17 @@ class Fault:
     after: int = 512
     missing: int = 2048
     seconds: float = 0.0
+    location: str = ""
+
+    def answer(self, request: Request, real: bytes = b"", content_type: str = "application/json") -> Response | None:
+        """The response a ``redirect`` or hostile fault gives instead of ``real``, or None for other kinds."""
+        if self.kind == "redirect":
+            query = "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs)
+            return Response(status=307 if request.method == "POST" else 302,
+                            headers={"location": self.location + request.path + (f"?{query}" if query else "")})
+        if self.kind in HOSTILE:
+            return hostile_body(self.kind, real, {"content-type": content_type})
+        return None
 
 
 def throttled(route: str = "create", retry_after: str | None = "0") -> Fault:
@@ -219,7 +234,12 @@ class FakeDashScope(FakeServer):
             time.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
             return _error(fault.status, fault.code, fault.message, fault.headers)
+        if fault is not None and fault.kind == "redirect":  # moved elsewhere: nothing done here
+            return fault.answer(request) or Response(status=500)
         response: Response = getattr(self, f"_{route}")(request, *([arg] if arg else []))
+        if fault is not None and fault.kind in HOSTILE:  # the work is done, the answer comes back hostile
+            return fault.answer(request, response.body if isinstance(response.body, bytes) else b"") \
+                or Response(status=500)
         if fault is not None and fault.kind == "lose_response" and response.status < 400:
             response.abort_after = 0
         return response
@@ -260,6 +280,8 @@ class FakeDashScope(FakeServer):
         fault = self._fault("upload")
         if fault is not None and fault.kind == "status":
             return Response(status=fault.status, body=b"<Error><Code>InternalError</Code></Error>")
+        if fault is not None and (other := fault.answer(request, content_type="application/xml")) is not None:
+            return other
         try:
             parts = parse_multipart(request.body, request.headers.get("content-type", ""))
         except MultipartError as exc:
@@ -427,6 +449,8 @@ class FakeDashScope(FakeServer):
         fault = self._fault("download")
         if fault is not None and fault.kind == "status":
             return Response(status=fault.status, body=b"<Error><Code>InternalError</Code></Error>")
+        if fault is not None and (other := fault.answer(request, data, "video/mp4")) is not None:
+            return other
         if fault is not None and fault.kind == "reset":
             response.abort_after = fault.after
         elif fault is not None and fault.kind == "truncate":

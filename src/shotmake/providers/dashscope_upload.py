@@ -9,14 +9,16 @@ this module reproduces with httpx:
    x_oss_object_acl, x_oss_forbid_overwrite``);
 2. ``POST <upload_host>`` multipart form (``OSSAccessKeyId, Signature, policy, key,
    x-oss-object-acl, x-oss-forbid-overwrite, success_action_status, x-oss-content-type``,
-   then ``file``): **no** Authorization header, because the storage host is not DashScope;
+   then ``file``): **no** Authorization header, because the storage host is not DashScope (the
+   POST goes through a credential-free ``http.ApiSession``: bounded reply, no redirect replayed);
 3. the file is now ``oss://<key>``, readable for 48 hours by the same account *and model*,
    when the create request carries ``X-DashScope-OssResourceResolve: enable``.
 
 Uploads are remembered by content digest (``UploadCache``), so the same character sheet is
 sent once and reused by every shot and every rebuild while its temporary URL lives. The
 record is a small checksummed JSON file per upload in the cache directory (never a pickle;
-written to a fresh temp file and renamed), and names the account only by a one-way hash.
+written by ``shotmake.atomic``: a fresh temp file, renamed), holds no key or local path, and is
+named by a one-way hash of the account, host, model and content.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ProviderError, RetryableError, TerminalError
+from ..errors import RetryableError, TerminalError
 from ..freshness import read_json, write_json
-from .http import error_for_status
+from .http import ApiSession, BodyLimits, error_for_status, transport_error
 
 #: How long an ``oss://`` URL is readable after its upload (Model Studio docs: 48 h).
 URL_LIFETIME = 48 * 3600.0
@@ -89,7 +91,7 @@ class UploadCache:
         return Upload(found.url, found.expires_at, fresh=False)
 
     def put(self, ident: str, upload: Upload, *, model: str, digest: str) -> None:
-        """Remember ``upload`` (atomically on disk when there is a directory)."""
+        """Remember ``upload`` (on disk through ``freshness.write_json``: atomic, owner-only, checksummed)."""
         with self._lock:
             self._memory[ident] = upload
         if self.directory is not None:
@@ -120,8 +122,10 @@ def object_name(digest: str, mime: str) -> str:
 class Uploader:
     """Performs the three-step temporary upload; one instance per adapter.
 
-    ``send_api`` makes a credentialed request to the DashScope API (the adapter's single
-    place that attaches the key); storage requests go through ``client`` with no credential.
+    ``send_api`` makes a request to the DashScope API through the adapter's session (which
+    attaches the key for the API origin only); storage requests go through a session with no
+    credential at all, bounded by ``limits``, so the key cannot reach the storage host even
+    when it shares the API's origin.
     """
 
     def __init__(
@@ -131,9 +135,11 @@ class Uploader:
         *,
         api_scheme: str,
         provider: str,
+        limits: BodyLimits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
+        self._limits = limits
         self._send_api = send_api
         self._api_scheme = api_scheme
         self._provider = provider
@@ -141,7 +147,7 @@ class Uploader:
 
     def policy(self, model: str, node: str) -> Mapping[str, str]:
         """Ask for an upload policy for ``model`` (one per create: the SDK v2 reuses it across files)."""
-        response = self._send_api("GET", "/uploads", node=node, what="upload policy",
+        response = self._send_api("GET", "/uploads", node=node, what="upload policy", about_model=True,
                                   params={"action": "getPolicy", "model": model},
                                   headers={"Accept": "application/json; charset=utf-8"})  # as the SDK asks
         try:
@@ -174,25 +180,27 @@ class Uploader:
             "success_action_status": "200",
             "x-oss-content-type": mime,
         }
+        # No credential here: this host is the vendor's object store, not the API.
+        storage = ApiSession(self._client, policy["upload_host"], None, provider=self._provider, limits=self._limits)
         started = self._clock()
         try:
             with open(path, "rb") as handle:
-                # No credential here: this host is the vendor's object store, not the API.
-                response = self._client.post(
-                    policy["upload_host"], data=form, files={"file": (key.rsplit("/", 1)[-1], handle, mime)},
-                    headers={"Accept": "application/json"}, follow_redirects=False)
+                response = storage.request("POST", policy["upload_host"], node=node, data=form,
+                                           files={"file": (key.rsplit("/", 1)[-1], handle, mime)},
+                                           headers={"Accept": "application/json"})
         except OSError as exc:
             raise TerminalError(f"cannot read {path} to upload it: {exc.strerror}", provider=self._provider,
                                 node=node) from exc
         except httpx.TransportError as exc:
-            raise RetryableError(f"upload of {path.name}: network error: {type(exc).__name__}",
+            raise RetryableError(f"upload of {path.name}: {transport_error(exc).message}",
                                  provider=self._provider, node=node) from exc
+        except TerminalError as exc:  # the session refuses to replay a redirected POST (the file) elsewhere
+            raise TerminalError(f"upload of {path.name}: the storage host {urlsplit(policy['upload_host']).netloc} "
+                                "answered with a redirect, which is not followed for an upload (the file would go "
+                                "to another address); a misconfigured region or gateway?", provider=self._provider,
+                                node=node) from exc
         if response.status_code != 200:
             text = response.text[:300].strip() or response.reason_phrase
-            error: ProviderError = error_for_status(response.status_code, f"upload of {path.name}: {text}",
-                                                    headers=response.headers, provider=self._provider, node=node)
-            if 300 <= response.status_code < 400:
-                error = RetryableError(f"upload of {path.name}: the storage host redirected (not followed)",
-                                       provider=self._provider, node=node)
-            raise error
+            raise error_for_status(response.status_code, f"upload of {path.name}: {text}",
+                                   headers=response.headers, provider=self._provider, node=node)
         return Upload(url=f"oss://{key}", expires_at=started + URL_LIFETIME, fresh=True)

@@ -23,8 +23,10 @@ only when the create carries ``X-DashScope-OssResourceResolve: enable``.
 shot's inputs suit its mode. The compiled prompt is the contract: ``prompt_extend`` (the
 service rewriting it) is off, and so is the watermark.
 
-The key goes only to the configured API origin (``_api_headers`` is the one place that adds
-it); the storage hosts that take uploads and serve results never see it.
+Every request to the API goes through one ``http.ApiSession``: the key reaches the configured
+API origin only (never across a redirect to another origin), and every answer is bounded by the
+route's ``BodyLimits``. The storage hosts that take uploads and serve results are other origins:
+they are reached through credential-free sessions, so they never see the key.
 """
 
 from __future__ import annotations
@@ -37,16 +39,14 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
-from . import catalog
+from ..errors import ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
+from . import catalog, http
 from .base import InputFile, JobState, JobStatus, Provider, RenderRequest
 from .catalog import Route
 from .dashscope_upload import Upload, UploadCache, Uploader, upload_ident
-from .http import error_for_status, parse_retry_after, stream_to_file
 
 DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
 CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
@@ -60,7 +60,8 @@ IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/bmp")
 _UNCERTAIN_STATUSES = frozenset({408, 500, 502, 504})
 #: Failed-task codes for which a new submission may succeed (the server's own trouble).
 _TRANSIENT_TASK_CODES = re.compile(r"^(InternalError|ServiceUnavailable|SystemError|Timeout|Throttling)", re.I)
-_MODEL_GONE = re.compile(r"model.{0,20}(not.?exist|not found|offline|deprecated|retired)", re.I)
+#: The error code DashScope answers for a model it does not serve (on a request that names a model).
+MODEL_GONE_CODE = "Model.NotExist"
 _STALE_UPLOAD = re.compile(r"oss|url|download|resource|file", re.I)
 
 
@@ -82,7 +83,8 @@ class DashScopeVideo(Provider):
 
     ``client`` is injected so tests point it at a loopback fake; the adapter closes only a
     client it made. ``upload_dir`` keeps upload records between builds (the registry passes
-    the cache directory); without it uploads are remembered for this process only.
+    the cache directory); without it uploads are remembered for this process only. ``limits``
+    caps every answer, upload reply and download (default: the route's ``max_download_mb``).
     """
 
     remote = True
@@ -97,6 +99,7 @@ class DashScopeVideo(Provider):
         client: httpx.Client | None = None,
         prices: Mapping[str, float] | None = None,
         upload_dir: Path | None = None,
+        limits: http.BodyLimits | None = None,
         reconcile_skew: float = 120.0,
         reconcile_pages: int = 5,
         clock: Callable[[], float] = time.time,
@@ -107,24 +110,24 @@ class DashScopeVideo(Provider):
         if not api_key:
             raise ProviderUnavailable("DASHSCOPE_API_KEY is not set; export it to render on "
                                       f"{info.name}, or route the shot elsewhere", provider=info.name)
-        parts = urlsplit(base_url.rstrip("/"))
-        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-            raise ProviderUnavailable(f"DASHSCOPE_BASE_URL must be an https URL, not {base_url!r}",
-                                      provider=info.name)
-        self.base_url = base_url.rstrip("/")
-        self._origin = (parts.scheme, parts.netloc)
-        self._key = api_key
+        try:  # checked before a client exists: a misconfigured route cannot take work at all
+            http.check_base_url(base_url, provider=info.name, variable="DASHSCOPE_BASE_URL")
+        except TerminalError as exc:
+            raise ProviderUnavailable(exc.message, provider=info.name) from exc
         self._workspace = workspace
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        self._session = http.ApiSession(
+            self._client, base_url, http.Credential("Authorization", api_key, "Bearer "), provider=info.name,
+            limits=limits or http.BodyLimits.for_route(info.max_download_mb), variable="DASHSCOPE_BASE_URL")
+        self.base_url = self._session.base_url
         self.prices = dict(prices) if prices is not None else dict(info.price)
         self.reconcile_skew = reconcile_skew
         self.reconcile_pages = reconcile_pages
         self.clock = clock
         self.uploads = UploadCache(upload_dir, clock)
-        self._uploader = Uploader(self._client, self._send, api_scheme=parts.scheme, provider=self.name,
-                                  clock=clock)
+        self._uploader = Uploader(self._client, self._send, api_scheme=httpx.URL(self.base_url).scheme,
+                                  provider=self.name, limits=self._session.limits, clock=clock)
         #: Account scope of upload records: a one-way hash of the key (an oss:// URL is per account).
         self._account = upload_ident(account=api_key, base_url="", model="", digest="")
         self._uncertain: dict[str, float] = {}
@@ -166,7 +169,7 @@ class DashScopeVideo(Provider):
         if response.status_code >= 400:
             if response.status_code in _UNCERTAIN_STATUSES:
                 self._remember_uncertain(request.key, started)
-            error = self._error(response, request.node_id, "create", model=model)
+            error = self._error(response, request.node_id, "create", model=model, about_model=True)
             reused = [ident for ident, upload in uploads if not upload.fresh]
             if reused and response.status_code == 400 and _STALE_UPLOAD.search(error.message) \
                     and not isinstance(error, ProviderUnavailable):
@@ -193,7 +196,12 @@ class DashScopeVideo(Provider):
         return self._status(job_id, output if isinstance(output, dict) else {}, body)
 
     def download(self, job_id: str, dest: Path, status: JobStatus) -> dict[str, Any]:
-        """Stream the result from its signed URL (no credential; it expires 24 h after the task ends)."""
+        """Stream the result from its signed URL (no credential; it expires 24 h after the task ends).
+
+        The URL is on the vendor's storage host, never the API: it is fetched by a credential-free
+        session (``http.stream_to_file``) under the route's limits, so neither the URL's host nor
+        any host it redirects to can see the key, and an endless body is cut at the cap.
+        """
         if status.state != "succeeded" or not status.meta.get("video_url"):
             status = self.poll(job_id)  # resumed with a stale status: the URL is in the task
         if status.state == "failed":
@@ -201,7 +209,7 @@ class DashScopeVideo(Provider):
         url = str(status.meta.get("video_url") or "")
         if status.state != "succeeded" or not url:
             raise RetryableError(f"task {job_id} has no video yet; poll it first", provider=self.name)
-        if urlsplit(url).scheme not in ("https", self._origin[0]):
+        if httpx.URL(url).scheme not in ("https", httpx.URL(self.base_url).scheme):
             raise TerminalError(f"task {job_id}: refusing a video URL that is not https", provider=self.name)
 
         gone: list[int] = []
@@ -212,7 +220,8 @@ class DashScopeVideo(Provider):
             return self._redact(response.text[:300].strip() or response.reason_phrase)
 
         try:
-            written = self._download(url, dest, describe)
+            written = http.stream_to_file(self._client, url, dest, provider=self.name, describe_error=describe,
+                                          limits=self._session.limits)
         except TerminalError as exc:
             if not gone:
                 raise
@@ -238,7 +247,7 @@ class DashScopeVideo(Provider):
         window = {"model_name": model, "start_time": _stamp(threshold - 86400), "end_time": _stamp(now + 86400)}
         candidates: list[str] = []
         for page in range(1, self.reconcile_pages + 1):
-            listed = self._json(self._send("GET", "/tasks", node=request.node_id, what="reconcile",
+            listed = self._json(self._send("GET", "/tasks", node=request.node_id, what="reconcile", about_model=True,
                                            params={**window, "page_no": str(page), "page_size": "50"}))
             items = listed.get("data") if isinstance(listed.get("data"), list) else listed.get("tasks")
             items = [i for i in items or [] if isinstance(i, dict) and isinstance(i.get("task_id"), str)]
@@ -360,38 +369,36 @@ class DashScopeVideo(Provider):
         return media, used
 
     # -- plumbing ---------------------------------------------------------------------------------
-    def _api_headers(self, url: str) -> dict[str, str]:
-        """The credential, for a URL on the configured API origin only (never a storage host)."""
-        parts = urlsplit(url)
-        if (parts.scheme, parts.netloc) != self._origin:
-            return {}
-        headers = {"Authorization": f"Bearer {self._key}"}
-        if self._workspace:
-            headers["X-DashScope-WorkSpace"] = self._workspace
-        return headers
-
     def _request(self, method: str, path: str, *, node: str = "", headers: Mapping[str, str] | None = None,
                  **kwargs: Any) -> httpx.Response:
-        url = self.base_url + path
-        try:
-            return self._client.request(method, url, headers={**(headers or {}), **self._api_headers(url)},
-                                        follow_redirects=False, **kwargs)
-        except httpx.TransportError as exc:
-            raise RetryableError(self._redact(f"network error: {type(exc).__name__}: {exc}"),
-                                 provider=self.name, node=node) from exc
+        """One exchange with the API through the session (the key goes to the API origin only).
 
-    def _send(self, method: str, path: str, *, node: str = "", what: str = "", **kwargs: Any) -> httpx.Response:
+        A network failure becomes ``RetryableError`` whose ``__cause__`` keeps the httpx kind
+        (``submit`` tells "never sent" from "maybe delivered" by it).
+        """
+        if self._workspace:
+            headers = {**(headers or {}), "X-DashScope-WorkSpace": self._workspace}
+        try:
+            return self._session.request(method, self._session.url(path), node=node, headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise http.transport_error(exc, provider=self.name, node=node, redact=self._redact) from exc
+
+    def _send(self, method: str, path: str, *, node: str = "", what: str = "", about_model: bool = False,
+              **kwargs: Any) -> httpx.Response:
+        """``_request``, with an error status mapped; ``about_model``: the request names a model (see ``_error``)."""
         response = self._request(method, path, node=node, **kwargs)
         if response.status_code >= 400:
-            raise self._error(response, node, what)
+            raise self._error(response, node, what, about_model=about_model)
         return response
 
-    def _download(self, url: str, dest: Path, describe: Callable[[httpx.Response], str]) -> int:
-        """Stream a result URL to ``dest``; no credential travels (kept apart for the shared mechanism)."""
-        return stream_to_file(self._client, url, dest, provider=self.name, describe_error=describe)
+    def _error(self, response: httpx.Response, node: str, what: str, *, model: str = "",
+               about_model: bool = False) -> ProviderError:
+        """Map a DashScope error body ``{"request_id", "code", "message"}`` into the error tree.
 
-    def _error(self, response: httpx.Response, node: str, what: str, *, model: str = "") -> ProviderError:
-        """Map a DashScope error body ``{"request_id", "code", "message"}`` into the error tree."""
+        ``about_model``: the request names a model (a create, an upload policy, the task list),
+        so its 404/410, a shutdown notice or ``Model.NotExist`` means the route's model is gone
+        (``RouteGone``, ``http.route_gone``); a request about one task is about that task only.
+        """
         code, message = _error_body(response)
         words = self._redact(f"{code}: {message}" if code else message)
         status = response.status_code
@@ -401,19 +408,20 @@ class DashScopeVideo(Provider):
                                  "or the input images)", provider=self.name, node=node)
         if code.startswith("Throttling") or status == 429:
             return RetryableError(f"{prefix}HTTP {status}: {words}", provider=self.name, node=node,
-                                  retry_after=parse_retry_after(response.headers))
-        if code == "Model.NotExist" or (what == "create" and (status == 404 or _MODEL_GONE.search(message))):
-            # model gone: the route cannot render anything (not this one shot's problem)
-            return ProviderUnavailable(f"{prefix}the model {model or self.route.model} is not served at "
-                                       f"{self.base_url} (HTTP {status}: {words}); it may be retired, or need "
-                                       "another region (DASHSCOPE_BASE_URL)", provider=self.name, node=node)
+                                  retry_after=http.parse_retry_after(response.headers))
+        if about_model and (code == MODEL_GONE_CODE or http.route_gone(status, message, about_model=True)):
+            return RouteGone(f"{prefix}the model {model or self.route.model} is not served at {self.base_url} "
+                             f"(HTTP {status}: {words}); it may be retired, or need another region "
+                             "(DASHSCOPE_BASE_URL): route the shot elsewhere or add a fallback",
+                             provider=self.name, node=node)
         if status in (401, 403) or code in ("InvalidApiKey", "Arrearage") or code.startswith("AccessDenied"):
             # The account cannot render on this route at all: unavailable (its fallbacks may), and not a
             # refusal of this shot that a later build with a fixed key should remember.
             return ProviderUnavailable(f"{prefix}HTTP {status}: {words}; check DASHSCOPE_API_KEY (and its "
                                        "account's balance and model access), and that the key belongs to the "
                                        "region of DASHSCOPE_BASE_URL", provider=self.name, node=node)
-        return error_for_status(status, f"{prefix}{words}", headers=response.headers, provider=self.name, node=node)
+        return http.error_for_status(status, f"{prefix}{words}", headers=response.headers, provider=self.name,
+                                     node=node)
 
     def _status(self, job_id: str, output: Mapping[str, Any], body: Mapping[str, Any]) -> JobStatus:
         raw = str(output.get("task_status") or "")
@@ -457,7 +465,7 @@ class DashScopeVideo(Provider):
         return data
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        return self._session.redact(text)
 
     def _remember_uncertain(self, key: str, started: float) -> None:
         with self._lock:
