@@ -140,7 +140,7 @@ def test_a_symlink_out_of_the_project_is_refused_in_every_media_field(proj: Path
     ({"delivery": "delivery: {music: notes.txt}"}, "delivery.music", ".wav, .mp3"),
     ({"shot": "voiceover: list.m3u8"}, "shots[0].voiceover", ".wav, .mp3"),
     ({"plate": "notes.txt"}, "plates.dawn.file", ".png, .jpg"),
-    ({"character": "references: [clip.mp4]"}, "characters.mei.references[0]", ".png, .jpg"),
+    ({"character": "references: [notes.txt]"}, "characters.mei.references[0]", ".png, .jpg, .jpeg, .webp, .mp4"),
     ({"delivery": "delivery: {subtitles: {burn: true, font: notes.txt}}"}, "delivery.subtitles.font", ".ttf, .otf"),
 ])
 def test_an_extension_outside_the_table_is_a_spec_error_naming_the_accepted_ones(

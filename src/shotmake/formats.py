@@ -23,6 +23,9 @@ DEMUXERS: Mapping[str, str] = {
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v")
+#: A character's reference files: pictures, and clips or voice recordings for the routes that take them
+#: (lint SM150/SM142 refuse them where the route cannot; the provider sends the bytes, ffmpeg never opens them).
+REFERENCE_EXTENSIONS = (*IMAGE_EXTENSIONS, ".mp4", ".mov", ".mp3", ".wav")
 #: Font files (read by libass and fontTools, not by a demuxer).
 FONT_EXTENSIONS = (".ttf", ".otf", ".ttc", ".otc")
 

@@ -22,6 +22,7 @@ from .formats import (
     AUDIO_EXTENSIONS,
     FONT_EXTENSIONS,
     IMAGE_EXTENSIONS,
+    REFERENCE_EXTENSIONS,
     RENDITIONS,
     VIDEO_EXTENSIONS,
     extension_problem,
@@ -522,7 +523,7 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             id=cid,
             name=cdata.get("name", cid),
             description=cdata["description"],
-            references=tuple(asset(f"{base}.references[{j}]", ref, origin[base], IMAGE_EXTENSIONS)
+            references=tuple(asset(f"{base}.references[{j}]", ref, origin[base], REFERENCE_EXTENSIONS)
                              for j, ref in enumerate(cdata.get("references", ()))),
             sheet=sheet,
             cameo=cdata.get("cameo"),
