@@ -14,6 +14,7 @@ import pytest
 
 from shotmake.providers.base import RenderRequest
 from shotmake.providers.registry import EnvironmentRegistry
+from tests.fakes.dashscope_server import FakeDashScope
 from tests.fakes.gemini_interactions_server import FakeInteractions
 from tests.fakes.openai_server import FakeOpenAI, decoded_form
 from tests.fakes.server import FakeServer
@@ -26,7 +27,8 @@ BEFORE_SHUTDOWNS = datetime.date(2026, 9, 1)
 @pytest.fixture
 def fakes() -> Iterator[dict[str, FakeServer]]:
     # FakeInteractions is the Gemini API with Omni's Interactions beside Veo and the image models.
-    servers: dict[str, FakeServer] = {"openai": FakeOpenAI(), "gemini": FakeInteractions(), "vertex": FakeVertex()}
+    servers: dict[str, FakeServer] = {"openai": FakeOpenAI(), "gemini": FakeInteractions(), "vertex": FakeVertex(),
+                                      "dashscope": FakeDashScope()}
     for server in servers.values():
         server.start()
     yield servers
@@ -39,7 +41,9 @@ def registry_for(fakes: dict[str, FakeServer]) -> EnvironmentRegistry:
     env = {"OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": openai.base_url,  # type: ignore[attr-defined]
            "GEMINI_API_KEY": gemini.api_key, "GOOGLE_GEMINI_BASE_URL": gemini.url,  # type: ignore[attr-defined]
            "GOOGLE_CLOUD_PROJECT": vertex.project, "GOOGLE_OAUTH_ACCESS_TOKEN": vertex.token,  # type: ignore[attr-defined]
-           "SHOTMAKE_VERTEX_BASE_URL": vertex.url}
+           "SHOTMAKE_VERTEX_BASE_URL": vertex.url,
+           "DASHSCOPE_API_KEY": fakes["dashscope"].api_key,  # type: ignore[attr-defined]
+           "DASHSCOPE_BASE_URL": fakes["dashscope"].base_url}  # type: ignore[attr-defined]
     return EnvironmentRegistry(env=env, today=BEFORE_SHUTDOWNS)
 
 
@@ -59,6 +63,7 @@ VIDEO_CASES = [
     ("veo-3.1", "gemini", "veo-3.1-fast-generate-preview", lambda r: r.path.split("/models/")[1].split(":")[0]),
     ("veo-3.1-vertex", "vertex", "veo-3.1-fast-generate-001", lambda r: r.path.split("/models/")[1].split(":")[0]),
     ("gemini-omni", "gemini", "gemini-omni-1.1-flash", lambda r: json.loads(r.body)["model"]),
+    ("wan-3.0", "dashscope", "wan2.7-t2v", lambda r: json.loads(r.body)["model"]),
 ]
 
 
