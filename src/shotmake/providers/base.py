@@ -142,3 +142,4 @@ class ProviderRegistry(ABC):
     @abstractmethod
     def names(self) -> list[str]:
         """All route names this registry knows."""
+

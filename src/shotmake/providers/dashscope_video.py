@@ -57,7 +57,6 @@ _MODE_SUFFIX = re.compile(r"-(t2v|i2v|r2v)(?:-|$)")
 _STATES: Mapping[str, JobState] = {"PENDING": "queued", "RUNNING": "running", "SUCCEEDED": "succeeded"}
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/bmp")
 #: Create answers after which the task may exist anyway.
-_UNCERTAIN_STATUSES = frozenset({408, 500, 502, 504})
 #: Failed-task codes for which a new submission may succeed (the server's own trouble).
 _TRANSIENT_TASK_CODES = re.compile(r"^(InternalError|ServiceUnavailable|SystemError|Timeout|Throttling)", re.I)
 #: The error code DashScope answers for a model it does not serve (on a request that names a model).
@@ -130,7 +129,7 @@ class DashScopeVideo(Provider):
                                   provider=self.name, limits=self._session.limits, clock=clock)
         #: Account scope of upload records: a one-way hash of the key (an oss:// URL is per account).
         self._account = upload_ident(account=api_key, base_url="", model="", digest="")
-        self._uncertain: dict[str, float] = {}
+        self._uncertain = http.UncertainCreates()
         self._upload_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -151,7 +150,7 @@ class DashScopeVideo(Provider):
         task list, so an in-process retry never pays twice for a task that did start.
         """
         model, mode = self.check(request)
-        found = self._find_uncertain(request)
+        found = self._uncertain.adopt(request, self.reconcile)
         if found is not None:
             return found
         media, uploads = self._media(request, model)
@@ -163,12 +162,10 @@ class DashScopeVideo(Provider):
         try:
             response = self._request("POST", CREATE_PATH, node=request.node_id, json=body, headers=headers)
         except RetryableError as exc:
-            if not isinstance(exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-                self._remember_uncertain(request.key, started)
+            self._uncertain.failed(request.key, started, error=exc)
             raise
         if response.status_code >= 400:
-            if response.status_code in _UNCERTAIN_STATUSES:
-                self._remember_uncertain(request.key, started)
+            self._uncertain.failed(request.key, started, status=response.status_code)
             error = self._error(response, request.node_id, "create", model=model, about_model=True)
             reused = [ident for ident, upload in uploads if not upload.fresh]
             if reused and response.status_code == 400 and _STALE_UPLOAD.search(error.message) \
@@ -179,8 +176,7 @@ class DashScopeVideo(Provider):
                                      "refused; they are uploaded again on the retry)",
                                      provider=self.name, node=request.node_id) from error
             raise error
-        with self._lock:
-            self._uncertain.pop(request.key, None)
+        self._uncertain.settled(request.key)
         output = self._json(response, request.node_id).get("output")
         task_id = output.get("task_id") if isinstance(output, dict) else None
         if not isinstance(task_id, str) or not task_id:
@@ -466,21 +462,6 @@ class DashScopeVideo(Provider):
 
     def _redact(self, text: str) -> str:
         return self._session.redact(text)
-
-    def _remember_uncertain(self, key: str, started: float) -> None:
-        with self._lock:
-            self._uncertain.setdefault(key, started)
-
-    def _find_uncertain(self, request: RenderRequest) -> str | None:
-        """After an uncertain create of this key, return the task it started, if the list shows one."""
-        with self._lock:
-            started = self._uncertain.get(request.key)
-        if started is None:
-            return None
-        found = self.reconcile(request, started)  # a failure here keeps the key uncertain
-        with self._lock:
-            self._uncertain.pop(request.key, None)
-        return found
 
 
 def from_env(route: str | Route, env: Mapping[str, str] | None = None, client: httpx.Client | None = None,

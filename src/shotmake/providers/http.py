@@ -17,16 +17,20 @@ import email.utils
 import ipaddress
 import math
 import re
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .. import atomic
+
+if TYPE_CHECKING:
+    from .base import RenderRequest
 from ..errors import (
     RETRY_HINT_MAX,
     ProviderError,
@@ -519,3 +523,53 @@ def stream_to_file(
     session = ApiSession(client, str(httpx.URL(url).copy_with(path="/", query=None, fragment=None)), None,
                          provider=provider, limits=limits)
     return session.download(url, dest, headers=headers, params=params, node=node, describe_error=describe_error)
+
+
+#: Transport failures that happen before a request leaves: a create that failed so sent nothing.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class UncertainCreates:
+    """Creates sent by this process whose answer was lost, by node key, with when each was sent.
+
+    For adapters whose API can list jobs (Sora, Ark, DashScope): after a create that may have
+    reached the server (a reset or timeout after sending, a 408/500/502/504), the next ``submit``
+    of the same key first asks ``reconcile`` for the job it started, so an in-process retry never
+    pays twice. (Across processes the journal's intent does the same.)
+    """
+
+    #: Answers to a create after which the job may exist all the same.
+    STATUSES = frozenset({408, 500, 502, 504})
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: dict[str, float] = {}
+
+    def failed(self, key: str, sent_at: float, *, status: int | None = None,
+               error: BaseException | None = None) -> None:
+        """Record a failed create if it may have reached the server (not a refused connection)."""
+        reached = (status in self.STATUSES if status is not None else
+                   not isinstance(getattr(error, "__cause__", None), _NOT_SENT))
+        if reached:
+            with self._lock:
+                self._sent.setdefault(key, sent_at)
+
+    def adopt(self, request: RenderRequest,
+              reconcile: Callable[[RenderRequest, float], str | None]) -> str | None:
+        """The job an earlier lost create of this key started, if ``reconcile`` finds exactly one."""
+        with self._lock:
+            sent_at = self._sent.get(request.key)
+        if sent_at is None:
+            return None
+        found = reconcile(request, sent_at)  # a failure here keeps the key uncertain
+        self.settled(request.key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._sent
+
+    def settled(self, key: str) -> None:
+        """The key's create was answered: nothing is uncertain about it any more."""
+        with self._lock:
+            self._sent.pop(key, None)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import re
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
@@ -35,7 +34,7 @@ import httpx
 from ..errors import ProviderError, RetryableError, RouteGone, TerminalError
 from . import catalog
 from .base import InputFile, JobState, JobStatus, Provider, RenderRequest
-from .http import GONE_NOTICE, BodyLimits, parse_poll_after_ms, route_gone
+from .http import GONE_NOTICE, BodyLimits, UncertainCreates, parse_poll_after_ms, route_gone
 from .openai_http import (
     DEFAULT_BASE_URL,
     MODEL_GONE_CODES,
@@ -65,7 +64,6 @@ _STATES: Mapping[str, JobState] = {
     "failed": "failed",
 }
 #: Create answers after which the job may exist anyway (gateway timeouts, server errors).
-_UNCERTAIN_STATUSES = frozenset({408, 500, 502, 504})
 #: Failed-job codes where the job died for the server's reasons: a new submission may succeed.
 _TRANSIENT_JOB_CODES = frozenset(
     {"server_error", "internal_error", "overloaded", "timeout", "rate_limit_exceeded"}
@@ -120,9 +118,8 @@ class OpenAIVideos(Provider):
         self.reconcile_skew = reconcile_skew
         self.reconcile_pages = reconcile_pages
         self.clock = clock
-        #: Node key -> time just before a create whose outcome is unknown (response lost, 5xx).
-        self._uncertain: dict[str, float] = {}
-        self._lock = threading.Lock()
+        #: Creates whose outcome is unknown (response lost, 5xx), adopted by the next submit.
+        self._uncertain = UncertainCreates()
 
     def __repr__(self) -> str:
         return f"OpenAIVideos(route={self.name!r}, session={self._session!r})"
@@ -141,7 +138,7 @@ class OpenAIVideos(Provider):
         with ``reconcile``: an in-process retry never pays twice for a job that did start.
         """
         seconds, size = self.check(request)
-        found = self._find_uncertain(request)
+        found = self._uncertain.adopt(request, self.reconcile)
         if found is not None:
             return found
         image, characters = _split_inputs(request, self.name)
@@ -163,17 +160,12 @@ class OpenAIVideos(Provider):
             try:
                 response = self._request("POST", "/videos", node=request.node_id, data=fields, files=files)
             except RetryableError as exc:
-                if not isinstance(
-                    exc.__cause__, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-                ):
-                    self._remember_uncertain(request.key, started)
+                self._uncertain.failed(request.key, started, error=exc)
                 raise
         if response.status_code >= 400:
-            if response.status_code in _UNCERTAIN_STATUSES:
-                self._remember_uncertain(request.key, started)
+            self._uncertain.failed(request.key, started, status=response.status_code)
             raise self._error(response, "/videos", request.node_id, "create")
-        with self._lock:
-            self._uncertain.pop(request.key, None)
+        self._uncertain.settled(request.key)
         try:
             video = self._json(response, node=request.node_id)
         except RetryableError as exc:
@@ -402,21 +394,6 @@ class OpenAIVideos(Provider):
         if response.status_code >= 400:
             raise self._error(response, path, node, what)
         return response
-
-    def _remember_uncertain(self, key: str, started: float) -> None:
-        with self._lock:
-            self._uncertain.setdefault(key, started)
-
-    def _find_uncertain(self, request: RenderRequest) -> str | None:
-        """After an uncertain create of this key, return the job it started, if the list shows one."""
-        with self._lock:
-            started = self._uncertain.get(request.key)
-        if started is None:
-            return None
-        found = self.reconcile(request, started)  # a failure here keeps the key uncertain
-        with self._lock:
-            self._uncertain.pop(request.key, None)
-        return found
 
     def _json(self, response: httpx.Response, *, node: str = "") -> dict[str, Any]:
         try:
