@@ -15,12 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shotmake.errors import ProviderUnavailable, RetryableError, TerminalError
+from shotmake.errors import ProviderUnavailable, RetryableError, RouteGone, TerminalError, TransferAborted
 from shotmake.providers import catalog
 from shotmake.providers.ark_tasks import TOKENS_PER_SECOND, ArkTasks, from_env, seed_for
 from shotmake.providers.base import InputFile, JobStatus, RenderRequest
+from shotmake.providers.http import BodyLimits
 from tests.fakes.ark_server import FakeArk, Fault, decoded_images, rate_limited, sent_content, server_error
-from tests.fakes.openai_server import fake_png
+from tests.fakes.openai_server import fake_mp4, fake_png
+from tests.fakes.server import OtherOrigin, Response
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def ark(fake: FakeArk, client: httpx.Client) -> Iterator[ArkTasks]:
 
 
 def clip(prompt: str = "Mei waves from the lighthouse gallery", **kw: object) -> RenderRequest:
-    base: dict[str, object] = {"node_id": "clip:a", "key": f"key:{prompt}", "kind": "clip", "model": "seedance-2.0",
+    base: dict[str, object] = {"node_id": "clip:a", "key": f"key:{prompt}", "kind": "clip", "model": "",
                                "prompt": prompt, "duration": 5.0, "resolution": "720p", "aspect": "16:9"}
     base.update(kw)
     return RenderRequest(**base)  # type: ignore[arg-type]
@@ -238,12 +240,26 @@ def test_input_and_output_moderation_are_terminal(fake: FakeArk, ark: ArkTasks) 
     assert "OutputVideoSensitiveContentDetected" in status.error.message
 
 
-def test_a_gone_model_makes_the_route_unavailable_but_a_gone_task_does_not(fake: FakeArk, ark: ArkTasks) -> None:
+def test_a_gone_model_makes_the_route_gone_but_a_gone_task_does_not(fake: FakeArk, ark: ArkTasks) -> None:
     fake.gone_models.add("dreamina-seedance-2-0-260128")
-    with pytest.raises(ProviderUnavailable, match="dreamina-seedance-2-0-260128"):
+    with pytest.raises(RouteGone, match="dreamina-seedance-2-0-260128.*ModelArk console"):
         ark.submit(clip())
     with pytest.raises(TerminalError, match="task is unknown") as caught:
         ark.poll("cgt-20261128000000-nope0")
+    assert not isinstance(caught.value, ProviderUnavailable)
+
+
+@pytest.mark.parametrize("status, code", [(403, "ModelNotOpen"), (400, "InvalidEndpoint.ClosedEndpoint")])
+def test_a_model_not_served_to_this_key_is_gone_on_a_create_only(fake: FakeArk, ark: ArkTasks,
+                                                                 status: int, code: str) -> None:
+    """Ark's model codes mean the route is unusable; on a poll they are about that one task."""
+    task = ark.submit(clip())
+    fake.inject(Fault("create", "status", status=status, code=code, message="not activated"))
+    with pytest.raises(RouteGone, match=code):
+        ark.submit(clip(key="other"))
+    fake.inject(Fault("get", "status", status=status, code=code, message="not activated"))
+    with pytest.raises(TerminalError, match=code) as caught:
+        ark.poll(task)
     assert not isinstance(caught.value, ProviderUnavailable)
 
 
@@ -332,16 +348,114 @@ def test_delete_cancels_a_queued_task(fake: FakeArk, ark: ArkTasks) -> None:
 
 # -- credentials and construction ----------------------------------------------------------------------
 
-def test_the_key_goes_to_the_api_origin_only() -> None:
+def test_the_key_goes_to_the_api_origin_only_and_never_over_plain_http() -> None:
     ark = ArkTasks("seedance-2.0", api_key="secret", base_url="https://ark.ap-southeast.bytepluses.com/api/v3")
     try:
-        assert ark._credentials_for("https://ark.ap-southeast.bytepluses.com/api/v3/x")["Authorization"]
+        assert ark._session.trusted("https://ark.ap-southeast.bytepluses.com/api/v3/x")
         for url in ("https://ark-content.tos-ap-southeast-1.bytepluses.com/v.mp4",
                     "http://ark.ap-southeast.bytepluses.com/api/v3/x",
                     "https://ark.ap-southeast.bytepluses.com:8443/api/v3/x"):
-            assert ark._credentials_for(url) == {}, url
+            assert not ark._session.trusted(url), url
     finally:
         ark.close()
+    with pytest.raises(TerminalError, match="ARK_BASE_URL=.*plain http") as caught:
+        from_env("seedance-2.0", {"ARK_API_KEY": "ark-key-1234567890",
+                                  "ARK_BASE_URL": "http://user:gw-pass-4411@ark.example.com/api/v3"})
+    assert "gw-pass-4411" not in str(caught.value)
+
+
+def test_a_redirect_to_another_origin_never_carries_the_key(fake: FakeArk, ark: ArkTasks) -> None:
+    task = ark.submit(clip())
+    with OtherOrigin() as other:
+        # The API moves elsewhere: POST/DELETE with 307 (which would replay the body), GET with 302.
+        fake.before_handle = lambda r: Response(status=302 if r.method == "GET" else 307,
+                                                headers={"location": other.url + r.path})
+        calls = [lambda: ark.submit(clip(key="again")), lambda: ark.poll(task), lambda: ark.delete(task),
+                 lambda: ark.reconcile(clip(), 0.0)]
+        for call in calls:
+            with pytest.raises(TerminalError) as refused:
+                call()
+            assert fake.api_key not in str(refused.value)
+        fake.before_handle = None
+    assert [r.method for r in other.requests] == ["GET", "GET"]  # a POST or DELETE is never replayed there
+    assert not other.saw(fake.api_key) and other.requests[0].path.endswith(task)
+    assert all(r.headers["authorization"] == f"Bearer {fake.api_key}" for r in fake.requests)
+
+
+def test_a_storage_redirect_to_a_third_host_is_followed_without_the_key(
+        fake: FakeArk, ark: ArkTasks, tmp_path: Path) -> None:
+    """The signed URL's host may move the video on (a CDN): the hop is followed, keyless like the first."""
+    task = ark.submit(clip())
+    status = run_to_end(ark, task)
+    with OtherOrigin() as other:
+        other.files[f"/moved/{task}.mp4"] = fake_mp4(5, "1280x720")
+        fake.storage.before_handle = lambda r: Response(status=302, headers={"location": f"{other.url}/moved/{task}.mp4"})
+        ark.download(task, tmp_path / "out.mp4", status)
+    assert (tmp_path / "out.mp4").read_bytes()[4:8] == b"ftyp"
+    assert len(other.requests) == 1 and not other.saw(fake.api_key) and fake.storage.credentialed == []
+
+
+#: A cap small enough that the fake's clips pass and a hostile body is cut at once.
+SMALL = BodyLimits(max_bytes=1 << 20, deadline=30.0)
+
+
+@pytest.fixture
+def capped(fake: FakeArk, client: httpx.Client) -> Iterator[ArkTasks]:
+    adapter = ArkTasks("seedance-2.0", api_key=fake.api_key, base_url=fake.base_url, client=client, limits=SMALL)
+    yield adapter
+    adapter.close()
+
+
+@pytest.mark.parametrize("kind", ["endless", "gzip_bomb"])
+def test_a_video_past_the_cap_is_cut_with_an_error_naming_the_cap(fake: FakeArk, capped: ArkTasks,
+                                                                  tmp_path: Path, kind: str) -> None:
+    task = capped.submit(clip())
+    status = run_to_end(capped, task)
+    fake.inject(Fault("video", kind))
+    with pytest.raises(TransferAborted, match=r"download passed the cap of 1\.0 MiB.*max_download_mb"):
+        capped.download(task, tmp_path / "out.mp4", status)
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a partial one
+    capped.download(task, tmp_path / "out.mp4", status)  # the task is kept: the next try fetches it
+    assert (tmp_path / "out.mp4").read_bytes()[4:8] == b"ftyp"
+
+
+def test_a_video_announced_past_the_cap_is_refused_before_reading(fake: FakeArk, capped: ArkTasks,
+                                                                   tmp_path: Path) -> None:
+    task = capped.submit(clip())
+    status = run_to_end(capped, task)
+    fake.inject(Fault("video", "truncate", missing=2 << 20))  # Content-Length: the clip + 2 MiB
+    with pytest.raises(TransferAborted, match=r"download is 2\.\d MiB, over the cap of 1\.0 MiB"):
+        capped.download(task, tmp_path / "out.mp4", status)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_endless_api_answer_and_a_dripping_video_are_cut(fake: FakeArk, client: httpx.Client,
+                                                            tmp_path: Path) -> None:
+    slow = BodyLimits(max_bytes=1 << 20, deadline=0.3)
+    ark = ArkTasks("seedance-2.0", api_key=fake.api_key, base_url=fake.base_url, client=client, limits=slow)
+    task = ark.submit(clip())
+    fake.inject(Fault("get", "endless"))
+    with pytest.raises(TransferAborted, match="answer passed the cap of 2.3 MiB|deadline of 0.3s"):
+        ark.poll(task)
+    status = run_to_end(ark, task)
+    fake.inject(Fault("video", "drip"))  # a byte every 20 ms: no read ever times out
+    with pytest.raises(TransferAborted, match="deadline of 0.3s"):
+        ark.download(task, tmp_path / "out.mp4", status)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gzip_encoded_video_is_decoded_and_identity_is_asked_for(fake: FakeArk, capped: ArkTasks,
+                                                                   tmp_path: Path) -> None:
+    task = capped.submit(clip())
+    status = run_to_end(capped, task)
+    fake.inject(Fault("video", "gzip"))
+    capped.download(task, tmp_path / "out.mp4", status)
+    assert (tmp_path / "out.mp4").read_bytes() == fake_mp4(5, "1280x720")
+    assert fake.storage.requests[-1].headers["accept-encoding"] == "identity"
+
+
+def test_the_default_cap_comes_from_the_route(fake: FakeArk, ark: ArkTasks) -> None:
+    assert ark._session.limits.max_bytes == int(ark.route.max_download_mb * (1 << 20))
 
 
 def test_from_env_reads_the_key_and_base_url_and_a_configured_route(fake: FakeArk, client: httpx.Client) -> None:
@@ -350,7 +464,7 @@ def test_from_env_reads_the_key_and_base_url_and_a_configured_route(fake: FakeAr
     cn = dataclasses.replace(catalog.ROUTES["seedance-2.0"], name="seedance-cn",
                              model="doubao-seedance-2-0-260128", origin="shotmake.toml")
     ark = from_env(cn, {"ARK_API_KEY": fake.api_key, "ARK_BASE_URL": fake.base_url}, client=client)
-    ark.submit(clip(model="seedance-cn"))
+    ark.submit(clip())
     assert fake.creates()[0].json()["model"] == "doubao-seedance-2-0-260128"
     assert repr(ark) == f"ArkTasks(route='seedance-cn', base_url='{fake.base_url}')"
 
@@ -380,8 +494,9 @@ def test_the_registry_builds_the_adapter_from_the_catalogs_protocol(fake: FakeAr
     try:
         assert registry.unavailable("seedance-2.5") is None
         fast = registry.get("seedance-2.0-fast")
-        assert isinstance(fast, ArkTasks) and fast.estimate_cost(clip(model="seedance-2.0-fast")) == 1.0
-        fast.submit(clip(model="seedance-2.0-fast"))
+        assert isinstance(fast, ArkTasks) and fast.estimate_cost(clip()) == 1.0
+        assert fast._session.limits == BodyLimits.for_route(fast.route.max_download_mb)
+        fast.submit(clip())
         assert fake.creates()[0].json()["model"] == "dreamina-seedance-2-0-fast-260128"
     finally:
         registry.close()

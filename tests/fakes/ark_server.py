@@ -17,7 +17,9 @@ volcengine's ``volcenginesdkarkruntime``: ``resources/content_generation/tasks.p
 
 Errors are ``{"error": {"code", "message", "param", "type"}}``. Faults: queued ``Fault``s per
 route (``create``, ``get``, ``list``, ``delete``, ``video``), seeded ``chaos``, and per-shot
-outcomes by prompt marker (``blocked_terms``, ``stall_terms``, ``expire_terms``).
+outcomes by prompt marker (``blocked_terms``, ``stall_terms``, ``expire_terms``). A ``Fault`` whose
+kind is one of ``server.HOSTILE`` serves the route's honest answer in that hostile way (endless,
+a gzip bomb, dripping, gzip-encoded): the size cap and deadline tests.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .openai_server import fake_mp4
-from .server import FakeServer, Request, Response
+from .server import HOSTILE, FakeServer, Request, Response, hostile_body
 
 DEFAULT_KEY = "ark-test-key-5b0c7a11"
 #: model id -> (max reference images, max duration, resolutions): BytePlus and Volcano ids.
@@ -68,7 +70,8 @@ class Fault:
     ``kind``: ``status`` (answer ``status``/``code``), ``reset`` (cut the body after
     ``after_bytes``), ``truncate`` (declare ``missing`` more bytes than sent), ``lose_response``
     (do the work, then drop the connection: a create that started a task the client never hears of),
-    ``drop`` (drop the connection without doing anything), ``delay`` (wait ``seconds`` first).
+    ``drop`` (drop the connection without doing anything), ``delay`` (wait ``seconds`` first), or a
+    hostile body (``endless``, ``gzip_bomb``, ``drip``, ``gzip``: see ``server.hostile_body``).
     """
 
     route: str
@@ -237,6 +240,8 @@ class FakeArk(FakeServer):
                 response.abort_after = fault.after_bytes
             elif fault.kind == "truncate":
                 response.declared_length = len(response.body or b"") + fault.missing  # type: ignore[arg-type]
+            elif fault.kind in HOSTILE:
+                return hostile_body(fault.kind, response.body, response.headers)  # type: ignore[arg-type]
         return response
 
     def _fault(self, route: str) -> Fault | None:
@@ -472,6 +477,8 @@ class FakeArk(FakeServer):
             response.abort_after = fault.after_bytes
         elif fault is not None and fault.kind == "truncate":
             response.declared_length = len(response.body) + fault.missing  # type: ignore[arg-type]
+        elif fault is not None and fault.kind in HOSTILE:
+            return hostile_body(fault.kind, response.body, response.headers)  # type: ignore[arg-type]
         return response
 
 

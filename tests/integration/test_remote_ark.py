@@ -63,9 +63,10 @@ class ArkFakes(RemoteFakes):
         return super().env(ARK_API_KEY=ARK_KEY, ARK_BASE_URL=self.ark.base_url, **extra)
 
     def staged_create(self, server: FakeServer, request: Request) -> Callable[[], Response] | None:
-        if server is self.ark and request.method == "POST":
-            return lambda: self.ark._create(request)
-        return None
+        ark = self.ark
+        if server is ark and request.method == "POST" and request.path == f"{ark.prefix}/contents/generations/tasks":
+            return lambda: ark._create(request)
+        return super().staged_create(server, request)
 
     def tasks(self) -> Counter[tuple[str, int]]:
         """Tasks that exist (and bill), per (prompt, seed): takes of a shot share a prompt, not a seed."""

@@ -8,9 +8,11 @@ Wire protocol (the official SDKs' ``content_generation.tasks``; base ``ARK_BASE_
     GET    {base}/contents/generations/tasks?page_num=&page_size=&filter.model=   (the last 7 days)
     DELETE {base}/contents/generations/tasks/{id}   (cancel a queued task, or delete a finished one)
 
-Requests carry ``Authorization: Bearer $ARK_API_KEY``, and only to the API's own origin: the
-finished video sits on a storage host behind a signed URL that expires after about a day, and
-is fetched without credentials (``_credentials_for``).
+Every request goes through ``http.ApiSession``: ``Authorization: Bearer $ARK_API_KEY`` goes to
+the API's own origin and nowhere else (not across a redirect, never over plain http), and every
+answer and download is capped by the route's ``max_download_mb`` and the transfer deadline. The
+finished video sits on a storage host behind a signed URL that expires after about a day: the
+session fetches it without the key, as it would any other origin.
 
 The API has no idempotency key, so a create whose answer was lost is found again in the task
 list. A task does not record its prompt or inputs, only model, creation time, seed, duration,
@@ -43,16 +45,15 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
+from ..errors import ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
 from . import catalog
 from .base import InputFile, JobState, JobStatus, Provider, RenderRequest
 from .catalog import Route
-from .http import error_for_status, stream_to_file, transport_error
-from .openai_http import Credentials, ErrorBody, describe, parse_error_body
+from .http import ApiSession, BodyLimits, Credential, error_for_status, route_gone, transport_error
+from .openai_http import describe, parse_error_body
 
 DEFAULT_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"
 TASKS = "/contents/generations/tasks"
@@ -83,6 +84,11 @@ _TRANSIENT_TASK_CODES = frozenset({"InternalServiceError", "InternalError", "Ser
                                    "ServerOverloaded", "Timeout"})
 #: 429 codes that are an account setting, not a passing rate limit.
 _QUOTA_CODES = frozenset({"SetLimitExceeded", "AccountQuotaExceeded"})
+#: Error codes (prefixes) saying the model is not served to this key: retired, not activated for
+#: the account, or another region's id. Ark calls a served model an "endpoint" (not a URL path).
+MODEL_GONE_CODES = ("InvalidEndpoint", "ModelNotOpen", "ModelNotFound")
+#: What every API request asks for (the official SDKs send it too).
+_ACCEPT = {"Accept": "application/json"}
 
 
 class ArkTasks(Provider):
@@ -109,16 +115,24 @@ class ArkTasks(Provider):
         reconcile_skew: float = 5.0,
         reconcile_pages: int = 5,
         clock: Callable[[], float] = time.time,
+        limits: BodyLimits | None = None,
     ) -> None:
+        """``limits`` caps each answer and download (default: the route's ``max_download_mb``)."""
         info = catalog.adapter_route(route, ("ark-tasks",), "ArkTasks")
         if not api_key:
             raise ProviderUnavailable("ARK_API_KEY is not set; export it to render with this route",
                                       provider=info.name)
         self.name = info.name
         self.route = info
-        self._creds = Credentials(api_key=api_key, base_url=base_url)
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        try:
+            self._session = ApiSession(self._client, base_url, Credential("Authorization", api_key, "Bearer "),
+                                       provider=info.name, variable="ARK_BASE_URL",
+                                       limits=limits or BodyLimits.for_route(info.max_download_mb))
+        except TerminalError:
+            self.close()
+            raise
         self.prices = dict(prices) if prices is not None else dict(info.price)
         self.frame_ratio = frame_ratio
         self.poll_interval = poll_interval
@@ -134,7 +148,7 @@ class ArkTasks(Provider):
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"ArkTasks(route={self.name!r}, base_url={self._creds.base_url!r})"
+        return f"ArkTasks(route={self.name!r}, base_url={self._session.redact(self._session.base_url)!r})"
 
     # -- the Provider interface -------------------------------------------------------------------
     def estimate_cost(self, request: RenderRequest) -> float:
@@ -153,19 +167,19 @@ class ArkTasks(Provider):
         if found is not None:
             return found
         started = self.clock()
-        url = self._creds.url(TASKS)
         try:
-            response = self._client.post(url, json=body, headers=self._credentials_for(url))
+            response = self._session.request("POST", self._session.url(TASKS), headers=_ACCEPT,
+                                             node=request.node_id, json=body)
         except httpx.TransportError as exc:
             sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
             if sent:
                 self._remember_uncertain(request.key, started)
-            raise RetryableError(self._creds.redact(transport_error(exc).message), provider=self.name,
-                                 node=request.node_id, uncertain=sent) from exc
+            raise RetryableError(self._network(exc), provider=self.name, node=request.node_id,
+                                 uncertain=sent) from exc
         if response.status_code >= 400:
             if response.status_code in _UNCERTAIN_STATUSES:
                 self._remember_uncertain(request.key, started)
-            raise self._error(response, request.node_id, "create", create=True)
+            raise self._error(response, TASKS, request.node_id, "create", model=body["model"], create=True)
         with self._lock:
             self._uncertain.pop(request.key, None)
         try:
@@ -174,7 +188,7 @@ class ArkTasks(Provider):
             task_id = None
         if not isinstance(task_id, str) or not task_id:
             # Not retryable: the server accepted something, and a second create could pay twice.
-            raise TerminalError(f"create answered without a task id: {self._creds.redact(response.text[:200])}; check the "
+            raise TerminalError(f"create answered without a task id: {self._session.redact(response.text[:200])}; check the "
                                 "ModelArk console (Tasks) before rerunning", provider=self.name,
                                 node=request.node_id)
         return task_id
@@ -204,13 +218,14 @@ class ArkTasks(Provider):
 
         def describe_error(response: httpx.Response) -> str:
             failed.append(response.status_code)
-            return self._creds.redact(describe(parse_error_body(response)))
+            return self._session.redact(describe(parse_error_body(response)))
 
+        # Through the session: the signed URL is on the storage host (another origin: no key),
+        # and the body is cut at the route's cap and the transfer deadline (TransferAborted).
         try:
-            written = stream_to_file(self._client, url, dest, headers=self._credentials_for(url),
-                                     provider=self.name, describe_error=describe_error)
+            written = self._session.download(url, dest, describe_error=describe_error)
         except ProviderError as exc:
-            message = self._creds.redact(exc.message)
+            message = self._session.redact(exc.message)
             if failed and failed[0] in (403, 404, 410):
                 raise TerminalError(f"download {job_id}: {message}; the video URL has expired (Ark keeps "
                                     "results for about 24 hours): render the shot again", provider=self.name) from exc
@@ -249,7 +264,8 @@ class ArkTasks(Provider):
         matches: list[str] = []
         for page in range(1, self.reconcile_pages + 1):
             params = {"page_num": str(page), "page_size": "100", "filter.model": body["model"]}
-            listing = _json(self._send("GET", TASKS, node=request.node_id, what="reconcile", params=params), self.name)
+            listing = _json(self._send("GET", TASKS, node=request.node_id, what="reconcile", model=body["model"],
+                                       params=params), self.name)
             items = [t for t in listing.get("items") or [] if isinstance(t, dict)]
             reached_older = False
             for task in items:
@@ -341,29 +357,22 @@ class ArkTasks(Provider):
         }
 
     # -- plumbing ---------------------------------------------------------------------------------
-    def _credentials_for(self, url: str) -> dict[str, str]:
-        """The Authorization header, for the API's own origin only (never a storage host).
-
-        The one place the key is attached: a URL on any other scheme, host or port, such as
-        the signed video URL, is requested without it.
-        """
-        if _origin(url) != _origin(self._creds.base_url):
-            return {}
-        return {**self._creds.headers, "Accept": "application/json"}
-
     def _per_second(self, resolution: str) -> float:
         return float(self.prices.get(resolution, self.prices.get("*", 0.0)))
 
-    def _send(self, method: str, path: str, *, node: str = "", what: str = "", **kwargs: Any) -> httpx.Response:
-        url = self._creds.url(path)
+    def _send(self, method: str, path: str, *, node: str = "", what: str = "", model: str = "",
+              **kwargs: Any) -> httpx.Response:
+        """One API exchange through the session; a failure status raises the mapped error."""
         try:
-            response = self._client.request(method, url, headers=self._credentials_for(url), **kwargs)
+            response = self._session.request(method, self._session.url(path), headers=_ACCEPT, node=node, **kwargs)
         except httpx.TransportError as exc:
-            raise RetryableError(self._creds.redact(transport_error(exc).message), provider=self.name,
-                                 node=node) from exc
+            raise RetryableError(self._network(exc), provider=self.name, node=node) from exc
         if response.status_code >= 400:
-            raise self._error(response, node, what)
+            raise self._error(response, path, node, what, model=model)
         return response
+
+    def _network(self, exc: httpx.TransportError) -> str:
+        return transport_error(exc, provider=self.name, redact=self._session.redact).message
 
     def _remember_uncertain(self, key: str, started: float) -> None:
         with self._lock:
@@ -380,17 +389,26 @@ class ArkTasks(Provider):
             self._uncertain.pop(request.key, None)
         return found
 
-    def _error(self, response: httpx.Response, node: str, what: str, *, create: bool = False) -> ProviderError:
-        """Map an HTTP failure: moderation and refusals terminal, throttling retryable, a gone model unavailable."""
+    def _error(self, response: httpx.Response, path: str, node: str, what: str, *, model: str = "",
+               create: bool = False) -> ProviderError:
+        """Map an HTTP failure: moderation and refusals terminal, throttling retryable, a gone model ``RouteGone``.
+
+        A request about the model (a create, a list filtered by model: ``path`` is the task
+        collection) answered 404/410, a shutdown notice or a model-gone code means the route is
+        gone (``http.route_gone``); a request about one task (poll, delete) fails that node only.
+        """
         body = parse_error_body(response)
-        words = self._creds.redact(describe(body))
+        words = self._session.redact(describe(body))
         status = response.status_code
         code = body.code
-        if _model_gone(status, body, create):  # model gone: the route, not this shot, is unusable
-            return ProviderUnavailable(
-                f"{what}: {words}: the model {self.route.model!r} is not served at {self._creds.base_url} "
-                "(retired, not activated for this account, or another region's id): check the ModelArk "
-                "console, or route the shot elsewhere", provider=self.name, node=node)
+        about_model = path == TASKS
+        if route_gone(status, body.message, about_model=about_model) or (
+                about_model and code.startswith(MODEL_GONE_CODES)):
+            return RouteGone(
+                f"{what}: HTTP {status}: {words}: the model {model or self.route.model!r} is not served at "
+                f"{self._session.redact(self._session.base_url)} (retired, not activated for this account, or "
+                "another region's id): check the ModelArk console, or route the shot elsewhere",
+                provider=self.name, node=node)
         if any(m in code for m in _MODERATION):
             return TerminalError(f"{what}: rejected by content moderation: {words}{refusal_hint(code)}",
                                  provider=self.name, node=node)
@@ -437,7 +455,7 @@ class ArkTasks(Provider):
         err = task.get("error") if isinstance(task.get("error"), dict) else {}
         assert isinstance(err, dict)
         code = str(err.get("code") or "")
-        message = self._creds.redact(str(err.get("message") or "no reason given"))
+        message = self._session.redact(str(err.get("message") or "no reason given"))
         if raw not in _STATES:
             return TerminalError(f"task {job_id} has unknown status {raw!r}", provider=self.name)
         if raw == "expired":
@@ -476,24 +494,10 @@ def refusal_hint(code: str) -> str:
     return "; rephrase the prompt or change the images (a retry gets the same answer)"
 
 
-def _model_gone(status: int, body: ErrorBody, create: bool) -> bool:
-    """A create refused because the model or endpoint does not exist (here, for this key)."""
-    code = body.code
-    if code.startswith("InvalidEndpoint") or code in ("ModelNotOpen", "ModelNotFound"):
-        return True
-    return create and status == 404
-
-
 def _image(item: InputFile, role: str) -> dict[str, Any]:
     """A local image as an ``image_url`` content item (a base64 data URL: the API documents them)."""
     data = base64.b64encode(item.path.read_bytes()).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:{item.mime};base64,{data}"}, "role": role}
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def _json(response: httpx.Response, provider: str) -> dict[str, Any]:
