@@ -61,3 +61,13 @@ def test_no_record_of_a_failed_build_carries_a_url_credential(project: Path, run
     assert SECRET not in built.stdout and SECRET not in built.stderr
     hits = [p for p in project.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert hits == []
+
+
+def test_every_key_variable_is_a_secret_including_a_routes_own() -> None:
+    from shotmake.redaction import redact, secret_values
+
+    env = {"ARK_API_KEY": "ark-secret-0123456789", "DASHSCOPE_API_KEY": "sk-dash-0123456789",
+           "GATEWAY_API_KEY": "gw-secret-0123456789", "VOLC_ACCESS_TOKEN": "volc-token-0123456789",
+           "HOME": "/root/a-long-home-folder"}
+    assert set(secret_values(env)) == {v for k, v in env.items() if k != "HOME"}
+    assert "gw-secret" not in redact("HTTP 401: key gw-secret-0123456789 refused", env=env)

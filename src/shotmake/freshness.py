@@ -38,12 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
-from .redaction import scrub_urls
+from .redaction import is_secret_variable, scrub_urls
 
 #: Bump when snapshots or stamps change meaning: every one written before is then ignored.
 FORMAT = 1
-#: Credentials: only whether they are set goes into a stamp.
-CREDENTIALS = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_OAUTH_ACCESS_TOKEN", "DASHSCOPE_API_KEY")
 #: Variables whose values steer routes, endpoints or lint (none of them secret).
 SETTING_PREFIXES = ("SHOTMAKE_", "GOOGLE_CLOUD_")
 SETTING_SUFFIXES = ("_BASE_URL",)
@@ -151,7 +149,7 @@ def environment(env: Mapping[str, str]) -> dict[str, Any]:
     """The part of the environment a build's plan and lint depend on, with no secret in it."""
     settings = {k: scrub_urls(v) for k, v in env.items()
                 if k.startswith(SETTING_PREFIXES) or k.endswith(SETTING_SUFFIXES)}
-    return {"credentials": sorted(k for k in CREDENTIALS if env.get(k, "").strip()), "settings": settings}
+    return {"credentials": sorted(k for k in env if is_secret_variable(k) and env[k].strip()), "settings": settings}
 
 
 def cache_state(cache_dir: Path) -> list[Any]:

@@ -22,7 +22,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 #: Environment variables that hold secrets.
-SECRET_VARIABLES = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_OAUTH_ACCESS_TOKEN")
+SECRET_VARIABLES = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_OAUTH_ACCESS_TOKEN",
+                    "ARK_API_KEY", "DASHSCOPE_API_KEY")
+#: Any variable named like a credential is one too: a route in shotmake.toml may name its own
+#: (``key_env = ["GATEWAY_API_KEY"]``), and those must never reach output or disk either.
+SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 #: Variables whose URL values may carry credentials in their userinfo.
 URL_VARIABLE_SUFFIXES = ("_BASE_URL", "_URL", "_URI")
 #: Shorter values are not secrets worth the false positives of replacing them everywhere.
@@ -34,10 +38,15 @@ _SECRET_PARAM = re.compile(r"key|token|sig|secret|passw|auth|credential|session|
 _PARAM = re.compile(r"(?P<name>[^=&#]*)=(?P<value>[^&#]*)")
 
 
+def is_secret_variable(name: str) -> bool:
+    """Whether the environment variable ``name`` holds a credential (by name: values are never guessed)."""
+    return name in SECRET_VARIABLES or name.upper().endswith(SECRET_SUFFIXES)
+
+
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """The secret values present in ``env`` (default: the process environment), longest first."""
     env = os.environ if env is None else env
-    values = {env.get(name, "").strip() for name in SECRET_VARIABLES}
+    values = {value.strip() for name, value in env.items() if is_secret_variable(name)}
     for name, value in env.items():
         if name.endswith(URL_VARIABLE_SUFFIXES) and "@" in value:
             values |= _userinfo(value)
