@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 
 from ..errors import ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
-from . import catalog
+from . import catalog, http
 from .base import InputFile, JobState, JobStatus, Provider, RenderRequest
 from .catalog import Route
 from .http import ApiSession, BodyLimits, Credential, error_for_status, route_gone, transport_error
@@ -76,7 +76,6 @@ IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff
 MAX_BODY_BYTES = 64 * 1000 * 1000
 MAX_PROMPT = 5000
 #: Create answers after which the task may exist anyway (gateway timeouts, server errors).
-_UNCERTAIN_STATUSES = frozenset({408, 500, 502, 504})
 #: Refusals of the content itself (input or output moderation): never worth a retry.
 _MODERATION = ("SensitiveContentDetected", "RiskDetection")
 #: Failed-task codes where the task died for the server's reasons: a new submission may succeed.
@@ -140,8 +139,8 @@ class ArkTasks(Provider):
         self.reconcile_skew = reconcile_skew
         self.reconcile_pages = reconcile_pages
         self.clock = clock
-        #: Node key -> time just before a create whose outcome is unknown (answer lost, 5xx).
-        self._uncertain: dict[str, float] = {}
+        #: Creates whose outcome is unknown (answer lost, 5xx), adopted by the next submit.
+        self._uncertain = http.UncertainCreates()
         #: Task id -> the signed video URL of a finished task. Kept in memory only: status
         #: metadata is persisted, and the URL is a short-lived credential for the video.
         self._videos: dict[str, str] = {}
@@ -163,7 +162,7 @@ class ArkTasks(Provider):
         with ``reconcile``: an in-process retry never pays twice for a task that did start.
         """
         body = self.build_body(request)
-        found = self._find_uncertain(request)
+        found = self._uncertain.adopt(request, self.reconcile)
         if found is not None:
             return found
         started = self.clock()
@@ -172,16 +171,13 @@ class ArkTasks(Provider):
                                              node=request.node_id, json=body)
         except httpx.TransportError as exc:
             sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-            if sent:
-                self._remember_uncertain(request.key, started)
+            self._uncertain.failed(request.key, started, error=exc)
             raise RetryableError(self._network(exc), provider=self.name, node=request.node_id,
                                  uncertain=sent) from exc
         if response.status_code >= 400:
-            if response.status_code in _UNCERTAIN_STATUSES:
-                self._remember_uncertain(request.key, started)
+            self._uncertain.failed(request.key, started, status=response.status_code)
             raise self._error(response, TASKS, request.node_id, "create", model=body["model"], create=True)
-        with self._lock:
-            self._uncertain.pop(request.key, None)
+        self._uncertain.settled(request.key)
         try:
             task_id = _json(response, self.name).get("id")
         except RetryableError:
@@ -374,20 +370,6 @@ class ArkTasks(Provider):
     def _network(self, exc: httpx.TransportError) -> str:
         return transport_error(exc, provider=self.name, redact=self._session.redact).message
 
-    def _remember_uncertain(self, key: str, started: float) -> None:
-        with self._lock:
-            self._uncertain.setdefault(key, started)
-
-    def _find_uncertain(self, request: RenderRequest) -> str | None:
-        """After an uncertain create of this key, return the task it started, if the list shows one."""
-        with self._lock:
-            started = self._uncertain.get(request.key)
-        if started is None:
-            return None
-        found = self.reconcile(request, started)  # a failure here keeps the key uncertain
-        with self._lock:
-            self._uncertain.pop(request.key, None)
-        return found
 
     def _error(self, response: httpx.Response, path: str, node: str, what: str, *, model: str = "",
                create: bool = False) -> ProviderError:
@@ -424,7 +406,7 @@ class ArkTasks(Provider):
         error = error_for_status(status, words, headers=response.headers, provider=self.name, node=node)
         if isinstance(error, RetryableError):
             return RetryableError(f"{what}: {error.message}", provider=self.name, node=node,
-                                  retry_after=error.retry_after, uncertain=create and status in _UNCERTAIN_STATUSES)
+                                  retry_after=error.retry_after, uncertain=create and status in http.UncertainCreates.STATUSES)
         return TerminalError(f"{what}: {error.message}", provider=self.name, node=node)
 
     def _status(self, job_id: str, task: Mapping[str, Any]) -> JobStatus:

@@ -547,9 +547,10 @@ class UncertainCreates:
 
     def failed(self, key: str, sent_at: float, *, status: int | None = None,
                error: BaseException | None = None) -> None:
-        """Record a failed create if it may have reached the server (not a refused connection)."""
+        """Record a failed create if it may have reached the server: an answer in ``STATUSES``, or
+        a transport ``error`` (or an error caused by one) other than a refused connection."""
         reached = (status in self.STATUSES if status is not None else
-                   not isinstance(getattr(error, "__cause__", None), _NOT_SENT))
+                   not isinstance(error, _NOT_SENT) and not isinstance(getattr(error, "__cause__", None), _NOT_SENT))
         if reached:
             with self._lock:
                 self._sent.setdefault(key, sent_at)
