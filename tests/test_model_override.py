@@ -14,6 +14,7 @@ import pytest
 
 from shotmake.providers.base import RenderRequest
 from shotmake.providers.registry import EnvironmentRegistry
+from tests.fakes.ark_server import FakeArk
 from tests.fakes.dashscope_server import FakeDashScope
 from tests.fakes.gemini_interactions_server import FakeInteractions
 from tests.fakes.openai_server import FakeOpenAI, decoded_form
@@ -28,7 +29,7 @@ BEFORE_SHUTDOWNS = datetime.date(2026, 9, 1)
 def fakes() -> Iterator[dict[str, FakeServer]]:
     # FakeInteractions is the Gemini API with Omni's Interactions beside Veo and the image models.
     servers: dict[str, FakeServer] = {"openai": FakeOpenAI(), "gemini": FakeInteractions(), "vertex": FakeVertex(),
-                                      "dashscope": FakeDashScope()}
+                                      "dashscope": FakeDashScope(), "ark": FakeArk()}
     for server in servers.values():
         server.start()
     yield servers
@@ -43,7 +44,8 @@ def registry_for(fakes: dict[str, FakeServer]) -> EnvironmentRegistry:
            "GOOGLE_CLOUD_PROJECT": vertex.project, "GOOGLE_OAUTH_ACCESS_TOKEN": vertex.token,  # type: ignore[attr-defined]
            "SHOTMAKE_VERTEX_BASE_URL": vertex.url,
            "DASHSCOPE_API_KEY": fakes["dashscope"].api_key,  # type: ignore[attr-defined]
-           "DASHSCOPE_BASE_URL": fakes["dashscope"].base_url}  # type: ignore[attr-defined]
+           "DASHSCOPE_BASE_URL": fakes["dashscope"].base_url,  # type: ignore[attr-defined]
+           "ARK_API_KEY": fakes["ark"].api_key, "ARK_BASE_URL": fakes["ark"].base_url}  # type: ignore[attr-defined]
     return EnvironmentRegistry(env=env, today=BEFORE_SHUTDOWNS)
 
 
@@ -64,6 +66,7 @@ VIDEO_CASES = [
     ("veo-3.1-vertex", "vertex", "veo-3.1-fast-generate-001", lambda r: r.path.split("/models/")[1].split(":")[0]),
     ("gemini-omni", "gemini", "gemini-omni-1.1-flash", lambda r: json.loads(r.body)["model"]),
     ("wan-3.0", "dashscope", "wan2.7-t2v", lambda r: json.loads(r.body)["model"]),
+    ("seedance-2.0", "ark", "dreamina-seedance-2-0-fast-260128", lambda r: json.loads(r.body)["model"]),
 ]
 
 
