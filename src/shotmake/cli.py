@@ -230,6 +230,25 @@ def _lifecycle_or_stop(episode: Any, the_plan: Any, stale: Any, config: Any) -> 
     return _report_findings(episode, lifecycle(the_plan, stale, config.catalog, datetime.date.today()))
 
 
+def _lifecycle_of(episode: Any) -> list[Any]:
+    """Plan ``episode`` against the cache and check SM120, as ``plan`` does (no cache yet: all is dirty)."""
+    config = _config(episode)
+    settings = _settings(click.get_current_context())
+    if not settings.cache_dir.exists():  # validate and lint never create the cache
+        from .cache import file_digest
+        from .routing import route_plan
+
+        the_plan = _specs().plan(episode, file_digest, config.catalog)
+        the_plan, _ = route_plan(the_plan, _registry(config).unavailable, config.fallbacks(), config.catalog)
+        return _lifecycle_or_stop(episode, the_plan, the_plan.order, config)
+    cache = _cache(settings)
+    try:
+        the_plan, stale = _plan(episode, cache, config)
+    finally:
+        cache.close()
+    return _lifecycle_or_stop(episode, the_plan, stale, config)
+
+
 def _report_findings(episode: Any, findings: list[Any]) -> list[Any]:
     """Print lint findings to stderr (kept for the up-to-date stamp); raise LintFailed on errors."""
     lines = click.get_current_context().meta.setdefault("shotmake.lint_lines", [])
@@ -330,7 +349,7 @@ def validate(episodes: tuple[Path, ...]) -> None:
     """
     for path in episodes:
         episode = _load(path, check=True)  # what validate accepts, plan plans
-        _config(episode)
+        _lifecycle_of(episode)  # and nothing that would render on a retired route
         seconds = sum(s.duration for s in episode.shots.values())
         click.echo(f"{path}: ok: {len(episode.characters)} characters, {len(episode.shots)} shots, "
                    f"{len(episode.sequences)} sequences, {seconds:.1f}s")
@@ -338,8 +357,7 @@ def validate(episodes: tuple[Path, ...]) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("episodes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.pass_context
-def lint(ctx: click.Context, episodes: tuple[Path, ...]) -> None:
+def lint(episodes: tuple[Path, ...]) -> None:
     """Check specs against each provider's rules before a cent is spent.
 
     Errors (exit 2) are requests a provider would reject: too many reference images, a
@@ -353,14 +371,7 @@ def lint(ctx: click.Context, episodes: tuple[Path, ...]) -> None:
     for path in episodes:
         try:
             spec = _load(path)
-            findings = _lint_or_stop(spec)
-            config = _config(spec)
-            cache = _cache(_settings(ctx))
-            try:
-                the_plan, stale = _plan(spec, cache, config)
-            finally:
-                cache.close()
-            findings += _lifecycle_or_stop(spec, the_plan, stale, config)
+            findings = _lint_or_stop(spec) + _lifecycle_of(spec)
         except LintFailed:
             failed = True
             continue

@@ -45,7 +45,7 @@ def test_retired_routes_refuse_before_any_request_and_cached_renders_keep_buildi
     with RemoteFakes() as fakes:
         # The fakes still serve the retired models: only shotmake's catalog can stop the spend.
         fakes.gemini.image_models = (*GEMINI_IMAGE_MODELS, "gemini-3-pro-image-preview")
-        for command in (["lint", spec.name], ["plan", spec.name], ["build", spec.name]):
+        for command in (["validate", spec.name], ["lint", spec.name], ["plan", spec.name], ["build", spec.name]):
             done = fakes.run(command, tmp_path)
             assert done.returncode == 2, (command, done.stderr)
             assert "SM120 error" in done.stderr and "Traceback" not in done.stderr
