@@ -364,6 +364,8 @@ def test_malformed_and_unknown_operations_are_terminal_and_say_which(
         veo.poll(vertex_name)
     with pytest.raises(TerminalError, match="not a Gemini operation name"):
         veo.download(vertex_name, tmp_path / "clip.mp4", JobStatus(state="succeeded"))
+    with pytest.raises(TerminalError, match="not a Gemini operation name"):  # `$` alone would accept it
+        veo.poll("models/veo-3.1-generate-preview/operations/abc\n")
     assert fake.requests == []
     with pytest.raises(TerminalError, match="HTTP 404.*not found.*the operation is unknown or expired"):
         veo.poll("models/veo-3.1-generate-preview/operations/never-created")

@@ -633,3 +633,13 @@ def test_sm151_wan_takes_whole_seconds() -> None:
     assert finding.field == "shots[0].duration" and "whole seconds, not 4.5 s" in finding.message
     assert check(spec(shot("s1", provider="wan-2.7", duration=5)), "SM151") == []
     assert check(spec(shot("s1", provider="local", duration=4.5)), "SM151") == []
+
+
+def test_sm113_the_720p_extension_rule_is_the_routes_own() -> None:
+    """Veo extends only 720p clips; a route whose catalog names no extension resolutions (Omni) extends any."""
+    veo = spec(shot("s1", provider="veo-3.1", duration=8, resolution="1080p"),
+               shot("s2", provider="veo-3.1", duration=7, resolution="1080p", extends="s1"))
+    assert {f.field for f in check(veo, "SM113")} == {"shots[1].extends", "shots[1].resolution"}
+    omni = spec(shot("s1", provider="gemini-omni", duration=8, resolution="1080p"),
+                shot("s2", provider="gemini-omni", duration=5, resolution="1080p", extends="s1"))
+    assert check(omni, "SM113") == []

@@ -784,14 +784,15 @@ class _Checker:
             self.report("SM113", f"{shot.path}.extends",
                         f"{route.name} extends only clips it rendered itself; '{source.id}' renders on "
                         f"{source.provider}", f"route '{source.id}' to {route.name} too", shot=shot)
-        if source.resolution != "720p":
+        allowed = route.extension_resolutions
+        if allowed and source.resolution not in allowed:
             self.report("SM113", f"{shot.path}.extends",
-                        f"{route.name} extends only 720p clips; '{source.id}' is {source.resolution}",
-                        f"set resolution: 720p on '{source.id}'", shot=shot)
-        if shot.resolution != "720p":
+                        f"{route.name} extends only {_either(list(allowed))} clips; '{source.id}' is "
+                        f"{source.resolution}", f"set resolution: {allowed[0]} on '{source.id}'", shot=shot)
+        if allowed and shot.resolution not in allowed:
             self.report("SM113", f"{shot.path}.resolution",
-                        f"a {route.name} extension is 720p only, not {shot.resolution}", "set resolution: 720p",
-                        shot=shot)
+                        f"a {route.name} extension is {_either(list(allowed))} only, not {shot.resolution}",
+                        f"set resolution: {allowed[0]}", shot=shot)
         if not route.extension_step:  # the extension adds the shot's duration (Omni), within the route's range
             if not route.accepts_duration(shot.duration):
                 self.report("SM114", f"{shot.path}.duration",

@@ -93,6 +93,8 @@ class Route:
     first_frame: bool = False
     last_frame: bool = False
     extension: bool = False
+    #: Resolutions an extension (and the clip it extends) may have; empty: any the route renders.
+    extension_resolutions: tuple[str, ...] = ()
     #: Seconds an extension call adds, and the longest result it can produce.
     extension_step: float = 0.0
     extension_max_total: float = 0.0

@@ -57,7 +57,7 @@ class GeminiVeo(VeoAdapter):
     backend = "gemini"
     label = "Gemini"
     # A gateway may name operations "operations/{id}"; the SDK polls them at /v1beta/operations/{id}.
-    operation = re.compile(r"^(?:models/(?P<model>[^/]+)/)?operations/[^/]+$")
+    operation = re.compile(r"(?:models/(?P<model>[^/\s]+)/)?operations/[^/\s]+")  # matched whole (fullmatch)
     operation_shape = "models/<model>/operations/<id> or operations/<id>"
     gone_hint = (" (the video is gone: the Gemini API deletes generated videos 2 days after "
                  "generation; re-render the shot)")

@@ -138,7 +138,7 @@ class VeoAdapter(Provider, ABC):
         url = self._create_url(request)
         response = self._send("POST", url, request.node_id, json=self.build_body(request), create=True)
         name = wire.json_body(response, provider=self.name, node=request.node_id).get("name")
-        if not isinstance(name, str) or not self.operation.match(name):
+        if not isinstance(name, str) or not self.operation.fullmatch(name):
             raise TerminalError(f"create answered without an operation name: {str(name)[:200]}",
                                 provider=self.name, node=request.node_id)
         return name
@@ -250,7 +250,7 @@ class VeoAdapter(Provider, ABC):
 
     # -- plumbing ---------------------------------------------------------------------------
     def _match(self, job_id: str) -> re.Match[str]:
-        match = self.operation.match(job_id)
+        match = self.operation.fullmatch(job_id)
         if match is None:
             raise TerminalError(f"not a {self.label} operation name: {job_id!r} (expected {self.operation_shape})",
                                 provider=self.name)

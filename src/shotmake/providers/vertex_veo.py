@@ -72,8 +72,8 @@ class VertexVeo(VeoAdapter):
     backend = "vertex"
     label = "Vertex"
     operation = re.compile(
-        r"^(?P<model_path>projects/[^/]+/locations/[^/]+/publishers/google/models/(?P<model>[^/:]+))"
-        r"/operations/[^/]+$"
+        r"(?P<model_path>projects/[^/\s]+/locations/[^/\s]+/publishers/google/models/(?P<model>[^/:\s]+))"
+        r"/operations/[^/\s]+"
     )
     operation_shape = "projects/<p>/locations/<l>/publishers/google/models/<m>/operations/<id>"
     gone_hint = " (the Cloud Storage object is gone; check the bucket's lifecycle rules, then re-render)"
