@@ -650,3 +650,24 @@ def test_a_node_whose_job_exists_keeps_its_route_when_the_key_goes_missing(
     built = run("build", "keys.yaml", "--json", "-q")
     assert built.exit_code == 1 and "GEMINI_API_KEY" in built.stderr
     assert not (project / "keys.lock").exists()  # the paid job is not replaced by a stand-in
+
+
+def test_a_job_the_provider_no_longer_knows_does_not_jam_its_node(
+        project: Path, run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 404 on polling a journalled job fails the node for good (not polled again build after build);
+    --resubmit-rejected creates it again."""
+    write_project(project, "veo-3.1", 4, '[remote]\npoll_interval = 0.01\nstall_minutes = 0.005\n')
+    with FakeGemini(api_key=SECRET, polls_until_done=0) as fake:
+        monkeypatch.setenv("GEMINI_API_KEY", SECRET)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        fake.faults.append(stall())  # the first shot's job is created, then never finishes in this build
+        assert run("build", "keys.yaml", "-j", "1").exit_code == 1
+        fake.operations.clear()  # the provider forgot it (expired, deleted)
+        lost = run("build", "keys.yaml", "--json", "-j", "1")
+        assert lost.exit_code == 1 and "HTTP 404" in lost.stderr
+        polls = len(fake.route_requests("poll"))
+        again = run("build", "keys.yaml", "--json", "-j", "1")
+        assert again.exit_code == 1 and "--resubmit-rejected" in again.stderr
+        assert len(fake.route_requests("poll")) == polls  # not polled again: the answer would be the same
+        fixed = run("build", "keys.yaml", "--json", "-j", "1", "--resubmit-rejected")
+        assert fixed.exit_code == 0, fixed.output

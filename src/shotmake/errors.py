@@ -13,8 +13,9 @@
           ├── InternalError        exit_code 70  an unexpected exception: a bug in shotmake
           └── ProviderError                      a provider refused or failed a render
                 ├── RetryableError               429 / 5xx / overload / reset: try again later
-                └── TerminalError                policy rejection, invalid argument, one job's
-                      │                          output gone (expired, deleted): never retry
+                └── TerminalError                policy rejection, invalid argument: never retry
+                      ├── JobGone                one job or its output unknown (404: expired, deleted):
+                      │                          failed for good until --resubmit-rejected
                       └── ProviderUnavailable    no key, circuit open: try a fallback route
                             └── RouteGone        the vendor says the model or endpoint is gone
 
@@ -249,6 +250,13 @@ class RouteGone(ProviderUnavailable):
     generate call answered 404/410, a shutdown notice, an unknown endpoint), never for one
     job's video or file. The route takes no new jobs for the rest of the build.
     """
+
+
+class JobGone(TerminalError):
+    """The provider no longer knows one job or its output (a 404/410 on a poll or a download:
+    expired, deleted, created with another account). Asking again gets the same answer, and a new
+    create may pay twice, so the node fails for good until ``--resubmit-rejected`` says to create
+    the job anew. Never about the model (that is ``RouteGone``)."""
 
 
 class TransferAborted(RunError):

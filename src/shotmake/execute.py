@@ -31,6 +31,7 @@ from .costs import PriceOverrides, SpendLimit, estimate
 from .errors import (
     BudgetExceeded,
     InternalError,
+    JobGone,
     MediaError,
     ProviderError,
     ProviderUnavailable,
@@ -672,7 +673,12 @@ class Executor:
         last_change = started
         last_progress: float | None = None
         while True:
-            status: JobStatus = self._call(node, provider.name, lambda: provider.poll(job_id))
+            try:
+                status: JobStatus = self._call(node, provider.name, lambda: provider.poll(job_id))
+            except JobGone as exc:  # polling it next build gets the same 404 (errors.py): fail for good
+                if record:
+                    self._record_failure(node, exc)
+                raise
             if status.state == "succeeded":
                 return status
             if status.state == "failed":

@@ -48,7 +48,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
+from ..errors import JobGone, ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
 from . import catalog, http
 from .base import InputFile, JobState, JobStatus, Provider, RenderRequest
 from .catalog import Route
@@ -401,7 +401,7 @@ class ArkTasks(Provider):
             return TerminalError(f"{what}: HTTP {status}: {words}; check ARK_API_KEY (and ARK_BASE_URL: keys "
                                  "belong to one region)", provider=self.name, node=node)
         if status == 404:
-            return TerminalError(f"{what}: HTTP 404: {words}; the task is unknown (deleted, older than 7 days, "
+            return JobGone(f"{what}: HTTP 404: {words}; the task is unknown (deleted, older than 7 days, "
                                  "or created with another key or region)", provider=self.name, node=node)
         error = error_for_status(status, words, headers=response.headers, provider=self.name, node=node)
         if isinstance(error, RetryableError):

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
+from ..errors import JobGone, ProviderError, ProviderUnavailable, RetryableError, RouteGone, TerminalError
 from . import http
 
 #: The Gemini API's host and version (Veo and the image models share them).
@@ -92,6 +92,8 @@ def error_for_response(
     if isinstance(error, TerminalError) and any(w in message.lower() for w in TRANSIENT_WORDS):
         return RetryableError(str(error.message), provider=provider, node=node,
                               retry_after=http.parse_retry_after(response.headers))
+    if response.status_code in (404, 410) and not about_model:  # one operation or file (route_gone said so)
+        return JobGone(error.message, provider=provider, node=node)
     return error
 
 

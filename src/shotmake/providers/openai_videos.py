@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError, RetryableError, RouteGone, TerminalError
+from ..errors import JobGone, ProviderError, RetryableError, RouteGone, TerminalError
 from . import catalog
 from .base import InputFile, JobState, JobStatus, Provider, RenderRequest
 from .http import GONE_NOTICE, BodyLimits, UncertainCreates, parse_poll_after_ms, route_gone
@@ -425,9 +425,7 @@ class OpenAIVideos(Provider):
                 if "expire" in body.message.lower()
                 else "deleted, expired, or created with another key/base URL"
             )
-            return TerminalError(
-                f"{what}: HTTP 404: {words}; the video is {hint}", provider=self.name, node=node
-            )
+            return JobGone(f"{what}: HTTP 404: {words}; the video is {hint}", provider=self.name, node=node)
         return http_error(response, self._session, provider=self.name, node=node, what=what)
 
     def _shutdown_text(self, status: int, words: str) -> str:
