@@ -205,3 +205,26 @@ def test_fake_generate_content_is_strict_where_the_api_is(fake: FakeGemini) -> N
              "generationConfig": {"responseModalities": ["IMAGE"]}},
         ]
         assert [client.post(url, headers=headers, json=b).status_code for b in bad] == [400] * 4
+
+
+@pytest.mark.parametrize(("mime", "codec"), [("image/jpeg", "mjpeg"), ("image/webp", "libwebp")])
+def test_a_sheet_answered_as_jpeg_or_webp_is_stored_as_the_png_its_node_promises(
+    fake: FakeGemini, tmp_path: Path, mime: str, codec: str
+) -> None:
+    from shotmake import media
+
+    answer = tmp_path / f"answer.{codec}"
+    try:
+        media.run(["-f", "lavfi", "-i", "testsrc=size=64x36", "-frames:v", "1", "-c:v", codec, "-f", "image2",
+                   str(answer)])
+    except media.MediaError:
+        pytest.skip(f"this ffmpeg cannot encode {codec}")
+    fake.answer_image = (mime, answer.read_bytes())
+    with httpx.Client() as client:
+        adapter = GeminiImage(KEY, route="gemini-3-pro-image", base_url=fake.url, client=client)
+        meta = adapter.render(sheet(), tmp_path / "sheet.png")
+    assert (tmp_path / "sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert meta["mime"] == "image/png" and meta["answered_mime"] == mime
+    info = media.probe(tmp_path / "sheet.png")
+    assert info.video is not None and (info.video.width, info.video.height) == (64, 36)
+    assert not list(tmp_path.glob(".answer-*"))  # no leftover of the answer

@@ -168,6 +168,18 @@ def _url(path: str | Path) -> str:
     return f"file:{path}"
 
 
+#: The demuxer for each still-image type a model may answer (read as the type it claims).
+IMAGE_DEMUXERS = {"image/png": "png_pipe", "image/jpeg": "jpeg_pipe", "image/webp": "webp_pipe"}
+
+
+def image_to_png(src: Path, mime: str, dest: Path, *, timeout: float | None = 120) -> None:
+    """Re-encode the still ``src`` (a ``mime`` image, e.g. the JPEG a model answered) as PNG at ``dest``."""
+    if mime not in IMAGE_DEMUXERS:
+        raise MediaError(f"{src}: cannot read a {mime} image; expected one of {', '.join(IMAGE_DEMUXERS)}")
+    run(["-f", IMAGE_DEMUXERS[mime], "-protocol_whitelist", INPUT_PROTOCOLS, "-i", _url(src), "-frames:v", "1",
+         "-c:v", "png", "-f", "image2", str(dest)], timeout=timeout)
+
+
 def input_args(path: str | Path) -> list[str]:
     """ffmpeg input options for a media file: its extension's demuxer, local files only."""
     return ["-f", demuxer(path), "-protocol_whitelist", INPUT_PROTOCOLS, "-i", _url(path)]

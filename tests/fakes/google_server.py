@@ -524,6 +524,8 @@ class FakeGemini(FakeVeoBase):
         self.gateway_names = gateway_names
         #: Image model ids generateContent serves (a test may add retired ones a gateway still serves).
         self.image_models: tuple[str, ...] = GEMINI_IMAGE_MODELS
+        #: (mime, bytes) to answer instead of a drawn PNG (the API may answer JPEG or WebP).
+        self.answer_image: tuple[str, bytes] | None = None
         self.api_key = api_key
         self.image_thoughts = image_thoughts
         #: When set, file downloads redirect to this other origin (as Google's go to a signed
@@ -712,9 +714,9 @@ class FakeGemini(FakeVeoBase):
             w_ratio, h_ratio = (int(n) for n in aspect.split(":"))
             base = IMAGE_BASE[size]
             width, height = (base, base * h_ratio // w_ratio) if w_ratio >= h_ratio else (base * w_ratio // h_ratio, base)
-            final = sample_png(max(width, 1), max(height, 1))
+            mime, final = self.answer_image or ("image/png", sample_png(max(width, 1), max(height, 1)))
             self.last_image = final
-            parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(final).decode()},
+            parts.append({"inlineData": {"mimeType": mime, "data": base64.b64encode(final).decode()},
                           "thoughtSignature": "c2lnbmF0dXJl"})
         return Response.json({"candidates": [{"content": {"role": "model", "parts": parts},
                                               "finishReason": "STOP", "index": 0}],

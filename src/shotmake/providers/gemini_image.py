@@ -18,6 +18,7 @@ import base64
 import binascii
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -166,11 +167,29 @@ class GeminiImage(Provider):
         except (binascii.Error, ValueError) as exc:
             raise RetryableError("the image part is not valid base64", provider=self.name,
                                  node=request.node_id) from exc
-        http.write_atomically(dest, [raw])
+        if mime == "image/png":
+            http.write_atomically(dest, [raw])
+        else:
+            self._store_as_png(raw, mime, dest, request.node_id)
         if progress is not None:
             progress(1.0)
-        return {"backend": "gemini", "model": body.get("modelVersion") or model, "mime": mime,
-                "bytes": len(raw), "finish_reason": finish, "text": text[:2000]}
+        return {"backend": "gemini", "model": body.get("modelVersion") or model, "mime": "image/png",
+                "answered_mime": mime, "bytes": dest.stat().st_size, "finish_reason": finish, "text": text[:2000]}
+
+    def _store_as_png(self, raw: bytes, mime: str, dest: Path, node: str) -> None:
+        """A sheet node promises a PNG: re-encode a JPEG or WebP answer (read as the type it claims)."""
+        from .. import media  # ffmpeg only for the rare non-PNG answer
+        from ..errors import MediaError
+
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".answer-") as private:  # a fresh folder
+            answer, converted = Path(private) / "answer", Path(private) / "sheet.png"
+            answer.write_bytes(raw)
+            try:
+                media.image_to_png(answer, mime, converted)
+            except MediaError as exc:
+                raise RetryableError(f"the {mime} image the model answered cannot be read: "
+                                     f"{exc.message.splitlines()[0]}", provider=self.name, node=node) from exc
+            http.write_atomically(dest, [converted.read_bytes()])
 
     def _pick_image(self, body: Mapping[str, Any], node: str) -> tuple[str, str, str, str]:
         """Return (mime, base64, text, finishReason) of the first non-thought image, or raise why not."""
