@@ -1,8 +1,8 @@
 """Wan over DashScope end to end, through the CLI a user runs, against the loopback DashScope fake.
 
-* the pilot with its character-free shots on ``wan-2.7`` (the character shots stay on ``local``:
-  this branch has no other live route's adapter) builds: one create per Wan clip, and a
-  rebuild sends nothing;
+* the pilot with its character-free shots on ``wan-2.7`` and its character shots on
+  ``gemini-omni`` (sheets drawn by ``gemini-3-pro-image``, sent to Omni as references) builds: one
+  create per clip on each route, and a rebuild sends nothing;
 * character sheets go to Wan as r2v references, uploaded to the temporary store once and
   reused across shots and across builds (the upload record lives in the cache directory);
 * seeded chaos on the DashScope fake plus SIGKILLs at seeded points: every Wan clip is still
@@ -21,7 +21,9 @@ from pathlib import Path
 
 from shotmake.cache import Cache
 from tests.fakes.dashscope_server import CREATE, FakeDashScope, Fault, throttled
+from tests.fakes.gemini_interactions_server import FakeInteractions
 from tests.fakes.harness import (
+    GEMINI_KEY,
     Killer,
     RemoteFakes,
     files_containing,
@@ -39,7 +41,7 @@ class WanFakes(RemoteFakes):
     """The usual fakes plus DashScope (its API and its storage host, two origins)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(gemini=FakeInteractions(api_key=GEMINI_KEY, polls_until_done=2))
         self.dashscope = FakeDashScope(api_key=DASHSCOPE_KEY, polls_to_finish=2)
         self.servers = (*self.servers, self.dashscope, self.dashscope.storage)
 
@@ -60,8 +62,10 @@ class WanFakes(RemoteFakes):
 
 
 def pilot_on_wan(root: Path) -> Path:
-    """The pilot, its character-free shots (cliffs, signal) routed to wan-2.7, and a small master."""
-    text = PILOT.read_text()
+    """The pilot: character-free shots (cliffs, signal) on wan-2.7, the rest on gemini-omni with
+    sheets from gemini-3-pro-image, and a small master."""
+    text = PILOT.read_text().replace("  provider: local ", "  provider: gemini-omni\n  sheet_provider: "
+                                                          "gemini-3-pro-image ", 1)
     for sid in ("cliffs", "signal"):
         text = text.replace(f"  - id: {sid}\n", f"  - id: {sid}\n    provider: wan-2.7\n")
     text += "\ndelivery:\n  format: {resolution: 480p, fps: 12}\n"
@@ -80,7 +84,11 @@ def test_the_pilot_with_establishing_shots_on_wan_builds_once(tmp_path: Path) ->
         build = fakes.run(["build", spec.name, "--json", "-j", "4"], tmp_path)
         result = summary(build)
         assert build.returncode == 0 and result["failed"] == [], build.stderr
-        assert fakes.video_jobs() == {p: 1 for p in wan_clips.values()}
+        assert Counter(fakes.dashscope.jobs_by_prompt()) == {p: 1 for p in wan_clips.values()}
+        omni = [r.json() for r in fakes.gemini.requests if r.method == "POST" and r.path.endswith("/interactions")]
+        omni_clips = [nid for nid, (provider, _) in prompts.items() if provider == "gemini-omni"]
+        assert len(omni) == len(omni_clips) == 5  # one create per character clip, none twice
+        assert all(any(c.get("type") == "image" for step in b["input"] for c in step["content"]) for b in omni)
         bodies = [r.json() for r in fakes.dashscope.creates()]
         assert {b["model"] for b in bodies} == {"wan2.7-t2v"} and len(bodies) == 2
         assert all(b["parameters"]["prompt_extend"] is False and b["parameters"]["watermark"] is False
