@@ -25,7 +25,7 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -311,7 +311,7 @@ def parse_catalog(text: str, file: str = "routes.toml") -> tuple[str, dict[str, 
 
 @functools.cache
 def _builtin() -> tuple[str, Mapping[str, Protocol], Mapping[str, Route]]:
-    text = resources.files("shotmake.providers").joinpath("routes.toml").read_text(encoding="utf-8")
+    text = Path(__file__).with_name("routes.toml").read_text(encoding="utf-8")  # packaged beside this module
     reviewed, protocols, routes = parse_catalog(text)
     return reviewed, MappingProxyType(protocols), MappingProxyType(routes)
 
