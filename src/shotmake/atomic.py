@@ -18,8 +18,9 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK = 1 << 20
 #: What ``open()`` would give a new file under the process umask (read once, at import).
@@ -29,22 +30,18 @@ os.umask(_UMASK)
 DEFAULT_MODE = 0o666 & ~_UMASK
 
 
-def write_chunks(dest: Path, chunks: Iterable[bytes], *, mode: int | None = None, durable: bool = True) -> int:
-    """Write ``chunks`` to ``dest`` atomically; return the bytes written.
+@contextlib.contextmanager
+def _replacing(dest: Path, *, mode: int | None, durable: bool) -> Iterator[BinaryIO]:
+    """A fresh temp file beside ``dest``, renamed over it when the block ends without error.
 
-    ``dest`` is either whole or untouched: if writing or the iterable raises (a reset, a short
-    download), the temp file is removed and the error goes on. ``mode`` defaults to what a new
-    file gets under the umask; ``durable`` fsyncs the file and its folder (skip it only for
-    files whose loss costs a recomputation, never a payment).
+    The one place that creates, flushes, fsyncs, renames and cleans up: ``dest`` is whole or
+    untouched, and a temp file never outlives a failed write.
     """
     dest = Path(dest)
     fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    written = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
+            yield out
             out.flush()
             os.fchmod(out.fileno(), DEFAULT_MODE if mode is None else mode)
             if durable:
@@ -56,6 +53,21 @@ def write_chunks(dest: Path, chunks: Iterable[bytes], *, mode: int | None = None
         raise
     if durable:
         fsync_dir(dest.parent)
+
+
+def write_chunks(dest: Path, chunks: Iterable[bytes], *, mode: int | None = None, durable: bool = True) -> int:
+    """Write ``chunks`` to ``dest`` atomically; return the bytes written.
+
+    ``dest`` is either whole or untouched: if writing or the iterable raises (a reset, a short
+    download), the temp file is removed and the error goes on. ``mode`` defaults to what a new
+    file gets under the umask; ``durable`` fsyncs the file and its folder (skip it only for
+    files whose loss costs a recomputation, never a payment).
+    """
+    written = 0
+    with _replacing(dest, mode=mode, durable=durable) as out:
+        for chunk in chunks:
+            out.write(chunk)
+            written += len(chunk)
     return written
 
 
@@ -75,30 +87,13 @@ def copy_file(source: str | Path, dest: Path, *, mode: int | None = None) -> int
     The kernel copies (``copy_file_range``: a reflink where the filesystem shares extents) when
     it can, else the bytes go through user space.
     """
-    with open(source, "rb") as src:
+    with open(source, "rb") as src, _replacing(dest, mode=mode, durable=True) as out:
         size = os.fstat(src.fileno()).st_size
-
-        def chunks() -> Iterable[bytes]:
-            while block := src.read(CHUNK):
-                yield block
-
-        fd, temp = tempfile.mkstemp(dir=Path(dest).parent, prefix=f".{Path(dest).name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if not _kernel_copy(src.fileno(), out.fileno(), size):
-                    src.seek(0)
-                    out.seek(0)
-                    out.truncate()
-                    shutil.copyfileobj(src, out, CHUNK)
-                out.flush()
-                os.fchmod(out.fileno(), DEFAULT_MODE if mode is None else mode)
-                os.fsync(out.fileno())
-            os.replace(temp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-    fsync_dir(Path(dest).parent)
+        if not _kernel_copy(src.fileno(), out.fileno(), size):
+            src.seek(0)
+            out.seek(0)
+            out.truncate()
+            shutil.copyfileobj(src, out, CHUNK)
     return size
 
 
