@@ -90,6 +90,47 @@ def one_shot_project(root: Path, provider: str = "sora-2", duration: int = 4,
     return spec
 
 
+#: The demo episode (the tests route its shots to the vendors' fakes).
+PILOT = Path(__file__).resolve().parents[2] / "episodes" / "pilot.yaml"
+#: Two characters with sheets, as every remote episode of the tests has them.
+CHARACTERS = """\
+characters:
+  mei:
+    name: Mei
+    description: a girl with a short black bob and a yellow raincoat
+    sheet: true
+  kai:
+    name: Kai
+    description: a tall boy with auburn hair and a green scarf
+    sheet: true
+"""
+#: A small master: conforming is not what the remote tests are about.
+SMALL_MASTER = "delivery:\n  format: {resolution: 480p, fps: 12}\n"
+
+
+def character_episode(root: Path, episode: str, defaults: str, shots: list[str], *, per_sequence: int = 0) -> Path:
+    """Write ``<episode>.yaml`` (Mei and Kai with sheets, ``defaults`` as a flow mapping, ``shots`` as YAML
+    list items, sequences of ``per_sequence`` shots or one, a small master) and the fast config."""
+    ids = [line.split("- id:", 1)[1].split()[0] for line in shots]
+    size = per_sequence or len(ids)
+    sequences = [f"  - id: part{n}\n    shots: [{', '.join(ids[i:i + size])}]"
+                 for n, i in enumerate(range(0, len(ids), size))]
+    spec = root / f"{episode}.yaml"
+    spec.write_text(f"version: 1\nepisode: {episode}\nstyle:\n  look: hand-drawn anime\ndefaults: {defaults}\n"
+                    + CHARACTERS + SMALL_MASTER + "shots:\n" + "\n".join(shots) + "\nsequences:\n"
+                    + "\n".join(sequences) + "\n")
+    write_fast_config(root)
+    return spec
+
+
+def pilot_project(root: Path, edit: Callable[[str], str]) -> Path:
+    """Write the demo pilot as ``edit`` routes it, with a small master, and the fast config."""
+    spec = root / "pilot.yaml"
+    spec.write_text(edit(PILOT.read_text()) + "\n" + SMALL_MASTER)
+    write_fast_config(root)
+    return spec
+
+
 class RemoteFakes:
     """A FakeOpenAI and a FakeGemini, and the environment that points shotmake at them."""
 

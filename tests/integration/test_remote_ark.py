@@ -29,7 +29,14 @@ from shotmake.cache import Cache
 from shotmake.providers.ark_tasks import TOKENS_PER_SECOND, seed_for
 from shotmake.providers.catalog import ROUTES
 from tests.fakes.ark_server import FakeArk, decoded_images, rate_limited, sent_content, server_error
-from tests.fakes.harness import Killer, RemoteFakes, files_containing, summary, write_fast_config
+from tests.fakes.harness import (
+    Killer,
+    RemoteFakes,
+    character_episode,
+    files_containing,
+    summary,
+    write_fast_config,
+)
 from tests.fakes.server import FakeServer, Request, Response
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,26 +159,6 @@ def test_storm_rerouted_to_seedance_sends_sheets_as_references_and_builds_once(t
 
 # -- chaos and SIGKILL --------------------------------------------------------------------------------
 
-EPISODE = """\
-version: 1
-episode: squall
-style:
-  look: hand-drawn anime
-defaults:
-  provider: seedance-2.0
-  resolution: 720p
-  duration: 4
-characters:
-  mei:
-    description: a girl with a short black bob and a yellow raincoat
-    sheet: true
-  kai:
-    description: a tall boy with auburn hair and a green scarf
-    sheet: true
-delivery:
-  format: {resolution: 480p, fps: 12}
-shots:
-"""
 #: Per-shot refusals, and how each must read.
 REFUSALS = {"(s02)": ("job", r"content moderation.*OutputVideoSensitiveContentDetected"),
             "(s05)": ("privacy", r"real person.*stylised.*asset library")}
@@ -182,11 +169,7 @@ def squall(root: Path, shots: int) -> Path:
     for i in range(shots):
         who = ["{mei}", "{kai}", "{mei} and {kai}", "The sea"][i % 4]
         lines.append(f"  - id: s{i:02d}\n    prompt: \"{who} braves the squall on the pier (s{i:02d}).\"")
-    ids = ", ".join(f"s{i:02d}" for i in range(shots))
-    spec = root / "squall.yaml"
-    spec.write_text(EPISODE + "\n".join(lines) + f"\nsequences:\n  - id: all\n    shots: [{ids}]\n")
-    write_fast_config(root)
-    return spec
+    return character_episode(root, "squall", "{provider: seedance-2.0, resolution: 720p, duration: 4}", lines)
 
 
 def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:

@@ -22,7 +22,6 @@ import random
 import re
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +38,10 @@ from tests.fakes.google_server import (
 from tests.fakes.harness import (
     Killer,
     RemoteFakes,
+    character_episode,
     files_containing,
     node_prompts,
     summary,
-    write_fast_config,
 )
 
 #: How each terminal failure must read (the provider's words, and why).
@@ -124,34 +123,8 @@ def chaos_episode(root: Path, seed: int, shots: int) -> Chaos:
         rng.shuffle(pool)
         for kind, sid in zip(kinds_wanted, pool):
             faults[sid] = kind
-    sequences = [plan[i:i + 5] for i in range(0, len(plan), 5)]
-    seq_lines = [f"  - id: part{n}\n    shots: [{', '.join(f's{i:02d}' for i in range(n * 5, n * 5 + len(s)))}]"
-                 for n, s in enumerate(sequences)]
-    spec = root / "chaos.yaml"
-    spec.write_text(textwrap.dedent("""\
-        version: 1
-        episode: chaos
-        style:
-          look: hand-drawn anime
-        defaults:
-          provider: veo-3.1-fast
-          sheet_provider: gemini-3-pro-image
-          resolution: 720p
-          duration: 8
-        characters:
-          mei:
-            name: Mei
-            description: a girl with a short black bob and a yellow raincoat
-            sheet: true
-          kai:
-            name: Kai
-            description: a tall boy with auburn hair and a green scarf
-            sheet: true
-        delivery:
-          format: {resolution: 480p, fps: 12}
-        shots:
-        """) + "\n".join(lines) + "\nsequences:\n" + "\n".join(seq_lines) + "\n")
-    write_fast_config(root)
+    spec = character_episode(root, "chaos", "{provider: veo-3.1-fast, sheet_provider: gemini-3-pro-image, "
+                             "resolution: 720p, duration: 8}", lines, per_sequence=5)
     chaos = Chaos(spec=spec, faults=faults)
     chaos.prompts = node_prompts(spec)
     return chaos

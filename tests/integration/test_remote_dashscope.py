@@ -26,15 +26,15 @@ from tests.fakes.harness import (
     GEMINI_KEY,
     Killer,
     RemoteFakes,
+    character_episode,
     files_containing,
     node_prompts,
+    pilot_project,
     summary,
-    write_fast_config,
 )
 from tests.fakes.server import FakeServer, Request, Response
 
 DASHSCOPE_KEY = "sk-test-NEVER-WRITE-ME-dashscope-3c71a0"
-PILOT = Path(__file__).resolve().parents[2] / "episodes" / "pilot.yaml"
 
 
 class WanFakes(RemoteFakes):
@@ -64,15 +64,13 @@ class WanFakes(RemoteFakes):
 def pilot_on_wan(root: Path) -> Path:
     """The pilot: character-free shots (cliffs, signal) on wan-2.7, the rest on gemini-omni with
     sheets from gemini-3-pro-image, and a small master."""
-    text = PILOT.read_text().replace("  provider: local ", "  provider: gemini-omni\n  sheet_provider: "
-                                                          "gemini-3-pro-image ", 1)
-    for sid in ("cliffs", "signal"):
-        text = text.replace(f"  - id: {sid}\n", f"  - id: {sid}\n    provider: wan-2.7\n")
-    text += "\ndelivery:\n  format: {resolution: 480p, fps: 12}\n"
-    spec = root / "pilot.yaml"
-    spec.write_text(text)
-    write_fast_config(root)
-    return spec
+    def route(text: str) -> str:
+        text = text.replace("  provider: local ", "  provider: gemini-omni\n  sheet_provider: gemini-3-pro-image ", 1)
+        for sid in ("cliffs", "signal"):
+            text = text.replace(f"  - id: {sid}\n", f"  - id: {sid}\n    provider: wan-2.7\n")
+        return text
+
+    return pilot_project(root, route)
 
 
 def test_the_pilot_with_establishing_shots_on_wan_builds_once(tmp_path: Path) -> None:
@@ -104,43 +102,12 @@ def test_the_pilot_with_establishing_shots_on_wan_builds_once(tmp_path: Path) ->
         assert files_containing([tmp_path], fakes.secrets) == []
 
 
-SHEETS = """\
-version: 1
-episode: sheets
-style:
-  look: hand-drawn anime
-defaults:
-  provider: wan-2.7
-  resolution: 720p
-  duration: 5
-characters:
-  mei:
-    name: Mei
-    description: a girl with a short black bob and a yellow raincoat
-    sheet: true
-  kai:
-    name: Kai
-    description: a tall boy with auburn hair and a green scarf
-    sheet: true
-shots:
-{shots}
-sequences:
-  - id: all
-    shots: [{ids}]
-delivery:
-  format: {{resolution: 480p, fps: 12}}
-"""
-
-
 def sheets_episode(root: Path, shots: list[tuple[str, str, str]]) -> Path:
     """``shots``: (id, prompt, extra YAML lines) -> an episode on wan-2.7 with two sheeted characters."""
     lines = []
     for sid, prompt, extra in shots:
         lines.append(f"  - id: {sid}\n    prompt: \"{prompt}\"" + (f"\n    {extra}" if extra else ""))
-    spec = root / "sheets.yaml"
-    spec.write_text(SHEETS.format(shots="\n".join(lines), ids=", ".join(s[0] for s in shots)))
-    write_fast_config(root)
-    return spec
+    return character_episode(root, "sheets", "{provider: wan-2.7, resolution: 720p, duration: 5}", lines)
 
 
 def test_sheets_are_uploaded_once_and_reused_across_shots_and_rebuilds(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ import random
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -37,8 +36,10 @@ from tests.fakes.harness import (
     GEMINI_KEY,
     Killer,
     RemoteFakes,
+    character_episode,
     files_containing,
     node_prompts,
+    pilot_project,
     summary,
     write_fast_config,
 )
@@ -50,8 +51,6 @@ from tests.integration.test_remote_chaos import (
     faulted_answers,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def omni_fakes(**options: object) -> RemoteFakes:
     """The usual fakes, with the Gemini API one also speaking the Interactions API."""
@@ -60,14 +59,9 @@ def omni_fakes(**options: object) -> RemoteFakes:
 
 def pilot_on_omni(root: Path) -> Path:
     """The demo pilot with every character shot on gemini-omni and the sheets on Gemini image."""
-    text = (ROOT / "episodes" / "pilot.yaml").read_text()
-    text = text.replace("  provider: local ", "  provider: local\n  sheet_provider: gemini-3-pro-image ")
-    text = re.sub(r"(\n    characters: \[[^\]]*\])", r"\1\n    provider: gemini-omni", text)
-    text += "\ndelivery:\n  format: {resolution: 480p, fps: 12}\n"
-    spec = root / "pilot.yaml"
-    spec.write_text(text)
-    write_fast_config(root)
-    return spec
+    return pilot_project(root, lambda text: re.sub(
+        r"(\n    characters: \[[^\]]*\])", r"\1\n    provider: gemini-omni",
+        text.replace("  provider: local ", "  provider: local\n  sheet_provider: gemini-3-pro-image ")))
 
 
 def test_pilot_on_gemini_omni_builds_once_with_sheets_as_reference_images(tmp_path: Path) -> None:
@@ -148,33 +142,8 @@ def omni_episode(root: Path, seed: int, shots: int) -> Chaos:
     rng.shuffle(leaves)
     for kind, sid in zip(["rai", "stall", "expired"] + (["rai"] if shots >= 16 else []), leaves):
         faults[sid] = kind
-    ids = [f"s{i:02d}" for i in range(len(plan))]
-    seqs = [f"  - id: part{n}\n    shots: [{', '.join(ids[n * 5:n * 5 + 5])}]" for n in range((len(ids) + 4) // 5)]
-    spec = root / "omni.yaml"
-    spec.write_text(textwrap.dedent("""\
-        version: 1
-        episode: omni
-        style:
-          look: hand-drawn anime
-        defaults:
-          provider: gemini-omni
-          sheet_provider: gemini-3-pro-image
-          resolution: 720p
-          duration: 8
-        characters:
-          mei:
-            name: Mei
-            description: a girl with a short black bob and a yellow raincoat
-            sheet: true
-          kai:
-            name: Kai
-            description: a tall boy with auburn hair and a green scarf
-            sheet: true
-        delivery:
-          format: {resolution: 480p, fps: 12}
-        shots:
-        """) + "\n".join(lines) + "\nsequences:\n" + "\n".join(seqs) + "\n")
-    write_fast_config(root)
+    spec = character_episode(root, "omni", "{provider: gemini-omni, sheet_provider: gemini-3-pro-image, "
+                             "resolution: 720p, duration: 8}", lines, per_sequence=5)
     chaos = Chaos(spec=spec, faults=faults)
     chaos.prompts = node_prompts(spec)
     return chaos
