@@ -52,6 +52,7 @@ Secrets never go here: keys come only from the environment.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
@@ -176,7 +177,14 @@ def load_config(root: str | Path) -> Config:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SpecError("file is not valid UTF-8", location=SourceLocation(str(path), line, 1)) from exc
-    return parse_config(text, str(path))
+    return _parsed(text, str(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str, file: str) -> Config:
+    # One command asks for the project's config several times (the spec's routes, lint, the plan):
+    # the file is read each time, and parsed once per content (a Config is frozen, safe to share).
+    return parse_config(text, file)
 
 
 # -- parsing ---------------------------------------------------------------------------------
