@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from shotmake.errors import SourceLocation
-from shotmake.lint import RULES, Finding, find_secret, has_errors, lifecycle, lint, redact
+from shotmake.lifecycle import lifecycle
+from shotmake.lint import RULES, Finding, find_secret, has_errors, lint, redact
 from shotmake.model import Episode
 from shotmake.plan import build_plan
 from shotmake.providers.catalog import ROUTES

@@ -225,7 +225,7 @@ def _lifecycle_or_stop(episode: Any, the_plan: Any, stale: Any, config: Any) -> 
     """SM120: refuse (exit 2) before anything is sent when a dirty node would render on a retired route."""
     import datetime
 
-    from .lint import lifecycle
+    from .lifecycle import lifecycle
 
     return _report_findings(episode, lifecycle(the_plan, stale, config.catalog, datetime.date.today()))
 

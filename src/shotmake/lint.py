@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from .errors import SourceLocation
 from .formats import RENDITIONS, rendition_size, rendition_upscale
-from .model import Episode, Node, Shot, clip_seconds
-from .plan import Plan, character_references_sent, delivery_choice
+from .model import Episode, Shot, clip_seconds
+from .plan import character_references_sent, delivery_choice
 from .prompts import shot_characters
 from .providers.catalog import ROUTES, Route
 
@@ -217,7 +217,7 @@ def lint(
         for finding, shot in checker.found
         if finding.rule not in silenced and (shot is None or finding.rule not in episode.shots[shot].ignore)
     ]
-    return sorted(kept, key=_position)
+    return sorted(kept, key=position)
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:
@@ -225,7 +225,8 @@ def has_errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
 
 
-def _position(finding: Finding) -> tuple[Any, ...]:
+def position(finding: Finding) -> tuple[Any, ...]:
+    """Sort key: by file, line and column (unlocated findings last), then rule and field."""
     loc = finding.location
     where = (0, loc.file, loc.line, loc.column) if loc is not None else (1, "", 0, 0)
     return (*where, finding.rule, finding.field)
@@ -246,7 +247,8 @@ def _either(values: list[str], word: str = "or") -> str:
     return f"{', '.join(values[:-1])} {word} {values[-1]}"
 
 
-def _count(n: int, noun: str) -> str:
+def count_of(n: int, noun: str) -> str:
+    """``3 nodes``, ``1 node``."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
@@ -459,7 +461,7 @@ class _Checker:
             if len(found) > limit:
                 takes = f"takes at most {limit}" if limit else f"takes no {noun}s"
                 self.report("SM150", f"{shot.path}.characters" if shot.characters else f"{shot.path}.prompt",
-                            f"{_count(len(found), noun)} ({_either(found, 'and')}); {route.name} {takes}",
+                            f"{count_of(len(found), noun)} ({_either(found, 'and')}); {route.name} {takes}",
                             RULES["SM150"].fix, shot=shot)
 
     def whole_seconds(self, shot: Shot, route: Route) -> None:
@@ -491,7 +493,7 @@ class _Checker:
             if char.sheet is None and not char.references:
                 continue
             what = _either([w for w, on in (("character sheet", char.sheet is not None),
-                                            (_count(len(char.references), "reference image"),
+                                            (count_of(len(char.references), "reference image"),
                                              bool(char.references))) if on], "and")
             self.report(
                 "SM101", self.character_field(shot, cid),
@@ -670,7 +672,7 @@ class _Checker:
             what = "input images" if route.frames_share_references else "reference images"
             limit = (f"takes no {what}" if route.max_references == 0
                      else f"takes at most {route.max_references}")
-            message = f"{_count(len(images), what[:-1])} ({_either(images, 'and')}); {route.name} {limit}"
+            message = f"{count_of(len(images), what[:-1])} ({_either(images, 'and')}); {route.name} {limit}"
             if route.frames_share_references:
                 message += " (the first frame and references share one input image)"
                 hint = "keep one input image, or route the shot to seedance-2.0 (up to 9 reference images)"
@@ -718,8 +720,8 @@ class _Checker:
         if frames and len(sent) <= route.max_references < total:
             self.report(
                 "SM141", f"{shot.path}.{frames[0][0]}",
-                f"{_count(total, 'reference image')} on {route.name} ({len(sent)} references and "
-                f"{_count(len(frames), 'frame')} sent as references); it takes at most {route.max_references}",
+                f"{count_of(total, 'reference image')} on {route.name} ({len(sent)} references and "
+                f"{count_of(len(frames), 'frame')} sent as references); it takes at most {route.max_references}",
                 "drop plates from `references:` or the frame, or split the characters across shots", shot=shot)
 
     def inline_images_only(self, shot: Shot, route: Route) -> None:
@@ -989,56 +991,3 @@ class _Checker:
                 continue  # the local renderer draws any aspect
             self.report("SM211", field, f"{route.name} renders {_either(list(route.aspects))}, not {aspect}",
                         f"set aspect: \"{route.aspects[0]}\", or pick another image route")
-
-
-# --------------------------------------------------------------------------------------------
-# Lifecycle (SM120): needs the plan and the cache, so it runs after planning, not on the spec
-
-
-def lifecycle_route(node: Node, routes: Mapping[str, Route]) -> Route | None:
-    """The route whose lifecycle governs ``node``: its own, or the one that sends its pinned model."""
-    route = routes.get(node.provider)
-    if route is None:
-        return None
-    model = str(node.manifest.get("model", ""))
-    if model and model != route.model:
-        exact = [r for r in routes.values() if r.protocol == route.protocol and r.model == model]
-        if exact:
-            return exact[0]
-    return route
-
-
-def lifecycle(plan: Plan, dirty: Iterable[str], routes: Mapping[str, Route], today: datetime.date) -> list[Finding]:
-    """SM120: nodes in ``dirty`` that would render on a retired route, one finding per route.
-
-    Each finding names the date, the successor and how many of the episode's nodes on that route
-    are cached (those are served, never rendered again). Nothing else reads the clock.
-    """
-    dirty = set(dirty)
-    on_route: dict[str, list[Node]] = {}
-    for nid in plan.order:
-        node = plan.node(nid)
-        if node.kind not in ("clip", "sheet", "plate"):
-            continue
-        route = lifecycle_route(node, routes)
-        if route is not None and route.status_on(today) == "retired":
-            on_route.setdefault(route.name, []).append(node)
-    silenced = set(plan.episode.lint.get("ignore", ()))
-    findings = []
-    for name, nodes in on_route.items():
-        route = routes[name]
-        todo = [n for n in nodes if n.id in dirty
-                and not (n.kind == "clip" and "SM120" in plan.episode.shots[n.labels["shot"]].ignore)]
-        if not todo or "SM120" in silenced:
-            continue
-        cached = len(nodes) - sum(1 for n in nodes if n.id in dirty)
-        shown = ", ".join(n.id for n in todo[:5]) + (f" and {len(todo) - 5} more" if len(todo) > 5 else "")
-        succeed = f"; its successor is {route.successor}" if route.successor else "; it has no successor"
-        message = (f"{route.name} ({route.model}) was retired on {route.retired_on}{succeed}: "
-                   f"{_count(len(todo), 'node')} would render on it ({shown}); "
-                   f"{cached} of the episode's {len(nodes)} nodes on it are cached and stay in use")
-        hint = (f"route them to {route.successor}" if route.successor else "route them to a live route") + \
-            f", or add `fallback` under [routes.\"{route.name}\"] in shotmake.toml"
-        findings.append(Finding("SM120", "error", message, todo[0].location, todo[0].id, hint))
-    return sorted(findings, key=_position)
-    # -- SM3xx: media a viewer sees ---------------------------------------------------------
