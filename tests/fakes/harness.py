@@ -228,10 +228,16 @@ class Killer:
             self._timer.start()
 
     def disarm(self) -> None:
-        """Stop watching (after the process ended by itself)."""
+        """Stop watching (after the process ended by itself).
+
+        A kill already under way (a timer that fired as the build was ending) is waited for, so that
+        it cannot finish later and drop the requests of the next build.
+        """
         if self._timer is not None:
             self._timer.cancel()
         with self._cond:
+            while self._state == "freezing":
+                self._cond.wait()
             self._state = "idle"
             self._cond.notify_all()
 
