@@ -52,6 +52,33 @@ class SheetSpec:
 
 
 @dataclass(frozen=True)
+class Voice:
+    """How a character sounds: a description injected verbatim wherever it speaks, and an optional sample.
+
+    ``sample`` is a project file (a recording, or a clip the character speaks in) sent as
+    reference audio/video to the routes that take one (``Route.voice_samples``).
+    """
+
+    description: str = ""
+    sample: str | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One spoken line of a shot: who says it, the words (never paraphrased), how, and when.
+
+    ``start``/``end`` are seconds into the shot's clip; unset, the line is timed across the
+    shot by its length (``dialogue.line_spans``).
+    """
+
+    speaker: str
+    line: str
+    delivery: str = ""
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass(frozen=True)
 class Character:
     """A character of the bible: its description is injected verbatim into every prompt."""
 
@@ -62,6 +89,7 @@ class Character:
     sheet: SheetSpec | None = None
     cameo: str | None = None
     sora_character: str | None = None
+    voice: Voice | None = None
     location: SourceLocation | None = None
 
 
@@ -97,6 +125,8 @@ class Shot:
     pick: int = 1
     subtitle: str = ""
     voiceover: str | None = None
+    #: Spoken lines, in order (compiled into the prompt and into subtitle cues).
+    dialogue: tuple[Line, ...] = ()
     #: Lint rule ids silenced for this shot (e.g. ``SM104``).
     ignore: tuple[str, ...] = ()
     title: str = ""
@@ -165,6 +195,8 @@ class Episode:
     #: Project-level lint settings (``max_sequence_seconds``, ``ignore``).
     lint: Mapping[str, Any] = field(default_factory=dict)
     locations: Mapping[str, SourceLocation] = field(default_factory=dict)
+    #: The language of the dialogue and of the prompt's own labels (``en``, ``zh``...).
+    language: str = "en"
 
     def where(self, path: str) -> SourceLocation | None:
         """Return the source location of a field path such as ``shots[3].prompt``."""

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from .formats import rendition_size
 from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot
-from .prompts import compile_negative, compile_sheet_prompt, compile_shot_prompt, shot_characters, style_text
+from .dialogue import line_spans, sample_kind
+from .prompts import (
+    compile_negative,
+    compile_sheet_prompt,
+    compile_shot_prompt,
+    shot_characters,
+    speakers,
+    style_text,
+)
 from .providers.catalog import ROUTES, Route
 from .reasons import Context, describe_changes
 
@@ -132,6 +140,54 @@ def character_references_sent(shot: Shot, route: Route) -> bool:
     return route.references_with_frames or route.frames_as_references or not uses_frames
 
 
+def voice_samples_sent(episode: Episode, shot: Shot, route: Route) -> list[tuple[str, str, str]]:
+    """``(character, kind, path)`` of each speaking character's voice sample the route takes.
+
+    A sample goes where the route lists its kind (``voice_samples``), within the route's count
+    for that kind of reference; elsewhere the voice is held by its description (lint SM163).
+    """
+    limits = {"audio": route.max_reference_audios, "video": route.max_reference_videos}
+    used = dict.fromkeys(limits, 0)
+    for cid in shot_characters(shot):  # the characters' own reference clips and recordings come first
+        char = episode.characters.get(cid)
+        for ref in char.references if char is not None else ():
+            kind = sample_kind(ref)
+            if kind is not None:
+                used[kind] += 1
+    sent = []
+    for cid in speakers(shot):
+        char = episode.characters.get(cid)
+        sample = char.voice.sample if char is not None and char.voice is not None else None
+        kind = sample_kind(sample) if sample else None
+        if sample and kind in route.voice_samples and used[kind] < limits[kind]:
+            used[kind] += 1
+            sent.append((cid, kind, sample))
+    return sent
+
+
+def dialogue_cues(episode: Episode, shot_id: str, relative_to_shown: bool = True) -> list[list[Any]]:
+    """``[start, end, speaker name, line]`` per spoken line of a shot, in seconds.
+
+    Times run from the start of the shot's own clip (an extension's lines come after the clip it
+    extends), or, ``relative_to_shown``, from the first frame the cut shows (``trim.in``), clipped
+    to what it shows: a line cut away entirely is dropped.
+    """
+    from .model import clip_seconds, shown_seconds
+
+    shot = episode.shots[shot_id]
+    offset = clip_seconds(episode.shots, shot_id) - shot.duration
+    cues = []
+    for line, (a, b) in zip(shot.dialogue, line_spans(shot.dialogue, shot.duration), strict=True):
+        name = episode.characters[line.speaker].name if line.speaker in episode.characters else line.speaker
+        start, end = a + offset, b + offset
+        if relative_to_shown:
+            start, end = max(0.0, start - shot.trim_in), min(shown_seconds(episode.shots, shot_id), end - shot.trim_in)
+            if end <= start:
+                continue
+        cues.append([round(start, 3), round(end, 3), name, line.line])
+    return cues
+
+
 def sheet_size(aspect: str, size: str) -> tuple[int, int]:
     """Pixel size of a sheet: the size class sets the long side, the aspect the short one."""
     long_side = SHEET_LONG_SIDE.get(size, 1024)
@@ -187,7 +243,7 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
     for char in episode.characters.values():
         if char.sheet is not None:
             sheets[char.id] = image_node(
-                "sheet", char.id, char.sheet.provider, char.sheet.model, compile_sheet_prompt(char, episode.style),
+                "sheet", char.id, char.sheet.provider, char.sheet.model, compile_sheet_prompt(char, episode.style, episode.language),
                 char.sheet.aspect, char.sheet.size, reference_files(char.references), char.location,
                 {"character": char.id, "name": char.name})
 
@@ -199,7 +255,7 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
             plate_files[plate.id] = [plate.file, digest_file(Path(plate.file))]
         else:
             plate_nodes[plate.id] = image_node(
-                "plate", plate.id, plate.provider, plate.model, f"{plate.prompt}\n\n{style_text(episode.style)}".strip(),
+                "plate", plate.id, plate.provider, plate.model, f"{plate.prompt}\n\n{style_text(episode.style, episode.language)}".strip(),
                 plate.aspect, plate.size, [], plate.location, {"plate": plate.id, "name": plate.id})
 
     # Clips depend on other clips (through `after:` frames and `extends:`), so create them in that order.
@@ -236,6 +292,16 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
                 user_files.extend(files)
                 references.extend(digest for _, digest in files)
         references.extend(use_plate(pid) for pid in shot.references)
+        voice_inputs: dict[str, tuple[str, int]] = {}
+        voice_samples: list[list[str]] = []
+        if shot.dialogue and character_references_sent(shot, route):
+            for cid, kind, path in voice_samples_sent(episode, shot, route):
+                files = reference_files([path])
+                user_files.extend(files)
+                references.append(files[0][1])
+                same_kind = sum(1 for _, p in user_files[:-1] if sample_kind(p) == kind)
+                voice_inputs[cid] = (kind, same_kind + 1)
+                voice_samples.append([cid, path])
         first_frame = use_plate(shot.first_frame) if shot.first_frame else None
         last_frame = use_plate(shot.last_frame) if shot.last_frame else None
         if shot.after:
@@ -263,7 +329,7 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
             "recipe": RECIPES["clip"],
             "provider": route.name,
             "model": shot.model or route.model,
-            "prompt": compile_shot_prompt(shot, episode),
+            "prompt": compile_shot_prompt(shot, episode, route.dialogue, voice_inputs),
             "negative_prompt": compile_negative(shot, episode.style),
             "duration": shot.duration,
             "width": width,
@@ -282,8 +348,13 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
             manifest["last_frame"] = last_frame
         if extends is not None:
             manifest["extends"] = extends
+        if shot.dialogue and route.protocol == "local":
+            # The test card draws each line and sounds it during its cue: the timing is its content.
+            manifest["dialogue"] = dialogue_cues(episode, shot.id, relative_to_shown=False)
         labels = {"shot": shot.id, "characters": [episode.characters[c].name for c in present],
                   "reference_files": user_files}
+        if voice_samples:
+            labels["voice_samples"] = voice_samples
         takes[shot.id] = []
         for take in range(1, shot.takes + 1):
             take_manifest = dict(manifest)
@@ -421,7 +492,7 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
                 digest = digest_file(Path(path))
                 voiceovers.append([i, j, digest])
                 voice_files[digest] = path
-    subtitles = [[episode.shots[s].subtitle for s in seq.shots] for seq in episode.sequences]
+    subtitles = [[subtitle_of(episode, s) for s in seq.shots] for seq in episode.sequences]
     has_subtitles = any(text for row in subtitles for text in row)
     subtitle_settings = delivery.get("subtitles", {})
     burn = bool(subtitle_settings.get("burn", False)) and has_subtitles
@@ -498,6 +569,15 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
                     {"master": clean.key, "rendition": kind, "size": [width, height], "format": fmt_manifest,
                      **burn_extra},
                     (clean.id, *(s.id for s in sequences)) if burn else (clean.id,), {"font": font_file})
+
+
+def subtitle_of(episode: Episode, shot_id: str) -> str | list[list[Any]]:
+    """A shot's subtitles: its ``subtitle:`` text (shown for the whole shot), else its dialogue as
+    ``[start, end, line]`` cues in seconds from the first frame shown (a creator writes a line once)."""
+    shot = episode.shots[shot_id]
+    if shot.subtitle or not shot.dialogue:
+        return shot.subtitle
+    return [[start, end, line] for start, end, _, line in dialogue_cues(episode, shot_id)]
 
 
 def _kind_rank(node_id: str) -> str:

@@ -30,18 +30,20 @@ from .formats import (
 from .model import (
     Character,
     Episode,
+    Line,
     Plate,
     Sequence,
     SheetSpec,
     Shot,
     Style,
     Transition,
+    Voice,
     clip_seconds,
     sequence_seconds,
     shown_seconds,
 )
 from .project import find_root
-from .prompts import placeholders
+from .prompts import placeholders, shot_characters
 from .providers.catalog import Route
 from .spec_schema import validate_schema
 
@@ -346,6 +348,41 @@ def project_file(base: Path, value: str, root: Path) -> tuple[Path | None, str]:
 CONFORM_GOP_SECONDS = 0.5
 
 
+def _voice(value: Any, path: str, base: Path, asset: Callable[[str, str, Path, tuple[str, ...]], str]) -> Voice | None:
+    """A character's ``voice:``: the description as written, the sample resolved like any asset."""
+    if not isinstance(value, dict):
+        return None
+    from .formats import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
+
+    sample = value.get("sample")
+    return Voice(description=value.get("description", ""),
+                 sample=asset(f"{path}.sample", sample, base, (*AUDIO_EXTENSIONS, *VIDEO_EXTENSIONS))
+                 if sample is not None else None)
+
+
+def _check_dialogue(shot: Shot, characters: Mapping[str, Character], err: Callable[[str, str, str], None]) -> None:
+    """Each line is spoken by a character in the shot, inside the shot's clip."""
+    present = shot_characters(shot)
+    for j, line in enumerate(shot.dialogue):
+        path = f"{shot.path}.dialogue[{j}]"
+        if line.speaker not in characters:
+            err(f"{path}.speaker", f"unknown character '{line.speaker}'",
+                did_you_mean(line.speaker, characters) or "declare it under 'characters:'")
+        elif line.speaker not in present:
+            err(f"{path}.speaker", f"'{line.speaker}' speaks but is not in the shot",
+                f"add it to the shot's characters: [{', '.join([*present, line.speaker])}], "
+                "or give the line to a character in the shot")
+        if line.start is not None and line.start >= shot.duration and not shot.extends:
+            err(f"{path}.start", f"the line starts at {line.start:g}s, after the {shot.duration:g}s shot ends",
+                f"start it within 0..{shot.duration:g}")
+        if line.end is not None and line.start is not None and line.end <= line.start:
+            err(f"{path}.end", f"the line ends ({line.end:g}s) before it starts ({line.start:g}s)",
+                "set end after start")
+        elif line.end is not None and line.end > shot.duration + 1e-9 and not shot.extends:
+            err(f"{path}.end", f"the line ends at {line.end:g}s, after the {shot.duration:g}s shot",
+                f"end it by {shot.duration:g}")
+
+
 def _check_timing(shots: Mapping[str, Shot], sequences: list[Sequence], delivery: Mapping[str, Any],
                   err: Callable[[str, str, str], None]) -> None:
     """Refuse what assembly would fail on after every clip is paid for: transitions longer than
@@ -457,6 +494,9 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
                 origin[path] = source_path
         for section in ("style", "defaults"):
             merged[section].update(data.get(section, {}))
+        if "language" in data:  # the episode's own wins over its series'
+            merged["language"] = data["language"]
+            origin["language"] = source_path
         if "lint" in data:
             lint = data["lint"]
             merged["lint"]["ignore"] = [*merged["lint"].get("ignore", []), *lint.get("ignore", [])]
@@ -508,6 +548,14 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         if key in data["defaults"]:
             check_provider(f"defaults.{key}", defaults[key], "video" if key == "provider" else "image")
 
+    language = str(merged.get("language", "en"))
+    from .dialogue import base_language, languages
+
+    if base_language(language) not in languages():
+        err("language", f"shotmake has no prompt labels for language '{language}'",
+            f"use one of {', '.join(languages())} (the labels are data: providers/dialogue.toml)")
+        language = "en"
+
     characters: dict[str, Character] = {}
     for cid, cdata in data["characters"].items():
         base = join_path("characters", cid)
@@ -529,6 +577,7 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             cameo=cdata.get("cameo"),
             sora_character=(asset(f"{base}.sora_character", cdata["sora_character"], origin[base], VIDEO_EXTENSIONS)
                             if "sora_character" in cdata else None),
+            voice=_voice(cdata.get("voice"), f"{base}.voice", origin[base], asset),
             location=locations.get(base),
         )
 
@@ -619,11 +668,16 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             pick=pick,
             subtitle=sdata.get("subtitle", ""),
             voiceover=asset(f"{base}.voiceover", sdata["voiceover"], spec, AUDIO_EXTENSIONS) if "voiceover" in sdata else None,
+            dialogue=tuple(Line(speaker=d["speaker"], line=d["line"], delivery=d.get("delivery", ""),
+                                start=d.get("start"), end=d.get("end")) for d in sdata.get("dialogue", ())),
             ignore=tuple(sdata.get("ignore", ())),
             title=sdata.get("title", ""),
             path=base,
             location=locations.get(base),
         )
+
+    for shot in shots.values():
+        _check_dialogue(shot, characters, err)
 
     # Shot-to-shot edges (continuity and extension) must point at real shots and must not loop.
     import networkx as nx
@@ -709,4 +763,5 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         delivery=delivery,
         lint=merged["lint"],
         locations=locations,
+        language=language,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from .media import aac_span
 from .transitions import BlendPiece, CopyPiece, Piece
@@ -89,9 +90,11 @@ def srt(cues: Sequence[Cue]) -> str:
     return "\n".join(blocks)
 
 
-def shot_cues(windows: Sequence[Window], subtitles: Sequence[str | None]) -> list[Cue]:
-    """One cue per clip that has a subtitle line, shown for the clip's window.
+def shot_cues(windows: Sequence[Window], subtitles: Sequence[str | Sequence[Sequence[Any]] | None]) -> list[Cue]:
+    """Cues for each clip: its subtitle line shown for the clip's window, or its timed lines.
 
+    A clip's subtitle is either a text (shown for the whole window) or ``[start, end, text]``
+    cues in seconds from the window's start (a shot's dialogue), kept inside the window.
     Windows that overlap in a crossfade are split at the overlap's middle so two cues never
     show at once.
     """
@@ -104,7 +107,14 @@ def shot_cues(windows: Sequence[Window], subtitles: Sequence[str | None]) -> lis
             start = (start + windows[i - 1].end) / 2
         if i + 1 < len(windows) and windows[i + 1].start < end:
             end = (end + windows[i + 1].start) / 2
-        cues.append(Cue(start, end, text))
+        if isinstance(text, str):
+            cues.append(Cue(start, end, text))
+            continue
+        for a, b, line in text:
+            cue_start = max(start, w.start + Fraction(str(a)))
+            cue_end = min(end, w.start + Fraction(str(b)))
+            if cue_end > cue_start:
+                cues.append(Cue(cue_start, cue_end, str(line)))
     return cues
 
 

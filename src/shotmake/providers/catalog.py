@@ -112,6 +112,13 @@ class Route:
     negative_prompt: bool = False
     audio_off: bool = False
     native_audio: bool = False
+    #: Voice samples the route takes as references: "audio" (reference audio), "video" (a clip whose
+    #: voice the model follows). Empty: a voice is held by its description only.
+    voice_samples: tuple[str, ...] = ()
+    #: The longest voice sample, in seconds, the route accepts (0: not known).
+    max_voice_seconds: float = 0.0
+    #: How the route's prompting guide writes spoken lines: a convention of ``dialogue.toml``.
+    dialogue: str = "quoted"
     #: Characters per shot the model keeps consistent in practice.
     comfortable_characters: int = 3
     #: USD per second of output (video) or per image, keyed by resolution ("*" = any).
