@@ -666,9 +666,10 @@ def explain(ctx: click.Context, episode: Path, node: str) -> None:
 @click.argument("shot", required=False)
 @click.pass_context
 def prompts(ctx: click.Context, episode: Path, shot: str | None) -> None:
-    """Print each shot's compiled prompt and the images it sends: review what you pay for.
+    """Print each shot's compiled prompt and the files it sends: review what you pay for.
 
-    The character descriptions and the style appear verbatim, exactly as the provider gets them.
+    The character and voice descriptions, the dialogue and the style appear verbatim, exactly as
+    the provider gets them; voice samples sent as reference audio/video are listed as `voice of`.
     """
     from .cache import file_digest
     from .plan import build_plan
@@ -692,7 +693,9 @@ def prompts(ctx: click.Context, episode: Path, shot: str | None) -> None:
         for role in ("first_frame", "last_frame", "extends"):
             if m.get(role):
                 sends.append(f"{role.replace('_', ' ')}: {owners.get(m[role]) or files.get(m[role], m[role][:12])}")
-        sends += [f"reference: {owners.get(r) or files.get(r, r[:12])}" for r in m.get("references", [])]
+        voices = {path: cid for cid, path in node.labels.get("voice_samples", [])}
+        sends += [f"voice of {voices[files[r]]}: {files[r]}" if files.get(r) in voices
+                  else f"reference: {owners.get(r) or files.get(r, r[:12])}" for r in m.get("references", [])]
         click.echo("-- sends: " + ("; ".join(sends) if sends else "text only"))
         click.echo()
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from .errors import SourceLocation
 from .formats import RENDITIONS, rendition_size, rendition_upscale
+from .lint_voice import VOICE_RULES, check_voices
 from .model import Episode, Shot, clip_seconds
 from .plan import character_references_sent, delivery_choice
 from .prompts import shot_characters
@@ -187,6 +188,9 @@ _RULES = (
          "make the episode 9:16 (`delivery: {format: {aspect: \"9:16\"}}`) if the vertical cut matters, or "
          "silence the rule", per_shot=False),
 )
+
+# SM160-SM179: voices and dialogue (lint_voice.py).
+_RULES += tuple(Rule(rid, sev, summary, fix, per_shot=per) for rid, sev, summary, fix, per in VOICE_RULES)  # type: ignore[arg-type]
 
 #: Protocols that send local files only as inline (base64) images (SM142) and take whole seconds
 #: (SM143), and what counts as an image.
@@ -409,6 +413,7 @@ class _Checker:
             self.crowd(shot, route)
             self.frames_as_references(shot, route)
             self.inline_images_only(shot, route)
+        check_voices(self)
         self.style_negative()
         self.image_routes()
         self.cameos()

@@ -355,6 +355,8 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
                   "reference_files": user_files}
         if voice_samples:
             labels["voice_samples"] = voice_samples
+        if "dialogue" in manifest:
+            labels["dialogue"] = manifest["dialogue"]
         takes[shot.id] = []
         for take in range(1, shot.takes + 1):
             take_manifest = dict(manifest)

@@ -22,7 +22,10 @@ matches all of them. Nothing is retried here: the executor owns retries and the 
 
 Seedance does not mix frame mode (first/last frame) with reference mode (reference images).
 When a shot has both, references win and the frames are sent as further reference images
-(lint SM140 says so); video and audio files cannot be sent inline (lint SM142).
+(lint SM140 says so); video files cannot be sent inline (lint SM142). A speaking character's
+voice sample (the plan adds it to the references) goes as an ``audio_url`` item with role
+``reference_audio``, inline as a base64 data URL: BytePlus documents data URLs for images only,
+so that audio is accepted inline is UNCONFIRMED (docs/providers.md says so).
 
 Billing is by tokens (``usage.completion_tokens``, about ``width x height x frames / 1024``);
 the catalog's price is USD per second at a resolution, and ``download`` reports the actual
@@ -72,6 +75,8 @@ TOKENS_PER_SECOND: Mapping[str, float] = {"480p": 864 * 480 * 24 / 1024, "720p":
                                           "1080p": 1920 * 1080 * 24 / 1024}
 #: Image types the API documents for ``image_url`` (jpeg, png, webp, bmp, tiff, gif).
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff", "image/gif")
+#: Reference audio (a voice sample) the adapter sends inline.
+AUDIO_MIMES = ("audio/wav", "audio/mpeg", "audio/x-wav", "audio/mp3")
 #: A request body above this is refused by the API (reported: 64 MB); base64 grows files by 4/3.
 MAX_BODY_BYTES = 64 * 1000 * 1000
 MAX_PROMPT = 5000
@@ -314,9 +319,16 @@ class ArkTasks(Provider):
         if request.last_frame is not None and request.first_frame is None and not request.references:
             raise refuse(f"{self.name} takes a last frame only together with a first frame: add `first_frame:` "
                          "or `after:`, or drop `last_frame:`")
-        images = [*request.references]
-        if images:  # reference mode: the frames travel as reference images (lint SM140)
+        images = [r for r in request.references if r.mime not in AUDIO_MIMES]
+        audio = [r for r in request.references if r.mime in AUDIO_MIMES]
+        if len(audio) > route.max_reference_audios:
+            raise refuse(f"{len(audio)} reference audio files (voice samples); {self.name} takes at most "
+                         f"{route.max_reference_audios}")
+        if request.references:  # reference mode: the frames travel as reference images (lint SM140)
             images += [f for f in (request.first_frame, request.last_frame) if f is not None]
+        if audio and not images:
+            raise refuse(f"{self.name} takes reference audio (a voice sample) only together with a reference "
+                         "image or video: give the speaking character a sheet or a reference image")
         if len(images) > route.max_references:
             raise refuse(f"{len(images)} reference images (character sheets, references and frames); "
                          f"{self.name} takes at most {route.max_references}")
@@ -324,7 +336,7 @@ class ArkTasks(Provider):
             if item is not None and item.mime not in IMAGE_MIMES:
                 raise refuse(f"{item.path}: {self.name} takes local files only as images (PNG, JPEG, WebP, "
                              f"BMP, TIFF, GIF), not {item.mime}: reference video and audio go by URL only")
-        sent = {str(i.path): i for i in (*images, request.first_frame, request.last_frame) if i is not None}
+        sent = {str(i.path): i for i in (*images, *audio, request.first_frame, request.last_frame) if i is not None}
         size = sum(i.path.stat().st_size for i in sent.values())
         if size * 4 // 3 + len(request.prompt) > MAX_BODY_BYTES:
             raise refuse(f"the images add up to {size / 1e6:.1f} MB; inline (base64) they pass the request "
@@ -337,8 +349,9 @@ class ArkTasks(Provider):
         frames = [(role, f) for role, f in (("first_frame", request.first_frame),
                                             ("last_frame", request.last_frame)) if f is not None]
         if request.references:
-            content += [_image(ref, "reference_image") for ref in request.references]
+            content += [_image(ref, "reference_image") for ref in request.references if ref.mime not in AUDIO_MIMES]
             content += [_image(frame, "reference_image") for _, frame in frames]
+            content += [_audio(ref) for ref in request.references if ref.mime in AUDIO_MIMES]
         else:
             content += [_image(frame, role) for role, frame in frames]
         return {
@@ -480,6 +493,13 @@ def _image(item: InputFile, role: str) -> dict[str, Any]:
     """A local image as an ``image_url`` content item (a base64 data URL: the API documents them)."""
     data = base64.b64encode(item.path.read_bytes()).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:{item.mime};base64,{data}"}, "role": role}
+
+
+def _audio(item: InputFile) -> dict[str, Any]:
+    """A local recording as a ``reference_audio`` item (a base64 data URL: UNCONFIRMED for audio)."""
+    data = base64.b64encode(item.path.read_bytes()).decode("ascii")
+    mime = "audio/wav" if item.mime == "audio/x-wav" else item.mime
+    return {"type": "audio_url", "audio_url": {"url": f"data:{mime};base64,{data}"}, "role": "reference_audio"}
 
 
 def _json(response: httpx.Response, provider: str) -> dict[str, Any]:

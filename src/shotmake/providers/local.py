@@ -10,7 +10,9 @@ and "did this rebuild?" checks can compare pixels):
 * a ``first_frame`` image (how ``after:`` continuity looks offline) fills the first second,
   and reference images appear as thumbnails;
 * a frame counter makes trims and dropped frames visible;
-* ``audio: false`` still gets a (silent) track, so default clips always join by stream copy.
+* ``audio: false`` still gets a (silent) track, so default clips always join by stream copy;
+* each spoken line (``dialogue:``) sounds as a tone of its speaker's own pitch and is written
+  across the bottom of the card for exactly its cue's time, so timing is checkable by eye and ear.
 
 Clip audio is made *joinable*: the AAC track spans a whole number of 1024-sample AAC frames
 that starts at 0 and covers the video (see ``media.aac_span``), which is what lets the
@@ -89,6 +91,39 @@ def key_tone(key: str) -> int:
     return 220 + int.from_bytes(d[3:5], "big") % 660
 
 
+def speaker_tone(speaker: str) -> int:
+    """The pitch (Hz) of a speaker's lines on the test card: fixed per name, 300-899 Hz."""
+    d = hashlib.sha256(f"shotmake-voice:{speaker}".encode()).digest()
+    return 300 + int.from_bytes(d[:2], "big") % 600
+
+
+def dialogue_of(request: RenderRequest) -> list[tuple[float, float, str, str]]:
+    """The request's spoken lines as ``(start, end, speaker, line)`` (from the plan's labels)."""
+    found = []
+    for item in request.labels.get("dialogue") or ():
+        try:
+            start, end, speaker, line = item
+            found.append((float(start), float(end), str(speaker), str(line)))
+        except (TypeError, ValueError):
+            continue
+    return found
+
+
+def tone_expression(base: int, lines: list[tuple[float, float, str, str]]) -> str:
+    """An ``aevalsrc`` expression: a quiet bed at ``base`` Hz, and each line's speaker tone during its cue."""
+    terms = [f"0.05*sin(2*PI*{base}*t)"]
+    terms += [f"0.4*between(t,{a:.3f},{b:.3f})*sin(2*PI*{speaker_tone(who)}*t)" for a, b, who, _ in lines]
+    return "+".join(terms)
+
+
+def _dialogue_font(font: str | None) -> str | None:
+    """A font that draws the lines in any script: the bundled Noto Sans CJK when installed."""
+    from ..subtitles import bundled_font
+
+    found = bundled_font()
+    return str(found) if found is not None else font
+
+
 def _wrap(text: str, width: int, max_lines: int) -> list[str]:
     """Greedy word wrap to ``width`` characters, at most ``max_lines`` lines."""
     lines: list[str] = []
@@ -157,6 +192,15 @@ def clip_args(request: RenderRequest, dest: Path, *, font: str | None, variant: 
         video = ff.overlay(video, thumb, eof_action="repeat",
                            x=f"W-{(thumb_w + 4) * (i + 1)}", y="H-h-4")
     video = _draw_lines(video, _card_lines(request, width, height), font, width, max(2, height // 20))
+    lines = dialogue_of(request)
+    line_font = _dialogue_font(font) if lines else None
+    if line_font is not None:
+        size = max(6, height // 16)
+        for a, b, who, text in lines:
+            video = video.drawtext(text=f"{who}: {text}", escape_text=False, expansion="none", fontfile=line_font,
+                                   fontsize=size, fontcolor="yellow", x="(w-tw)/2", y=f"h-{size * 3}",
+                                   box=1, boxcolor="black@0.6", boxborderw=max(1, size // 5),
+                                   enable=f"between(t,{a:.3f},{b:.3f})")
     if font is not None:
         size = max(6, height // 18)
         video = video.drawtext(text="%{frame_num}", escape_text=False, fontfile=font, fontsize=size, fontcolor="white",
@@ -175,7 +219,11 @@ def clip_args(request: RenderRequest, dest: Path, *, font: str | None, variant: 
     if variant.audio:
         rate = variant.sample_rate
         layout = "stereo" if variant.channels == 2 else "mono"
-        tone = ff.input(f"sine=f={key_tone(request.key)}:r={rate}", f="lavfi").audio
+        if lines:
+            tone = ff.input(f"aevalsrc=exprs='{tone_expression(key_tone(request.key), lines)}':s={rate}",
+                            f="lavfi").audio
+        else:
+            tone = ff.input(f"sine=f={key_tone(request.key)}:r={rate}", f="lavfi").audio
         if variant.joinable:
             # Priming counts as content (see media.aac_span): feed the encoder the tone from
             # sample 1024 on and shift the packets so the first one sits at t=0.
