@@ -136,11 +136,19 @@ def test_a_last_frame_needs_a_first_frame(fake: FakeArk, ark: ArkTasks, tmp_path
     assert fake.requests == []
 
 
-def test_video_and_audio_files_cannot_be_sent_inline(fake: FakeArk, ark: ArkTasks, tmp_path: Path) -> None:
+def test_video_files_cannot_be_sent_inline_and_audio_needs_an_image(fake: FakeArk, ark: ArkTasks,
+                                                                     tmp_path: Path) -> None:
+    clip_file = tmp_path / "ref.mp4"
+    clip_file.write_bytes(b"\0\0\0\x18ftypmp42")
+    with pytest.raises(TerminalError, match="not video/mp4: reference video goes by URL only"):
+        ark.submit(clip(references=(InputFile(clip_file, "d", "video/mp4"),)))
     voice = tmp_path / "voice.mp3"
     voice.write_bytes(b"ID3" + b"\0" * 64)
-    with pytest.raises(TerminalError, match="not audio/mpeg: reference video and audio go by URL only"):
+    with pytest.raises(TerminalError, match="reference audio .* only together with a reference image"):
         ark.submit(clip(references=(InputFile(voice, "d", "audio/mpeg"),)))
+    voices = tuple(InputFile(voice, f"d{i}", "audio/mpeg") for i in range(4))
+    with pytest.raises(TerminalError, match="4 reference audio files .* at most 3"):
+        ark.submit(clip(references=(image(tmp_path, "sheet.png"), *voices)))
     assert fake.requests == []
 
 

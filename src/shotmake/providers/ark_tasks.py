@@ -335,7 +335,8 @@ class ArkTasks(Provider):
         for item in [*images, request.first_frame, request.last_frame]:
             if item is not None and item.mime not in IMAGE_MIMES:
                 raise refuse(f"{item.path}: {self.name} takes local files only as images (PNG, JPEG, WebP, "
-                             f"BMP, TIFF, GIF), not {item.mime}: reference video and audio go by URL only")
+                             f"BMP, TIFF, GIF) and voice samples (WAV, MP3), not {item.mime}: reference video "
+                             "goes by URL only")
         sent = {str(i.path): i for i in (*images, *audio, request.first_frame, request.last_frame) if i is not None}
         size = sum(i.path.stat().st_size for i in sent.values())
         if size * 4 // 3 + len(request.prompt) > MAX_BODY_BYTES:
