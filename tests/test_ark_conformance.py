@@ -118,6 +118,11 @@ def comparable(request: Request) -> dict[str, Any]:
 def shots(tmp_path: Path, model: str) -> list[tuple[str, RenderRequest, dict[str, Any]]]:
     """(name, shotmake's request, the SDK's create arguments) for each kind of shot."""
     mei, kai = png(tmp_path, "mei.png", (250, 200, 0)), png(tmp_path, "kai.png", (0, 120, 40))
+    voice_path = tmp_path / "mei.wav"
+    voice_path.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28))
+    voice = InputFile(path=voice_path, digest="mei.wav", mime="audio/wav")
+    voice_item = {"type": "audio_url", "role": "reference_audio",
+                  "audio_url": {"url": "data:audio/wav;base64," + base64.b64encode(voice_path.read_bytes()).decode()}}
     first, last = png(tmp_path, "first.png", (9, 9, 90)), png(tmp_path, "last.png", (90, 9, 9))
     common = {"node_id": "clip:x", "kind": "clip", "model": "", "duration": 6.0, "resolution": "720p",
               "aspect": "16:9"}
@@ -140,6 +145,9 @@ def shots(tmp_path: Path, model: str) -> list[tuple[str, RenderRequest, dict[str
         ("references win over a frame",
          RenderRequest(key="k-mixed", prompt=text, references=(kai,), first_frame=first, **common),  # type: ignore[arg-type]
          sdk_args("k-mixed", [image_item(kai, "reference_image"), image_item(first, "reference_image")])),
+        # A speaking character's voice sample: reference audio after the images (the SDK's audio_url item).
+        ("a voice sample", RenderRequest(key="k-voice", prompt=text, references=(mei, voice), **common),  # type: ignore[arg-type]
+         sdk_args("k-voice", [image_item(mei, "reference_image"), voice_item])),
     ]
 
 

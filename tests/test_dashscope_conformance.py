@@ -209,3 +209,26 @@ def test_wan_3_with_references_matches_the_sdk(fakes: tuple[FakeDashScope, FakeD
     ours(our_side, client, "wan-3.0").submit(shot("The harbour at dawn.", references=refs, duration=20.0,
                                                   resolution="1080p"))
     compare(fakes)
+
+
+def test_wan_3_with_a_voice_sample_as_reference_audio_matches_the_sdk(
+        fakes: tuple[FakeDashScope, FakeDashScope], sdk_client: Callable[[FakeDashScope], Any],
+        client: httpx.Client, tmp_path: Path) -> None:
+    sdk_side, our_side = fakes
+    sheet = local_image(tmp_path, 20)
+    data = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28)
+    digest = hashlib.sha256(data).hexdigest()
+    voice = tmp_path / "voice" / object_name(digest, "audio/wav")  # the name shotmake gives the upload
+    voice.parent.mkdir()
+    voice.write_bytes(data)
+    sdk = sdk_client(sdk_side)
+    sdk.videos.jobs.create(model="wan3.0-video", prompt="Mei calls out across the harbour.",
+                           media=[{"type": "reference_image", "url": f"file://{sheet.path}"},
+                                  {"type": "reference_audio", "url": f"file://{voice}"}],
+                           duration=5, resolution="720P", ratio="16:9", prompt_extend=False, watermark=False,
+                           parameters={"audio": True})
+    sample = InputFile(voice, digest, "audio/wav")  # what a character's voice sample arrives as
+    ours(our_side, client, "wan-3.0").submit(shot("Mei calls out across the harbour.", references=(sheet, sample)))
+    sent = compare(fakes)
+    creates = [r for r in sent if r["path"].endswith("video-synthesis")]
+    assert [m["type"] for m in creates[0]["body"]["input"]["media"]] == ["reference_image", "reference_audio"]

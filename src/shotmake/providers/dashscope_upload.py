@@ -51,6 +51,8 @@ RECORD_VERSION = 1
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/bmp": ".bmp",
               "video/mp4": ".mp4", "video/quicktime": ".mov", "audio/mpeg": ".mp3", "audio/wav": ".wav",
               "audio/x-wav": ".wav"}
+#: The stored object's type as the official SDK labels it (Python's ``mimetypes``: a WAV is audio/x-wav).
+OSS_TYPES = {"audio/wav": "audio/x-wav"}
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ class Uploader:
             "x-oss-object-acl": policy["x_oss_object_acl"],
             "x-oss-forbid-overwrite": policy["x_oss_forbid_overwrite"],
             "success_action_status": "200",
-            "x-oss-content-type": mime,
+            "x-oss-content-type": OSS_TYPES.get(mime, mime),
         }
         # No credential here: this host is the vendor's object store, not the API.
         storage = ApiSession(self._client, policy["upload_host"], None, provider=self._provider, limits=self._limits)
