@@ -48,7 +48,7 @@ def talk(*shots: str, characters: str | None = None, head: str = "") -> str:
 def shot(sid: str, lines: list[dict[str, Any]], **fields: Any) -> str:
     out = [f"  - id: {sid}", '    prompt: "{mei} and {kai} on the pier"']
     out += [f"    {key}: {json.dumps(value)}" for key, value in fields.items()]
-    out.append(f"    dialogue: {json.dumps(lines)}")
+    out.append(f"    dialogue: {json.dumps(lines, ensure_ascii=False)}")
     return "\n".join(out) + "\n"
 
 
@@ -155,3 +155,10 @@ def test_sm165_a_sample_that_is_not_audio_is_an_error(tmp_path: Path) -> None:
     found = check(talk(shot("s1", HELLO, provider="seedance-2.0", duration=5), characters=chars), "SM165",
                   root=tmp_path)
     assert found and "cannot be read as audio" in found[0].message
+
+
+def test_burned_dialogue_lines_are_checked_for_glyphs_like_subtitles(tmp_path: Path) -> None:
+    text = talk(shot("s1", [{"speaker": "mei", "line": "Hello \U0001f99c"}]),
+                head="delivery: {subtitles: {burn: true}}\n")
+    found = check(text, "SM302")
+    assert [f.field for f in found] == ["shots[0].dialogue"] and "U+1F99C" in found[0].message

@@ -938,7 +938,9 @@ class _Checker:
         if not isinstance(settings, Mapping) or settings.get("burn") is not True:
             return
         sequenced = dict.fromkeys(sid for seq in ep.sequences for sid in seq.shots if sid in ep.shots)
-        shots = [ep.shots[sid] for sid in sequenced if ep.shots[sid].subtitle]
+        # A shot's subtitles are its `subtitle:`, else its dialogue's lines (plan.subtitle_of).
+        texts = {sid: ep.shots[sid].subtitle or "\n".join(ln.line for ln in ep.shots[sid].dialogue) for sid in sequenced}
+        shots = [ep.shots[sid] for sid in sequenced if texts[sid]]
         if not shots:
             return
         from .subtitles import FontError, bundled_font, missing  # reads the font file: only when burning
@@ -951,15 +953,15 @@ class _Checker:
             return
         shown = "delivery.subtitles.font" if isinstance(font_file, str) else "the bundled Noto Sans CJK"
         try:
-            lacking = missing(font, [shot.subtitle for shot in shots])
+            lacking = missing(font, [texts[shot.id] for shot in shots])
         except FontError as exc:
             self.report("SM302", "delivery.subtitles.font", str(exc), "name a .ttf, .otf or .ttc font file")
             return
         for shot in shots:
-            chars = [ch for ch in lacking if ch in shot.subtitle]
+            chars = [ch for ch in lacking if ch in texts[shot.id]]
             if chars:
                 listed = " ".join(f"{ch} (U+{ord(ch):04X})" for ch in chars[:5]) + (" ..." if len(chars) > 5 else "")
-                self.report("SM302", f"{shot.path}.subtitle",
+                self.report("SM302", f"{shot.path}.subtitle" if shot.subtitle else f"{shot.path}.dialogue",
                             f"{shown} has no glyph for {listed}: burned in, they would be boxes",
                             "set `delivery: {subtitles: {font: FILE}}` to a font that covers them, or rewrite "
                             "the subtitle", shot=shot)

@@ -187,7 +187,8 @@ def clip_args(request: RenderRequest, dest: Path, *, font: str | None, variant: 
         still = open_input(request.first_frame.path).video.filter("scale", width, height).filter("setsar", 1)
         video = ff.overlay(video, still, eof_action="repeat", enable=f"lt(n,{fps})")
     thumb_w = max(16, width // 6) // 2 * 2
-    for i, ref in enumerate(request.references[:3]):
+    pictures = [ref for ref in request.references if ref.mime.startswith("image/")]  # not voice samples
+    for i, ref in enumerate(pictures[:3]):
         thumb = open_input(ref.path).video.filter("scale", thumb_w, -2)
         video = ff.overlay(video, thumb, eof_action="repeat",
                            x=f"W-{(thumb_w + 4) * (i + 1)}", y="H-h-4")
