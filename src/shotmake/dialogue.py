@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from .formats import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 from .model import Line
@@ -65,7 +66,7 @@ class Convention:
 
 
 @functools.cache
-def _data() -> Mapping[str, object]:
+def _data() -> Mapping[str, Any]:
     text = Path(__file__).with_name("providers").joinpath("dialogue.toml").read_text(encoding="utf-8")
     return MappingProxyType(tomllib.loads(text))
 
@@ -77,23 +78,23 @@ def base_language(tag: str) -> str:
 
 def languages() -> tuple[str, ...]:
     """Languages shotmake has prompt labels for."""
-    return tuple(_data()["labels"])  # type: ignore[call-overload]
+    return tuple(_data()["labels"])
 
 
 def conventions() -> tuple[str, ...]:
     """Names of the dialogue conventions a route may name."""
-    return tuple(_data()["conventions"])  # type: ignore[call-overload]
+    return tuple(_data()["conventions"])
 
 
 def labels(language: str) -> Labels:
     """The label table of ``language`` (a tag such as ``zh-CN`` uses ``zh``); KeyError when there is none."""
-    table = _data()["labels"][base_language(language)]  # type: ignore[index]
+    table = _data()["labels"][base_language(language)]
     return Labels(**table)
 
 
 def convention(name: str, language: str) -> Convention:
     """Convention ``name`` in ``language``; an unknown name falls back to ``quoted``."""
-    table = _data()["conventions"]  # type: ignore[index]
+    table = _data()["conventions"]
     found = table.get(name, table["quoted"])
     return Convention(**found[base_language(language)])
 

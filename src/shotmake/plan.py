@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .dialogue import line_spans, sample_kind
 from .formats import rendition_size
 from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot
-from .dialogue import line_spans, sample_kind
 from .prompts import (
     compile_negative,
     compile_sheet_prompt,

@@ -110,11 +110,11 @@ def shot_cues(windows: Sequence[Window], subtitles: Sequence[str | Sequence[Sequ
         if isinstance(text, str):
             cues.append(Cue(start, end, text))
             continue
-        for a, b, line in text:
-            cue_start = max(start, w.start + Fraction(str(a)))
-            cue_end = min(end, w.start + Fraction(str(b)))
+        for cue in text:  # [start, end, text]
+            cue_start = max(start, w.start + Fraction(str(cue[0])))
+            cue_end = min(end, w.start + Fraction(str(cue[1])))
             if cue_end > cue_start:
-                cues.append(Cue(cue_start, cue_end, str(line)))
+                cues.append(Cue(cue_start, cue_end, str(cue[2])))
     return cues
 
 
