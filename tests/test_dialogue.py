@@ -309,3 +309,22 @@ def test_the_example_builds_offline_and_its_srt_has_every_line(example: Path,
     assert len(lines) == 4
     blocks = srt.strip().split("\n\n")
     assert [b.splitlines()[2] for b in blocks] == lines
+
+
+def test_editing_the_dialogue_data_invalidates_remembered_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Snapshots keep compiled prompts: the label and convention tables must be part of shotmake's fingerprint.
+    import os
+
+    from shotmake import freshness
+
+    data = Path(freshness.__file__).parent / "providers" / "dialogue.toml"
+    monkeypatch.setattr(freshness, "_CODE", None)
+    before = freshness.code_fingerprint()
+    st = data.stat()
+    try:
+        os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        monkeypatch.setattr(freshness, "_CODE", None)
+        assert freshness.code_fingerprint() != before
+    finally:
+        os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns))
+        freshness._CODE = None
