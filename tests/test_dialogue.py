@@ -328,3 +328,24 @@ def test_editing_the_dialogue_data_invalidates_remembered_plans(monkeypatch: pyt
     finally:
         os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns))
         freshness._CODE = None
+
+
+def test_route_tables_name_known_conventions_and_sample_kinds() -> None:
+    from shotmake.providers.catalog import PROTOCOLS, ROUTES, CatalogError, route_from_table
+
+    base = ROUTES["seedance-2.0"]
+    assert route_from_table("x", {"dialogue": "wan"}, base=base, protocols=PROTOCOLS).dialogue == "wan"
+    with pytest.raises(CatalogError, match="unknown dialogue convention 'wann'"):
+        route_from_table("x", {"dialogue": "wann"}, base=base, protocols=PROTOCOLS)
+    with pytest.raises(CatalogError, match="unknown voice sample kind"):
+        route_from_table("x", {"voice_samples": ["voice"]}, base=base, protocols=PROTOCOLS)
+
+
+def test_a_voice_sample_must_be_a_recording_or_a_clip(tmp_path: Path) -> None:
+    from shotmake.errors import SpecError
+
+    (tmp_path / "voices").mkdir()
+    (tmp_path / "voices" / "mei.flac").write_bytes(b"fLaC")
+    with pytest.raises(SpecError) as err:
+        episode_from_text(episode_text(sample="voices/mei.flac"), str(tmp_path / "ep.yaml"), tmp_path)
+    assert "characters.mei.voice.sample" in str(err.value) and ".wav, .mp3, .mp4, .mov" in str(err.value)

@@ -263,6 +263,8 @@ class _Builder:
 # Semantic checks and the model
 
 
+#: A voice sample: a recording, or a clip the character speaks in (what the adapters send as audio/video).
+VOICE_SAMPLE_EXTENSIONS = (".wav", ".mp3", ".mp4", ".mov")
 #: The largest seed (Veo takes a uint32); take n of a shot uses its seed + n - 1.
 MAX_SEED = 2**32 - 1
 #: Files an episode may pull in through nested includes.
@@ -352,12 +354,9 @@ def _voice(value: Any, path: str, base: Path, asset: Callable[[str, str, Path, t
     """A character's ``voice:``: the description as written, the sample resolved like any asset."""
     if not isinstance(value, dict):
         return None
-    from .formats import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
-
     sample = value.get("sample")
     return Voice(description=value.get("description", ""),
-                 sample=asset(f"{path}.sample", sample, base, (*AUDIO_EXTENSIONS, *VIDEO_EXTENSIONS))
-                 if sample is not None else None)
+                 sample=asset(f"{path}.sample", sample, base, VOICE_SAMPLE_EXTENSIONS) if sample is not None else None)
 
 
 def _check_dialogue(shot: Shot, characters: Mapping[str, Character], err: Callable[[str, str, str], None]) -> None:

@@ -221,6 +221,8 @@ def _convert(name: str, value: Any) -> Any:
             return tuple(float(v) for v in value)
         if not all(isinstance(v, str) and v for v in value):
             raise CatalogError((name,), "must be a list of non-empty strings")
+        if name == "voice_samples" and not set(value) <= {"audio", "video"}:
+            raise CatalogError((name,), f"unknown voice sample kind in {value!r}", 'use "audio" and/or "video"')
         return tuple(value)
     if origin is collections.abc.Mapping:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -241,6 +243,11 @@ def _convert(name: str, value: Any) -> Any:
             raise CatalogError((name,), f"{value!r} is not a date", "write it as YYYY-MM-DD") from exc
     if name == "status" and value not in STATUSES:
         raise CatalogError((name,), f"unknown status {value!r}", f"use one of {', '.join(STATUSES)}")
+    if name == "dialogue":
+        from ..dialogue import conventions  # the conventions are data beside this catalog
+
+        if value not in conventions():
+            raise CatalogError((name,), f"unknown dialogue convention {value!r}", f"use one of {', '.join(conventions())}")
     if name == "kind" and value not in ("video", "image"):
         raise CatalogError((name,), f"unknown kind {value!r}", "use video or image")
     return value
