@@ -349,3 +349,20 @@ def test_a_voice_sample_must_be_a_recording_or_a_clip(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as err:
         episode_from_text(episode_text(sample="voices/mei.flac"), str(tmp_path / "ep.yaml"), tmp_path)
     assert "characters.mei.voice.sample" in str(err.value) and ".wav, .mp3, .mp4, .mov" in str(err.value)
+
+
+def test_explain_names_a_voice_change_and_a_dialogue_change() -> None:
+    from shotmake.reasons import Context, describe_changes
+
+    before, after = plan_of(episode_text()), plan_of(episode_text(mei_voice="a soft, slow voice"))
+    node = after.node("clip:a")
+    context = Context({}, {"Mei": "mei", "Kai": "kai"})
+    assert describe_changes(before.node("clip:a").manifest, node.manifest, {}, node=node, context=context) == [
+        "character mei: voice changed"]
+    edited = plan_of(episode_text().replace("Broken again.", "Broken, again.")).node("clip:b")
+    assert describe_changes(before.node("clip:b").manifest, edited.manifest, {}, node=edited,
+                            context=context) == ["dialogue changed"]
+    zh_before, zh_after = plan_of(episode_text(language="zh")), plan_of(episode_text(language="zh", mei_voice="x"))
+    node = zh_after.node("clip:c")
+    assert describe_changes(zh_before.node("clip:c").manifest, node.manifest, {}, node=node,
+                            context=Context({}, {"美": "mei"})) == ["character mei: voice changed"]

@@ -60,6 +60,8 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any], owners: Map
             reasons.append(_input_cause(name, after, owners, node))
         elif name in ("references", "pieces", "sequences", "clips") and isinstance(after, list):
             reasons.extend(_list_causes(name, before if isinstance(before, list) else [], after, owners, node))
+        elif name == "dialogue":  # the offline card's timed lines (the prompt's lines say the same)
+            reasons.append("dialogue changed")
         elif name == "recipe":
             reasons.append(f"shotmake renders this kind of node differently now (recipe {before} -> {after})")
         elif name == "format" and isinstance(before, Mapping) and isinstance(after, Mapping):
@@ -77,7 +79,7 @@ def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any], owners: Map
         else:
             reasons.append(_valued(_FIELD_NAMES.get(name, name.replace("_", " ")), before, after,
                                    _UNITS.get(name, "")))
-    return reasons
+    return list(dict.fromkeys(reasons))
 
 
 def _valued(label: str, before: Any, after: Any, unit: str) -> str:
@@ -162,24 +164,43 @@ def _list_causes(name: str, before: list[Any], after: list[Any], owners: Mapping
     return list(dict.fromkeys(reasons)) or [f"{noun}s changed"]
 
 
-def _prompt_sections(prompt: str) -> tuple[str, dict[str, str], str]:
-    """Split a compiled shot prompt into (action, character name -> description, style)."""
+def _prompt_sections(prompt: str) -> tuple[str, dict[str, str], str, dict[str, str], str]:
+    """Split a compiled shot prompt into (action, character name -> description, style,
+    character name -> voice, dialogue), whichever language its labels are in."""
+    from .dialogue import labels, languages
+
+    tables = [labels(lang) for lang in languages()]
+
+    def entries(block: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for line in block.splitlines()[1:]:
+            if line.startswith("- "):
+                name, _, text = line[2:].replace("：", ": ", 1).partition(": ")
+                found[name] = text
+            else:  # the sentence tying a speaker to a voice sample
+                found[f"\0{line}"] = ""
+        return found
+
     parts = prompt.split("\n\n")
     style = ""
-    if parts and parts[-1].startswith(("Style: ", "Palette: ")):
+    if parts and parts[-1].startswith(tuple(w for t in tables for w in (t.style, t.palette))):
         style = parts.pop()
+    dialogue = ""
+    if parts and any(parts[-1].startswith(t.dialogue + "\n") for t in tables):
+        dialogue = parts.pop()
+    voices: dict[str, str] = {}
+    if parts and any(parts[-1].startswith(t.voices + "\n") for t in tables):
+        voices = entries(parts.pop())
     characters: dict[str, str] = {}
-    if parts and parts[-1].startswith("Characters:\n"):
-        for line in parts.pop().splitlines()[1:]:
-            name, _, description = line[2:].partition(": ")
-            characters[name] = description
-    return "\n\n".join(parts), characters, style
+    if parts and any(parts[-1].startswith(t.characters + "\n") for t in tables):
+        characters = {k: v for k, v in entries(parts.pop()).items() if not k.startswith("\0")}
+    return "\n\n".join(parts), characters, style, voices, dialogue
 
 
 def _prompt_causes(before: str, after: str, node: Node | None, context: Context) -> list[str]:
     """Which part of a compiled prompt changed: the shot's text, a character's description, the style."""
-    old_action, old_chars, old_style = _prompt_sections(before)
-    new_action, new_chars, new_style = _prompt_sections(after)
+    old_action, old_chars, old_style, old_voices, old_lines = _prompt_sections(before)
+    new_action, new_chars, new_style, new_voices, new_lines = _prompt_sections(after)
     kind = node.kind if node is not None else "clip"
     reasons: list[str] = []
     if kind == "clip":
@@ -192,6 +213,12 @@ def _prompt_causes(before: str, after: str, node: Node | None, context: Context)
             elif old_chars[name] != description:
                 reasons.append(f"character {cid}: description changed")
         reasons.extend(f"character {context.characters.get(n, n)} removed" for n in old_chars if n not in new_chars)
+        for name in dict.fromkeys([*old_voices, *new_voices]):
+            if old_voices.get(name) != new_voices.get(name):
+                reasons.append(f"character {context.characters.get(name, name)}: voice changed"
+                               if not name.startswith("\0") else "voice samples changed")
+        if old_lines != new_lines:
+            reasons.append("dialogue changed")
     elif old_action != new_action:
         label = node.labels.get("character") if node is not None else None
         reasons.append(f"character {label}: description or sheet prompt changed" if label
