@@ -56,7 +56,8 @@ HELLO = [{"speaker": "mei", "line": "Hello."}]
 
 
 def test_every_voice_rule_is_in_the_catalog_with_its_severity() -> None:
-    assert {r for r in RULES if "SM160" <= r <= "SM179"} == {"SM160", "SM161", "SM162", "SM163", "SM164", "SM165"}
+    assert {r for r in RULES if "SM160" <= r <= "SM179"} == {"SM160", "SM161", "SM162", "SM163", "SM164", "SM165",
+                                                                     "SM166"}
     assert RULES["SM162"].severity == "error" and RULES["SM165"].severity == "error"
 
 
@@ -162,3 +163,16 @@ def test_burned_dialogue_lines_are_checked_for_glyphs_like_subtitles(tmp_path: P
                 head="delivery: {subtitles: {burn: true}}\n")
     found = check(text, "SM302")
     assert [f.field for f in found] == ["shots[0].dialogue"] and "U+1F99C" in found[0].message
+
+
+def test_sm166_a_voice_sample_on_seedance_without_any_reference_image_is_an_error(tmp_path: Path) -> None:
+    write_wav(tmp_path / "voices" / "mei.wav", 2)
+    bare = ("characters:\n  mei:\n    description: a girl\n"
+            '    voice: {description: bright, sample: voices/mei.wav}\n'
+            "  kai:\n    description: a boy\n    voice: {description: low}\n")
+    found = check(talk(shot("s1", HELLO, provider="seedance-2.0", duration=5), characters=bare), "SM166",
+                  root=tmp_path)
+    assert len(found) == 1 and "seedance-2.0 would get a voice sample and no reference image" in found[0].message
+    with_sheet = voiced({"description": "bright", "sample": "voices/mei.wav"}, {"description": "low"})
+    assert check(talk(shot("s1", HELLO, provider="seedance-2.0", duration=5), characters=with_sheet), "SM166",
+                 root=tmp_path) == []

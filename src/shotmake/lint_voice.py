@@ -1,4 +1,4 @@
-"""Lint voices and dialogue before a cent is spent (rules SM160-SM179).
+"""Lint voices and dialogue before a cent is spent (rules SM160-SM179; SM160-SM166 so far).
 
 A spoken line is the most expensive thing to get wrong: the clip is paid for, and the line is
 missing, cut off, said in another voice or not heard at all. These rules read the parsed
@@ -21,7 +21,7 @@ from typing import Protocol
 from .dialogue import MAX_CJK_PER_SECOND, MAX_WORDS_PER_SECOND, needed_seconds, sample_kind
 from .model import Episode, Shot
 from .plan import character_references_sent, voice_samples_sent
-from .prompts import speakers
+from .prompts import shot_characters, speakers
 from .providers.catalog import Route
 
 #: (id, severity, summary, fix, per_shot): lint.py makes them ``Rule`` records (docs/lint.md lists them).
@@ -46,7 +46,12 @@ VOICE_RULES: tuple[tuple[str, str, str, str, bool], ...] = (
      "either), or accept it", True),
     ("SM165", "error", "a voice sample longer than the route accepts, or one that cannot be read as audio/video",
      "cut the sample to a few clean seconds of the character speaking (ffmpeg -t 10 -i in.wav out.wav)", True),
+    ("SM166", "error", "a voice sample sent to Seedance in a request without any reference image: Seedance takes "
+     "reference audio only beside a reference image or video, and refuses the request",
+     "give a character of the shot `sheet: true` or a reference image, or add a `references:` plate", True),
 )
+#: Protocols whose reference audio must travel with a reference image or video (SM166).
+_AUDIO_NEEDS_IMAGE = ("ark-tasks",)
 
 #: How the route holds a voice when no sample reaches it, for SM164's wording.
 _BY_DESCRIPTION = "the voice is held by its description only: expect the same kind of voice, not the same voice"
@@ -77,7 +82,7 @@ def probe_seconds(path: Path) -> float | None:
 
 
 def check_voices(checker: Reporter, durations: Durations | None = None) -> None:
-    """Run SM160-SM165 over every shot with dialogue."""
+    """Run SM160-SM166 over every shot with dialogue."""
     ep = checker.episode
     seconds = _remembered(durations or probe_seconds)
     for shot in ep.shots.values():
@@ -103,6 +108,22 @@ def _remembered(durations: Durations) -> Durations:
 def _line_field(shot: Shot, cid: str) -> str:
     j = next(i for i, line in enumerate(shot.dialogue) if line.speaker == cid)
     return f"{shot.path}.dialogue[{j}].speaker"
+
+
+def count_samples(n: int) -> str:
+    return "a voice sample" if n == 1 else f"{n} voice samples"
+
+
+def _sends_an_image(ep: Episode, shot: Shot) -> bool:
+    """Whether the request carries a picture: a sheet or reference image of a character, a plate, a frame."""
+    from .formats import IMAGE_EXTENSIONS
+
+    for cid in shot_characters(shot):
+        char = ep.characters.get(cid)
+        if char is not None and (char.sheet is not None or any(r.lower().endswith(IMAGE_EXTENSIONS)
+                                                                for r in char.references)):
+            return True
+    return bool(shot.references or shot.first_frame or shot.last_frame or shot.after)
 
 
 def _undescribed(checker: Reporter, shot: Shot) -> None:
@@ -136,6 +157,11 @@ def _samples(checker: Reporter, shot: Shot, route: Route, seconds: Durations) ->
     ep = checker.episode
     sent = {cid: path for cid, _, path in voice_samples_sent(ep, shot, route)} \
         if character_references_sent(shot, route) else {}
+    if sent and route.protocol in _AUDIO_NEEDS_IMAGE and not _sends_an_image(ep, shot):
+        checker.report("SM166", f"{shot.path}.dialogue", f"{route.name} would get {count_samples(len(sent))} and no "
+                       "reference image: it takes reference audio only beside an image or video",
+                       "give a character of the shot `sheet: true` or a reference image, or add a "
+                       "`references:` plate", shot=shot)
     for cid in speakers(shot):
         char = ep.characters.get(cid)
         sample = char.voice.sample if char is not None and char.voice is not None else None
