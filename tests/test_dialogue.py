@@ -366,3 +366,19 @@ def test_explain_names_a_voice_change_and_a_dialogue_change() -> None:
     node = zh_after.node("clip:c")
     assert describe_changes(zh_before.node("clip:c").manifest, node.manifest, {}, node=node,
                             context=Context({}, {"美": "mei"})) == ["character mei: voice changed"]
+
+
+def test_a_series_bible_voice_sample_is_relative_to_the_bible(tmp_path: Path) -> None:
+    wav = write_wav(tmp_path / "series" / "voices" / "mei.wav")
+    (tmp_path / "series" / "bible.yaml").write_text(
+        "characters:\n  mei:\n    description: a girl\n    sheet: true\n"
+        "    voice: {description: bright, sample: voices/mei.wav}\n", encoding="utf-8")
+    (tmp_path / "ep.yaml").write_text(
+        "episode: e\ninclude: [series/bible.yaml]\ndefaults: {provider: seedance-2.0, duration: 5}\n"
+        "shots:\n  - id: a\n    prompt: '{mei} waves'\n    dialogue: [{speaker: mei, line: Hi}]\n"
+        "sequences:\n  - id: q\n    shots: [a]\n", encoding="utf-8")
+    episode = load_episode(tmp_path / "ep.yaml", tmp_path)
+    assert episode.characters["mei"].voice is not None
+    assert episode.characters["mei"].voice.sample == str(wav.resolve())
+    node = build_plan(episode, file_digest).node("clip:a")
+    assert file_digest(wav) in node.manifest["references"]
