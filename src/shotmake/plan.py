@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .dialogue import line_spans, sample_kind
 from .formats import rendition_size
 from .hashing import RECIPES, node_key
-from .model import FRAME_SIZES, Episode, Node, Shot
+from .model import FRAME_SIZES, Episode, Node, Shot, clip_seconds, shown_seconds
 from .prompts import (
     compile_negative,
     compile_sheet_prompt,
@@ -144,7 +144,7 @@ def voice_samples_sent(episode: Episode, shot: Shot, route: Route) -> list[tuple
     """``(character, kind, path)`` of each speaking character's voice sample the route takes.
 
     A sample goes where the route lists its kind (``voice_samples``), within the route's count
-    for that kind of reference; elsewhere the voice is held by its description (lint SM163).
+    for that kind of reference; elsewhere the voice is held by its description (lint SM164).
     """
     limits = {"audio": route.max_reference_audios, "video": route.max_reference_videos}
     used = dict.fromkeys(limits, 0)
@@ -172,8 +172,6 @@ def dialogue_cues(episode: Episode, shot_id: str, relative_to_shown: bool = True
     extends), or, ``relative_to_shown``, from the first frame the cut shows (``trim.in``), clipped
     to what it shows: a line cut away entirely is dropped.
     """
-    from .model import clip_seconds, shown_seconds
-
     shot = episode.shots[shot_id]
     offset = clip_seconds(episode.shots, shot_id) - shot.duration
     cues = []

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .dialogue import base_language, languages
 from .errors import SourceLocation, SpecError, SpecErrors
 from .formats import (
     AUDIO_EXTENSIONS,
@@ -495,7 +496,6 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             merged[section].update(data.get(section, {}))
         if "language" in data:  # the episode's own wins over its series'
             merged["language"] = data["language"]
-            origin["language"] = source_path
         if "lint" in data:
             lint = data["lint"]
             merged["lint"]["ignore"] = [*merged["lint"].get("ignore", []), *lint.get("ignore", [])]
@@ -548,11 +548,9 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             check_provider(f"defaults.{key}", defaults[key], "video" if key == "provider" else "image")
 
     language = str(merged.get("language", "en"))
-    from .dialogue import base_language, languages
-
     if base_language(language) not in languages():
         err("language", f"shotmake has no prompt labels for language '{language}'",
-            f"use one of {', '.join(languages())} (the labels are data: providers/dialogue.toml)")
+            f"use one of {', '.join(languages())} (the language of the prompt's labels and the dialogue)")
         language = "en"
 
     characters: dict[str, Character] = {}
