@@ -86,12 +86,14 @@ def conventions() -> tuple[str, ...]:
     return tuple(_data()["conventions"])
 
 
+@functools.cache
 def labels(language: str) -> Labels:
     """The label table of ``language`` (a tag such as ``zh-CN`` uses ``zh``); KeyError when there is none."""
     table = _data()["labels"][base_language(language)]
     return Labels(**table)
 
 
+@functools.cache
 def convention(name: str, language: str) -> Convention:
     """Convention ``name`` in ``language``; an unknown name falls back to ``quoted``."""
     table = _data()["conventions"]
