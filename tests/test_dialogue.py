@@ -382,3 +382,12 @@ def test_a_series_bible_voice_sample_is_relative_to_the_bible(tmp_path: Path) ->
     assert episode.characters["mei"].voice.sample == str(wav.resolve())
     node = build_plan(episode, file_digest).node("clip:a")
     assert file_digest(wav) in node.manifest["references"]
+
+
+def test_routes_json_shows_how_each_route_takes_voices(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(example)
+    result = CliRunner().invoke(cli, ["routes", "--json"], catch_exceptions=False)
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert (rows["seedance-2.0"]["voice_samples"], rows["seedance-2.0"]["max_voice_seconds"]) == (["audio"], 15.0)
+    assert (rows["wan-3.0"]["voice_samples"], rows["wan-3.0"]["dialogue"]) == (["audio", "video"], "wan")
+    assert rows["gemini-omni"]["voice_samples"] == [] and rows["gemini-omni"]["dialogue"] == "quoted"
