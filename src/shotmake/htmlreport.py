@@ -113,6 +113,9 @@ class Report:
     media: dict[str, str] = field(default_factory=dict)  # href -> cache object path
 
 
+_IMAGE_STATUS = {"cached": "from the cache", "rendered": "drawn by this build", "missing": "not drawn yet"}
+
+
 def story_order(episode: Episode) -> list[tuple[str, str]]:
     """``(shot id, sequence title)`` in the order the cut shows them; shots outside every sequence last."""
     seen: dict[str, str] = {}
@@ -233,7 +236,7 @@ def collect(plan: Plan, stale: Mapping[str, Stale], lookup: Callable[[str], Arti
         status, why = c.status(nid)
         return CharacterView(ident, name, description, sheet=c.place(art),
                              thumb=c.place(thumb(art)) if art is not None else None,
-                             status="; ".join([status, *why]))
+                             status="; ".join([_IMAGE_STATUS.get(status, status), *why]))
 
     characters = [image_view("sheet", ch.id, ch.name, ch.description) for ch in episode.characters.values()]
     plates = [image_view("plate", p.id, p.id, p.prompt or (p.file or "")) for p in episode.plates.values()]

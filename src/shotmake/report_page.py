@@ -51,7 +51,7 @@ def _take(shot: ShotView, take: TakeView, spec: str, token: str | None) -> str:
     badges = [f'<span class="badge {take.status}">{_e(_STATUS_WORDS.get(take.status, take.status))}</span>']
     if take.picked and len(shot.takes) > 1:
         badges.insert(0, '<span class="badge picked">in the cut</span>')
-    cost = f"{_usd(take.cost_usd)}{' (estimate)' if take.estimated else ''}"
+    cost = f"cost {_usd(take.cost_usd)}{' (estimate: not rendered yet)' if take.estimated else ''}"
     seed = f" · seed {take.seed}" if take.seed is not None else ""
     why = "".join(f'<div class="why">{_e(w)}</div>' for w in take.why)
     actions = []
@@ -66,9 +66,10 @@ def _take(shot: ShotView, take: TakeView, spec: str, token: str | None) -> str:
                 f'<button class="act primary" type="submit" data-pick="{_e(shot.id)}:{take.take}">'
                 f'Use take {take.take} in the cut</button></form>')
         else:
-            actions.append(f'<code class="cmd" title="run this to use this take in the cut">shotmake pick '
+            actions.append(f'<span class="muted">Use it in the cut:</span><code class="cmd">shotmake pick '
                            f'{_e(shlex.quote(spec))} {_e(shot.id)} {take.take}</code>')
-    return (f'<div class="take{" picked" if take.picked else ""}" data-node="{_e(take.node)}">'
+    chosen = " picked" if take.picked and len(shot.takes) > 1 else ""
+    return (f'<div class="take{chosen}" data-node="{_e(take.node)}">'
             f'<div class="label"><span>{label}</span><span>{"".join(badges)}</span></div>'
             f'{_img(take.strip, f"{shot.id} {label}: first, middle and last frame", "strip")}'
             f'<div class="why">{_e(cost)}{_e(seed)}</div>{why}'
@@ -92,14 +93,15 @@ def _shot(shot: ShotView, spec: str, token: str | None, sheets: dict[str, tuple[
                   f'<input type="hidden" name="shot" value="{_e(shot.id)}"><button class="act" type="submit" '
                   f'data-reroll="{_e(shot.id)}">Re-roll: add take {len(shot.takes) + 1}</button></form>')
     else:
-        reroll = f'<code class="cmd">shotmake reroll {_e(shlex.quote(spec))} {_e(shot.id)}</code>'
+        reroll = (f'<span class="muted">Another take of this shot:</span><code class="cmd">shotmake reroll '
+                  f'{_e(shlex.quote(spec))} {_e(shot.id)}</code>')
     title = f" &mdash; {_e(shot.title)}" if shot.title else ""
     negative = f'<div class="muted">Negative: {_e(shot.negative)}</div>' if shot.negative else ""
     return (f'<article class="shot" id="shot-{_e(shot.id)}"><header><h3>{shot.number}. {_e(shot.id)}{title}</h3>'
             f'<span class="meta">{_e(shot.sequence or "not in any sequence")} · {shot.duration:g} s · '
             f'{_e(shot.route)}{" / " + _e(shot.model) if shot.model else ""} · {_e(shot.source)}</span></header>'
             f'<div class="body"><div><div class="takes">{takes}</div><div class="actions">{reroll}</div></div>'
-            f'<div class="prompt">{talk}{people}'
+            f'<div class="prompt"><div class="action">{_e(shot.prompt.split(chr(10) * 2)[0])}</div>{talk}{people}'
             f'<details><summary>Prompt sent to {_e(shot.route)}</summary><pre>{_e(shot.prompt)}</pre>{negative}'
             f'</details>{lint}</div></div></article>')
 
@@ -120,7 +122,8 @@ def _gallery(items: list, kind: str) -> str:  # type: ignore[type-arg]
 def _money(report: Report) -> str:
     rows = "".join(f'<tr><td>{_e(g["name"])}</td><td class="num">{_usd(float(g["cost_usd"]))}</td>'
                    f'<td class="num">{int(g["renders"])}</td></tr>' for g in report.spend_cache_by_route)
-    cache = (f'<table><tr><th>Route</th><th>Spent (all renders in the cache)</th><th>Renders</th></tr>{rows}</table>'
+    cache = (f'<table><tr><th>Route</th><th>Spent on this episode (renders in the cache)</th><th>Renders</th></tr>'
+             f'{rows}</table><p class="muted">`shotmake cost` prints the same, by route, day or episode.</p>'
              if rows else '<p class="muted">Nothing of this episode is in the cache yet.</p>')
     build = ""
     if report.spend_build is not None:
@@ -129,8 +132,8 @@ def _money(report: Report) -> str:
         build = (f"<div><b>This build spent {_usd(report.spend_build)}</b>"
                  + (f"<table><tr><th>Route</th><th>Spent</th></tr>{per}</table>" if per else "") + "</div>")
     return (f'<div class="money">{build}<div>{cache}</div><div><p>Rendering every node again from scratch would '
-            f'cost about <b>{_usd(report.full_rerender_usd)}</b> (list prices; the cache makes the next build cost '
-            f'{_usd(report.to_build_usd)}).</p></div></div>')
+            f'cost about <b>{_usd(report.full_rerender_usd)}</b> at list prices; thanks to the cache the next build costs '
+            f'{_usd(report.to_build_usd)}. The local renderer is free.</p></div></div>')
 
 
 def render(report: Report, *, spec: str, review_token: str | None = None, message: str = "",
