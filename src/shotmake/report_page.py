@@ -36,9 +36,9 @@ def _clock(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def _img(media: Media | None, alt: str, cls: str) -> str:
+def _img(media: Media | None, alt: str, cls: str, empty: str = "no picture yet") -> str:
     if media is None:
-        return f'<div class="{cls} empty" role="img" aria-label="{_e(alt)}">no picture yet</div>'
+        return f'<div class="{cls} empty" role="img" aria-label="{_e(alt)}">{_e(empty)}</div>'
     return f'<img class="{cls}" src="{_e(media.href)}" alt="{_e(alt)}" loading="lazy" decoding="async">'
 
 
@@ -111,7 +111,8 @@ def _gallery(items: list, kind: str) -> str:  # type: ignore[type-arg]
         return f'<p class="muted">No {kind} in this episode.</p>'
     figures = []
     for item in items:
-        picture = _img(item.thumb, f"{item.name} {kind[:-1]}", "")
+        drawn = item.sheet is not None or "not drawn" in item.status
+        picture = _img(item.thumb, f"{item.name} {kind[:-1]}", "sheet", "no picture yet" if drawn else "no sheet")
         if item.sheet is not None:
             picture = f'<a href="{_e(item.sheet.href)}">{picture}</a>'
         figures.append(f'<figure>{picture}<figcaption><b>{_e(item.name)}</b> <span class="muted">'

@@ -79,7 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: ReviewServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: the terminal shows what the actions did, not every thumbnail fetch
 
     def _head(self, status: int, ctype: str, length: int, extra: Mapping[str, str] | None = None) -> None:
@@ -98,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _host_ok(self) -> bool:
         return self.headers.get("Host", "") in self.server.hosts()
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         if not self._host_ok():
             self._text(HTTPStatus.MISDIRECTED_REQUEST, "this server answers to 127.0.0.1 only")
             return
@@ -118,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _file(self, path: Path) -> None:
         """Send a media file, honouring one ``Range`` (browsers seek video with them)."""
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed below
+            handle = open(path, "rb")
         except OSError:
             self._text(HTTPStatus.NOT_FOUND, "the cached object is gone; build again")
             return
@@ -158,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 return  # the browser stopped reading (a seek): nothing to do
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = urlsplit(self.path).path
         action = path.strip("/")
         origin = self.headers.get("Origin")
