@@ -45,7 +45,7 @@ def test_the_report_opens_offline_and_shows_every_shot_in_story_order(
     assert page.count('loading="lazy"') >= 3
     assert 'id="master"' in page and "from the cache" in page
     assert "<b>kai</b>" in page and "a boy with a green scarf" in page  # characters, with descriptions
-    assert "0:00 one" in page and "0:02 two" in page  # chapters at their start times
+    assert "0:00 one" in page and "0:03 two" in page  # chapters at their start times
 
 
 def test_writing_the_report_again_extracts_no_thumbnail(project: Path, run: Callable[..., Result],
