@@ -95,6 +95,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._head(status, "text/plain; charset=utf-8", len(body))
         self.wfile.write(body)
 
+    def _refuse(self, status: int, text: str) -> None:
+        """Answer a POST without reading its body: the connection closes (the unread body is no request)."""
+        self.close_connection = True
+        body = text.encode()
+        self._head(status, "text/plain; charset=utf-8", len(body), {"Connection": "close"})
+        self.wfile.write(body)
+
     def _host_ok(self) -> bool:
         return self.headers.get("Host", "") in self.server.hosts()
 
@@ -163,17 +170,17 @@ class _Handler(BaseHTTPRequestHandler):
         action = path.strip("/")
         origin = self.headers.get("Origin")
         if not self._host_ok() or (origin is not None and origin.rstrip("/") != self.server.url.rstrip("/")):
-            self._text(HTTPStatus.FORBIDDEN, "cross-site request refused")
+            self._refuse(HTTPStatus.FORBIDDEN, "cross-site request refused")
             return
         if action not in ("pick", "reroll"):
-            self._text(HTTPStatus.NOT_FOUND, "unknown action")
+            self._refuse(HTTPStatus.NOT_FOUND, "unknown action")
             return
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_BODY:
-            self._text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "form too large")
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "form too large")
             return
         raw = self.rfile.read(length).decode("utf-8", "replace")
         form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
