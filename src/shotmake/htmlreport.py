@@ -98,6 +98,7 @@ class Report:
     chapters: list[tuple[float, str]]
     master: Media | None
     master_current: bool
+    poster: Media | None
     shots: list[ShotView]
     characters: list[CharacterView]
     plates: list[CharacterView]
@@ -244,6 +245,8 @@ def collect(plan: Plan, stale: Mapping[str, Stale], lookup: Callable[[str], Arti
     final = plan.final
     master_art = c.artifact(final.id)
     master = c.place(master_art if master_art is not None else previous_master)
+    posters = [nid for nid in plan.order if plan.node(nid).kind == "poster"]
+    poster = c.place(c.artifact(posters[0])) if posters and master_art is not None else None
     failures = [Failure(n, str(getattr(e, "message", e)), "this build") for n, e in c.failed.items()]
     for nid, text in (journal_errors or {}).items():
         if nid not in c.failed:
@@ -264,6 +267,7 @@ def collect(plan: Plan, stale: Mapping[str, Stale], lookup: Callable[[str], Arti
     return Report(
         name=episode.name, title=episode.title or episode.name, spec=episode.source, output=episode.output,
         duration=start, format=delivery, chapters=chapters, master=master, master_current=master_art is not None,
+        poster=poster,
         shots=shots, characters=characters, plates=plates, counts=counts,
         spend_build=result.cost_usd if result is not None else None, spend_build_by_route=rendered_cost,
         spend_cache_by_route=spend_by_route, full_rerender_usd=sum(estimate(plan.node(n)) for n in plan.order),

@@ -161,7 +161,8 @@ def render(report: Report, *, spec: str, review_token: str | None = None, messag
     else:
         note = "" if report.master_current else ('<p class="banner warn">This is the last master built; the cut has '
                                                  "changed since (build again to see it).</p>")
-        master = (f'{note}<video id="master" controls preload="metadata" src="{_e(report.master.href)}"></video>')
+        poster = f' poster="{_e(report.poster.href)}"' if report.poster is not None else ""
+        master = f'{note}<video id="master" controls preload="metadata"{poster} src="{_e(report.master.href)}"></video>'
     chapters = "".join(f'<li><button type="button" data-seek="{start:g}">{_clock(start)} {_e(title)}</button></li>'
                        for start, title in report.chapters)
     cards = [("Running time", _clock(report.duration), f"{len(report.chapters)} chapters"),

@@ -32,7 +32,8 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
                                "form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on the form POSTs.
+    "Referrer-Policy": "same-origin",
 }
 
 
