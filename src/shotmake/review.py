@@ -5,7 +5,7 @@ references: the page itself and the media files (cache objects) it names, looked
 table, never a path joined from the request, so no ``../`` or symlink can reach another file.
 The two actions are POSTs that must carry this run's random token (a page from another site
 cannot know it: CSRF), come from this origin, and name this server in ``Host`` (a DNS-rebinding
-page cannot). The page is made again after every action, from the spec on disk.
+page cannot). The page is made again, from the spec and cache on disk, on every load and after every action.
 """
 
 from __future__ import annotations
@@ -111,13 +111,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._text(HTTPStatus.MISDIRECTED_REQUEST, "this server answers to 127.0.0.1 only")
             return
         path = urlsplit(self.path).path
-        page = self.server.page
         if path in ("/", "/index.html"):
-            body = page.html.encode()
+            with self.server.lock:  # made again on each load: a build since shows up on reload
+                try:
+                    self.server.refresh(self.server.message)
+                except ShotmakeError as exc:
+                    self._text(HTTPStatus.INTERNAL_SERVER_ERROR, f"shotmake: error: {exc}")
+                    return
+            body = self.server.page.html.encode()
             self._head(HTTPStatus.OK, "text/html; charset=utf-8", len(body), {"Cache-Control": "no-store"})
             self.wfile.write(body)
             return
-        source = page.media.get(path.lstrip("/"))
+        source = self.server.page.media.get(path.lstrip("/"))
         if source is None:
             self._text(HTTPStatus.NOT_FOUND, "not part of this report")
             return

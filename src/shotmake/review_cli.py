@@ -79,7 +79,7 @@ def write(episode: Path, **given: Any) -> Path:
     return write_report(folder, report, render(report, spec=str(episode)))
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT, short_help="Write the HTML report: shots, takes, costs, failures.")
 @EPISODE
 def report(episode: Path) -> None:
     """Write an HTML report of the episode: see what you paid for, offline.
@@ -100,7 +100,7 @@ def report(episode: Path) -> None:
     click.echo(f"shotmake: wrote {path} (open it in a browser)", err=True)
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT, short_help="Serve the report on 127.0.0.1 with Pick and Re-roll.")
 @EPISODE
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="a free port",
               help="Port on 127.0.0.1 to serve the page on.")
@@ -112,8 +112,9 @@ def review(ctx: click.Context, episode: Path, port: int, no_open: bool) -> None:
     \b
     "Use take N" writes `pick: N` on that shot in the spec file (one line; comments
     and layout kept), "Re-roll" adds a take (`takes:`, a new seed where the route takes
-    one). Neither renders or spends anything: run `shotmake build` afterwards, and
-    reload the page. The server listens on 127.0.0.1 only; Ctrl-C stops it.
+    one). Neither renders or spends anything: run `shotmake build` in another terminal,
+    then reload the page (it is made again on each load). The server listens on
+    127.0.0.1 only and acts only on its own page's buttons; Ctrl-C stops it.
 
     \b
       shotmake review episodes/pilot.yaml --port 8765
@@ -195,7 +196,7 @@ def _next_build(episode: Path) -> str:
     return f"the next `shotmake build` makes {len(stale)} node(s) for ${usd:.2f}" + (f": {names}" if names else "")
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT, short_help="Use take TAKE of SHOT in the cut (writes `pick:`).")
 @EPISODE
 @click.argument("shot")
 @click.argument("take", type=click.IntRange(min=1))
@@ -212,7 +213,7 @@ def pick(episode: Path, shot: str, take: int) -> None:
     click.echo(do_pick(episode, shot, take))
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT, short_help="Add a take to SHOT for the next build (`takes:`).")
 @EPISODE
 @click.argument("shot")
 def reroll(episode: Path, shot: str) -> None:
