@@ -70,7 +70,8 @@ def test_pick_changes_exactly_the_pick_line(spec: Path) -> None:
 def test_pick_adds_one_line_where_the_shot_has_none(spec: Path) -> None:
     pick(load_episode(spec), "b", 2)
     assert changed_lines(SPEC, spec.read_text()) == ["+    pick: 2"]
-    assert "takes: 2  # two tries" in spec.read_text()  # the comment stays on its line
+    # Under the shot's last line, its comment kept there, and above the blank line that ends the shots.
+    assert "    takes: 2  # two tries\n    pick: 2\n\nsequences:" in spec.read_text()
     assert load_episode(spec).shots["b"].pick == 2
 
 
@@ -102,10 +103,14 @@ def test_reroll_of_a_single_take_shot_in_the_demo_episode(tmp_path: Path) -> Non
     (tmp_path / ".git").mkdir()
     path = tmp_path / "episodes" / "pilot.yaml"
     before = path.read_text()
-    reroll(load_episode(path), "meet", ROUTES)
+    reroll(load_episode(path), "plan", ROUTES)  # the last shot: a blank line and `sequences:` follow it
     assert changed_lines(before, path.read_text()) == ["+    takes: 2"]
-    pick(load_episode(path), "meet", 2)
+    pick(load_episode(path), "plan", 2)
     assert changed_lines(before, path.read_text()) == ["+    takes: 2", "+    pick: 2"]
+    assert "    duration: 4\n    takes: 2\n    pick: 2\n\nsequences:" in path.read_text()  # above the blank line
+    reroll(load_episode(path), "mei-sees", ROUTES)  # a shot whose last line ends in a comment
+    assert "    duration: 4\n    takes: 2\n  - id: kai-radio" in path.read_text()
+    assert "after: mei-lamp        # continuity" in path.read_text()
 
 
 def test_a_file_that_would_be_reformatted_is_left_alone(tmp_path: Path) -> None:

@@ -100,7 +100,10 @@ def set_shot_field(path: Path, shot: str, field: str, value: int) -> Edit | None
     item = _shot_map(data, path, shot)
     if item.get(field) == value:
         return None
-    item[field] = value
+    if field in item:
+        item[field] = value
+    else:
+        _append(item, field, value)
     edit = _one_line(path, text, _dump(yaml, data)) if exact else None
     if edit is None:
         where = item.lc.key(field)[0] + 1 if field in item.lc.data else item.lc.line + 1
@@ -108,6 +111,28 @@ def set_shot_field(path: Path, shot: str, field: str, value: int) -> Edit | None
                          f"(unusual indentation or spacing); set `{field}: {value}` by hand at line {where}")
     write_text(path, _dump(yaml, data), mode=mode)
     return edit
+
+
+def _append(item: Any, field: str, value: int) -> None:
+    """Add ``field: value`` after the mapping's last key, above the blank lines and comments that follow it.
+
+    ruamel keeps what follows a value (its end-of-line comment, then blank lines and comments up to
+    the next item) as one token on the last key; a key appended as is would land below them.
+    """
+    from ruamel.yaml.tokens import CommentToken
+
+    keys = list(item.keys())
+    item[field] = value
+    tokens = item.ca.items.get(keys[-1]) if keys else None
+    after = tokens[2] if tokens is not None and len(tokens) > 2 else None
+    if after is None or not isinstance(after.value, str):
+        return
+    head, newline, tail = after.value.partition("\n")
+    if not tail:
+        return
+    after.value = head + newline  # the end-of-line comment stays with its line
+    # The leading newline ends the new key's line; the blank lines and comments follow it.
+    item.ca.items[field] = [None, None, CommentToken("\n" + tail, after.start_mark, None), None]
 
 
 def _one_line(path: Path, old: str, new: str) -> Edit | None:

@@ -122,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._head(HTTPStatus.OK, "text/html; charset=utf-8", len(body), {"Cache-Control": "no-store"})
             self.wfile.write(body)
             return
+        if path == "/favicon.ico":  # browsers ask for one; the page has none
+            self._head(HTTPStatus.NO_CONTENT, "image/x-icon", 0)
+            return
         source = self.server.page.media.get(path.lstrip("/"))
         if source is None:
             self._text(HTTPStatus.NOT_FOUND, "not part of this report")
