@@ -131,3 +131,26 @@ def test_dialogue_is_read_whatever_its_shape() -> None:
 
     assert dialogue_lines(Shot()) == ("plain", "mei: There!", "kai: Dot, dot, dash.")
     assert dialogue_lines(object()) == ()
+
+
+def test_refusals_the_journal_remembers_and_lint_warnings_are_shown(
+        project: Path, run: Callable[..., Result]) -> None:
+    from shotmake.journal import Journal
+
+    spec = Path(SPEC)
+    spec.write_text(spec.read_text().replace("sequences:\n", "  - id: loose\n    prompt: An empty beach.\n"
+                                             "sequences:\n"))
+    plan = build_plan(load_episode(spec), file_digest)
+    Path(".shotmake").mkdir()
+    journal = Journal(Path(".shotmake") / "journal.sqlite")
+    key = plan.node("clip:b").key
+    journal.intent(key, "clip:b", "tiny", "sora-2")
+    journal.rejected(key, "the prompt was refused by the moderation system")
+    journal.close()
+    assert run("report", SPEC).exit_code == 0
+    page = PAGE.read_text()
+    failures = page.split('id="failures"')[1].split("</div>")[0]
+    assert "clip:b" in failures and "an earlier build" in failures and "moderation" in failures
+    assert shot_ids(page)[-1] == "loose"  # in no sequence: last, and the card says so
+    loose = page.split('id="shot-loose"')[1].split("</article>")[0]
+    assert "not in any sequence" in loose and "SM203" in loose  # its lint warning, on its card
