@@ -76,6 +76,7 @@ def test_build_report_says_what_the_build_rendered_and_why(project: Path, run: C
     assert "rendered by this build" in shot_b and "prompt changed" in shot_b
     shot_a = page.split('id="shot-a"')[1].split("</article>")[0]
     assert "from the cache" in shot_a and "rendered by this build" not in shot_a
+    assert re.search(r"rendered 20\d\d-\d\d-\d\d \d\d:\d\d in \d+\.\d s", shot_a)  # when the cached take was made
     assert "This build" in page
 
 

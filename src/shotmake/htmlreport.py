@@ -10,6 +10,7 @@ thumbnail (``thumbnails.py`` caches them like renders).
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,8 +151,10 @@ class Collector:
     """Gathers a ``Report``; ``place`` names the media the page shows (``write_report`` makes them real)."""
 
     def __init__(self, plan: Plan, stale: Mapping[str, Stale], lookup: Callable[[str], Artifact | None],
-                 thumb: Callable[[Artifact], Artifact | None], *, result: Any = None) -> None:
+                 thumb: Callable[[Artifact], Artifact | None], *, result: Any = None,
+                 stored: Mapping[str, float] | None = None) -> None:
         self.plan, self.stale, self.lookup, self.thumb, self.result = plan, stale, lookup, thumb, result
+        self.stored = stored or {}
         self.media: dict[str, str] = {}
         self.rendered = {n.id for n in result.rendered} if result is not None else set()
         self.failed = {n.id: e for n, e in result.failed} if result is not None else {}
@@ -179,19 +182,29 @@ class Collector:
             return "rendered", why
         if nid in self.skipped:
             return "skipped", ("not built: an input failed",)
-        if self.artifact(nid) is not None:
-            return "cached", ()
+        found = self.artifact(nid)
+        if found is not None:
+            return "cached", self.made(self.plan.node(nid).key, found)
         return "missing", why or ("not rendered yet",)
+
+    def made(self, key: str, artifact: Artifact) -> tuple[str, ...]:
+        """``rendered 2026-11-29 02:07 in 1.2 s``: when a cached render was made (from its index entry)."""
+        when = self.stored.get(key)
+        if when is None:
+            return ()
+        took = artifact.meta.get("elapsed")
+        stamp = datetime.datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M")
+        return (f"rendered {stamp}" + (f" in {float(took):.1f} s" if isinstance(took, (int, float)) else ""),)
 
 
 def collect(plan: Plan, stale: Mapping[str, Stale], lookup: Callable[[str], Artifact | None],
             thumb: Callable[[Artifact], Artifact | None], *, estimate: Callable[[Node], float],
             spend_by_route: list[dict[str, Any]], findings: Sequence[Any] = (), journal_errors: Mapping[str, str]
             | None = None, result: Any = None, previous_master: Artifact | None = None,
-            delivery: str = "") -> Report:
+            delivery: str = "", stored: Mapping[str, float] | None = None) -> Report:
     """Gather the report of ``plan``: pure apart from the injected lookups (cache, thumbnails)."""
     episode = plan.episode
-    c = Collector(plan, stale, lookup, thumb, result=result)
+    c = Collector(plan, stale, lookup, thumb, result=result, stored=stored)
     by_path: dict[str, list[str]] = {}
     warnings: list[str] = []
     for finding in findings:

@@ -56,13 +56,17 @@ def gather(episode: Path, *, spec: Any = None, cache: Any = None, the_plan: Any 
                 previous = cache.lookup(record["key"])
                 if previous is not None:
                     break
+        keys = [the_plan.node(nid).key for nid in the_plan.order if the_plan.node(nid).kind in ("clip", "sheet", "plate")]
+        cache.prefetch(keys)  # one query for the index entries, which say when each render was stored
+        stored = {k: float(e["stored"]) for k, e in cache.known_entries(keys).items()
+                  if isinstance(e.get("stored"), (int, float))}
         fmt = delivery_format(spec)
         spend = summarise_spend((entry for _, entry in cache.entries()), by="provider", episode=spec.name)
         return collect(
             the_plan, stale, cache.lookup, lambda art: thumbnail(cache, art).artifact,
             estimate=lambda node: estimate(node, config.prices, config.catalog), spend_by_route=spend["groups"],
             findings=findings, journal_errors=errors, result=result, previous_master=previous,
-            delivery=f"{fmt.width}x{fmt.height} {fmt.fps} fps H.264/AAC")
+            delivery=f"{fmt.width}x{fmt.height} {fmt.fps} fps H.264/AAC", stored=stored)
     finally:
         if own:
             cache.close()
