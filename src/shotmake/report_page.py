@@ -15,7 +15,7 @@ from functools import cache
 from html import escape
 from importlib import resources
 
-from .htmlreport import Media, Report, ShotView, TakeView
+from .htmlreport import CharacterView, Media, Report, ShotView, TakeView
 
 
 @cache
@@ -106,7 +106,7 @@ def _shot(shot: ShotView, spec: str, token: str | None, sheets: dict[str, tuple[
             f'</details>{lint}</div></div></article>')
 
 
-def _gallery(items: list, kind: str) -> str:  # type: ignore[type-arg]
+def _gallery(items: list[CharacterView], kind: str) -> str:
     if not items:
         return f'<p class="muted">No {kind} in this episode.</p>'
     figures = []

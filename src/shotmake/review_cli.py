@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,9 @@ def review(ctx: click.Context, episode: Path, port: int, no_open: bool) -> None:
 
     server = ReviewServer(make_page, act, port=port)
     click.echo(f"shotmake: reviewing {episode} at {server.url} (Ctrl-C stops)", err=True)
-    if not no_open:
+    # Only where a graphical browser can open: elsewhere webbrowser may start a text browser in this terminal.
+    if not no_open and (sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY")
+                        or os.environ.get("WAYLAND_DISPLAY")):
         import webbrowser
 
         webbrowser.open(server.url)
