@@ -155,3 +155,14 @@ def test_refusals_the_journal_remembers_and_lint_warnings_are_shown(
     assert shot_ids(page)[-1] == "loose"  # in no sequence: last, and the card says so
     loose = page.split('id="shot-loose"')[1].split("</article>")[0]
     assert "not in any sequence" in loose and "SM203" in loose  # its lint warning, on its card
+
+
+def test_a_symlink_planted_in_the_report_folder_is_not_written_through(
+        project: Path, run: Callable[..., Result]) -> None:
+    outside = project / "elsewhere"
+    outside.mkdir()
+    (project / "build" / "tiny-report").mkdir(parents=True)
+    (project / "build" / "tiny-report" / "media").symlink_to(outside)
+    assert run("build", "-q", "--report", SPEC).exit_code == 0
+    assert list(outside.iterdir()) == []
+    assert not (PAGE.parent / "media").is_symlink() and any((PAGE.parent / "media").iterdir())

@@ -301,7 +301,7 @@ def place_media(folder: Path, media: Mapping[str, str]) -> int:
     from .atomic import copy_file
 
     target = folder / "media"
-    target.mkdir(parents=True, exist_ok=True)
+    _real_dir(target)
     placed = 0
     for href, source in media.items():
         dest = folder / href
@@ -323,11 +323,18 @@ def place_media(folder: Path, media: Mapping[str, str]) -> int:
     return placed
 
 
+def _real_dir(path: Path) -> None:
+    """Make ``path`` a directory of its own: a symlink planted there is removed, never written through."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+
+
 def write_report(folder: Path, report: Report, page: str) -> Path:
     """Write ``page`` as ``folder/index.html`` with its media beside it; return the page's path."""
     from .atomic import write_text
 
-    folder.mkdir(parents=True, exist_ok=True)
+    _real_dir(folder)
     place_media(folder, report.media)
     index = folder / "index.html"
     write_text(index, page, durable=False)
