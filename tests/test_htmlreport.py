@@ -78,6 +78,7 @@ def test_build_report_says_what_the_build_rendered_and_why(project: Path, run: C
     assert "from the cache" in shot_a and "rendered by this build" not in shot_a
     assert re.search(r"rendered 20\d\d-\d\d-\d\d \d\d:\d\d in \d+\.\d s", shot_a)  # when the cached take was made
     assert "This build" in page
+    assert "Everything in the spec is built" in page and "nodes are not built" not in page
 
 
 def test_failures_are_listed_with_their_reasons(project: Path) -> None:

@@ -274,7 +274,9 @@ def collect(plan: Plan, stale: Mapping[str, Stale], lookup: Callable[[str], Arti
     for seq in episode.sequences:
         chapters.append((start, seq.title or seq.id))
         start += sequence_seconds(episode.shots, seq)
-    counts = {"nodes": len(plan.order), "dirty": len(stale), "shots": len(episode.shots),
+    # After `build --report`, what is still to build is what the build did not make (failed or skipped).
+    pending = [s for nid, s in stale.items() if c.artifact(nid) is None] if result is not None else list(stale.values())
+    counts = {"nodes": len(plan.order), "dirty": len(pending), "shots": len(episode.shots),
               "takes": sum(len(v) for v in clips.values()),
               "rendered": len(c.rendered), "failed": len(c.failed)}
     return Report(
@@ -284,7 +286,7 @@ def collect(plan: Plan, stale: Mapping[str, Stale], lookup: Callable[[str], Arti
         shots=shots, characters=characters, plates=plates, counts=counts,
         spend_build=result.cost_usd if result is not None else None, spend_build_by_route=rendered_cost,
         spend_cache_by_route=spend_by_route, full_rerender_usd=sum(estimate(plan.node(n)) for n in plan.order),
-        to_build_usd=sum(estimate(s.node) for s in stale.values()), failures=failures, warnings=warnings,
+        to_build_usd=sum(estimate(s.node) for s in pending), failures=failures, warnings=warnings,
         built=result is not None, media=c.media)
 
 

@@ -186,7 +186,7 @@ def render(report: Report, *, spec: str, review_token: str | None = None, messag
         warnings = (f'<details><summary>{len(report.warnings)} lint warning(s)</summary>'
                     + "".join(f'<div class="lint">{_e(w)}</div>' for w in report.warnings) + "</details>")
     shots = "".join(_shot(s, spec, review_token, sheets) for s in report.shots)
-    built = "what this build rendered or took from the cache" if report.built else "what is in the cache"
+    built = "what this build rendered or took from the cache" if report.built else "the cache as it is now"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
