@@ -124,7 +124,7 @@ def _money(report: Report) -> str:
     rows = "".join(f'<tr><td>{_e(g["name"])}</td><td class="num">{_usd(float(g["cost_usd"]))}</td>'
                    f'<td class="num">{int(g["renders"])}</td></tr>' for g in report.spend_cache_by_route)
     cache = (f'<table><tr><th>Route</th><th>Spent on this episode (renders in the cache)</th><th>Renders</th></tr>'
-             f'{rows}</table><p class="muted">`shotmake cost` prints the same, by route, day or episode.</p>'
+             f'{rows}</table><p class="muted"><code>shotmake cost</code> prints the same, by route, day or episode.</p>'
              if rows else '<p class="muted">Nothing of this episode is in the cache yet.</p>')
     build = ""
     if report.spend_build is not None:
@@ -134,7 +134,8 @@ def _money(report: Report) -> str:
                  + (f"<table><tr><th>Route</th><th>Spent</th></tr>{per}</table>" if per else "") + "</div>")
     return (f'<div class="money">{build}<div>{cache}</div><div><p>Rendering every node again from scratch would '
             f'cost about <b>{_usd(report.full_rerender_usd)}</b> at list prices; thanks to the cache the next build costs '
-            f'{_usd(report.to_build_usd)}. The local renderer is free.</p></div></div>')
+            f'{_usd(report.to_build_usd)}{" (every route of this episode is free)" if not report.full_rerender_usd else ""}.'
+            '</p></div></div>')
 
 
 def render(report: Report, *, spec: str, review_token: str | None = None, message: str = "",
