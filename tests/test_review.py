@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from shotmake.cli import cli
 from shotmake.errors import UsageError
 from shotmake.review import Page, ReviewServer
 
@@ -106,3 +109,13 @@ def test_a_failed_action_is_reported_on_the_page(served: tuple[ReviewServer, Rec
     assert "reroll failed: no shot &#x27;bad&#x27;" in client.get("/").text or "reroll failed" in client.get("/").text
     assert client.post("/delete", data={"token": "t0k3n"}).status_code == 404
     assert client.put("/").status_code == 501
+
+
+def test_a_taken_port_is_a_usage_error(project: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["review", "--no-open", "--port", str(port), "episodes/tiny.yaml"])
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output

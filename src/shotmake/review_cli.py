@@ -144,7 +144,13 @@ def review(ctx: click.Context, episode: Path, port: int, no_open: bool) -> None:
                 return do_pick(episode, str(form.get("shot", "")), take)
             return do_reroll(episode, str(form.get("shot", "")))
 
-    server = ReviewServer(make_page, act, port=port)
+    try:
+        server = ReviewServer(make_page, act, port=port)
+    except OSError as exc:  # the port is taken (or not ours to bind)
+        from .errors import UsageError
+
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; pick another --port "
+                         "(0 picks a free one)") from exc
     click.echo(f"shotmake: reviewing {episode} at {server.url} (Ctrl-C stops)", err=True)
     # Only where a graphical browser can open: elsewhere webbrowser may start a text browser in this terminal.
     if not no_open and (sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY")
