@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 EPISODE ?= episodes/pilot.yaml
 
-.PHONY: episode test test-slow check bench clean
+.PHONY: episode test test-slow check bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ test: $(VENV)/.installed-test    ## the test suite on every core (slow and bench
 test-slow: $(VENV)/.installed-test  ## the slow crash/chaos tests (CI runs them after `make test`)
 	$(BIN)/python -m compileall -q src/shotmake > /dev/null
 	$(BIN)/python -m pytest -q -m slow -n auto
+
+# The report page's browser tests drive the system's Chromium (Debian's package): playwright's own
+# browser download is never used. Skipped when /usr/bin/chromium is already there; root or sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:                         ## install Chromium for the browser tests (tests/test_report_browser.py)
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: already installed"; \
+	else $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; fi
 
 check: $(VENV)/.installed-dev    ## lint and type-check
 	$(BIN)/ruff check src tests bench

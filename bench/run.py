@@ -10,7 +10,9 @@ Targets (issue 6), each measured against a baseline taken in the same run:
 4. stream-copy concat of 60 eight-second 1080p clips within 1.2x hand-written ffmpeg
    (``bench/assembly.py``, which also rewrites its own section);
 5. peak RSS of a 10,000-shot null rebuild, and of a 500 MB download (``bench/download_memory.py``,
-   when present; it rewrites its own section).
+   when present; it rewrites its own section);
+6. ``shotmake report`` of 1,000 shots with cached thumbnails in seconds (``bench/report.py``, which
+   rewrites its own section).
 
 Writes the ``performance`` section of docs/benchmarks.md (other sections are kept).
 
@@ -40,6 +42,7 @@ sys.path.insert(0, str(BENCH))
 
 import assembly
 import dispatch
+import report as report_bench
 import scale
 
 
@@ -106,6 +109,10 @@ def main() -> int:
     asm = assembly.measure(4, 1, "640x360", write=False) if quick else assembly.measure(60, 7, "1920x1080")
     print("download memory (bench/download_memory.py)", flush=True)
     download = download_memory(quick)
+    print("report (bench/report.py)", flush=True)
+    rep = report_bench.measure(300 if quick else 1000, 2 if quick else 5, 2 if quick else 8)
+    if not quick:
+        report_bench.write_section(report_bench.render(rep))
 
     start = null["startup"]["best"]
     one_k = null["sizes"][f"{mid}-seeded"]
@@ -141,6 +148,10 @@ def main() -> int:
         rows.append((f"peak RSS, {download['big_mb']:.0f} MB download (stream_to_file)", "flat: < 16 MB growth",
                      f"{download['rss_big']:.1f} MB", f"{download['small_mb']:.0f} MB: {download['rss_small']:.1f} MB",
                      f"{download['growth']:+.1f} MB", download["growth"] < 16))
+
+    rows.append((f"report of {rep['shots']:,} shots, thumbnails cached, whole process", "seconds: < 5 s",
+                 f"{rep['best']:.2f} s", f"`shotmake plan` {rep['plan_best']:.2f} s",
+                 f"{rep['best'] / rep['plan_best']:.1f}x", rep["best"] < 5.0))
 
     header = ["target", "goal", "measured", "baseline (same run)", "ratio", "verdict"]
     table = [header, ["---"] * 6] + [[t, g, m, b, r, verdict(ok)] for t, g, m, b, r, ok in rows]

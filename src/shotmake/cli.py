@@ -426,10 +426,12 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
 @click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
               help="Refuse to start if the estimate exceeds USD; stop submitting paid jobs before spend passes it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@click.option("--report", "html_report", is_flag=True,
+              help="Also write the HTML report (build/NAME-report/index.html): what this build rendered and why.")
 @click.pass_context
 def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jobs: int, as_json: bool,
           resubmit_uncertain: bool, resubmit_rejected: bool, resubmit_lost: bool, frozen: bool,
-          budget: float | None, quiet: bool) -> None:
+          budget: float | None, quiet: bool, html_report: bool) -> None:
     """Render what changed and assemble the episode into the output directory.
 
     Cached nodes are reused (a paid render is never paid for twice); dirty nodes run in
@@ -448,7 +450,8 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
     ctx.meta["shotmake.json"] = as_json
     settings = _settings(ctx)
     today = datetime.date.today()
-    plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected or resubmit_lost)
+    plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected or resubmit_lost
+                 or html_report)
     if plain:
         # The null build people run most: answered from the up-to-date stamp, with a few stats.
         lines = freshness.up_to_date(episode, settings.cache_dir, settings.out_dir, env=os.environ, today=today)
@@ -507,6 +510,12 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                                       reporter=ConsoleReporter(quiet=quiet),
                                       resubmit_uncertain=resubmit_uncertain, config=config, budget=budget,
                                       resubmit_rejected=resubmit_rejected, resubmit_lost=resubmit_lost)
+            if html_report:  # failed builds too: the report lists the failures and their reasons
+                from .review_cli import write as write_report
+
+                page = write_report(episode, spec=spec, cache=cache, the_plan=the_plan, stale=stale, result=result)
+                if not quiet:
+                    click.echo(f"shotmake: wrote {page}", err=True)
             if result.ok:
                 built = with_nodes(the_plan, result.routed)  # the keys and routes that really rendered
                 if not frozen:
@@ -911,6 +920,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+from .review_cli import COMMANDS as _REVIEW_COMMANDS  # noqa: E402 - report, review, pick, reroll
+
+for _command in _REVIEW_COMMANDS:
+    cli.add_command(_command)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -166,7 +166,9 @@ def _card_lines(request: RenderRequest, width: int, height: int) -> list[tuple[s
     chars = request.labels.get("characters") or ()
     if isinstance(chars, str):
         chars = (chars,)
-    lines = [(shot, big)]
+    take = request.labels.get("take")
+    # Takes of a shot differ only by colour otherwise: name the take so a person can tell them apart.
+    lines = [(f"{shot}  take {take}" if take else shot, big)]
     lines += [(ln, small) for ln in _wrap(request.prompt, per_line, 2)]
     if chars:
         lines.append(("with " + ", ".join(str(c) for c in chars), small))
