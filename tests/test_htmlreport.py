@@ -15,6 +15,7 @@ from shotmake.errors import TerminalError
 from shotmake.execute import BuildResult
 from shotmake.htmlreport import collect, dialogue_lines, story_order
 from shotmake.media import find_ffmpeg
+from shotmake.model import Line, Shot
 from shotmake.plan import build_plan
 from shotmake.spec import load_episode
 
@@ -124,15 +125,10 @@ def test_story_order_follows_the_sequences() -> None:
     assert story_order(Ep()) == [("b", "s2"), ("a", "s2"), ("c", "s1"), ("loose", "")]  # type: ignore[arg-type]
 
 
-def test_dialogue_is_read_whatever_its_shape() -> None:
-    class Line:
-        character, line = "kai", "Dot, dot, dash."
-
-    class Shot:
-        dialogue = ["plain", {"speaker": "mei", "text": "There!"}, Line(), {"nothing": 1}]
-
-    assert dialogue_lines(Shot()) == ("plain", "mei: There!", "kai: Dot, dot, dash.")
-    assert dialogue_lines(object()) == ()
+def test_dialogue_is_shown_with_speaker_and_delivery_in_spoken_order() -> None:
+    shot = Shot(id="a", prompt="p", provider="local", duration=4, dialogue=(Line("mei", "There!"), Line("kai", "Dot, dot, dash.", "whispering")))
+    assert dialogue_lines(shot) == ("mei: There!", "kai (whispering): Dot, dot, dash.")
+    assert dialogue_lines(Shot(id="b", prompt="p", provider="local", duration=4)) == ()
 
 
 def test_refusals_the_journal_remembers_and_lint_warnings_are_shown(

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .model import Artifact, Episode, Node, sequence_seconds
+from .model import Artifact, Episode, Node, Shot, sequence_seconds
 from .plan import Plan, Stale
 
 #: Node kinds that call a provider (their cost is real money on a remote route).
@@ -127,24 +127,10 @@ def story_order(episode: Episode) -> list[tuple[str, str]]:
     return [*seen.items(), *((sid, "") for sid in episode.shots if sid not in seen)]
 
 
-def dialogue_lines(shot: Any) -> tuple[str, ...]:
-    """The shot's dialogue as ``speaker: line`` texts, read defensively (the field is newer than this page)."""
-    raw = getattr(shot, "dialogue", None)
-    if not raw:
-        return ()
-    if isinstance(raw, str):
-        return (raw,)
-    lines = []
-    for item in raw if isinstance(raw, Iterable) else ():
-        if isinstance(item, str):
-            lines.append(item)
-            continue
-        get = item.get if isinstance(item, Mapping) else lambda k, d=None, i=item: getattr(i, k, d)
-        who = get("character") or get("speaker") or get("voice") or ""
-        text = get("line") or get("text") or ""
-        if text:
-            lines.append(f"{who}: {text}" if who else str(text))
-    return tuple(lines)
+def dialogue_lines(shot: Shot) -> tuple[str, ...]:
+    """The shot's dialogue as ``speaker (delivery): line`` texts, in spoken order."""
+    return tuple(f"{line.speaker} ({line.delivery}): {line.line}" if line.delivery else f"{line.speaker}: {line.line}"
+                 for line in shot.dialogue)
 
 
 class Collector:
