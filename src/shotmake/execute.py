@@ -447,12 +447,8 @@ class Executor:
     def _reserve(self, node: Node) -> float:
         """Hold the node's estimate against ``--budget`` before paying, or refuse the job."""
         amount = estimate(node, self.prices, self.routes)
-        if not self.spend.reserve(amount):
-            limit = self.spend.limit or 0.0
-            raise BudgetExceeded(
-                f"not submitted: ${self.spend.spent:.2f} spent + ${self.spend.reserved:.2f} in flight + "
-                f"${amount:.2f} for this {node.kind} would pass --budget ${limit:.2f}; finished renders are "
-                "kept, raise --budget to continue", node=node.id, provider=node.provider)
+        if not self.spend.reserve(amount):  # --budget, or the daily cap (spend.py) words its own refusal
+            raise BudgetExceeded(self.spend.refusal(amount, node.kind), node=node.id, provider=node.provider)
         return amount
 
     # -- provider calls ---------------------------------------------------------------------------
