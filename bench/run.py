@@ -10,7 +10,9 @@ Targets (issue 6), each measured against a baseline taken in the same run:
 4. stream-copy concat of 60 eight-second 1080p clips within 1.2x hand-written ffmpeg
    (``bench/assembly.py``, which also rewrites its own section);
 5. peak RSS of a 10,000-shot null rebuild, and of a 500 MB download (``bench/download_memory.py``,
-   when present; it rewrites its own section).
+   when present; it rewrites its own section);
+6. a null batch build of 20 episodes x 100 shots against 20 single-episode null builds
+   (``bench/batch.py``, which rewrites its own section).
 
 Writes the ``performance`` section of docs/benchmarks.md (other sections are kept).
 
@@ -39,6 +41,7 @@ BEGIN, END = "<!-- bench:performance -->", "<!-- /bench:performance -->"
 sys.path.insert(0, str(BENCH))
 
 import assembly
+import batch
 import dispatch
 import scale
 
@@ -106,6 +109,10 @@ def main() -> int:
     asm = assembly.measure(4, 1, "640x360", write=False) if quick else assembly.measure(60, 7, "1920x1080")
     print("download memory (bench/download_memory.py)", flush=True)
     download = download_memory(quick)
+    print("batch null build (bench/batch.py)", flush=True)
+    series = batch.measure(*((3, 20, 2) if quick else (20, 100, 5)))
+    if not quick:
+        batch.write_section(batch.render(series))
 
     start = null["startup"]["best"]
     one_k = null["sizes"][f"{mid}-seeded"]
@@ -141,6 +148,11 @@ def main() -> int:
         rows.append((f"peak RSS, {download['big_mb']:.0f} MB download (stream_to_file)", "flat: < 16 MB growth",
                      f"{download['rss_big']:.1f} MB", f"{download['small_mb']:.0f} MB: {download['rss_small']:.1f} MB",
                      f"{download['growth']:+.1f} MB", download["growth"] < 16))
+
+    one, loop = series["batch"]["best"], series["loop"]["best"]
+    rows.append((f"null batch build, {series['episodes']} episodes x {series['shots']} shots, one process",
+                 f"faster than {series['episodes']} single builds", f"{one * 1000:.0f} ms",
+                 f"{series['episodes']} single builds {loop * 1000:.0f} ms", f"{loop / one:.1f}x", one < loop))
 
     header = ["target", "goal", "measured", "baseline (same run)", "ratio", "verdict"]
     table = [header, ["---"] * 6] + [[t, g, m, b, r, verdict(ok)] for t, g, m, b, r, ok in rows]
