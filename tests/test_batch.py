@@ -243,3 +243,21 @@ def test_two_specs_naming_one_episode_are_refused(project: Path, run: Run) -> No
     shutil.copy(folder / "ep1.yaml", folder / "copy.yaml")
     result = run("build", "episodes")
     assert result.exit_code == 2 and "both name episode 'ep1'" in result.stderr
+
+
+def test_one_spec_from_another_folder_uses_its_own_projects_cache(project: Path, run: Run,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "shotmake.toml").write_text("")
+    (project / "elsewhere").mkdir()
+    monkeypatch.chdir(project / "elsewhere")
+    for command in (["plan"], ["build", "-q"], ["status"]):
+        assert run(*command, "../episodes/tiny.yaml").exit_code == 0
+    assert (project / ".shotmake").is_dir() and (project / "build" / "tiny.mp4").exists()
+    assert not (project / "elsewhere" / ".shotmake").exists()
+
+
+def test_a_single_build_writes_its_summary(project: Path, run: Run) -> None:
+    assert run("build", "episodes/tiny.yaml", "-q", "--summary", "sum.md").exit_code == 0
+    summary = (project / "sum.md").read_text()
+    assert summary.startswith("## shotmake build\n\n**ok**: 1 of 1 episode(s) built; 4 rendered, 8 assembled, 0 cached")
+    assert "| tiny | ✅ built | 4 | 8 | 0 | 0 | $0.00 |" in summary and "- rendered `sheet:mei` on local-image ($0.00): never built" in summary

@@ -180,7 +180,7 @@ def plan(ctx: click.Context, episodes: tuple[Path, ...], as_json: bool) -> None:
 
     ctx.meta["shotmake.json"] = as_json
     if _single(episodes):
-        episode = episodes[0]
+        episode = ctx.meta["shotmake.root_spec"] = episodes[0]
         spec = app._load(episode, check=True, snapshot=True)
         config = app._config(spec)
         cache = app._cache(app._settings(ctx))
@@ -250,6 +250,7 @@ def status(ctx: click.Context, episodes: tuple[Path, ...]) -> None:
     """
     app = _app()
     if _single(episodes):
+        ctx.meta["shotmake.root_spec"] = episodes[0]  # its project root holds the cache and outputs
         spec = app._load(episodes[0], snapshot=True)
         _status_of(ctx, spec)
         return
@@ -339,6 +340,7 @@ def build(ctx: click.Context, episodes: tuple[Path, ...], dry_run: bool, keep_go
         if _single(episodes):
             from .buildrun import build_one
 
+            ctx.meta["shotmake.root_spec"] = episodes[0]  # its project root holds the cache and outputs
             build_one(ctx, episodes[0], options)
         else:
             from .buildrun import build_many
