@@ -249,6 +249,7 @@ def test_one_spec_from_another_folder_uses_its_own_projects_cache(project: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     (project / "shotmake.toml").write_text("")
     (project / "elsewhere").mkdir()
+    (project / "elsewhere" / "shotmake.toml").write_text("")  # another project's root
     monkeypatch.chdir(project / "elsewhere")
     for command in (["plan"], ["build", "-q"], ["status"]):
         assert run(*command, "../episodes/tiny.yaml").exit_code == 0
