@@ -262,3 +262,15 @@ def test_a_single_build_writes_its_summary(project: Path, run: Run) -> None:
     summary = (project / "sum.md").read_text()
     assert summary.startswith("## shotmake build\n\n**ok**: 1 of 1 episode(s) built; 4 rendered, 8 assembled, 0 cached")
     assert "| tiny | ✅ built | 4 | 8 | 0 | 0 | $0.00 |" in summary and "- rendered `sheet:mei` on local-image ($0.00): never built" in summary
+
+
+def test_keep_going_leaves_a_bad_episode_out_and_builds_the_rest(project: Path, run: Run) -> None:
+    series(project, "ep1", "ep2")
+    (project / "episodes" / "ep1.yaml").write_text("episode: ep1\nshots: []\n")
+    result = run("build", "episodes", "--json", "-q", "-k", "--summary", "sum.md")
+    assert result.exit_code == 2, result.output  # the bad spec decides the status; the other episode built
+    bad, good = as_json(result)["episodes"]
+    assert bad["episode"] == "ep1" and bad["error"]["kind"] == "spec" and bad["error"]["problems"]
+    assert good["error"] is None and (project / "build" / "ep2.mp4").exists()
+    assert "| ep1 | ⛔ refused |" in (project / "sum.md").read_text()
+    assert "episodes/ep1.yaml" in result.stderr  # the spec error, where and what

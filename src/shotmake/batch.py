@@ -99,6 +99,12 @@ class Work:
     shared: dict[str, str] = field(default_factory=dict)
     result: Any = None
     output: str | None = None
+    #: With ``-k``: why this episode was left out (a bad spec, a lint or lifecycle refusal), as ``--json`` words it.
+    refused: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.name) if self.spec is not None else self.path.stem
 
     def own(self) -> dict[str, Any]:
         """The stale nodes this episode builds itself (not shared with an earlier one)."""
@@ -110,6 +116,8 @@ def share(works: Sequence[Work]) -> None:
     first: dict[str, str] = {}
     for work in works:
         work.shared = {}
+        if work.refused is not None:
+            continue
         for nid, stale in work.stale.items():
             if stale.node.key in first:
                 work.shared[nid] = first[stale.node.key]
@@ -123,36 +131,73 @@ def _use(ctx: click.Context, work: Work) -> None:
     ctx.meta["shotmake.lint_lines"] = work.lint_lines
 
 
-def _load_all(ctx: click.Context, files: Sequence[Path]) -> list[Work]:
-    """Load (and lint) every episode before anything is planned or spent: a bad one stops all (exit 2)."""
+def _refuse(work: Work, error: ShotmakeError) -> None:
+    """``-k``: leave a bad episode out of the run, saying why as the command would have (exit 2 at the end)."""
+    from .errors import SpecError
+    from .redaction import redact
+    from .report import error_json
+
+    click.echo(redact(error.render() if isinstance(error, SpecError) else f"shotmake: error: {error}"), err=True)
+    work.refused = error_json(error, exit_code=error.exit_code)["error"]
+    work.stale, work.shared = {}, {}
+
+
+def _load_all(ctx: click.Context, files: Sequence[Path], keep_going: bool = False) -> list[Work]:
+    """Load (and lint) every episode before anything is planned or spent: a bad one stops all (exit 2),
+    or with ``keep_going`` is left out of the run while the others build."""
+    from .errors import SpecError
+
     app = _app()
     works = []
     for path in files:
         ctx.meta.pop("shotmake.specs", None)
         lines: list[str] = []
         ctx.meta["shotmake.lint_lines"] = lines
-        spec = app._load(path, check=True, snapshot=True)
+        try:
+            spec = app._load(path, check=True, snapshot=True)
+        except (SpecError, UsageError) as exc:
+            if not keep_going:
+                raise
+            work = Work(path, None, None, lines)
+            _refuse(work, exc)
+            works.append(work)
+            continue
         works.append(Work(path, spec, ctx.meta["shotmake.specs"], lines))
     names: dict[str, Path] = {}
-    for work in works:
+    works_ok = [work for work in works if work.refused is None]
+    if not works_ok:
+        raise UsageError(f"no episode of the {len(works)} given could be loaded; nothing was rendered")
+    for work in works_ok:
         if work.spec.name in names:
             raise UsageError(f"{names[work.spec.name]} and {work.path} both name episode '{work.spec.name}': "
                              "their outputs would overwrite each other; rename one")
         names[work.spec.name] = work.path
-    roots = {str(work.spec.root) for work in works}
+    roots = {str(work.spec.root) for work in works_ok}
     if len(roots) > 1:
         raise UsageError(f"the episodes belong to different projects ({', '.join(sorted(roots))}); "
                          "build each project on its own")
     return works
 
 
-def _plan_all(ctx: click.Context, works: Sequence[Work], cache: Any, config: Any) -> None:
+def _plan_all(ctx: click.Context, works: Sequence[Work], cache: Any, config: Any, keep_going: bool = False) -> None:
     app = _app()
     for work in works:
+        if work.refused is not None:
+            continue
         _use(ctx, work)
         work.plan, work.stale = app._plan(work.spec, cache, config)
-        app._lifecycle_or_stop(work.spec, work.plan, work.stale, config)
+        try:
+            app._lifecycle_or_stop(work.spec, work.plan, work.stale, config)
+        except UsageError as exc:  # SM120: a dirty node would render on a retired route
+            if not keep_going:
+                raise
+            _refuse(work, exc)
     share(works)
+
+
+def first_loaded(works: Sequence[Work]) -> Work:
+    """The first episode that loaded (``_load_all`` made sure there is one)."""
+    return next(work for work in works if work.refused is None)
 
 
 def _batch_context(ctx: click.Context, paths: Sequence[Path], as_json: bool) -> tuple[list[Path], Any]:
@@ -210,6 +255,7 @@ def _print_plans(works: Sequence[Work], config: Any, as_json: bool) -> None:
     from .report import format_plan, plan_json
 
     app = _app()
+    works = [w for w in works if w.refused is None]  # with -k, a bad episode has said why already
     total = sum(estimate(s.node, config.prices, config.catalog) for w in works for s in w.own().values())
     dirty = sum(len(w.own()) for w in works)
     if as_json:

@@ -24,6 +24,7 @@ from .batch import (
     _print_plans,
     episode_files,
     exit_code_of,
+    first_loaded,
     frozen_check,
     print_internal,
     refuse_before_spending,
@@ -142,7 +143,9 @@ def outcome(work: Work, config: Any) -> Any:
     from .summary import EpisodeOutcome, Rendered
 
     result = work.result
-    name = work.spec.name
+    name = work.name
+    if work.refused is not None:
+        return EpisodeOutcome(name, str(work.path), "refused", notes=(str(work.refused["message"]),))
     if result is None:
         return EpisodeOutcome(name, str(work.path), "not started",
                               notes=("not started: an earlier episode failed (-k keeps going)",))
@@ -259,21 +262,22 @@ def build_many(ctx: click.Context, paths: Sequence[Path], options: Options) -> N
         for path in files:
             freshness.forget_stamp(path, settings.cache_dir)
 
-    works = _load_all(ctx, files)
-    config = app._config(works[0].spec)
+    works = _load_all(ctx, files, options.keep_going)
+    config = app._config(first_loaded(works).spec)
     cache = app._cache(settings)
     try:
         if options.dry_run:
-            _plan_all(ctx, works, cache, config)
+            _plan_all(ctx, works, cache, config, options.keep_going)
             _print_plans(works, config, options.as_json)
             return
         with cache.build_lock():
-            _plan_all(ctx, works, cache, config)
+            _plan_all(ctx, works, cache, config, options.keep_going)
             refuse_before_spending((s.node for w in works for s in w.own().values()), config, options.budget,
                                    settings.cache_dir)
             if options.frozen:
                 for work in works:
-                    frozen_check(work.path, work.plan, cache, settings.out_dir)
+                    if work.refused is None:
+                        frozen_check(work.path, work.plan, cache, settings.out_dir)
             run = Run(config, settings.cache_dir, (s.node for w in works for s in w.stale.values()), options)
             try:
                 _run_all(works, run, cache, settings, options)
@@ -289,7 +293,7 @@ def _run_all(works: Sequence[Work], run: Run, cache: Any, settings: Any, options
 
     stopped = False
     for work in works:
-        if stopped:
+        if stopped or work.refused is not None:
             continue
         # A node an earlier episode of this run built is in the cache now: taken from there, not rendered.
         stale = {nid: s for nid, s in work.stale.items() if not (nid in work.shared and cache.contains(s.node.key))}
@@ -312,9 +316,9 @@ def _report_many(ctx: click.Context, works: Sequence[Work], config: Any, setting
     entries, errors = [], []
     for work in works:
         if work.result is None:
-            error = {"kind": "build", "exit_code": 1,
-                     "message": "not started: an earlier episode failed (-k keeps going)"}
-            entry = {"episode": work.spec.name, "rendered": [], "cached": [], "failed": [], "cost_usd": 0.0,
+            error = work.refused or {"kind": "build", "exit_code": 1,
+                                     "message": "not started: an earlier episode failed (-k keeps going)"}
+            entry = {"episode": work.name, "rendered": [], "cached": [], "failed": [], "cost_usd": 0.0,
                      "seconds": 0.0, "output": None, "error": error}
         else:
             entry = build_json(work.plan, work.result, work.output)
@@ -350,7 +354,7 @@ def _report_many(ctx: click.Context, works: Sequence[Work], config: Any, setting
         ctx.exit(code)
     if not options.frozen:
         for work in works:
-            inputs = work.specs.inputs()
+            inputs = work.specs.inputs() if work.result is not None else None
             if inputs is not None:
                 wrote = f"shotmake: wrote {work.output}" if work.output else ""
                 _stamp(settings, work.path, work.plan, work.result, inputs, work.lint_lines, wrote, today)

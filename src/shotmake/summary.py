@@ -26,7 +26,8 @@ class Rendered:
 
 @dataclass(frozen=True)
 class EpisodeOutcome:
-    """How one episode of a build ended. ``state``: built, failed, not started, or up to date."""
+    """How one episode of a build ended. ``state``: built, up to date, failed, not started, or refused
+    (a bad spec, or a lint or lifecycle refusal, left out of the run by ``-k``)."""
 
     episode: str
     spec: str
@@ -43,7 +44,7 @@ class EpisodeOutcome:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-ICONS = {"built": "✅", "up to date": "✅", "failed": "❌", "not started": "⏸️"}
+ICONS = {"built": "✅", "up to date": "✅", "failed": "❌", "not started": "⏸️", "refused": "⛔"}
 
 
 def _cell(text: str) -> str:
