@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 import click
 
@@ -30,6 +32,7 @@ from .batch import (
     refuse_before_spending,
     write_summary,
 )
+from .capacity import Capacity
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,21 @@ class Run:
                                    resubmit_uncertain=options.resubmit_uncertain,
                                    resubmit_rejected=options.resubmit_rejected, resubmit_lost=options.resubmit_lost)
         self.spend = spend_limit(options.budget, cache_dir, config.budget.daily)
+        #: Shared by the episodes of a batch, which run at once: -j and [limits] hold over all of them.
+        self.capacity = Capacity(options.jobs, config.concurrency())
+        self.stop = threading.Event()
 
     def episode(self, the_plan: Any, stale: Any, cache: Any, out_dir: Path, *, jobs: int, keep_going: bool,
-                reporter: Any) -> tuple[Any, str | None]:
-        """Build one episode's stale nodes; copy its deliverables into ``out_dir``."""
+                reporter: Any, batch: bool = False) -> tuple[Any, str | None]:
+        """Build one episode's stale nodes; copy its deliverables into ``out_dir``.
+
+        ``batch``: one of several episodes running at once, sharing slots, builders and the stop.
+        """
         from .execute import Executor
 
         config = self.config
-        executor = Executor(the_plan, cache, self.registry, reporter, jobs=jobs, keep_going=keep_going,
+        shared: dict[str, Any] = {"capacity": self.capacity, "stop": self.stop} if batch else {}
+        executor = Executor(the_plan, cache, self.registry, reporter, jobs=jobs, keep_going=keep_going, **shared,
                             journal=self.journal, provider_limits=config.concurrency(), policy=self.policy,
                             prices=config.prices, health=self.health, spend=self.spend, fallbacks=self.fallbacks,
                             routes=config.catalog,
@@ -170,7 +180,6 @@ def outcome(work: Work, config: Any) -> Any:
 def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
     """``build EPISODE``: what ``build`` always did, plus the daily cap and ``--summary``."""
     from . import freshness
-    from .report import ConsoleReporter, build_error, build_json, format_plan, plan_json
 
     app = _app()
     settings = app._settings(ctx)
@@ -185,6 +194,14 @@ def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
             return
     if not options.dry_run:
         freshness.forget_stamp(episode, settings.cache_dir)  # only a build that succeeds vouches again
+
+    from .report import (  # not on the null path
+        ConsoleReporter,
+        build_error,
+        build_json,
+        format_plan,
+        plan_json,
+    )
 
     spec = app._load(episode, check=True, snapshot=True)
     config = app._config(spec)
@@ -242,7 +259,6 @@ def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
 def build_many(ctx: click.Context, paths: Sequence[Path], options: Options) -> None:
     """``build A.yaml B.yaml`` or ``build episodes/``: one combined plan, one run, per-episode outputs."""
     from . import freshness
-    from .report import build_error, build_json
 
     app = _app()
     files = episode_files(paths)
@@ -261,6 +277,8 @@ def build_many(ctx: click.Context, paths: Sequence[Path], options: Options) -> N
     if not options.dry_run:
         for path in files:
             freshness.forget_stamp(path, settings.cache_dir)
+
+    from .report import build_error, build_json  # not on the null path
 
     works = _load_all(ctx, files, options.keep_going)
     config = app._config(first_loaded(works).spec)
@@ -289,23 +307,57 @@ def build_many(ctx: click.Context, paths: Sequence[Path], options: Options) -> N
 
 
 def _run_all(works: Sequence[Work], run: Run, cache: Any, settings: Any, options: Options) -> None:
+    """Run every episode at once, one executor each, sharing ``run``'s capacity and stop.
+
+    Without ``-k`` the first failure stops every episode (finished renders are kept); a node
+    two episodes need is built by one while the other waits for it (``capacity.py``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from .report import ConsoleReporter
 
-    stopped = False
-    for work in works:
-        if stopped or work.refused is not None:
-            continue
-        # A node an earlier episode of this run built is in the cache now: taken from there, not rendered.
-        stale = {nid: s for nid, s in work.stale.items() if not (nid in work.shared and cache.contains(s.node.key))}
-        if not options.quiet:
-            click.echo(f"shotmake: == {work.spec.name} ({work.path})", err=True)
-        work.result, work.output = run.episode(work.plan, stale, cache, settings.out_dir, jobs=options.jobs,
-                                               keep_going=options.keep_going,
-                                               reporter=ConsoleReporter(quiet=options.quiet))
+    todo = [work for work in works if work.refused is None]
+    lock = threading.Lock()
+
+    def one(work: Work) -> None:
+        stream = cast(TextIO, Prefixed(sys.stderr, f"[{work.spec.name}] ", lock))
+        work.result, work.output = run.episode(work.plan, work.stale, cache, settings.out_dir, jobs=options.jobs,
+                                               keep_going=options.keep_going, batch=True,
+                                               reporter=ConsoleReporter(stream=stream, quiet=options.quiet))
         if work.result.ok:
             _finish_episode(cache, work.path, work.spec, work.plan, work.result, options.frozen)
-        elif not options.keep_going:
-            stopped = True
+
+    with ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="shotmake-episode") as pool:
+        futures = [pool.submit(one, work) for work in todo]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C, or an error outside any node (the cache): stop the others, then go
+            run.stop.set()
+            raise
+
+
+class Prefixed:
+    """A text stream that starts each line with ``prefix`` (which episode a progress line is about).
+
+    Whole lines only reach ``stream``, under a lock the episodes share: lines never interleave.
+    """
+
+    def __init__(self, stream: TextIO, prefix: str, lock: threading.Lock) -> None:
+        self.stream, self.prefix, self.lock = stream, prefix, lock
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        if lines:
+            with self.lock:
+                self.stream.write("".join(f"{self.prefix}{line}\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            self.stream.flush()
 
 
 def _report_many(ctx: click.Context, works: Sequence[Work], config: Any, settings: Any, options: Options,
