@@ -4,14 +4,16 @@ Given one spec file, each command behaves as it always has. Given several specs 
 (every episode under it: a YAML file whose top level names ``episode:``; series files and
 other included fragments name none), the episodes are loaded and planned together first:
 
-* a node with the same key in two episodes (a sheet from the series bible) is built once, by
-  the first episode that needs it; the later ones take it from the cache;
+* a node with the same key in two episodes (a sheet from the series bible) is built once: the
+  plan counts it for the first episode that needs it, and at run time one episode builds it
+  while any other that reaches it waits and takes it from the cache (``capacity.py``);
 * ``--budget`` and the daily cap (``spend.py``) are checked against the combined estimate
   before anything is submitted, and bound the whole run's spend; one provider registry,
   journal, retry budget and set of circuit breakers serve every episode;
-* episodes run one after another, each one's nodes in parallel (``-j``, per-provider limits),
-  so no limit is ever exceeded across episodes; without ``-k`` the first failed episode stops
-  the run, with ``-k`` the others still build;
+* the episodes run at once, one executor each, sharing ``-j`` and the per-provider limits
+  (``capacity.py``), so no limit is exceeded across episodes; without ``-k`` the first failure
+  stops every episode (finished renders are kept), with ``-k`` the others still build, and a
+  bad spec or a lifecycle refusal leaves only its own episode out;
 * outputs, lock files and up-to-date stamps stay per episode; ``--json`` reports each episode
   and the total; ``--summary FILE`` writes Markdown (``summary.py``).
 
