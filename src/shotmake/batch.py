@@ -355,7 +355,7 @@ def _status_of(ctx: click.Context, spec: Any) -> tuple[int, int]:
 @click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
               help="Refuse to start if the estimate exceeds USD; stop submitting paid jobs before spend passes it.")
 @click.option("--summary", "summary_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Write a Markdown summary (rendered and why, cost, failures) to FILE, e.g. $GITHUB_STEP_SUMMARY.")
+              help="Append a Markdown summary (rendered and why, cost, failures) to FILE, e.g. $GITHUB_STEP_SUMMARY.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @click.pass_context
 def build(ctx: click.Context, episodes: tuple[Path, ...], dry_run: bool, keep_going: bool, jobs: int,
