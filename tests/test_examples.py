@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "nightly.yml"
 #: Commands the recipe names that other features add; checked like the rest once they exist.
 PENDING = {"pull": "the shared remote cache", "report": "the HTML report"}
+SHELL_WORDS = {"do", "then", "else", "time", "exec"}
 CRON = re.compile(r"^\s*(?:#\s*)?((?:[\d*/,-]+\s+){5})(.+)$")
 
 
@@ -25,6 +26,8 @@ def shotmake_commands(script: str) -> list[list[str]]:
     for line in script.replace("\\\n", " ").splitlines():
         for part in re.split(r"&&|\|\||;|\|", line):
             words = shlex.split(part, comments=True)
+            while words and words[0] in SHELL_WORDS:  # `for s in ...; do shotmake pull "$s"; done`
+                words = words[1:]
             if words and words[0] == "shotmake":
                 cut = next((i for i, w in enumerate(words) if w.startswith((">", "2>", "<"))), len(words))
                 found.append(words[1:cut])
