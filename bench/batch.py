@@ -78,7 +78,9 @@ def measure(episodes: int = 20, shots: int = 100, times: int = 5) -> dict[str, A
             "loop-full": (["sh", "-c", loop.replace("{json}", "--json") + " true"], folder),
         }
         timed = interleaved(commands, times)
-    result: dict[str, Any] = {"episodes": episodes, "shots": shots, "nodes": nodes}
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    result: dict[str, Any] = {"episodes": episodes, "shots": shots, "nodes": nodes, "load": load,
+                              "cpus": os.cpu_count()}
     for name, summary in timed.items():
         result[name] = {"best": summary.best, "median": summary.median, "cpu": summary.cpu}
     return result
@@ -98,7 +100,8 @@ def render(r: dict[str, Any]) -> str:
         f"`bench/batch.py`: {r['episodes']} synthetic episodes of {r['shots']} shots sharing one series bible "
         f"({r['nodes']:,} nodes in all), cache seeded and built twice before timing. One `shotmake build -q "
         f"episodes/` against the loop a nightly job ran before, {r['episodes']} separate `shotmake build -q "
-        "EPISODE` processes, alternating in the same run (best / median wall time).",
+        "EPISODE` processes, alternating in the same run (best / median wall time); "
+        f"{r['cpus']} CPUs, load average at the end {r['load']}.",
         "",
         f"| path | one batch build | {r['episodes']} single builds | speed-up |",
         "|---|---|---|---|",
