@@ -12,7 +12,9 @@ Targets (issue 6), each measured against a baseline taken in the same run:
 5. peak RSS of a 10,000-shot null rebuild, and of a 500 MB download (``bench/download_memory.py``,
    when present; it rewrites its own section);
 6. ``shotmake report`` of 1,000 shots with cached thumbnails in seconds (``bench/report.py``, which
-   rewrites its own section).
+   rewrites its own section);
+7. a null batch build of 20 episodes x 100 shots against 20 single-episode null builds
+   (``bench/batch.py``, which rewrites its own section).
 
 Writes the ``performance`` section of docs/benchmarks.md (other sections are kept).
 
@@ -41,6 +43,7 @@ BEGIN, END = "<!-- bench:performance -->", "<!-- /bench:performance -->"
 sys.path.insert(0, str(BENCH))
 
 import assembly
+import batch
 import dispatch
 import report as report_bench
 import scale
@@ -113,6 +116,10 @@ def main() -> int:
     rep = report_bench.measure(300 if quick else 1000, 2 if quick else 5, 2 if quick else 8)
     if not quick:
         report_bench.write_section(report_bench.render(rep))
+    print("batch null build (bench/batch.py)", flush=True)
+    series = batch.measure(*((3, 20, 2) if quick else (20, 100, 5)))
+    if not quick:
+        batch.write_section(batch.render(series))
 
     start = null["startup"]["best"]
     one_k = null["sizes"][f"{mid}-seeded"]
@@ -152,6 +159,10 @@ def main() -> int:
     rows.append((f"report of {rep['shots']:,} shots, thumbnails cached, whole process", "seconds: < 5 s",
                  f"{rep['best']:.2f} s", f"`shotmake plan` {rep['plan_best']:.2f} s",
                  f"{rep['best'] / rep['plan_best']:.1f}x", rep["best"] < 5.0))
+    one, loop = series["batch"]["best"], series["loop"]["best"]
+    rows.append((f"null batch build, {series['episodes']} episodes x {series['shots']} shots, one process",
+                 f"faster than {series['episodes']} single builds", f"{one * 1000:.0f} ms",
+                 f"{series['episodes']} single builds {loop * 1000:.0f} ms", f"{loop / one:.1f}x", one < loop))
 
     header = ["target", "goal", "measured", "baseline (same run)", "ratio", "verdict"]
     table = [header, ["---"] * 6] + [[t, g, m, b, r, verdict(ok)] for t, g, m, b, r, ok in rows]

@@ -44,9 +44,9 @@ def test_a_budget_refusal_prints_its_json(project: Path, monkeypatch: pytest.Mon
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
         result = invoke("build", "paid.yaml", "--json", "--budget", "0.01")
         assert fake.creates == 0
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output  # refused before spending
     error = one_json(result)["error"]
-    assert error["kind"] == "budget" and error["exit_code"] == 1 and "over --budget $0.01" in error["message"]
+    assert error["kind"] == "budget" and error["exit_code"] == 3 and "over --budget $0.01" in error["message"]
 
 
 def test_a_frozen_failure_prints_its_json(project: Path) -> None:

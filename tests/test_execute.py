@@ -475,7 +475,7 @@ def test_budget_below_the_estimate_refuses_and_submits_nothing(project: Path, ru
         plan = json.loads(run("plan", "keys.yaml", "--json").stdout)
         assert plan["cost_usd"] == 2.4  # two 8 s clips at the configured $0.15/s
         result = run("build", "keys.yaml", "--budget", "2.00")
-        assert result.exit_code == 1
+        assert result.exit_code == 3  # refused before spending: a scheduler tells it from a failed build
         assert "estimate of what would render is $2.40 (2 paid renders), over --budget $2.00; nothing was " \
                "submitted" in result.stderr
         assert fake.requests == [] and fake.creates == 0

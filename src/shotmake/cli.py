@@ -1,7 +1,8 @@
 """The ``shotmake`` command line: thin commands over spec, plan, cache and executor.
 
-Exit codes: 0 success, 1 the build failed, 2 a bad spec, lint error or bad usage, 70 a bug in
-shotmake (an internal error), 130 interrupted (``errors.EXIT_*``). A command given ``--json``
+Exit codes: 0 success, 1 the build failed, 2 a bad spec, lint error or bad usage, 3 refused
+before spending (``--budget`` or the daily cap), 70 a bug in shotmake (an internal error), 130
+interrupted (``errors.EXIT_*``). ``build``, ``plan`` and ``status`` live in ``batch.py``. A command given ``--json``
 prints exactly one JSON object on stdout, whichever way it ends.
 """
 
@@ -21,7 +22,6 @@ import click
 from .errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
-    FrozenMismatch,
     InternalError,
     ShotmakeError,
     SpecError,
@@ -53,7 +53,7 @@ def _settings(ctx: click.Context) -> Places:
     if not settings.resolved:
         from .project import CACHE_DIR, OUT_DIR, find_root, in_root, root_here
 
-        spec = ctx.params.get("episode")
+        spec = ctx.meta.get("shotmake.root_spec", ctx.params.get("episode"))  # batch.py names one of its specs
         root = find_root(spec) if isinstance(spec, Path) and spec.is_file() else root_here()
         settings.cache_dir = settings.cache_dir or in_root(root, CACHE_DIR)
         settings.out_dir = settings.out_dir or in_root(root, OUT_DIR)
@@ -76,6 +76,8 @@ Exit codes:
   0    success
   1    the build failed (finished renders are kept)
   2    bad spec, lint error or bad usage (nothing was rendered)
+  3    refused before spending: the estimate is over --budget or the daily cap
+       ([budget] daily in shotmake.toml); nothing was submitted
   70   internal error: a bug in shotmake (--debug or SHOTMAKE_DEBUG=1 shows the traceback)
   130  interrupted
 With --json, plan, build and cost print one JSON object on stdout however they end;
@@ -381,240 +383,6 @@ def lint(episodes: tuple[Path, ...]) -> None:
         raise LintFailed("lint found errors")
 
 
-@cli.command(context_settings=CONTEXT)
-@EPISODE
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.pass_context
-def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
-    """Show what a build would render, why, and what it would cost (renders nothing).
-
-    Like `ninja -n` and `dvc status`: every dirty node is listed with its reasons
-    ("prompt changed", "input clip:s2 changed", "never built"); cached nodes cost nothing.
-    """
-    from .report import format_plan, plan_json
-
-    ctx.meta["shotmake.json"] = as_json
-    spec = _load(episode, check=True, snapshot=True)
-    config = _config(spec)
-    cache = _cache(_settings(ctx))
-    try:
-        the_plan, stale = _plan(spec, cache, config)
-    finally:
-        cache.close()
-    _lifecycle_or_stop(spec, the_plan, stale, config)
-    if as_json:
-        _emit_json(plan_json(the_plan, stale, config.prices, config.catalog))
-    else:
-        click.echo(format_plan(the_plan, stale, config.prices, config.catalog))
-
-
-@cli.command(context_settings=CONTEXT)
-@EPISODE
-@click.option("-n", "--dry-run", is_flag=True, help="Print the plan and stop (same as `shotmake plan`).")
-@click.option("-k", "--keep-going", is_flag=True, help="Keep building what does not depend on a failed node.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 512), default=lambda: max(2, os.cpu_count() or 2),
-              show_default="CPU count", help="Nodes to run at once.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (progress stays on stderr).")
-@click.option("--resubmit-uncertain", is_flag=True,
-              help="Create remote jobs again whose earlier create call may have reached the server unrecorded.")
-@click.option("--resubmit-rejected", is_flag=True,
-              help="Send again requests a provider refused for good in an earlier build (moderation, expired...).")
-@click.option("--resubmit-lost", is_flag=True,
-              help="Create remote jobs again whose paid render is gone from both the cache and the provider.")
-@click.option("--frozen", is_flag=True,
-              help="Render nothing: reproduce the cut in EPISODE.lock from the cache, or fail.")
-@click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
-              help="Refuse to start if the estimate exceeds USD; stop submitting paid jobs before spend passes it.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-@click.option("--report", "html_report", is_flag=True,
-              help="Also write the HTML report (build/NAME-report/index.html): what this build rendered and why.")
-@click.pass_context
-def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jobs: int, as_json: bool,
-          resubmit_uncertain: bool, resubmit_rejected: bool, resubmit_lost: bool, frozen: bool,
-          budget: float | None, quiet: bool, html_report: bool) -> None:
-    """Render what changed and assemble the episode into the output directory.
-
-    Cached nodes are reused (a paid render is never paid for twice); dirty nodes run in
-    dependency order, up to -j at once. A failed or interrupted build keeps everything it
-    finished; run it again to continue. Exit 1 if any node failed.
-
-    A successful build writes EPISODE.lock (each node's key and artifact digest);
-    --frozen builds exactly that cut from the cache and fails rather than render.
-    --budget USD refuses a build whose estimate (see `plan`) exceeds USD, and stops
-    submitting paid jobs once actual spend plus the next job's estimate would pass it.
-    """
-    import datetime
-
-    from . import freshness
-
-    ctx.meta["shotmake.json"] = as_json
-    settings = _settings(ctx)
-    today = datetime.date.today()
-    plain = not (dry_run or frozen or as_json or resubmit_uncertain or resubmit_rejected or resubmit_lost
-                 or html_report)
-    if plain:
-        # The null build people run most: answered from the up-to-date stamp, with a few stats.
-        lines = freshness.up_to_date(episode, settings.cache_dir, settings.out_dir, env=os.environ, today=today)
-        if lines is not None:
-            for text, always in lines:
-                if always or not quiet:
-                    click.echo(text, err=True)
-            return
-    if not dry_run:
-        freshness.forget_stamp(episode, settings.cache_dir)  # only a build that succeeds vouches again
-
-    from .lock import frozen_problems, lock_data, lock_path, read_lock, write_lock
-    from .report import (
-        ConsoleReporter,
-        build_error,
-        build_json,
-        finished_line,
-        format_plan,
-        nothing_to_do_line,
-        plan_json,
-    )
-    from .routing import with_nodes
-
-    spec = _load(episode, check=True, snapshot=True)
-    config = _config(spec)
-    cache = _cache(settings)
-    try:
-        if dry_run:
-            the_plan, stale = _plan(spec, cache, config)
-            _lifecycle_or_stop(spec, the_plan, stale, config)
-            if as_json:
-                _emit_json(plan_json(the_plan, stale, config.prices, config.catalog))
-            else:
-                click.echo(format_plan(the_plan, stale, config.prices, config.catalog))
-            return
-        with cache.build_lock():
-            the_plan, stale = _plan(spec, cache, config)
-            _lifecycle_or_stop(spec, the_plan, stale, config)
-            if budget is not None:
-                _refuse_over_budget(stale, config, budget)
-            if frozen:
-                lock = read_lock(lock_path(episode))
-                if lock is None:
-                    raise UsageError(f"--frozen needs {lock_path(episode)}; build once without --frozen to write it")
-                problems = frozen_problems(the_plan, lock, cache.lookup)
-                for node in the_plan.deliverables:  # an output to copy is read: it must be intact
-                    art = cache.lookup(node.key)
-                    if art is not None and not cache.output_current(settings.out_dir / node.labels["output"], art) \
-                            and not cache.verify(art, node.id):
-                        problems.append(f"{node.id}: its cached object is corrupt (evicted); it would have to be "
-                                        "rendered again")
-                if problems:
-                    raise FrozenMismatch("--frozen: the locked cut cannot be reproduced without rendering:\n  "
-                                   + "\n  ".join(problems))
-            result, output = _execute(the_plan, stale, cache, settings, jobs=jobs, keep_going=keep_going,
-                                      reporter=ConsoleReporter(quiet=quiet),
-                                      resubmit_uncertain=resubmit_uncertain, config=config, budget=budget,
-                                      resubmit_rejected=resubmit_rejected, resubmit_lost=resubmit_lost)
-            if html_report:  # failed builds too: the report lists the failures and their reasons
-                from .review_cli import write as write_report
-
-                page = write_report(episode, spec=spec, cache=cache, the_plan=the_plan, stale=stale, result=result)
-                if not quiet:
-                    click.echo(f"shotmake: wrote {page}", err=True)
-            if result.ok:
-                built = with_nodes(the_plan, result.routed)  # the keys and routes that really rendered
-                if not frozen:
-                    write_lock(lock_path(episode), lock_data(built, result.artifacts), episode.name)
-                _record_use(cache, spec, built)
-    finally:
-        cache.close()
-    wrote = f"shotmake: wrote {output}" if output else ""
-    if as_json:
-        _emit_json(build_json(the_plan, result, output))
-    elif wrote and not quiet:
-        click.echo(wrote, err=True)
-    if not result.ok:
-        failure = build_error(result)
-        if failure["kind"] == "internal":
-            click.echo(f"shotmake: {failure['message']}", err=True)
-            if _debugging(ctx):
-                for _, error in result.failed:
-                    if isinstance(error, InternalError):
-                        _print_traceback(error)
-        ctx.exit(failure["exit_code"])
-    inputs = _specs().inputs()
-    if not frozen and inputs is not None:  # a snapshot vouches for the spec: record that all is built
-        nodes = len(the_plan.order)
-        lines = [(text, True) for text in ctx.meta.get("shotmake.lint_lines", [])]
-        lines += [(nothing_to_do_line(the_plan.episode.name, nodes), False), (finished_line(0, nodes, 0.0), False)]
-        lines += [(wrote, False)] if wrote else []
-        outputs = [settings.out_dir / n.labels["output"] for n in the_plan.deliverables if n.id in result.artifacts]
-        freshness.write_stamp(settings.cache_dir, settings.out_dir, inputs=inputs,
-                              outputs=[*outputs, lock_path(episode)], lines=lines, env=os.environ, today=today)
-
-
-def _record_use(cache: Any, spec: Any, built: Any) -> None:
-    """Remember this cut as used today (``gc --keep-days`` keeps it, from any project sharing the cache)."""
-    from .cache import build_scope
-
-    cache.record_use(build_scope(spec), (built.node(nid).key for nid in built.order))
-
-
-def _refuse_over_budget(stale: Any, config: Any, budget: float) -> None:
-    """``--budget``: stop before anything is submitted when the estimate is over it."""
-    from .costs import estimate
-    from .errors import BudgetExceeded
-
-    total = sum(estimate(s.node, config.prices, config.catalog) for s in stale.values())
-    if total > budget + 1e-9:
-        paid = sum(1 for s in stale.values() if estimate(s.node, config.prices, config.catalog) > 0)
-        raise BudgetExceeded(f"the estimate of what would render is ${total:.2f} ({paid} paid renders), over "
-                             f"--budget ${budget:.2f}; nothing was submitted (`shotmake plan` lists the cost of "
-                             "each node; raise --budget, or build fewer shots)")
-
-
-def _execute(the_plan: Any, stale: Any, cache: Any, settings: Places, *, jobs: int, keep_going: bool,
-             reporter: Any, resubmit_uncertain: bool, config: Any = None,
-             budget: float | None = None, resubmit_rejected: bool = False,
-             resubmit_lost: bool = False) -> tuple[Any, str | None]:
-    from .config import Config
-    from .costs import SpendLimit
-    from .execute import Executor, RemotePolicy
-    from .health import Backoff, Health
-    from .journal import Journal
-    from .routing import RENDERED
-
-    config = config or Config()
-    registry = _registry(config, settings.cache_dir)
-    fallbacks = config.fallbacks()
-    journal = Journal(settings.cache_dir / "journal.sqlite") if any(
-        s.node.kind in RENDERED and any(r in config.catalog and config.catalog[r].protocol != "local"
-                                        for r in (s.node.provider, *fallbacks.get(s.node.provider, ())))
-        for s in stale.values()
-    ) else None
-    retry, remote = config.retry, config.remote
-    health = Health(max_attempts=retry.max_attempts, retry_budget=retry.budget,
-                    backoff=Backoff(base=retry.base, cap=retry.cap), breaker_failures=config.circuit.failures,
-                    breaker_cooldown=config.circuit.cooldown, requests_per_minute=config.requests_per_minute())
-    policy = RemotePolicy(poll_interval=remote.poll_interval, deadline=remote.deadline_minutes * 60,
-                          stall_timeout=remote.stall_minutes * 60, resubmit_uncertain=resubmit_uncertain,
-                          resubmit_rejected=resubmit_rejected, resubmit_lost=resubmit_lost)
-    try:
-        executor = Executor(the_plan, cache, registry, reporter, jobs=jobs, keep_going=keep_going, journal=journal,
-                            provider_limits=config.concurrency(), policy=policy, prices=config.prices,
-                            health=health, spend=SpendLimit(budget), fallbacks=fallbacks, routes=config.catalog,
-                            in_place=lambda node, art: cache.output_current(settings.out_dir / node.labels["output"],
-                                                                            art))
-        result = executor.run(stale)
-    finally:
-        registry.close()
-        if journal is not None:
-            journal.close()
-    output = None
-    for node in the_plan.deliverables:
-        artifact = result.artifacts.get(node.id)
-        if artifact is not None:
-            cache.materialize(artifact, settings.out_dir / node.labels["output"])
-    if result.output is not None:
-        output = str(settings.out_dir / the_plan.episode.output)
-    return result, output
-
-
 def _resolve_node(the_plan: Any, name: str) -> str:
     """Turn ``s3`` or ``clip:s3`` into a node id of the plan, or raise a UsageError with a hint."""
     order: list[str] = list(the_plan.order)
@@ -745,33 +513,6 @@ def graph(ctx: click.Context, episode: Path, fmt: str) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@EPISODE
-@click.pass_context
-def status(ctx: click.Context, episode: Path) -> None:
-    """Summarise the episode: cached vs dirty nodes, and whether the output is current."""
-    from .cache import output_matches
-
-    settings = _settings(ctx)
-    spec = _load(episode, snapshot=True)
-    cache = _cache(settings)
-    try:
-        the_plan, stale = _plan(spec, cache)
-        output = settings.out_dir / the_plan.episode.output
-        final = cache.lookup(the_plan.final.key)
-        current = final is not None and (cache.output_current(output, final) or output_matches(output, final))
-    finally:
-        cache.close()
-    by_kind: dict[str, list[int]] = {}
-    for nid in the_plan.order:
-        counts = by_kind.setdefault(the_plan.node(nid).kind, [0, 0])
-        counts[0 if nid not in stale else 1] += 1
-    click.echo(f"{the_plan.episode.name}: {len(the_plan.order) - len(stale)} cached, {len(stale)} dirty")
-    for kind, (cached, dirty) in by_kind.items():
-        click.echo(f"  {kind:<9} {cached:>4} cached {dirty:>4} dirty")
-    click.echo(f"  output    {output} ({'up to date' if current else 'out of date or missing'})")
-
-
-@cli.command(context_settings=CONTEXT)
 @click.option("-n", "--dry-run", is_flag=True, help="List what would be removed, and the bytes; remove nothing.")
 @click.option("--keep-days", type=click.FloatRange(min=0), metavar="DAYS",
               help="Keep renders used in the last DAYS days (default: [cache] keep_days in shotmake.toml, 30).")
@@ -898,8 +639,11 @@ def cost(ctx: click.Context, episode: Path | None, by: str, as_json: bool) -> No
         summary = summarise_spend((entry for _, entry in cache.entries()), by=by, episode=name)
     finally:
         cache.close()
+    from .spend import Ledger, today_against_cap
+
+    today = today_against_cap(Ledger(_settings(ctx).cache_dir), _config_here(episode).budget.daily)
     if as_json:
-        _emit_json(summary)
+        _emit_json({**summary, "today": today})
         return
     scope = f"episode {name}" if name else "all episodes"
     click.echo(f"spend by {by} ({scope}): ${summary['cost_usd']:.2f} over {summary['renders']} renders")
@@ -907,6 +651,23 @@ def cost(ctx: click.Context, episode: Path | None, by: str, as_json: bool) -> No
     for group in summary["groups"]:
         usd = f"${group['cost_usd']:.2f}"
         click.echo(f"  {group['name']:<{width}}  {usd:>10}  {group['renders']:>4} renders")
+    cap = f" of the ${today['cap_usd']:.2f} daily cap" if today["cap_usd"] is not None else " (no daily cap set)"
+    click.echo(f"today (UTC {today['date']}): ${today['cost_usd']:.2f} spent{cap}")
+
+
+def _config_here(spec: Path | None) -> Any:
+    """shotmake.toml of the spec's project, or of the working directory's."""
+    from .config import load_config
+    from .project import find_root, root_here
+
+    return load_config(find_root(spec) if spec is not None and spec.is_file() else root_here())
+
+
+from .batch import build, plan, status  # noqa: E402  (they use the helpers above)
+
+cli.add_command(build)
+cli.add_command(plan)
+cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> int:

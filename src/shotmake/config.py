@@ -122,6 +122,13 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class BudgetSettings:
+    """Spend caps for unattended runs: ``daily`` USD per UTC day over every build on this cache (None: no cap)."""
+
+    daily: float | None = None
+
+
+@dataclass(frozen=True)
 class RouteSettings:
     """Per-route choices: routes to try when this one is unavailable, and the Veo backend."""
 
@@ -140,6 +147,7 @@ class Config:
     circuit: CircuitSettings = CircuitSettings()
     remote: RemoteSettings = RemoteSettings()
     cache: CacheSettings = CacheSettings()
+    budget: BudgetSettings = BudgetSettings()
     routes: Mapping[str, RouteSettings] = field(default_factory=lambda: MappingProxyType({}))
     #: The route catalog in force: the built-in routes plus those this file adds or changes.
     catalog: Mapping[str, Route] = field(default_factory=lambda: ROUTES)
@@ -196,8 +204,9 @@ _SCHEMA: Mapping[str, tuple[str, ...]] = {
     "limits.*": ("concurrency", "requests_per_minute"),
     "routes.*": (*SETTINGS_KEYS, *ROUTE_KEYS),
     "cache": ("keep_days",),
+    "budget": ("daily",),
 }
-_TOP = ("prices", "limits", "retry", "circuit", "remote", "routes", "cache")
+_TOP = ("prices", "limits", "retry", "circuit", "remote", "routes", "cache", "budget")
 
 
 def parse_config(text: str, file: str = FILENAME) -> Config:
@@ -319,6 +328,7 @@ class _Parser:
         circuit = self.section(data, "circuit", CircuitSettings, integers=("failures",), minimums={"failures": 1})
         remote = self.section(data, "remote", RemoteSettings, integers=(), minimums={}, strict=True)
         cache = self.section(data, "cache", CacheSettings, integers=(), minimums={"keep_days": 0.0})
+        budget = self.section(data, "budget", BudgetSettings, integers=(), minimums={"daily": 0.0})
         routes = {}
         for name, value in self.table(data.get("routes", {}), ("routes",)).items():
             path = ("routes", name)
@@ -329,7 +339,7 @@ class _Parser:
                                          backend=self.backend(name, table.get("backend"), (*path, "backend")))
         return Config(
             path=self.file, prices=MappingProxyType(prices), limits=MappingProxyType(limits), retry=retry,
-            circuit=circuit, remote=remote, cache=cache, routes=MappingProxyType(routes), catalog=self.catalog,
+            circuit=circuit, remote=remote, cache=cache, budget=budget, routes=MappingProxyType(routes), catalog=self.catalog,
         )
 
     def prices(self, table: dict[str, Any]) -> dict[str, Mapping[str, float]]:

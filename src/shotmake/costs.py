@@ -79,10 +79,20 @@ class SpendLimit:
     def reserve(self, amount: float) -> bool:
         """Hold ``amount`` for a job about to be submitted; False if that would pass the limit."""
         with self._lock:
-            if self.limit is not None and amount > 0 and self.spent + self.reserved + amount > self.limit + 1e-9:
+            if not self._fits(amount):
                 return False
             self.reserved += amount
             return True
+
+    def _fits(self, amount: float) -> bool:
+        """Whether ``amount`` more stays within the limit (called under the lock; subclasses add caps)."""
+        return self.limit is None or amount <= 0 or self.spent + self.reserved + amount <= self.limit + 1e-9
+
+    def refusal(self, amount: float, what: str) -> str:
+        """Why a reservation of ``amount`` for a ``what`` (clip, sheet) was refused, for the node's error."""
+        return (f"not submitted: ${self.spent:.2f} spent + ${self.reserved:.2f} in flight + ${amount:.2f} for this "
+                f"{what} would pass --budget ${self.limit or 0.0:.2f}; finished renders are kept, raise --budget "
+                "to continue")
 
     def settle(self, reserved: float, actual: float) -> None:
         """Release a reservation and book what was actually charged."""

@@ -8,6 +8,8 @@
           ├── MediaError                         ffmpeg failed or a file is not valid media
           ├── CacheError                         the object store or index is unusable
           ├── BudgetExceeded                     the next paid job would pass `build --budget`
+          │     └── SpendRefused   exit_code 3   refused before submitting: estimate over --budget
+          │                                      or over what is left of the daily cap
           ├── TransferAborted                    a response broke a size cap or deadline: cut, job kept
           ├── FrozenMismatch                     `build --frozen` cannot reproduce the lock file's cut
           ├── InternalError        exit_code 70  an unexpected exception: a bug in shotmake
@@ -65,6 +67,7 @@ def clamp_hint(seconds: float | None, maximum: float) -> float | None:
 EXIT_OK = 0
 EXIT_FAILED = 1  #: the build (or another run) failed; finished renders are kept
 EXIT_SPEC = 2  #: a bad spec, a lint error or bad command-line use: nothing was rendered
+EXIT_REFUSED = 3  #: refused before spending: over ``--budget`` or the daily cap; nothing was submitted
 EXIT_INTERNAL = 70  #: a bug in shotmake (``EX_SOFTWARE`` of sysexits.h)
 EXIT_INTERRUPTED = 130  #: Ctrl-C (128 + SIGINT)
 
@@ -175,6 +178,13 @@ class BudgetExceeded(RunError):
     """Submitting the next paid job would pass the build's ``--budget``: it was not submitted."""
 
     kind = "budget"
+
+
+class SpendRefused(BudgetExceeded):
+    """The whole build was refused before anything was submitted: its estimate is over ``--budget`` or
+    over what is left of ``[budget] daily`` today. A scheduler can tell it from a failed build (exit 3)."""
+
+    exit_code = EXIT_REFUSED
 
 
 class FrozenMismatch(RunError):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .cache import Cache, build_scope, file_digest
+from .capacity import Capacity
 from .costs import PriceOverrides, SpendLimit, estimate
 from .errors import (
     BudgetExceeded,
@@ -155,6 +156,8 @@ class Executor:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         in_place: Callable[[Node, Artifact], bool] = lambda node, artifact: False,
+        capacity: Capacity | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -178,7 +181,10 @@ class Executor:
         #: Plan key -> the key actually built, for nodes routed away from the plan.
         self._keys: dict[str, str] = {}
         self._routed: dict[str, Node] = {}
-        self._stop = threading.Event()
+        #: A batch's shared slots and per-key builders (``capacity.py``); None: this executor alone.
+        self.capacity = capacity
+        #: Set on a failure without ``keep_going``; a batch shares it, so one episode's failure stops all.
+        self._stop = stop if stop is not None else threading.Event()
 
     # -- scheduling ----------------------------------------------------------------------------
     def run(self, stale: Mapping[str, Stale]) -> BuildResult:
@@ -207,12 +213,14 @@ class Executor:
 
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="shotmake") as pool:
             while ready or running:
+                halted = halted or (self._stop.is_set() and not self.keep_going)  # another episode failed
                 # Start what may start, in plan order, within the provider limits.
                 still_ready = []
                 for nid in ready:
                     node = rekey(plan.node(nid), self._keys)  # an input may have gone to a fallback
                     limit = self.provider_limits.get(node.provider, self.jobs)
-                    if halted or len(running) >= self.jobs or in_flight.get(node.provider, 0) >= limit:
+                    if halted or len(running) >= self.jobs or in_flight.get(node.provider, 0) >= limit \
+                            or (self.capacity is not None and not self.capacity.try_acquire(node.provider)):
                         still_ready.append(nid)
                         continue
                     in_flight[node.provider] = in_flight.get(node.provider, 0) + 1
@@ -220,11 +228,18 @@ class Executor:
                     running[pool.submit(self._build_node, node)] = node
                 ready = [] if halted else still_ready
                 if not running:
+                    if ready and self.capacity is not None:  # the batch's other episodes hold every slot
+                        self.capacity.wait(0.5)
+                        continue
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                # In a batch, a slot another episode frees may let a ready node start: look again soon.
+                poll = 0.05 if ready and self.capacity is not None else None
+                done, _ = wait(running, timeout=poll, return_when=FIRST_COMPLETED)
                 for future in done:
                     node = running.pop(future)
                     in_flight[node.provider] -= 1
+                    if self.capacity is not None:
+                        self.capacity.release(node.provider)
                     try:
                         built = future.result()
                     except ShotmakeError as exc:
@@ -302,6 +317,14 @@ class Executor:
 
     # -- one node -----------------------------------------------------------------------------
     def _build_node(self, node: Node) -> _Built:
+        if self.capacity is None:
+            return self._build_node_now(node)
+        with self.capacity.building(node.key):  # another episode of the batch may be building this key
+            if (hit := self.cache.lookup(node.key)) is not None:
+                return _Built(node, hit, 0.0, 0.0, cached=True)
+            return self._build_node_now(node)
+
+    def _build_node_now(self, node: Node) -> _Built:
         started = self.clock()
         if node.key != self.plan.node(node.id).key and (hit := self.cache.lookup(node.key)) is not None:
             return _Built(node, hit, 0.0, 0.0, cached=True)  # downstream of a fallback, built before
@@ -447,12 +470,8 @@ class Executor:
     def _reserve(self, node: Node) -> float:
         """Hold the node's estimate against ``--budget`` before paying, or refuse the job."""
         amount = estimate(node, self.prices, self.routes)
-        if not self.spend.reserve(amount):
-            limit = self.spend.limit or 0.0
-            raise BudgetExceeded(
-                f"not submitted: ${self.spend.spent:.2f} spent + ${self.spend.reserved:.2f} in flight + "
-                f"${amount:.2f} for this {node.kind} would pass --budget ${limit:.2f}; finished renders are "
-                "kept, raise --budget to continue", node=node.id, provider=node.provider)
+        if not self.spend.reserve(amount):  # --budget, or the daily cap (spend.py) words its own refusal
+            raise BudgetExceeded(self.spend.refusal(amount, node.kind), node=node.id, provider=node.provider)
         return amount
 
     # -- provider calls ---------------------------------------------------------------------------
