@@ -27,6 +27,7 @@ from .errors import (
     SpecError,
     UsageError,
 )
+from .remote_cli import pull, push, remote_for, remote_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -426,6 +427,7 @@ def plan(ctx: click.Context, episode: Path, as_json: bool) -> None:
 @click.option("--budget", type=click.FloatRange(min=0), metavar="USD",
               help="Refuse to start if the estimate exceeds USD; stop submitting paid jobs before spend passes it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@remote_options
 @click.pass_context
 def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jobs: int, as_json: bool,
           resubmit_uncertain: bool, resubmit_rejected: bool, resubmit_lost: bool, frozen: bool,
@@ -590,7 +592,8 @@ def _execute(the_plan: Any, stale: Any, cache: Any, settings: Places, *, jobs: i
                             provider_limits=config.concurrency(), policy=policy, prices=config.prices,
                             health=health, spend=SpendLimit(budget), fallbacks=fallbacks, routes=config.catalog,
                             in_place=lambda node, art: cache.output_current(settings.out_dir / node.labels["output"],
-                                                                            art))
+                                                                            art),
+                            remote=remote_for(config, cache))
         result = executor.run(stale)
     finally:
         registry.close()
@@ -904,6 +907,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     return 0
+
+
+cli.add_command(pull)
+cli.add_command(push)
 
 
 if __name__ == "__main__":  # pragma: no cover

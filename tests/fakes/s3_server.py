@@ -1,0 +1,151 @@
+"""A real S3-protocol server on loopback (moto's server mode), and a proxy in front of it that can stall.
+
+``S3Server`` runs moto's ``ThreadedMotoServer`` (the S3 REST API, SigV4 accepted, conditional
+``If-None-Match`` puts honoured) on 127.0.0.1 and creates one bucket; ``env()`` is what a user
+sets to point shotmake's ``[cache] remote = "s3://BUCKET/PREFIX"`` at it. ``StallingProxy``
+forwards TCP to it until told to ``stall()``: from then on it accepts connections and reads
+requests but answers nothing - a remote that stops answering mid-build.
+
+Credentials are distinctive strings, so a test can grep every byte shotmake wrote for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any, Self
+
+import httpx
+
+#: Distinctive credentials: moto accepts any, shotmake must write none of them anywhere.
+ACCESS_KEY_ID = "AKIATESTNEVERWRITEME7"
+SECRET_ACCESS_KEY = "s3-secret-NEVER-WRITE-ME-4e9b1d07c2a8"
+BUCKET = "team-renders"
+
+
+class S3Server:
+    """moto's S3 server on 127.0.0.1 (a free port), with ``bucket`` created."""
+
+    def __init__(self, bucket: str = BUCKET) -> None:
+        self.bucket = bucket
+        self._server: Any = None
+        self.endpoint = ""
+
+    def __enter__(self) -> Self:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the test's stderr
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        httpx.put(f"{self.endpoint}/{self.bucket}").raise_for_status()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+    def url(self, prefix: str = "cache") -> str:
+        return f"s3://{self.bucket}/{prefix}"
+
+    def env(self, endpoint: str | None = None) -> dict[str, str]:
+        """The AWS SDK variables of a user whose remote cache is this server (or ``endpoint``)."""
+        return {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+                "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint or self.endpoint}
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every object name in the bucket under ``prefix`` (a plain ListObjectsV2, as any client sends)."""
+        store = self.store()
+        import obstore
+
+        return sorted(meta["path"] for batch in obstore.list(store, prefix or None) for meta in batch)
+
+    def store(self) -> Any:
+        """An obstore client for the whole bucket (tests read and damage objects through it)."""
+        from obstore.store import S3Store
+
+        return S3Store(self.bucket, endpoint=self.endpoint, access_key_id=ACCESS_KEY_ID,
+                       secret_access_key=SECRET_ACCESS_KEY, region="us-east-1",
+                       client_options={"allow_http": True})
+
+
+class StallingProxy:
+    """A TCP proxy on 127.0.0.1 to ``target`` (``host:port``) that stops answering after ``stall()``."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.rpartition(":")
+        self.target = (host.split("//")[-1], int(port))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._stalled = threading.Event()
+        self._closing = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        #: Connections accepted while stalled (each one left hanging).
+        self.stalled_connections = 0
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def stall(self) -> None:
+        """From now on, accept and read but never answer (connections already open hang too)."""
+        self._stalled.set()
+
+    def _keep(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._keep(client)
+            if self._stalled.is_set():
+                self.stalled_connections += 1
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+                continue
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            self._keep(upstream)
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    def _swallow(self, sock: socket.socket) -> None:
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def _pipe(self, source: socket.socket, dest: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self._stalled.is_set():  # a connection kept alive across the stall hangs as well
+                    self._swallow(source)
+                    return
+                dest.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dest.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
