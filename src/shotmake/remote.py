@@ -167,6 +167,10 @@ class RemoteCache:
         #: Keys and objects found damaged here: the next publish replaces them.
         self._refused_keys: set[str] = set()
         self._refused_objects: set[str] = set()
+        #: Object names known to be in the store (uploaded or seen by this command), and one lock per
+        #: name being uploaded: two nodes with the same bytes send them once.
+        self._present: set[str] = set()
+        self._uploading: dict[str, threading.Lock] = {}
         self.fetched = 0
         self.published = 0
 
@@ -239,6 +243,7 @@ class RemoteCache:
             if got != want or (want == entry["digest"] and size != entry["size"]):
                 self._refused_keys.add(key)
                 self._refused_objects.add(name)
+                self._present.discard(name)
                 self._warn(f"{what or key[:16]}: refused the remote cache's object {name}: its bytes do not match "
                            f"their digest (got {got[:12]}, {size} bytes); it will be rendered again and replaced")
                 return None
@@ -312,8 +317,12 @@ class RemoteCache:
         extension = Path(artifact.path).suffix
         name = self.object_name(artifact.digest, extension)
         try:
-            if not self._has(name, artifact.size):
-                obstore.put(self.store, name, Path(artifact.path), mode="overwrite")
+            with self._lock:
+                uploading = self._uploading.setdefault(name, threading.Lock())
+            with uploading:
+                if name not in self._present and not self._has(name, artifact.size):
+                    obstore.put(self.store, name, Path(artifact.path), mode="overwrite")
+                self._present.add(name)
             entry = {"format": 1, "digest": artifact.digest, "ext": extension, "size": artifact.size,
                      "meta": dict(artifact.meta)}
             body = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()

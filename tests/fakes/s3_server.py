@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import uuid
 from typing import Any, Self
 
 import httpx
@@ -25,10 +26,14 @@ BUCKET = "team-renders"
 
 
 class S3Server:
-    """moto's S3 server on 127.0.0.1 (a free port), with ``bucket`` created."""
+    """moto's S3 server on 127.0.0.1 (a free port), with a new bucket (``BUCKET-<random>``) created.
+
+    moto keeps its buckets in module-global state shared by every server in the process: a bucket
+    of its own is what keeps one test's objects out of the next one.
+    """
 
     def __init__(self, bucket: str = BUCKET) -> None:
-        self.bucket = bucket
+        self.bucket = f"{bucket}-{uuid.uuid4().hex[:12]}"
         self._server: Any = None
         self.endpoint = ""
 
@@ -80,11 +85,13 @@ class StallingProxy:
         self.port = self._listener.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._stalled = threading.Event()
+        self._stall_at: int | None = None
+        #: Requests seen (request lines sent by clients), and those swallowed unanswered.
+        self.requests = 0
+        self.stalled_requests = 0
         self._closing = threading.Event()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        #: Connections accepted while stalled (each one left hanging).
-        self.stalled_connections = 0
 
     def __enter__(self) -> Self:
         threading.Thread(target=self._accept, daemon=True).start()
@@ -104,6 +111,18 @@ class StallingProxy:
         """From now on, accept and read but never answer (connections already open hang too)."""
         self._stalled.set()
 
+    def stall_after(self, requests: int) -> None:
+        """Forward the first ``requests`` requests, then ``stall``: a remote that stops answering mid-build."""
+        self._stall_at = requests
+
+    def _count(self, data: bytes) -> None:
+        """Count the request lines in ``data`` from a client; stall at the armed one."""
+        seen = sum(data.count(f"{verb} /".encode()) for verb in ("GET", "PUT", "HEAD", "POST", "DELETE"))
+        with self._lock:
+            self.requests += seen
+            if self._stall_at is not None and self.requests > self._stall_at:
+                self._stalled.set()
+
     def _keep(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.append(sock)
@@ -116,7 +135,6 @@ class StallingProxy:
                 return
             self._keep(client)
             if self._stalled.is_set():
-                self.stalled_connections += 1
                 threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
                 continue
             try:
@@ -125,27 +143,33 @@ class StallingProxy:
                 client.close()
                 continue
             self._keep(upstream)
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
 
     def _swallow(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.stalled_requests += 1
         try:
             while sock.recv(65536):
                 pass
         except OSError:
             pass
 
-    def _pipe(self, source: socket.socket, dest: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, dest: socket.socket, upstream: bool) -> None:
         try:
             while data := source.recv(65536):
+                if upstream:
+                    self._count(data)
                 if self._stalled.is_set():  # a connection kept alive across the stall hangs as well
-                    self._swallow(source)
+                    if upstream:
+                        self._swallow(source)
                     return
                 dest.sendall(data)
         except OSError:
             pass
         finally:
-            try:
-                dest.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+            if not self._stalled.is_set():  # stalled: the client is left waiting, not told the stream ended
+                try:
+                    dest.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
