@@ -49,6 +49,9 @@ SCHEMES = {"s3": "Amazon S3 or an S3-compatible store (MinIO, R2, Ceph)", "gs": 
 LAYOUT = "v1"
 #: Where each SDK finds an S3 endpoint other than AWS's (MinIO, R2, a loopback test server).
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
+#: obstore's S3 options and the AWS SDK variables they come from.
+S3_VARIABLES = {"access_key_id": ("AWS_ACCESS_KEY_ID",), "secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+                "session_token": ("AWS_SESSION_TOKEN",), "region": ("AWS_REGION", "AWS_DEFAULT_REGION")}
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,17 @@ def open_store(url: str, timeouts: Timeouts, env: Mapping[str, str] | None = Non
         except (OSError, BaseError) as exc:
             raise RemoteCacheError(f"cannot open the remote cache folder {folder}: {_first_line(exc)}") from exc
     allow_http = False
+    config: dict[str, str] = {}
     if parts.scheme == "s3":
         endpoint = next((env[name] for name in ENDPOINT_VARIABLES if env.get(name)), "")
+        # The SDK's variables, read from ``env`` (the process environment unless a test injects one);
+        # obstore also reads the process environment for any it is not given here.
+        for option, names in S3_VARIABLES.items():
+            value = next((env[name] for name in names if env.get(name)), "")
+            if value:
+                config[option] = value
+        if endpoint:
+            config["endpoint"] = endpoint
         if endpoint.startswith("http://"):
             if not _loopback(urlsplit(endpoint).hostname or ""):
                 raise RemoteCacheError(
@@ -128,7 +140,8 @@ def open_store(url: str, timeouts: Timeouts, env: Mapping[str, str] | None = Non
         "backoff": {"init_backoff": datetime.timedelta(milliseconds=100), "max_backoff": datetime.timedelta(seconds=2),
                     "base": 2.0}}
     try:
-        return obstore.store.from_url(url, client_options=client, retry_config=retry)  # type: ignore[call-overload]
+        return obstore.store.from_url(url, config=config or None, client_options=client,  # type: ignore[call-overload]
+                                      retry_config=retry)
     except (BaseError, ValueError, TypeError) as exc:
         raise RemoteCacheError(f"cannot open the remote cache {url}: {_first_line(exc)}") from exc
 
