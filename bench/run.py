@@ -10,7 +10,9 @@ Targets (issue 6), each measured against a baseline taken in the same run:
 4. stream-copy concat of 60 eight-second 1080p clips within 1.2x hand-written ffmpeg
    (``bench/assembly.py``, which also rewrites its own section);
 5. peak RSS of a 10,000-shot null rebuild, and of a 500 MB download (``bench/download_memory.py``,
-   when present; it rewrites its own section).
+   when present; it rewrites its own section);
+6. the remote cache's hit path, objects/s and MB/s from a loopback S3 server against local hits
+   (``bench/remote_cache.py``, which rewrites its own section).
 
 Writes the ``performance`` section of docs/benchmarks.md (other sections are kept).
 
@@ -80,6 +82,17 @@ def download_memory(quick: bool) -> dict[str, Any] | None:
             "rss_big": big["peak_rss_mb"], "growth": big["peak_rss_mb"] - small["peak_rss_mb"]}
 
 
+def remote_cache(quick: bool) -> dict[str, Any] | None:
+    """Run bench/remote_cache.py (the remote cache's hit path); it writes its own section."""
+    args = [sys.executable, str(BENCH / "remote_cache.py"), "--json"] + (["--quick"] if quick else [])
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return None
+    sets: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])["sets"]
+    return sets
+
+
 def verdict(ok: bool | None) -> str:
     return "INFO" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -106,6 +119,8 @@ def main() -> int:
     asm = assembly.measure(4, 1, "640x360", write=False) if quick else assembly.measure(60, 7, "1920x1080")
     print("download memory (bench/download_memory.py)", flush=True)
     download = download_memory(quick)
+    print("remote cache hit path (bench/remote_cache.py)", flush=True)
+    remote = remote_cache(quick)
 
     start = null["startup"]["best"]
     one_k = null["sizes"][f"{mid}-seeded"]
@@ -141,6 +156,14 @@ def main() -> int:
         rows.append((f"peak RSS, {download['big_mb']:.0f} MB download (stream_to_file)", "flat: < 16 MB growth",
                      f"{download['rss_big']:.1f} MB", f"{download['small_mb']:.0f} MB: {download['rss_small']:.1f} MB",
                      f"{download['growth']:+.1f} MB", download["growth"] < 16))
+
+    if remote is not None:
+        for name, unit, key in (("small", "objects/s", "objects_s"), ("large", "MB/s", "mb_s")):
+            row = remote[name]
+            rows.append((f"remote cache hit, S3 on loopback, {row['count']} x {row['size'] / 1e6:.2f} MB, "
+                         f"8 at once", "reported", f"{row[f's3_parallel_{key}']:,.0f} {unit}",
+                         f"local hit {row[f'local_{key}']:,.0f} {unit}",
+                         f"{row['s3_parallel'] / row['local']:.0f}x the time", None))
 
     header = ["target", "goal", "measured", "baseline (same run)", "ratio", "verdict"]
     table = [header, ["---"] * 6] + [[t, g, m, b, r, verdict(ok)] for t, g, m, b, r, ok in rows]
