@@ -62,7 +62,7 @@ def remote(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
 def rendered(cache: Cache, key: str, data: bytes, ext: str = ".mp4") -> Any:
     source = cache.temp_path(ext)
     source.write_bytes(data)
-    return cache.store(key, source, {"node": f"clip:{key[:4]}", "provider": "veo-3.1"})
+    return cache.store(key, source, {"node": f"clip:{key[:4]}", "provider": "veo-3.1", "cost_usd": 3.2})
 
 
 def test_a_published_render_is_fetched_into_another_cache_digest_checked(remote: Remote, tmp_path: Path) -> None:
@@ -72,6 +72,8 @@ def test_a_published_render_is_fetched_into_another_cache_digest_checked(remote:
     assert remote.open().publish(key, art, a)
     got = remote.open().fetch(key, b)
     assert got is not None and got.digest == art.digest and got.meta["provider"] == "veo-3.1"
+    # Paid for by the machine that rendered it: this one spent nothing (`shotmake cost`, spend caps).
+    assert got.meta["cost_usd"] == 0.0 and got.meta["remote_cost_usd"] == 3.2 and got.meta["from_remote"] is True
     assert Path(got.path).read_bytes() == Path(art.path).read_bytes()
     assert b.lookup(key) is not None and list((tmp_path / "b" / "tmp").iterdir()) == []
     assert remote.open().fetch("cd" * 32, b) is None and remote.warnings == []  # a miss is not a problem

@@ -261,6 +261,9 @@ class RemoteCache:
                            f"their digest (got {got[:12]}, {size} bytes); it will be rendered again and replaced")
                 return None
             meta = dict(entry.get("meta", {}))
+            # Nothing was spent here: `shotmake cost` (and any spend cap) counts this machine's payments,
+            # so the price the team paid is kept apart.
+            meta.update(cost_usd=0.0, remote_cost_usd=meta.get("cost_usd", 0.0), from_remote=True)
             artifact = cache.store(key, temp, meta, digest=got)
         finally:
             temp.unlink(missing_ok=True)

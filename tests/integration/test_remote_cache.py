@@ -9,6 +9,7 @@ finishing locally; the storage credentials are written nowhere.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -68,6 +69,9 @@ def test_a_render_is_paid_for_once_per_team(tmp_path: Path) -> None:
         assert second.returncode == 0, second.stderr
         assert summary(second)["rendered"] == []
         assert sum(fakes.video_jobs().values()) + sum(fakes.images().values()) == creates  # 0 new creates
+        spent = [json.loads(fakes.run(["cost", "--json"], spec.parent, **env).stdout)["cost_usd"]
+                 for spec in (spec_a, spec_b)]
+        assert spent[0] > 0 and spent[1] == 0  # paid for once, by clone A
         master_a = (spec_a.parent / "build" / "pilot.mp4").read_bytes()
         assert (spec_b.parent / "build" / "pilot.mp4").read_bytes() == master_a
 
