@@ -163,6 +163,20 @@ def test_a_remote_that_stops_answering_is_cut_by_the_read_timeout(s3: S3Server, 
         assert proxy.stalled_requests >= 1 and remote.down is not None and "reading" in remote.down
 
 
+def test_a_download_cut_off_mid_body_leaves_nothing_in_the_cache(s3: S3Server, tmp_path: Path) -> None:
+    source = Cache(tmp_path / "c")
+    with StallingProxy(s3.endpoint) as proxy:
+        remote = RemoteCache(open_store(s3.url("cut"), FAST, s3.env(proxy.endpoint)), s3.url("cut"),
+                             warn=lambda text: None)
+        assert remote.publish("e0" * 32, rendered(source, "e0" * 32, bytes(range(256)) * 16384))  # 4 MiB
+        proxy.stall_after_bytes(1 << 20)  # the entry, then 1 MiB of the object, then nothing
+        dest = Cache(tmp_path / "dest")
+        assert remote.fetch("e0" * 32, dest) is None and remote.down is not None and "downloading" in remote.down
+        assert dest.lookup("e0" * 32) is None
+        assert [p for p in (tmp_path / "dest").rglob("*") if p.is_file() and "index" not in p.parts
+                and p.name != "lock"] == []  # no partial object, no temp file left
+
+
 def test_remote_only_fails_on_a_miss_instead_of_rendering(remote: Remote, tmp_path: Path) -> None:
     with pytest.raises(RemoteCacheError, match="does not have it"):
         remote.open(only=True).fetch_for("f0" * 32, Cache(tmp_path / "c"), "clip:sea")

@@ -8,6 +8,9 @@ render is in the cache before the next is scheduled, so an interrupted build los
 Remote renders go through the job journal: intent -> create -> job id -> poll -> download.
 A job already submitted by an earlier (crashed) run is resumed, never created again.
 
+With a shared remote cache (``remote.py``), a dirty node is first looked up there (a hit is
+downloaded, digest-checked and stored: nothing renders), and each render is uploaded after it is stored.
+
 Every provider call goes through ``_call``: transient errors retry with jittered backoff
 within the build's retry budget, the provider's circuit breaker and request window gate
 each create (``health.py``), and ``SpendLimit`` refuses a paid job that would pass
@@ -314,6 +317,7 @@ class Executor:
         if node.kind in RENDERED and (found := self._recover(node)) is not None:
             return _Built(node, found, 0.0, 0.0, cached=True)
         if self.remote is not None and (fetched := self.remote.fetch_for(node.key, self.cache, node.id)) is not None:
+            self.reporter.node_progress(node, None, "taken from the remote cache")
             return _Built(node, fetched, self.clock() - started, 0.0, cached=True)  # paid for by a teammate
         temp = self.cache.temp_path(node.extension)
         try:

@@ -86,6 +86,7 @@ class StallingProxy:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._stalled = threading.Event()
         self._stall_at: int | None = None
+        self._bytes_left: int | None = None
         #: Requests seen (request lines sent by clients), and those swallowed unanswered.
         self.requests = 0
         self.stalled_requests = 0
@@ -114,6 +115,22 @@ class StallingProxy:
     def stall_after(self, requests: int) -> None:
         """Forward the first ``requests`` requests, then ``stall``: a remote that stops answering mid-build."""
         self._stall_at = requests
+
+    def stall_after_bytes(self, size: int) -> None:
+        """Pass ``size`` more bytes of answers, then ``stall``: a download cut off mid-body."""
+        with self._lock:
+            self._bytes_left = size
+
+    def _answer(self, data: bytes) -> bytes:
+        """What of an answer's ``data`` still goes through (all of it until ``stall_after_bytes`` runs out)."""
+        with self._lock:
+            if self._bytes_left is None:
+                return data
+            passed = data[: self._bytes_left]
+            self._bytes_left -= len(passed)
+            if self._bytes_left <= 0:
+                self._stalled.set()
+            return passed
 
     def _count(self, data: bytes) -> None:
         """Count the request lines in ``data`` from a client; stall at the armed one."""
@@ -164,6 +181,8 @@ class StallingProxy:
                     if upstream:
                         self._swallow(source)
                     return
+                if not upstream:
+                    data = self._answer(data)
                 dest.sendall(data)
         except OSError:
             pass
