@@ -152,6 +152,16 @@ def test_a_remote_that_is_down_is_given_up_once_and_only_mode_says_why(tmp_path:
         only.fetch_for("bc" * 32, cache, "clip:sea")
 
 
+def test_no_credentials_is_said_as_such_and_the_build_goes_on(s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    warnings: list[str] = []
+    env = {"AWS_ENDPOINT_URL": s3.endpoint, "AWS_REGION": "us-east-1"}
+    remote = RemoteCache(open_store(s3.url("anon"), FAST, env), s3.url("anon"), warn=warnings.append)
+    assert remote.fetch("ab" * 32, Cache(tmp_path / "c")) is None
+    assert len(warnings) == 1 and "found no credentials (set the storage SDK's environment variables" in warnings[0]
+
+
 def test_a_remote_that_stops_answering_is_cut_by_the_read_timeout(s3: S3Server, tmp_path: Path) -> None:
     cache = Cache(tmp_path / "c")
     with StallingProxy(s3.endpoint) as proxy:

@@ -198,11 +198,20 @@ class RemoteCache:
 
     # -- failure handling ----------------------------------------------------------------------------
     def _give_up(self, what: str, exc: BaseException) -> None:
+        from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+
         with self._lock:
             if self.down is not None:
                 return
             self.down = f"{what}: {_first_line(exc)}"
-        self._warn(f"the remote cache {self.url} is not answering ({self.down}); "
+        if "169.254.169.254" in self.down:  # the SDK fell back to a cloud VM's metadata service
+            state = ("found no credentials (set the storage SDK's environment variables, e.g. AWS_ACCESS_KEY_ID "
+                     "and AWS_SECRET_ACCESS_KEY: docs/cache.md)")
+        elif isinstance(exc, (PermissionDeniedError, UnauthenticatedError)):
+            state = "refused our credentials"
+        else:
+            state = "is not answering"
+        self._warn(f"the remote cache {self.url} {state} ({self.down}); "
                    + ("nothing more is taken from it in this command" if self.only else
                       "building locally without it for the rest of this command"))
 
