@@ -131,10 +131,13 @@ def test_an_entry_shotmake_did_not_write_is_ignored(remote: Remote, tmp_path: Pa
     key = "56" * 32
     cache = Cache(tmp_path / "c")
     for body in (pickle.dumps({"digest": "x"}), b'{"format": 1, "digest": "../../etc/passwd", "size": 1}',
-                 json.dumps({"format": 1, "digest": "ab" * 32, "ext": "/../x", "size": 3}).encode()):
+                 json.dumps({"format": 1, "digest": "ab" * 32, "ext": "/../x", "size": 3}).encode(),
+                 b"{" + b" " * (2 << 20) + b"}"):  # too big to be an entry: not even read
         remote.damage(f"v1/keys/56/{key}.json", body)
         assert remote.open().fetch(key, cache) is None
         assert "not one shotmake wrote" in remote.warnings[-1]
+    # A digest from a lock file (input) that is not a digest is never made into an object name.
+    assert remote.open().fetch(key, cache, digest="../../../etc/passwd") is None
 
 
 def test_a_remote_that_is_down_is_given_up_once_and_only_mode_says_why(tmp_path: Path) -> None:

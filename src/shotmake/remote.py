@@ -29,6 +29,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -49,6 +50,9 @@ SCHEMES = {"s3": "Amazon S3 or an S3-compatible store (MinIO, R2, Ceph)", "gs": 
 LAYOUT = "v1"
 #: Where each SDK finds an S3 endpoint other than AWS's (MinIO, R2, a loopback test server).
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
+#: The largest index entry read (an entry is a few hundred bytes of JSON).
+ENTRY_MAX = 1 << 20
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 #: obstore's S3 options and the AWS SDK variables they come from.
 S3_VARIABLES = {"access_key_id": ("AWS_ACCESS_KEY_ID",), "secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
                 "session_token": ("AWS_SESSION_TOKEN",), "region": ("AWS_REGION", "AWS_DEFAULT_REGION")}
@@ -230,14 +234,15 @@ class RemoteCache:
 
         name = self.entry_name(key)
         try:
-            raw = bytes(obstore.get(self.store, name).bytes())
+            found = obstore.get(self.store, name)
+            raw = bytes(found.bytes()) if int(found.meta["size"]) <= ENTRY_MAX else b""  # never read a huge one
         except FileNotFoundError:
             return None
         except (BaseError, OSError) as exc:
             self._give_up(f"reading {name}", exc)
             return None
         try:
-            value = json.loads(raw) if len(raw) < (1 << 20) else None
+            value = json.loads(raw) if raw else None
         except (ValueError, RecursionError):
             value = None
         if not isinstance(value, dict) or value.get("format") != 1 or not valid_row(f"node:{key}", value):
@@ -252,6 +257,8 @@ class RemoteCache:
         ``digest``: the render wanted (a lock file's), when it may differ from the key's remote entry.
         The object is streamed to a temp file, size- and digest-checked, then stored by ``cache``.
         """
+        if not _HEX64.match(key) or (digest is not None and not _HEX64.match(digest)):
+            return None  # a node key and a digest are SHA-256 hex (a lock file is input: never a path)
         entry = self.entry(key)
         if entry is None:
             return None
