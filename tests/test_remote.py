@@ -23,7 +23,12 @@ from shotmake.redaction import redact
 from shotmake.remote import RemoteCache, Timeouts, check_url, open_store
 from tests.fakes.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server, StallingProxy
 
+#: For the tests about a remote that fails: given up after half a second.
 FAST = Timeouts(connect=0.5, read=0.5, retries=0)
+#: For a remote that stops answering after serving some requests: those must not time out on a loaded machine.
+STALLING = Timeouts(connect=2, read=2, retries=0)
+#: For the others: a loaded machine's moto may take seconds to answer, which is not what they test.
+PATIENT = Timeouts(connect=10, read=20, retries=1)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,7 @@ class Remote:
         self.warnings: list[str] = []
 
     def open(self, *, only: bool = False) -> RemoteCache:
-        return RemoteCache(open_store(self.url, FAST, self.env), self.url, only=only, warn=self.warnings.append)
+        return RemoteCache(open_store(self.url, PATIENT, self.env), self.url, only=only, warn=self.warnings.append)
 
     def damage(self, name: str, data: bytes) -> None:
         obstore.put(self.raw, f"{self.prefix}{name}", data)
@@ -168,7 +173,7 @@ def test_no_credentials_is_said_as_such_and_the_build_goes_on(s3: S3Server, tmp_
 def test_a_remote_that_stops_answering_is_cut_by_the_read_timeout(s3: S3Server, tmp_path: Path) -> None:
     cache = Cache(tmp_path / "c")
     with StallingProxy(s3.endpoint) as proxy:
-        remote = RemoteCache(open_store(s3.url("stall"), FAST, s3.env(proxy.endpoint)), s3.url("stall"),
+        remote = RemoteCache(open_store(s3.url("stall"), STALLING, s3.env(proxy.endpoint)), s3.url("stall"),
                              warn=lambda text: None)
         assert remote.publish("de" * 32, rendered(cache, "de" * 32, b"a render" * 100))
         proxy.stall()
@@ -179,7 +184,7 @@ def test_a_remote_that_stops_answering_is_cut_by_the_read_timeout(s3: S3Server, 
 def test_a_download_cut_off_mid_body_leaves_nothing_in_the_cache(s3: S3Server, tmp_path: Path) -> None:
     source = Cache(tmp_path / "c")
     with StallingProxy(s3.endpoint) as proxy:
-        remote = RemoteCache(open_store(s3.url("cut"), FAST, s3.env(proxy.endpoint)), s3.url("cut"),
+        remote = RemoteCache(open_store(s3.url("cut"), STALLING, s3.env(proxy.endpoint)), s3.url("cut"),
                              warn=lambda text: None)
         assert remote.publish("e0" * 32, rendered(source, "e0" * 32, bytes(range(256)) * 16384))  # 4 MiB
         proxy.stall_after_bytes(1 << 20)  # the entry, then 1 MiB of the object, then nothing

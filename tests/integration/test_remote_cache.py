@@ -17,23 +17,24 @@ from pathlib import Path
 from tests.fakes.harness import RemoteFakes, files_containing, node_prompts, pilot_project, summary
 from tests.fakes.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server, StallingProxy
 
-#: Fast remote timeouts: a stalled remote is given up after half a second.
+#: The remote, with timeouts: generous where the test is not about them (a loaded CI machine's moto can
+#: take seconds to answer), two seconds where a stalled remote must be given up.
 REMOTE = """
 [cache]
 remote = "{url}"
-remote_connect_timeout = 0.5
-remote_read_timeout = 0.5
+remote_connect_timeout = {timeout}
+remote_read_timeout = {timeout}
 remote_retries = 1
 """
 
 
-def pilot_on_vendors(root: Path, url: str) -> Path:
+def pilot_on_vendors(root: Path, url: str, timeout: float = 20.0) -> Path:
     """The pilot in a new folder ``root``: shots on Veo (fake Gemini API), sheets drawn by Gemini, remote ``url``."""
     root.mkdir()
     spec = pilot_project(root, lambda text: text.replace(
         "  provider: local ", "  provider: veo-3.1-fast\n  sheet_provider: gemini-3-pro-image ", 1))
     with (root / "shotmake.toml").open("a") as handle:
-        handle.write(REMOTE.format(url=url))
+        handle.write(REMOTE.format(url=url, timeout=timeout))
     return spec
 
 
@@ -131,7 +132,7 @@ def test_a_damaged_remote_object_is_refused_and_rendered_once_again(tmp_path: Pa
 
 def test_a_remote_that_stops_answering_mid_build_leaves_the_build_finishing_locally(tmp_path: Path) -> None:
     with S3Server() as s3, StallingProxy(s3.endpoint) as proxy, RemoteFakes() as fakes:
-        spec = pilot_on_vendors(tmp_path / "a", s3.url())
+        spec = pilot_on_vendors(tmp_path / "a", s3.url(), timeout=2.0)
         proxy.stall_after(6)  # a few lookups and uploads go through, then nothing answers
         # The subprocess timeout is the hang detector: a build waiting on the stalled remote never returns.
         proc = fakes.run(["build", spec.name, "--json", "-j", "4"], spec.parent, timeout=90,
