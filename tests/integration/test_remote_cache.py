@@ -91,6 +91,12 @@ def test_a_render_is_paid_for_once_per_team(tmp_path: Path) -> None:
         for proc in (first, second, pull, frozen):
             assert not any(s in proc.stdout + proc.stderr for s in secrets)
         assert files_containing([tmp_path], secrets) == []
+        import obstore
+
+        store = s3.store()
+        for name in s3.keys("cache/"):  # nor in anything uploaded
+            data = bytes(obstore.get(store, name).bytes())
+            assert not any(secret.encode() in data for secret in secrets), name
 
 
 def test_a_damaged_remote_object_is_refused_and_rendered_once_again(tmp_path: Path) -> None:
