@@ -195,6 +195,17 @@ def test_a_download_cut_off_mid_body_leaves_nothing_in_the_cache(s3: S3Server, t
                 and p.name != "lock"] == []  # no partial object, no temp file left
 
 
+def test_a_remote_that_drips_its_answer_is_cut_by_the_transfer_timeout(s3: S3Server, tmp_path: Path) -> None:
+    source = Cache(tmp_path / "c")
+    with StallingProxy(s3.endpoint) as proxy:
+        slow = Timeouts(connect=2, read=2, retries=0, transfer=3)
+        remote = RemoteCache(open_store(s3.url("drip"), slow, s3.env(proxy.endpoint)), s3.url("drip"),
+                             warn=lambda text: None)
+        assert remote.publish("e1" * 32, rendered(source, "e1" * 32, b"x" * 65536))
+        proxy.drip(0.05)  # a byte every 50 ms: each read gets data, the whole would take an hour
+        assert remote.fetch("e1" * 32, Cache(tmp_path / "dest")) is None and remote.down is not None
+
+
 def test_remote_only_fails_on_a_miss_instead_of_rendering(remote: Remote, tmp_path: Path) -> None:
     with pytest.raises(RemoteCacheError, match="does not have it"):
         remote.open(only=True).fetch_for("f0" * 32, Cache(tmp_path / "c"), "clip:sea")
@@ -243,8 +254,8 @@ def test_the_storage_credentials_are_redacted_from_any_text() -> None:
 def test_config_cache_remote_and_its_timeouts() -> None:
     config = parse_config('[cache]\nremote = "s3://team/shotmake"\nremote_read_timeout = 2.5\nremote_retries = 0\n')
     assert config.cache.remote == "s3://team/shotmake"
-    assert (config.cache.remote_read_timeout, config.cache.remote_retries, config.cache.remote_connect_timeout) \
-        == (2.5, 0, 5.0)
+    assert (config.cache.remote_read_timeout, config.cache.remote_retries, config.cache.remote_connect_timeout,
+            config.cache.remote_transfer_timeout) == (2.5, 0, 5.0, 900.0)
     assert parse_config("").cache.remote is None
 
 

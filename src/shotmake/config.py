@@ -32,6 +32,7 @@ naming ``file:line:col``, the key and a fix. Example::
     remote_connect_timeout = 5     # seconds per connection attempt to the remote cache
     remote_read_timeout = 30       # seconds without a byte before a remote request is given up
     remote_retries = 2             # retries of a failed remote request, then the build goes on locally
+    remote_transfer_timeout = 900  # seconds for the whole of one remote request (a dripping server is cut)
 
     [routes."gemini-omni"]
     fallback = ["wan-2.7", "local"]
@@ -128,6 +129,7 @@ class CacheSettings:
     remote_connect_timeout: float = 5.0
     remote_read_timeout: float = 30.0
     remote_retries: int = 2
+    remote_transfer_timeout: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,8 @@ _SCHEMA: Mapping[str, tuple[str, ...]] = {
     "remote": ("poll_interval", "deadline_minutes", "stall_minutes", "download_minutes"),
     "limits.*": ("concurrency", "requests_per_minute"),
     "routes.*": (*SETTINGS_KEYS, *ROUTE_KEYS),
-    "cache": ("keep_days", "remote", "remote_connect_timeout", "remote_read_timeout", "remote_retries"),
+    "cache": ("keep_days", "remote", "remote_connect_timeout", "remote_read_timeout", "remote_retries",
+              "remote_transfer_timeout"),
 }
 _TOP = ("prices", "limits", "retry", "circuit", "remote", "routes", "cache")
 

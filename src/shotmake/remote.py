@@ -60,15 +60,19 @@ S3_VARIABLES = {"access_key_id": ("AWS_ACCESS_KEY_ID",), "secret_access_key": ("
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Bounds on every remote request: connect, each read (resets on every chunk received), retries.
+    """Bounds on every remote request: connect, each read (resets on every chunk received), retries,
+    and the whole transfer.
 
     The longest a dead remote can hold one request is about ``(connect or read) * (retries + 1)``
-    plus backoff; after that the remote is marked down for the rest of the command.
+    plus backoff, and one that answers slowly ``transfer``; after that the remote is marked down
+    for the rest of the command.
     """
 
     connect: float = 5.0
     read: float = 30.0
     retries: int = 2
+    #: The whole of one request, first byte to last: a server that drips bytes is cut too.
+    transfer: float = 900.0
 
 
 def check_url(url: str) -> str | None:
@@ -137,7 +141,8 @@ def open_store(url: str, timeouts: Timeouts, env: Mapping[str, str] | None = Non
                     "over https (plain http is allowed on loopback only); use the endpoint's https address")
             allow_http = True
     client: dict[str, Any] = {"connect_timeout": datetime.timedelta(seconds=timeouts.connect),
-                              "read_timeout": datetime.timedelta(seconds=timeouts.read), "allow_http": allow_http}
+                              "read_timeout": datetime.timedelta(seconds=timeouts.read),
+                              "timeout": datetime.timedelta(seconds=timeouts.transfer), "allow_http": allow_http}
     retry: dict[str, Any] = {
         "max_retries": timeouts.retries,
         "retry_timeout": datetime.timedelta(seconds=(timeouts.connect + timeouts.read) * (timeouts.retries + 1)),

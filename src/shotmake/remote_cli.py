@@ -65,7 +65,7 @@ def _open(config: Any, *, only: bool = False) -> Any:
 
     settings = config.cache
     timeouts = Timeouts(connect=settings.remote_connect_timeout, read=settings.remote_read_timeout,
-                        retries=settings.remote_retries)
+                        retries=settings.remote_retries, transfer=settings.remote_transfer_timeout)
     return RemoteCache(open_store(settings.remote, timeouts), settings.remote, only=only)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 import uuid
 from typing import Any, Self
 
@@ -87,6 +88,7 @@ class StallingProxy:
         self._stalled = threading.Event()
         self._stall_at: int | None = None
         self._bytes_left: int | None = None
+        self._drip = 0.0
         #: Requests seen (request lines sent by clients), and those swallowed unanswered.
         self.requests = 0
         self.stalled_requests = 0
@@ -115,6 +117,10 @@ class StallingProxy:
     def stall_after(self, requests: int) -> None:
         """Forward the first ``requests`` requests, then ``stall``: a remote that stops answering mid-build."""
         self._stall_at = requests
+
+    def drip(self, interval: float) -> None:
+        """From now on, send answers one byte per ``interval`` seconds: a remote that is slow, not dead."""
+        self._drip = interval
 
     def stall_after_bytes(self, size: int) -> None:
         """Pass ``size`` more bytes of answers, then ``stall``: a download cut off mid-body."""
@@ -183,6 +189,13 @@ class StallingProxy:
                     return
                 if not upstream:
                     data = self._answer(data)
+                    if self._drip:
+                        for byte in range(len(data)):
+                            if self._closing.is_set():
+                                return
+                            time.sleep(self._drip)
+                            dest.sendall(data[byte:byte + 1])
+                        continue
                 dest.sendall(data)
         except OSError:
             pass
