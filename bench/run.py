@@ -15,6 +15,8 @@ Targets (issue 6), each measured against a baseline taken in the same run:
    rewrites its own section);
 7. a null batch build of 20 episodes x 100 shots against 20 single-episode null builds
    (``bench/batch.py``, which rewrites its own section).
+6. the remote cache's hit path, objects/s and MB/s from a loopback S3 server against local hits
+   (``bench/remote_cache.py``, which rewrites its own section).
 
 Writes the ``performance`` section of docs/benchmarks.md (other sections are kept).
 
@@ -86,6 +88,17 @@ def download_memory(quick: bool) -> dict[str, Any] | None:
             "rss_big": big["peak_rss_mb"], "growth": big["peak_rss_mb"] - small["peak_rss_mb"]}
 
 
+def remote_cache(quick: bool) -> dict[str, Any] | None:
+    """Run bench/remote_cache.py (the remote cache's hit path); it writes its own section."""
+    args = [sys.executable, str(BENCH / "remote_cache.py"), "--json"] + (["--quick"] if quick else [])
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return None
+    sets: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])["sets"]
+    return sets
+
+
 def verdict(ok: bool | None) -> str:
     return "INFO" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -120,6 +133,8 @@ def main() -> int:
     series = batch.measure(*((3, 20, 2) if quick else (20, 100, 5)))
     if not quick:
         batch.write_section(batch.render(series))
+    print("remote cache hit path (bench/remote_cache.py)", flush=True)
+    remote = remote_cache(quick)
 
     start = null["startup"]["best"]
     one_k = null["sizes"][f"{mid}-seeded"]
@@ -163,6 +178,13 @@ def main() -> int:
     rows.append((f"null batch build, {series['episodes']} episodes x {series['shots']} shots, one process",
                  f"faster than {series['episodes']} single builds", f"{one * 1000:.0f} ms",
                  f"{series['episodes']} single builds {loop * 1000:.0f} ms", f"{loop / one:.1f}x", one < loop))
+    if remote is not None:
+        for name, unit, key in (("small", "objects/s", "objects_s"), ("large", "MB/s", "mb_s")):
+            row = remote[name]
+            rows.append((f"remote cache hit, S3 on loopback, {row['count']} x {row['size'] / 1e6:.2f} MB, "
+                         f"8 at once", "reported", f"{row[f's3_parallel_{key}']:,.0f} {unit}",
+                         f"local hit {row[f'local_{key}']:,.0f} {unit}",
+                         f"{row['s3_parallel'] / row['local']:.0f}x the time", None))
 
     header = ["target", "goal", "measured", "baseline (same run)", "ratio", "verdict"]
     table = [header, ["---"] * 6] + [[t, g, m, b, r, verdict(ok)] for t, g, m, b, r, ok in rows]

@@ -33,6 +33,7 @@ from typing import Any
 import click
 
 from .errors import FrozenMismatch, InternalError, ShotmakeError, SpendRefused, UsageError
+from .remote_cli import remote_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: An episode spec names its episode at the top level; a series file (an include) never does.
@@ -359,6 +360,7 @@ def _status_of(ctx: click.Context, spec: Any) -> tuple[int, int]:
 @click.option("--report", "html_report", is_flag=True,
               help="Also write the HTML report (build/NAME-report/index.html): what this build rendered and why.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@remote_options
 @click.pass_context
 def build(ctx: click.Context, episodes: tuple[Path, ...], dry_run: bool, keep_going: bool, jobs: int,
           as_json: bool, resubmit_uncertain: bool, resubmit_rejected: bool, resubmit_lost: bool, frozen: bool,

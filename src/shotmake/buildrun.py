@@ -33,6 +33,7 @@ from .batch import (
     write_summary,
 )
 from .capacity import Capacity
+from .remote_cli import remote_for
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class Options:
 class Run:
     """What every episode of one build shares; ``close`` it when the build ends."""
 
-    def __init__(self, config: Any, cache_dir: Path, stale_nodes: Iterable[Any], options: Options) -> None:
+    def __init__(self, config: Any, cache_dir: Path, stale_nodes: Iterable[Any], options: Options,
+                 remote_cache: Any = None) -> None:
         from .execute import RemotePolicy
         from .health import Backoff, Health
         from .journal import Journal
@@ -90,6 +92,8 @@ class Run:
         #: Shared by the episodes of a batch, which run at once: -j and [limits] hold over all of them.
         self.capacity = Capacity(options.jobs, config.concurrency())
         self.stop = threading.Event()
+        #: The shared remote cache (``remote.py``, thread-safe), if one is configured and not --no-remote.
+        self.remote = remote_cache
 
     def episode(self, the_plan: Any, stale: Any, cache: Any, out_dir: Path, *, jobs: int, keep_going: bool,
                 reporter: Any, batch: bool = False) -> tuple[Any, str | None]:
@@ -105,7 +109,8 @@ class Run:
                             journal=self.journal, provider_limits=config.concurrency(), policy=self.policy,
                             prices=config.prices, health=self.health, spend=self.spend, fallbacks=self.fallbacks,
                             routes=config.catalog,
-                            in_place=lambda node, art: cache.output_current(out_dir / node.labels["output"], art))
+                            in_place=lambda node, art: cache.output_current(out_dir / node.labels["output"], art),
+                            remote=self.remote)
         result = executor.run(stale)
         for node in the_plan.deliverables:
             artifact = result.artifacts.get(node.id)
@@ -222,7 +227,8 @@ def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
             refuse_before_spending((s.node for s in stale.values()), config, options.budget, settings.cache_dir)
             if options.frozen:
                 frozen_check(episode, the_plan, cache, settings.out_dir)
-            run = Run(config, settings.cache_dir, (s.node for s in stale.values()), options)
+            run = Run(config, settings.cache_dir, (s.node for s in stale.values()), options,
+                      remote_cache=remote_for(config, cache))
             try:
                 result, output = run.episode(the_plan, stale, cache, settings.out_dir, jobs=options.jobs,
                                              keep_going=options.keep_going,
@@ -308,7 +314,8 @@ def build_many(ctx: click.Context, paths: Sequence[Path], options: Options) -> N
                 for work in works:
                     if work.refused is None:
                         frozen_check(work.path, work.plan, cache, settings.out_dir)
-            run = Run(config, settings.cache_dir, (s.node for w in works for s in w.stale.values()), options)
+            run = Run(config, settings.cache_dir, (s.node for w in works for s in w.stale.values()), options,
+                      remote_cache=remote_for(config, cache))
             try:
                 _run_all(works, run, cache, settings, options)
             finally:

@@ -255,11 +255,16 @@ class Cache:
             self._warned.add(what)
             print(f"shotmake: warning: {message}", file=sys.stderr)
 
-    def store(self, key: str, source: Path, meta: Mapping[str, Any] | None = None) -> Artifact:
-        """Move a finished file into the store under its digest and index it under ``key``."""
+    def store(self, key: str, source: Path, meta: Mapping[str, Any] | None = None,
+              digest: str | None = None) -> Artifact:
+        """Move a finished file into the store under its digest and index it under ``key``.
+
+        ``digest``: the SHA-256 of ``source`` when the caller hashed it while writing it (``remote.py``
+        streams a download through the hash), so it is not read a second time.
+        """
         extension = "".join(source.suffixes[-1:])
         try:
-            digest = file_digest(source)
+            digest = digest or file_digest(source)
             size = source.stat().st_size
             target = self.object_path(digest, extension)
             target.parent.mkdir(mode=0o700, exist_ok=True)

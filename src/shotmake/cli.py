@@ -27,6 +27,7 @@ from .errors import (
     SpecError,
     UsageError,
 )
+from .remote_cli import pull, push
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -677,6 +678,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     return 0
+
+
+cli.add_command(pull)
+cli.add_command(push)
 
 
 if __name__ == "__main__":  # pragma: no cover

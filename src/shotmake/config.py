@@ -28,6 +28,11 @@ naming ``file:line:col``, the key and a fix. Example::
 
     [cache]
     keep_days = 30                 # `gc` keeps renders used this recently (and every locked one)
+    remote = "s3://team-renders/shotmake"   # a shared remote cache (gs://, az://, file:///mnt/...)
+    remote_connect_timeout = 5     # seconds per connection attempt to the remote cache
+    remote_read_timeout = 30       # seconds without a byte before a remote request is given up
+    remote_retries = 2             # retries of a failed remote request, then the build goes on locally
+    remote_transfer_timeout = 900  # seconds for the whole of one remote request (a dripping server is cut)
 
     [routes."gemini-omni"]
     fallback = ["wan-2.7", "local"]
@@ -116,9 +121,15 @@ class RemoteSettings:
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """What ``gc`` keeps besides the renders a lock file names: those used in the last ``keep_days``."""
+    """What ``gc`` keeps besides the renders a lock file names: those used in the last ``keep_days``;
+    the shared remote cache (a URL, credentials from the environment) and its timeouts (``remote.py``)."""
 
     keep_days: float = 30.0
+    remote: str | None = None
+    remote_connect_timeout: float = 5.0
+    remote_read_timeout: float = 30.0
+    remote_retries: int = 2
+    remote_transfer_timeout: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -203,7 +214,8 @@ _SCHEMA: Mapping[str, tuple[str, ...]] = {
     "remote": ("poll_interval", "deadline_minutes", "stall_minutes", "download_minutes"),
     "limits.*": ("concurrency", "requests_per_minute"),
     "routes.*": (*SETTINGS_KEYS, *ROUTE_KEYS),
-    "cache": ("keep_days",),
+    "cache": ("keep_days", "remote", "remote_connect_timeout", "remote_read_timeout", "remote_retries",
+              "remote_transfer_timeout"),
     "budget": ("daily",),
 }
 _TOP = ("prices", "limits", "retry", "circuit", "remote", "routes", "cache", "budget")
@@ -327,7 +339,7 @@ class _Parser:
                              minimums={"max_attempts": 1})
         circuit = self.section(data, "circuit", CircuitSettings, integers=("failures",), minimums={"failures": 1})
         remote = self.section(data, "remote", RemoteSettings, integers=(), minimums={}, strict=True)
-        cache = self.section(data, "cache", CacheSettings, integers=(), minimums={"keep_days": 0.0})
+        cache = self.cache(data)
         budget = self.section(data, "budget", BudgetSettings, integers=(), minimums={"daily": 0.0})
         routes = {}
         for name, value in self.table(data.get("routes", {}), ("routes",)).items():
@@ -369,6 +381,26 @@ class _Parser:
                                  strict=strict or (not integer and key not in minimums), integer=integer)
             values[key] = int(number) if integer else number
         return kind(**values)
+
+    def cache(self, data: Mapping[str, Any]) -> CacheSettings:
+        """``[cache]``: numbers, and ``remote``, a URL checked here (it is opened only by a build)."""
+        table = self.table(data.get("cache", {}), ("cache",))
+        self.keys(table, ("cache",), _SCHEMA["cache"])
+        numbers = {"cache": {key: value for key, value in table.items() if key != "remote"}}
+        settings: CacheSettings = self.section(numbers, "cache", CacheSettings, integers=("remote_retries",),
+                                               minimums={"keep_days": 0.0, "remote_retries": 0.0})
+        remote = table.get("remote")
+        if remote is None:
+            return settings
+        if not isinstance(remote, str):
+            raise self.fail(("cache", "remote"), f"must be a URL string, not {_kind(remote)}",
+                            'e.g. remote = "s3://team-renders/shotmake"')
+        from .remote import check_url  # pure; obstore is imported only when the remote is opened
+
+        problem = check_url(remote)
+        if problem is not None:
+            raise self.fail(("cache", "remote"), problem, "see docs/cache.md, \"A shared remote cache\"")
+        return dataclasses.replace(settings, remote=remote)
 
     def fallback(self, name: str, value: Any, path: tuple[str, ...]) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -7,6 +7,7 @@
     └── RunError                   exit_code 1   something failed while building
           ├── MediaError                         ffmpeg failed or a file is not valid media
           ├── CacheError                         the object store or index is unusable
+          │     └── RemoteCacheError             the shared remote cache cannot give or take a render
           ├── BudgetExceeded                     the next paid job would pass `build --budget`
           │     └── SpendRefused   exit_code 3   refused before submitting: estimate over --budget
           │                                      or over what is left of the daily cap
@@ -172,6 +173,12 @@ class CacheError(RunError):
     """The object store or its index cannot be read or written."""
 
     kind = "cache"
+
+
+class RemoteCacheError(CacheError):
+    """The shared remote cache (``[cache] remote``) is misconfigured, down, or lacks a render it must give."""
+
+    kind = "remote_cache"
 
 
 class BudgetExceeded(RunError):

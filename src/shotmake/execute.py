@@ -8,6 +8,9 @@ render is in the cache before the next is scheduled, so an interrupted build los
 Remote renders go through the job journal: intent -> create -> job id -> poll -> download.
 A job already submitted by an earlier (crashed) run is resumed, never created again.
 
+With a shared remote cache (``remote.py``), a dirty node is first looked up there (a hit is
+downloaded, digest-checked and stored: nothing renders), and each render is uploaded after it is stored.
+
 Every provider call goes through ``_call``: transient errors retry with jittered backoff
 within the build's retry budget, the provider's circuit breaker and request window gate
 each create (``health.py``), and ``SpendLimit`` refuses a paid job that would pass
@@ -24,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .cache import Cache, build_scope, file_digest
 from .capacity import Capacity
@@ -50,6 +53,9 @@ from .providers.base import InputFile, JobStatus, Provider, ProviderRegistry, Re
 from .providers.catalog import ROUTES, Route
 from .redaction import redact, redact_data
 from .routing import RENDERED, fallbacks_for, rekey, reroute
+
+if TYPE_CHECKING:
+    from .remote import RemoteCache
 
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".mp4": "video/mp4",
         # reference clips and audio for the routes that take them (Wan: lint SM150)
@@ -158,6 +164,7 @@ class Executor:
         in_place: Callable[[Node, Artifact], bool] = lambda node, artifact: False,
         capacity: Capacity | None = None,
         stop: threading.Event | None = None,
+        remote: RemoteCache | None = None,
     ) -> None:
         self.plan = plan
         self.cache = cache
@@ -177,6 +184,8 @@ class Executor:
         self.fallbacks = dict(fallbacks or {})
         #: Whether a deliverable's output already holds its artifact (then its object is not read).
         self.in_place = in_place
+        #: The shared remote cache (``remote.py``): looked up before a render, given each render after.
+        self.remote = remote
         self._artifacts: dict[str, Artifact] = {}
         #: Plan key -> the key actually built, for nodes routed away from the plan.
         self._keys: dict[str, str] = {}
@@ -330,6 +339,9 @@ class Executor:
             return _Built(node, hit, 0.0, 0.0, cached=True)  # downstream of a fallback, built before
         if node.kind in RENDERED and (found := self._recover(node)) is not None:
             return _Built(node, found, 0.0, 0.0, cached=True)
+        if self.remote is not None and (fetched := self.remote.fetch_for(node.key, self.cache, node.id)) is not None:
+            self.reporter.node_progress(node, None, "taken from the remote cache")
+            return _Built(node, fetched, self.clock() - started, 0.0, cached=True)  # paid for by a teammate
         temp = self.cache.temp_path(node.extension)
         try:
             if node.kind in RENDERED:
@@ -345,6 +357,8 @@ class Executor:
             artifact = self.cache.store(node.key, temp, meta)
         finally:
             temp.unlink(missing_ok=True)
+        if self.remote is not None:
+            self.remote.publish(node.key, artifact)
         self.cache.record_build(build_scope(self.plan.episode), node.id, node.key, node.manifest)
         self.cache.record_manifest(build_scope(self.plan.episode), node.id, node.key, node.manifest)
         if self.journal is not None and self.journal.get(node.key) is not None:

@@ -38,9 +38,15 @@ _SECRET_PARAM = re.compile(r"key|token|sig|secret|passw|auth|credential|session|
 _PARAM = re.compile(r"(?P<name>[^=&#]*)=(?P<value>[^&#]*)")
 
 
+#: The object-store SDKs' credentials (the remote cache, ``remote.py``) whose names the suffixes miss.
+STORAGE_SECRET_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_ACCOUNT_KEY",
+                            "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_MASTER_KEY", "AZURE_STORAGE_SAS_KEY",
+                            "GOOGLE_SERVICE_ACCOUNT_KEY")
+
+
 def is_secret_variable(name: str) -> bool:
     """Whether the environment variable ``name`` holds a credential (by name: values are never guessed)."""
-    return name in SECRET_VARIABLES or name.upper().endswith(SECRET_SUFFIXES)
+    return name in SECRET_VARIABLES or name in STORAGE_SECRET_VARIABLES or name.upper().endswith(SECRET_SUFFIXES)
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
