@@ -305,10 +305,12 @@ def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
 def _journalled_jobs(cache_dir: Path, needed: bool) -> Iterator[Callable[[str], bool]]:
     """``has_job(key)``: whether the journal knows a remote job of that node (created, uncertain or
     downloaded). Opens the journal only when ``needed`` and a build wrote one; never creates it."""
-    from .journal import Journal
-
     path = cache_dir / "journal.sqlite"
-    journal = Journal(path) if needed and path.exists() else None
+    journal = None
+    if needed and path.exists():
+        from .journal import Journal
+
+        journal = Journal(path)
 
     def has_job(key: str) -> bool:
         record = journal.get(key) if journal is not None else None
