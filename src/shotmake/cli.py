@@ -464,9 +464,9 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
 
     from .lock import frozen_problems, lock_data, lock_path, read_lock, write_lock
     from .report import (
-        ConsoleReporter,
         build_error,
         build_json,
+        build_reporter,
         finished_line,
         format_plan,
         nothing_to_do_line,
@@ -506,7 +506,8 @@ def build(ctx: click.Context, episode: Path, dry_run: bool, keep_going: bool, jo
                     raise FrozenMismatch("--frozen: the locked cut cannot be reproduced without rendering:\n  "
                                    + "\n  ".join(problems))
             result, output = _execute(the_plan, stale, cache, settings, jobs=jobs, keep_going=keep_going,
-                                      reporter=ConsoleReporter(quiet=quiet),
+                                      reporter=build_reporter(quiet=quiet, as_json=as_json, entries=lambda: cache.known_entries(
+                                          the_plan.node(nid).key for nid in the_plan.order).values()),
                                       resubmit_uncertain=resubmit_uncertain, config=config, budget=budget,
                                       resubmit_rejected=resubmit_rejected, resubmit_lost=resubmit_lost)
             if result.ok:
