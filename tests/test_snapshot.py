@@ -141,7 +141,7 @@ def test_a_corrupt_snapshot_is_ignored(project: Path) -> None:
     assert specs.last == "miss" and again == episode
     settled(project)
     load_and_plan(SPEC, project / ".shotmake")
-    for path in (project / ".shotmake" / "specs").glob("*.json"):
+    for path in snapshots(project):
         body = path.read_bytes().partition(b"\n")[2]
         data = json.loads(body)
         data["episode"] = data["episode"][:-1]  # a checksum that matches, a shape that does not
@@ -154,9 +154,44 @@ def test_a_corrupt_snapshot_is_ignored(project: Path) -> None:
 def test_snapshots_are_json_and_owner_only(project: Path) -> None:
     settled(project)
     load_and_plan(SPEC, project / ".shotmake")
-    (path,) = (project / ".shotmake" / "specs").glob("*.json")
-    json.loads(path.read_bytes().partition(b"\n")[2])
-    assert path.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
+    (path,) = snapshots(project)
+    for written in (path, path.with_suffix(".inputs.json")):
+        json.loads(written.read_bytes().partition(b"\n")[2])
+        assert written.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
+
+
+def snapshots(project: Path) -> list[Path]:
+    """The snapshot files (not their inputs, lint, index or stamp files beside them)."""
+    return [p for p in (project / ".shotmake" / "specs").glob("*.json") if p.suffixes == [".json"]]
+
+
+def test_inputs_beside_the_snapshot_only_shortcut_a_miss(project: Path) -> None:
+    """``<id>.inputs.json`` spares a run after an edit decoding the whole snapshot; it never makes a hit."""
+    spec = project / SPEC
+    settled(project)
+    load_and_plan(SPEC, project / ".shotmake")
+    (path,) = snapshots(project)
+    sidecar = path.with_suffix(".inputs.json")
+    assert json.loads(sidecar.read_bytes().partition(b"\n")[2])["inputs"]["spec"] == freshness.content_of(SPEC)
+    sidecar.unlink()  # a cache from before the inputs file: the snapshot alone still serves
+    assert load_and_plan(SPEC, project / ".shotmake")[0].last == "hit"
+    load_and_plan(SPEC, project / ".shotmake")
+    spec.write_text(spec.read_text().replace("A lighthouse at dusk.", "A lighthouse at dawn."))
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss" and episode.shots["b"].prompt == "A lighthouse at dawn."  # type: ignore[attr-defined]
+    # An inputs file left from an older snapshot (a save cut short) cannot vouch for the newer one.
+    age(spec)
+    load_and_plan(SPEC, project / ".shotmake")  # saves the dawn snapshot and its inputs
+    dawn_inputs = sidecar.read_bytes()
+    spec.write_text(spec.read_text().replace("A lighthouse at dawn.", "A lighthouse at noon."))
+    age(spec)
+    load_and_plan(SPEC, project / ".shotmake")  # saves the noon snapshot
+    sidecar.write_bytes(dawn_inputs)
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss" and episode.shots["b"].prompt == "A lighthouse at noon."  # type: ignore[attr-defined]
+    spec.write_text(spec.read_text().replace("A lighthouse at noon.", "A lighthouse at dawn."))
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")  # the inputs hold, the snapshot's do not
+    assert specs.last == "miss" and episode.shots["b"].prompt == "A lighthouse at dawn."  # type: ignore[attr-defined]
 
 
 def test_lint_findings_are_remembered_per_day_and_base_urls(project: Path) -> None:

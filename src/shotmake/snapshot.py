@@ -498,6 +498,11 @@ class SpecCache:
 
     # -- reading and writing ------------------------------------------------------------------
     def _read(self, ident: Mapping[str, Any]) -> dict[str, Any] | None:
+        # The inputs alone first (a few KB): after an edit they no longer hold, and the snapshot
+        # itself (~2 KB per shot) need not be decoded just to find that out.
+        head = read_json(self._entry_path(ident).with_suffix(".inputs.json"))
+        if isinstance(head, dict) and isinstance(head.get("inputs"), dict) and not inputs_hold(head["inputs"], ident):
+            return None
         data = read_json(self._entry_path(ident))
         if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
             return None
@@ -519,4 +524,8 @@ class SpecCache:
         except (SnapshotError, TypeError, ValueError):
             return  # a value JSON cannot hold: this spec is simply loaded every time
         write_json(self._entry_path(identity), text)
+        # Written after the snapshot: a stale one can only send a run down the full path, never
+        # vouch for a snapshot (whose own inputs are checked again when it is read).
+        write_json(self._entry_path(identity).with_suffix(".inputs.json"),
+                   json.dumps({"inputs": data["inputs"]}, separators=(",", ":"), allow_nan=False))
         self._saved = json.loads(json.dumps(data["inputs"]))  # as the next run will read them
