@@ -69,14 +69,14 @@ _CODE: str | None = None
 
 
 def code_fingerprint() -> str:
-    """shotmake's own inputs: Python's version and every source and schema file's size and mtime."""
+    """shotmake's own inputs: Python's version and every source, schema and catalog file's size and mtime."""
     global _CODE
     if _CODE is None:
         package = Path(__file__).parent
         entries = []
         for folder, _, names in sorted(os.walk(package)):
             for name in sorted(names):
-                if name.endswith((".py", ".json")):
+                if name.endswith((".py", ".json", ".toml")):  # .toml: the built-in route catalog
                     st = os.stat(os.path.join(folder, name))
                     entries.append(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}")
         entries.append(f"python:{sys.version_info[:3]}:format:{FORMAT}")

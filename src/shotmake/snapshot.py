@@ -9,7 +9,7 @@ it was made from:
 * each user file the spec names or the plan digests (reference images, plates, voice-overs,
   music), by ``(size, mtime_ns, inode, device)`` like make and ninja;
 * the path as given, the working directory and the project root (messages and paths use them);
-* shotmake itself: Python's version and the size and mtime of every source and schema file.
+* shotmake itself: Python's version and the size and mtime of every source, schema and route catalog file.
 
 A file modified less than ``RACY_SECONDS`` before its load began is not trusted (its mtime
 could hide a second write, git's "racy clean" problem): no snapshot is saved, the next run
