@@ -334,3 +334,12 @@ def test_lock_is_rewritten_only_when_its_data_or_text_changed(project: Path, run
     lock.write_text(lock.read_text().replace("kind: clip", "kind: clipped", 1))  # a hand edit below the header
     assert run("build", SPEC, "-q").exit_code == 0
     assert "kind: clipped" not in lock.read_text()
+
+
+def test_a_dry_run_writes_no_snapshot(project: Path, run: Callable[..., Result]) -> None:
+    """``build -n`` is ``plan``: it reads snapshots and, like ``plan``, never pays for writing one."""
+    settled(project)
+    assert run("build", "-n", SPEC).exit_code == 0
+    assert not list((project / ".shotmake" / "specs").glob("*.json"))
+    assert run("build", "-q", SPEC).exit_code == 0
+    assert snapshots(project)

@@ -329,8 +329,9 @@ def _specs() -> Any:
     if "shotmake.specs" not in ctx.meta:
         from .snapshot import SpecCache
 
-        # Only build writes snapshots; plan, status, explain and graph read them.
-        ctx.meta["shotmake.specs"] = SpecCache(_settings(ctx).cache_dir, save=ctx.command.name == "build")
+        # Only build writes snapshots; plan, build -n, status, explain and graph read them.
+        ctx.meta["shotmake.specs"] = SpecCache(_settings(ctx).cache_dir,
+                                               save=ctx.command.name == "build" and not ctx.params.get("dry_run"))
     return ctx.meta["shotmake.specs"]
 
 

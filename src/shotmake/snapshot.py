@@ -92,6 +92,18 @@ class _Codec:
             self.files.append(loc.file)
         return [index, loc.line, loc.column]
 
+    def _marks(self, raw: Mapping[str, tuple[str, int, int]]) -> dict[str, list[int]]:
+        """``spec.Marks`` as written: ``[file index, line, column]`` without making a SourceLocation each."""
+        index = self._file_index
+        out: dict[str, list[int]] = {}
+        for path, (file, line, column) in raw.items():
+            at = index.get(file)
+            if at is None:
+                at = index[file] = len(self.files)
+                self.files.append(file)
+            out[path] = [at, line, column]
+        return out
+
     # -- encoders ---------------------------------------------------------------------------
     def encoder(self, tp: Any) -> Callable[[Any], Any]:
         if tp not in self._encoders:
@@ -126,7 +138,9 @@ class _Codec:
             value_enc = self._field_encoder(args[1])
             if args[1] is SourceLocation:  # the big one: every field path of the spec
                 loc = self.location
-                return lambda v: {k: loc(x) for k, x in v.items()}
+                # spec.Marks keeps (file, line, column) tuples in ``raw`` (spec.py is not imported here: YAML)
+                return lambda v: self._marks(v.raw) if isinstance(getattr(v, "raw", None), dict) \
+                    else {k: loc(x) for k, x in v.items()}
             if value_enc is None:
                 return _json_mapping
             return lambda v: {k: value_enc(x) for k, x in v.items()}
@@ -439,8 +453,9 @@ class SpecCache:
                 return cached
         from .lint import lint
 
-        findings = lint(episode, env=env, today=today) if routes is None else lint(
-            episode, env=env, today=today, routes=routes)
+        with _gc_paused():  # lint makes ~10 short-lived objects per spec value and no cycles
+            findings = lint(episode, env=env, today=today) if routes is None else lint(
+                episode, env=env, today=today, routes=routes)
         if key is not None and self.save:
             codec = _Codec()
             try:
