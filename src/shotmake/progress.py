@@ -5,7 +5,7 @@ running or for how long. On a terminal, ``build`` redraws a small panel below th
 
     ep1: 12/40 done, 25 cached, 3 running, spent $1.20 of est. $4.80, 2m03s
       clip:s07   veo-3.1-fast   43%   1m12s   ~1m35s left
-      clip:s08   sora-2         rendering   0m41s   ~2m10s left
+      clip:s08   sora-2         running   41s   ~2m10s left
 
 Lines that are history (a node done, failed, a note) print above the panel with the same
 words ``ConsoleReporter`` uses, so scrollback reads like the plain log. The ETA comes from
@@ -22,6 +22,7 @@ plain lines of ``report.ConsoleReporter``, byte for byte.
 
 from __future__ import annotations
 
+import atexit
 import io
 import statistics
 import threading
@@ -150,6 +151,7 @@ class LiveReporter:
             self._live = Live(self, console=self.console, refresh_per_second=self._refresh,
                               auto_refresh=self._auto, transient=True, redirect_stdout=False, redirect_stderr=True)
             self._live.start()
+            atexit.register(self.stop)  # an interrupt or crash must not leave the cursor hidden
 
     def node_started(self, node: Node) -> None:
         with self._lock:
@@ -200,6 +202,7 @@ class LiveReporter:
         live, self._live = self._live, None
         if live is not None:
             live.stop()
+            atexit.unregister(self.stop)
 
     def lines(self) -> list[str]:
         """The panel as plain text lines: a summary, then one line per running node (oldest first)."""
