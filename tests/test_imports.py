@@ -71,3 +71,10 @@ def test_plan_with_shot_links_still_imports_no_graph_library(edited: Path) -> No
 def test_plan_json_and_dry_run_import_no_executor(edited: Path) -> None:
     for args in (("plan", "--json", "ep.yaml"), ("build", "-n", "ep.yaml")):
         assert heavy(loaded(edited, *args)) == [], args
+
+
+def test_a_build_whose_stderr_is_not_a_terminal_never_imports_the_terminal_library(edited: Path) -> None:
+    """rich (~40 ms) is for the live panel only; a piped build prints the plain lines."""
+    modules = loaded(edited, "build", "ep.yaml")
+    assert "shotmake.execute" in modules  # it did build
+    assert "rich" not in modules
