@@ -7,7 +7,6 @@ unknown character 'mai' (did you mean 'mei'?)``. Errors are collected and report
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -128,6 +127,8 @@ class Document:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return a ``did you mean 'x'?`` hint for the closest choice, or ''."""
+    import difflib  # only to word an error
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else ""
 
