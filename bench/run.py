@@ -14,9 +14,11 @@ Targets (issue 6), each measured against a baseline taken in the same run:
 6. ``shotmake report`` of 1,000 shots with cached thumbnails in seconds (``bench/report.py``, which
    rewrites its own section);
 7. a null batch build of 20 episodes x 100 shots against 20 single-episode null builds
-   (``bench/batch.py``, which rewrites its own section).
-6. the remote cache's hit path, objects/s and MB/s from a loopback S3 server against local hits
-   (``bench/remote_cache.py``, which rewrites its own section).
+   (``bench/batch.py``, which rewrites its own section);
+8. the remote cache's hit path, objects/s and MB/s from a loopback S3 server against local hits
+   (``bench/remote_cache.py``, which rewrites its own section);
+9. (issue 15) ``shotmake plan`` and ``build -n`` after one edit cost at most ``doit list --all --status``
+   on an equivalent pipeline, at 100, 1,000 and 10,000 shots (``bench/plan_vs_doit.py``; installs doit).
 
 Writes the ``performance`` section of docs/benchmarks.md (other sections are kept).
 
@@ -47,6 +49,7 @@ sys.path.insert(0, str(BENCH))
 import assembly
 import batch
 import dispatch
+import plan_vs_doit
 import report as report_bench
 import scale
 
@@ -118,6 +121,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="shotmake-bench-") as tmp:
         null = scale.null_rebuilds(Path(tmp), sizes, 3 if quick else 7)
         cold = scale.cold_plans(Path(tmp), sizes, 2 if quick else 3)
+    print("plan after one edit vs doit (bench/plan_vs_doit.py)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="shotmake-bench-") as tmp:
+        edit = plan_vs_doit.measure(Path(tmp), sizes, 3 if quick else 5)
     print("dispatch (bench/dispatch.py)", flush=True)
     jobs, latency, conc = (40, 2.0, 20) if quick else (200, 6.0, 50)
     disp = dispatch.measure(jobs, latency, conc, 200)
@@ -166,6 +172,12 @@ def main() -> int:
         (f"peak RSS, null rebuild of {big:,} shots", "reported (< 512 MB)", f"{top['rss_mb']:.0f} MB",
          f"{mid:,} shots {one_k['rss_mb']:.0f} MB", f"{top['rss_mb'] / one_k['rss_mb']:.1f}x", top["rss_mb"] < 512),
     ]
+    for row in edit.values():
+        for name, what in (("plan", "`shotmake plan`"), ("build_n", "`shotmake build -n`")):
+            ratio = row[name]["best"] / row["doit_all"]["best"]
+            rows.append((f"{what} after one edit, {row['shots']:,} shots, vs doit", "<= 1.0x `doit list --all --status`",
+                         f"{row[name]['best'] * 1000:.0f} ms", f"doit {row['doit_all']['best'] * 1000:.0f} ms",
+                         f"{ratio:.2f}x", ratio <= 1.0))
     if download is not None:
         rows.append((f"peak RSS, {download['big_mb']:.0f} MB download (stream_to_file)", "flat: < 16 MB growth",
                      f"{download['rss_big']:.1f} MB", f"{download['small_mb']:.0f} MB: {download['rss_small']:.1f} MB",
@@ -232,6 +244,23 @@ def main() -> int:
         "(`src/shotmake/freshness.py`: stats of the spec's inputs, the cache and the outputs); the",
         "\"full path\" column is `build --json`, which decodes the plan from its snapshot and looks",
         "up every node. Peak RSS is `VmHWM` inside the process (`bench/peak.py`).",
+        "",
+        "### Plan after one edit, against doit (issue 15)",
+        "",
+        "`bench/plan_vs_doit.py`: before each round one shot's prompt is rewritten (a new text each",
+        "round, so no snapshot serves it) and the same shot's input file in an equivalent doit",
+        "pipeline (one task per shot with the shot's file and a shared style file as `file_dep`, a",
+        "render-like Python action, one assemble task over every output; all up to date). Then",
+        "`shotmake plan`, `shotmake build -n` and `doit list --all --status` (every task's status, as",
+        "`plan` decides every node) run in turn. Best / median of the rounds, CPU of the best:",
+        "",
+        "| shots | `shotmake plan` | `build -n` | `doit list --all --status` | `doit list --status` | plan / doit |",
+        "|---|---|---|---|---|---|",
+        *[f"| {r['shots']:,} | {r['plan']['best'] * 1000:.0f} / {r['plan']['median'] * 1000:.0f} ms "
+          f"({r['plan']['cpu'] * 1000:.0f} CPU) | {r['build_n']['best'] * 1000:.0f} / {r['build_n']['median'] * 1000:.0f} ms | "
+          f"{r['doit_all']['best'] * 1000:.0f} / {r['doit_all']['median'] * 1000:.0f} ms "
+          f"({r['doit_all']['cpu'] * 1000:.0f} CPU) | {r['doit']['best'] * 1000:.0f} ms | {r['ratio_plan']:.2f}x |"
+          for r in edit.values()],
         "",
         "### Dispatch",
         "",

@@ -7,12 +7,14 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
 
 from shotmake import freshness, snapshot
 from shotmake.cache import Cache, file_digest
+from shotmake.config import load_config
 from shotmake.plan import build_plan
 from shotmake.snapshot import SpecCache
 from shotmake.spec import load_episode
@@ -125,6 +127,22 @@ def test_the_code_fingerprint_follows_the_schema_and_sources() -> None:
         freshness._CODE = None
 
 
+def test_the_code_fingerprint_follows_the_route_catalog() -> None:
+    """The built-in routes.toml decides model ids in node keys: a snapshot planned with an older
+    catalog (an upgrade that only changed data) must not be reused."""
+    freshness._CODE = None
+    first = freshness.code_fingerprint()
+    catalog = Path(snapshot.__file__).parent / "providers" / "routes.toml"
+    stat = catalog.stat()
+    try:
+        os.utime(catalog, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        freshness._CODE = None
+        assert freshness.code_fingerprint() != first
+    finally:
+        os.utime(catalog, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        freshness._CODE = None
+
+
 def test_a_file_that_just_changed_is_not_trusted(project: Path) -> None:
     # Written now: its mtime could hide a second write in the same tick, so nothing is saved.
     load_and_plan(SPEC, project / ".shotmake")
@@ -141,7 +159,7 @@ def test_a_corrupt_snapshot_is_ignored(project: Path) -> None:
     assert specs.last == "miss" and again == episode
     settled(project)
     load_and_plan(SPEC, project / ".shotmake")
-    for path in (project / ".shotmake" / "specs").glob("*.json"):
+    for path in snapshots(project):
         body = path.read_bytes().partition(b"\n")[2]
         data = json.loads(body)
         data["episode"] = data["episode"][:-1]  # a checksum that matches, a shape that does not
@@ -154,9 +172,80 @@ def test_a_corrupt_snapshot_is_ignored(project: Path) -> None:
 def test_snapshots_are_json_and_owner_only(project: Path) -> None:
     settled(project)
     load_and_plan(SPEC, project / ".shotmake")
-    (path,) = (project / ".shotmake" / "specs").glob("*.json")
-    json.loads(path.read_bytes().partition(b"\n")[2])
-    assert path.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
+    (path,) = snapshots(project)
+    for written in (path, path.with_suffix(".inputs.json")):
+        json.loads(written.read_bytes().partition(b"\n")[2])
+        assert written.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
+
+
+def snapshots(project: Path) -> list[Path]:
+    """The snapshot files (not their inputs, lint, index or stamp files beside them)."""
+    return [p for p in (project / ".shotmake" / "specs").glob("*.json") if p.suffixes == [".json"]]
+
+
+def test_inputs_beside_the_snapshot_only_shortcut_a_miss(project: Path) -> None:
+    """``<id>.inputs.json`` spares a run after an edit decoding the whole snapshot; it never makes a hit."""
+    spec = project / SPEC
+    settled(project)
+    load_and_plan(SPEC, project / ".shotmake")
+    (path,) = snapshots(project)
+    sidecar = path.with_suffix(".inputs.json")
+    assert json.loads(sidecar.read_bytes().partition(b"\n")[2])["inputs"]["spec"] == freshness.content_of(SPEC)
+    sidecar.unlink()  # a cache from before the inputs file: the snapshot alone still serves
+    assert load_and_plan(SPEC, project / ".shotmake")[0].last == "hit"
+    load_and_plan(SPEC, project / ".shotmake")
+    spec.write_text(spec.read_text().replace("A lighthouse at dusk.", "A lighthouse at dawn."))
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss" and episode.shots["b"].prompt == "A lighthouse at dawn."  # type: ignore[attr-defined]
+    # An inputs file left from an older snapshot (a save cut short) cannot vouch for the newer one.
+    age(spec)
+    load_and_plan(SPEC, project / ".shotmake")  # saves the dawn snapshot and its inputs
+    dawn_inputs = sidecar.read_bytes()
+    spec.write_text(spec.read_text().replace("A lighthouse at dawn.", "A lighthouse at noon."))
+    age(spec)
+    load_and_plan(SPEC, project / ".shotmake")  # saves the noon snapshot
+    sidecar.write_bytes(dawn_inputs)
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")
+    assert specs.last == "miss" and episode.shots["b"].prompt == "A lighthouse at noon."  # type: ignore[attr-defined]
+    spec.write_text(spec.read_text().replace("A lighthouse at noon.", "A lighthouse at dawn."))
+    specs, episode, _ = load_and_plan(SPEC, project / ".shotmake")  # the inputs hold, the snapshot's do not
+    assert specs.last == "miss" and episode.shots["b"].prompt == "A lighthouse at dawn."  # type: ignore[attr-defined]
+
+
+EDITS = {  # where: (file to edit, old text, new text, a node whose key must change)
+    "shot": ("episodes/tiny.yaml", "A lighthouse at dusk.", "A lighthouse at night.", "clip:b"),
+    "character": ("episodes/bible.yaml", "a girl in a yellow raincoat", "a girl in a red raincoat", "sheet:mei"),
+    "style": ("episodes/bible.yaml", "look: flat colours", "look: watercolour", "clip:b"),
+    "project config": ("shotmake.toml", "", '[routes."local"]\nmodel = "local-v2"\n', "clip:b"),
+}
+
+
+@pytest.mark.parametrize("where", list(EDITS))
+def test_an_edit_anywhere_is_seen_after_snapshots_and_their_inputs_were_saved(project: Path, where: str) -> None:
+    """Shot, character, style (in an included file) and shotmake.toml: each edit misses the snapshot and
+    reaches the keys (the built-in catalog is part of the code fingerprint, tested above)."""
+    spec = project / SPEC
+    text = spec.read_text()
+    bible, _, rest = text.partition("shots:\n")
+    (project / "episodes" / "bible.yaml").write_text(bible.replace("version: 1\nepisode: tiny\n", ""))
+    spec.write_text("version: 1\nepisode: tiny\ninclude: [bible.yaml]\nshots:\n" + rest)
+    (project / "shotmake.toml").write_text("")
+    settled(project)
+
+    def load() -> tuple[SpecCache, Any]:  # as the CLI does: the project's catalog from shotmake.toml
+        specs = SpecCache(project / ".shotmake")
+        episode = specs.load(SPEC)
+        return specs, specs.plan(episode, file_digest, load_config(project).catalog)
+
+    _, before = load()
+    assert load()[0].last == "hit"
+    name, old, new, node = EDITS[where]
+    edited = project / name
+    assert old in edited.read_text()
+    edited.write_text(edited.read_text().replace(old, new, 1) if old else new)
+    specs, after = load()
+    assert specs.last == "miss"
+    assert after.node(node).key != before.node(node).key  # type: ignore[attr-defined]
 
 
 def test_lint_findings_are_remembered_per_day_and_base_urls(project: Path) -> None:
@@ -245,3 +334,12 @@ def test_lock_is_rewritten_only_when_its_data_or_text_changed(project: Path, run
     lock.write_text(lock.read_text().replace("kind: clip", "kind: clipped", 1))  # a hand edit below the header
     assert run("build", SPEC, "-q").exit_code == 0
     assert "kind: clipped" not in lock.read_text()
+
+
+def test_a_dry_run_writes_no_snapshot(project: Path, run: Callable[..., Result]) -> None:
+    """``build -n`` is ``plan``: it reads snapshots and, like ``plan``, never pays for writing one."""
+    settled(project)
+    assert run("build", "-n", SPEC).exit_code == 0
+    assert not list((project / ".shotmake" / "specs").glob("*.json"))
+    assert run("build", "-q", SPEC).exit_code == 0
+    assert snapshots(project)

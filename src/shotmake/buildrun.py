@@ -202,9 +202,9 @@ def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
         freshness.forget_stamp(episode, settings.cache_dir)  # only a build that succeeds vouches again
 
     from .report import (  # not on the null path
-        ConsoleReporter,
         build_error,
         build_json,
+        build_reporter,
         format_plan,
         plan_json,
     )
@@ -232,7 +232,10 @@ def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
             try:
                 result, output = run.episode(the_plan, stale, cache, settings.out_dir, jobs=options.jobs,
                                              keep_going=options.keep_going,
-                                             reporter=ConsoleReporter(quiet=options.quiet))
+                                             reporter=build_reporter(
+                                                 quiet=options.quiet, as_json=options.as_json,
+                                                 entries=lambda: cache.known_entries(
+                                                     the_plan.node(nid).key for nid in the_plan.order).values()))
             finally:
                 run.close()
             if options.html_report:  # failed builds too: the report lists the failures and their reasons

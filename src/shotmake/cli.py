@@ -308,10 +308,12 @@ def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
 def _journalled_jobs(cache_dir: Path, needed: bool) -> Iterator[Callable[[str], bool]]:
     """``has_job(key)``: whether the journal knows a remote job of that node (created, uncertain or
     downloaded). Opens the journal only when ``needed`` and a build wrote one; never creates it."""
-    from .journal import Journal
-
     path = cache_dir / "journal.sqlite"
-    journal = Journal(path) if needed and path.exists() else None
+    journal = None
+    if needed and path.exists():
+        from .journal import Journal
+
+        journal = Journal(path)
 
     def has_job(key: str) -> bool:
         record = journal.get(key) if journal is not None else None
@@ -330,8 +332,9 @@ def _specs() -> Any:
     if "shotmake.specs" not in ctx.meta:
         from .snapshot import SpecCache
 
-        # Only build writes snapshots; plan, status, explain and graph read them.
-        ctx.meta["shotmake.specs"] = SpecCache(_settings(ctx).cache_dir, save=ctx.command.name == "build")
+        # Only build writes snapshots; plan, build -n, status, explain and graph read them.
+        ctx.meta["shotmake.specs"] = SpecCache(_settings(ctx).cache_dir,
+                                               save=ctx.command.name == "build" and not ctx.params.get("dry_run"))
     return ctx.meta["shotmake.specs"]
 
 

@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .costs import PriceOverrides, estimate
@@ -203,6 +203,19 @@ class ConsoleReporter:
     def build_finished(self, result: BuildResult) -> None:
         self._say(finished_line(len(result.rendered), len(result.cached), result.seconds, failed=len(result.failed),
                                 skipped=len(result.skipped), spent=result.cost_usd))
+
+
+def build_reporter(*, quiet: bool, as_json: bool, entries: Callable[[], Iterable[Mapping[str, Any]]],
+                   stream: TextIO | None = None, env: Mapping[str, str] | None = None) -> Any:
+    """The reporter ``build`` shows progress with: the live panel (``progress.py``) for a person at a
+    terminal, else ``ConsoleReporter``'s plain lines. ``entries`` yields cache index entries, whose
+    render times the panel's ETAs start from; it is called only when the panel is drawn."""
+    stream = stream or sys.stderr
+    from .progress import live_reporter, observed_seconds, use_live  # rich itself only if drawn
+
+    if use_live(stream, os.environ if env is None else env, quiet=quiet, as_json=as_json):
+        return live_reporter(stream, observed_seconds(entries()))
+    return ConsoleReporter(stream=stream, quiet=quiet)
 
 
 # -- the route catalog (`shotmake routes`) -----------------------------------------------------

@@ -9,7 +9,7 @@ it was made from:
 * each user file the spec names or the plan digests (reference images, plates, voice-overs,
   music), by ``(size, mtime_ns, inode, device)`` like make and ninja;
 * the path as given, the working directory and the project root (messages and paths use them);
-* shotmake itself: Python's version and the size and mtime of every source and schema file.
+* shotmake itself: Python's version and the size and mtime of every source, schema and route catalog file.
 
 A file modified less than ``RACY_SECONDS`` before its load began is not trusted (its mtime
 could hide a second write, git's "racy clean" problem): no snapshot is saved, the next run
@@ -92,6 +92,18 @@ class _Codec:
             self.files.append(loc.file)
         return [index, loc.line, loc.column]
 
+    def _marks(self, raw: Mapping[str, tuple[str, int, int]]) -> dict[str, list[int]]:
+        """``spec.Marks`` as written: ``[file index, line, column]`` without making a SourceLocation each."""
+        index = self._file_index
+        out: dict[str, list[int]] = {}
+        for path, (file, line, column) in raw.items():
+            at = index.get(file)
+            if at is None:
+                at = index[file] = len(self.files)
+                self.files.append(file)
+            out[path] = [at, line, column]
+        return out
+
     # -- encoders ---------------------------------------------------------------------------
     def encoder(self, tp: Any) -> Callable[[Any], Any]:
         if tp not in self._encoders:
@@ -126,7 +138,9 @@ class _Codec:
             value_enc = self._field_encoder(args[1])
             if args[1] is SourceLocation:  # the big one: every field path of the spec
                 loc = self.location
-                return lambda v: {k: loc(x) for k, x in v.items()}
+                # spec.Marks keeps (file, line, column) tuples in ``raw`` (spec.py is not imported here: YAML)
+                return lambda v: self._marks(v.raw) if isinstance(getattr(v, "raw", None), dict) \
+                    else {k: loc(x) for k, x in v.items()}
             if value_enc is None:
                 return _json_mapping
             return lambda v: {k: value_enc(x) for k, x in v.items()}
@@ -439,8 +453,9 @@ class SpecCache:
                 return cached
         from .lint import lint
 
-        findings = lint(episode, env=env, today=today) if routes is None else lint(
-            episode, env=env, today=today, routes=routes)
+        with _gc_paused():  # lint makes ~10 short-lived objects per spec value and no cycles
+            findings = lint(episode, env=env, today=today) if routes is None else lint(
+                episode, env=env, today=today, routes=routes)
         if key is not None and self.save:
             codec = _Codec()
             try:
@@ -498,6 +513,11 @@ class SpecCache:
 
     # -- reading and writing ------------------------------------------------------------------
     def _read(self, ident: Mapping[str, Any]) -> dict[str, Any] | None:
+        # The inputs alone first (a few KB): after an edit they no longer hold, and the snapshot
+        # itself (~2 KB per shot) need not be decoded just to find that out.
+        head = read_json(self._entry_path(ident).with_suffix(".inputs.json"))
+        if isinstance(head, dict) and isinstance(head.get("inputs"), dict) and not inputs_hold(head["inputs"], ident):
+            return None
         data = read_json(self._entry_path(ident))
         if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
             return None
@@ -519,4 +539,8 @@ class SpecCache:
         except (SnapshotError, TypeError, ValueError):
             return  # a value JSON cannot hold: this spec is simply loaded every time
         write_json(self._entry_path(identity), text)
+        # Written after the snapshot: a stale one can only send a run down the full path, never
+        # vouch for a snapshot (whose own inputs are checked again when it is read).
+        write_json(self._entry_path(identity).with_suffix(".inputs.json"),
+                   json.dumps({"inputs": data["inputs"]}, separators=(",", ":"), allow_nan=False))
         self._saved = json.loads(json.dumps(data["inputs"]))  # as the next run will read them

@@ -7,10 +7,9 @@ unknown character 'mai' (did you mean 'mei'?)``. Errors are collected and report
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +76,7 @@ DEFAULTS: Mapping[str, Any] = {
     "sheet_provider": "local-image",
 }
 
+_STR = "tag:yaml.org,2002:str"
 _ALLOWED_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
@@ -88,22 +88,50 @@ _ALLOWED_TAGS = {
 }
 
 
+class Marks(Mapping[str, SourceLocation]):
+    """Field path -> ``SourceLocation``, kept as ``(file, line, column)`` tuples and made on access.
+
+    A 10,000-shot spec has ~100,000 field paths and messages need a handful: a tuple per path
+    costs a fifth of a frozen dataclass, and merging files is one ``dict.update``.
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: dict[str, tuple[str, int, int]] | None = None) -> None:
+        self.raw: dict[str, tuple[str, int, int]] = {} if raw is None else raw
+
+    def __getitem__(self, path: str) -> SourceLocation:
+        file, line, column = self.raw[path]
+        return SourceLocation(file, line, column)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
 @dataclass
 class Document:
     """Parsed YAML data plus the source location of every field path in it."""
 
     data: Any
     #: Field path -> where its value starts (what most messages point at).
-    locations: dict[str, SourceLocation]
+    locations: Marks
     file: str
     #: Field path -> where its key starts (for unknown or duplicate fields).
-    key_locations: dict[str, SourceLocation] = field(default_factory=dict)
+    key_locations: Marks = field(default_factory=Marks)
     #: Field path -> source text of a number written with colons (YAML 1.1 reads ``16:9`` as 969).
     colon_numbers: dict[str, str] = field(default_factory=dict)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return a ``did you mean 'x'?`` hint for the closest choice, or ''."""
+    import difflib  # only to word an error
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else ""
 
@@ -135,13 +163,12 @@ def parse_yaml(text: str, file: str) -> Document:
         raise SpecError(f"invalid YAML: {problem}", location=loc, hint="check indentation and quoting") from exc
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", location=SourceLocation(file, 1, 1)) from exc
-    locations: dict[str, SourceLocation] = {}
-    key_locations: dict[str, SourceLocation] = {}
     if root is None:
-        return Document(None, locations, file)
-    builder = _Builder(file, locations, key_locations, BASE_VALUE_BUDGET + 4 * len(text),
-                       BASE_CHAR_BUDGET + 4 * len(text), escapes="\\" in text)
-    return Document(builder.build(root, ""), locations, file, key_locations, builder.colon_numbers)
+        return Document(None, Marks(), file)
+    builder = _Builder(file, BASE_VALUE_BUDGET + 4 * len(text), BASE_CHAR_BUDGET + 4 * len(text),
+                       escapes="\\" in text)
+    data = builder.build(root, "")
+    return Document(data, Marks(builder.marks), file, Marks(builder.key_marks), builder.colon_numbers)
 
 
 def _node_estimate(text: str) -> int:
@@ -171,12 +198,11 @@ _BAD_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 class _Builder:
     """Turn a composed YAML node tree into dicts/lists/scalars with a location per path."""
 
-    def __init__(self, file: str, locations: dict[str, SourceLocation],
-                 key_locations: dict[str, SourceLocation], budget: int, char_budget: int,
-                 escapes: bool = True) -> None:
+    def __init__(self, file: str, budget: int, char_budget: int, escapes: bool = True) -> None:
         self.file = file
-        self.locations = locations
-        self.key_locations = key_locations
+        #: Field path -> (file, line, column) of its value, and of its key.
+        self.marks: dict[str, tuple[str, int, int]] = {}
+        self.key_marks: dict[str, tuple[str, int, int]] = {}
         self.budget = budget
         self.count = 0
         self.char_budget = char_budget
@@ -224,28 +250,35 @@ class _Builder:
                 field=path,
                 hint="only plain mappings, lists, strings, numbers, booleans and null are allowed",
             )
-        self.locations[path] = self.loc(node)
+        mark = node.start_mark
+        self.marks[path] = (self.file, mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
+            prefix = f"{path}." if path else ""
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
                     raise SpecError("mapping keys must be plain strings", location=self.loc(key_node), field=path,
                                     hint="YAML merge keys (<<) and non-string keys are not supported")
                 key = str(key_node.value)
-                child = join_path(path, key)
-                self.check_text(key, key_node, child)
+                child = prefix + key  # join_path, inlined: this runs once per field of the spec
+                if self.escapes:
+                    self.check_text(key, key_node, child)
                 if key in result:
                     raise SpecError(
                         f"duplicate key '{key}'",
                         location=self.loc(key_node),
                         field=child,
-                        hint=f"'{key}' is already set at line {self.key_locations[child].line}",
+                        hint=f"'{key}' is already set at line {self.key_marks[child][1]}",
                     )
-                self.key_locations[child] = self.loc(key_node)
+                mark = key_node.start_mark
+                self.key_marks[child] = (self.file, mark.line + 1, mark.column + 1)
                 result[key] = self.build(value_node, child, depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, join_path(path, i), depth + 1) for i, item in enumerate(node.value)]
+            return [self.build(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node.value)]
+        if node.tag == _STR:  # what SafeConstructor.construct_yaml_str returns, without its dispatch
+            self.check_text(node.value, node, path)
+            return node.value
         try:
             value = self.constructor.construct_object(node)
         except (ValueError, TypeError, OverflowError, yaml.YAMLError) as exc:  # e.g. '0x_' resolves as an int
@@ -383,6 +416,38 @@ def _check_dialogue(shot: Shot, characters: Mapping[str, Character], err: Callab
                 f"end it by {shot.duration:g}")
 
 
+def find_cycle(edges: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The first loop a depth-first walk of ``edges`` (node -> successors, in order) meets, as edges; else [].
+
+    The cycle starts at the node its closing edge returns to, as ``networkx.find_cycle``
+    reports it: checking a spec's shot links must not import a graph library (~90 ms) when
+    most specs have a handful of links or none.
+    """
+    explored: set[str] = set()
+    for start in edges:
+        if start in explored:
+            continue
+        path, on_path, seen = [start], {start}, {start}
+        pending = [iter(edges[start])]
+        while pending:
+            for head in pending[-1]:
+                if head in on_path:
+                    ring = path[path.index(head):]
+                    return list(zip(ring, [*ring[1:], head], strict=True))
+                if head in seen or head in explored:
+                    continue
+                seen.add(head)
+                path.append(head)
+                on_path.add(head)
+                pending.append(iter(edges.get(head, ())))
+                break
+            else:
+                pending.pop()
+                on_path.discard(path.pop())
+        explored |= seen
+    return []
+
+
 def _check_timing(shots: Mapping[str, Shot], sequences: list[Sequence], delivery: Mapping[str, Any],
                   err: Callable[[str, str, str], None]) -> None:
     """Refuse what assembly would fail on after every clip is paid for: transitions longer than
@@ -475,8 +540,8 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
     errors: list[SpecError] = []
     # Merge the series files, then the episode itself: mappings of ids must not collide,
     # style/defaults keys are overridden by later files.
-    locations: dict[str, SourceLocation] = {}
-    key_locations: dict[str, SourceLocation] = {}
+    locations = Marks()
+    key_locations = Marks()
     merged: dict[str, Any] = {"characters": {}, "plates": {}, "style": {}, "defaults": {}, "lint": {}}
     origin: dict[str, Path] = {}  # "characters.mei" -> the file that defined it (for relative paths)
     for source_doc, source_path in [*included, (doc, spec)]:
@@ -502,11 +567,10 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             if "max_sequence_seconds" in lint:
                 merged["lint"]["max_sequence_seconds"] = lint["max_sequence_seconds"]
         for mapping, into in ((source_doc.locations, locations), (source_doc.key_locations, key_locations)):
-            for path, loc in mapping.items():
-                if source_doc is doc or path not in into:
-                    into[path] = loc
-    for path, loc in doc.locations.items():
-        locations[path] = loc
+            if source_doc is doc:  # the episode's own places win
+                into.raw.update(mapping.raw)
+            else:
+                into.raw.update({path: at for path, at in mapping.raw.items() if path not in into.raw})
     data = {**doc.data, **{k: v for k, v in merged.items()}}
     view = Document(data, locations, doc.file, key_locations)
 
@@ -677,9 +741,7 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         _check_dialogue(shot, characters, err)
 
     # Shot-to-shot edges (continuity and extension) must point at real shots and must not loop.
-    import networkx as nx
-
-    edges = nx.DiGraph()
+    edges: dict[str, dict[str, str]] = {}  # source -> {shot: field}, in spec order (a DiGraph's adjacency)
     for shot in shots.values():
         for field_name in ("after", "extends"):
             source = getattr(shot, field_name)
@@ -690,15 +752,13 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
             elif source == shot.id:
                 err(f"{shot.path}.{field_name}", f"a shot cannot {'continue' if field_name == 'after' else 'extend'} itself")
             else:
-                edges.add_edge(source, shot.id, field=field_name)
-    try:
-        cycle = nx.find_cycle(edges)
-    except nx.NetworkXNoCycle:
-        cycle = []
+                edges.setdefault(source, {})[shot.id] = field_name
+                edges.setdefault(shot.id, {})
+    cycle = find_cycle(edges)
     if cycle:
         ring = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
         last = shots[cycle[0][1]]
-        err(f"{last.path}.{edges.edges[cycle[0]]['field']}", f"dependency cycle: {ring}",
+        err(f"{last.path}.{edges[cycle[0][0]][cycle[0][1]]}", f"dependency cycle: {ring}",
             "break the loop: one of these shots must not depend on the next")
 
     sequences: list[Sequence] = []

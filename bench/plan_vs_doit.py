@@ -1,0 +1,162 @@
+"""Plan after one edit: ``shotmake plan`` and ``build -n`` against ``doit list --all --status`` (issue 15).
+
+The edit loop runs ``plan`` (or ``build``) right after saving one change, so what the
+decision costs then is what a creator waits for dozens of times a day. The peer is doit, a
+Python task runner whose up-to-date check is the model for shotmake's, on an equivalent
+pipeline: one task per shot with file dependencies (the shot's input and a shared style file,
+as every shot depends on the series bible) and a render-like action, plus one assemble task
+over every output. Both caches are complete before timing; then one shot's input changes and
+each tool is asked what is out of date:
+
+* shotmake: the synthetic episode of ``bench/synth.py`` (cache seeded by ``bench/seed.py``,
+  built twice, as in ``bench/scale.py``); before every round one shot's prompt is rewritten
+  (a new text each round, so no snapshot ever serves it), then ``shotmake plan EP`` and
+  ``shotmake build -n EP`` run;
+* doit: before every round the same shot's input file gets a new text, then
+  ``doit list --all --status`` prints every task with its status (``--all`` includes the
+  per-shot tasks, as ``plan`` decides every node; plain ``--status`` is reported too).
+
+All commands of a size alternate in the same rounds; the best of the rounds is compared.
+
+    .venv/bin/python bench/plan_vs_doit.py [--sizes 100,1000,10000] [--repeat 5]
+
+doit is a benchmark-only dependency (``pip install -e '.[bench]'``); when it is missing this
+script installs it into the running interpreter's environment with pip, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import scale
+from timing import Sample, run_timed
+
+SHOTMAKE = [sys.executable, "-m", "shotmake"]
+DOIT = [sys.executable, "-m", "doit"]
+EDITED = 5  # the shot whose prompt changes
+
+DODO = '''"""An equivalent pipeline for bench/plan_vs_doit.py: one render task per shot, one assemble task."""
+N = {shots}
+
+
+def render(dependencies, targets):
+    with open(targets[0], "w") as out:
+        for name in sorted(dependencies):
+            with open(name) as source:
+                out.write(source.read())
+
+
+def task_render():
+    for i in range(N):
+        yield {{"name": f"s{{i:05d}}", "file_dep": [f"in/s{{i:05d}}.txt", "style.txt"],
+               "targets": [f"out/s{{i:05d}}.mp4"], "actions": [render]}}
+
+
+def task_assemble():
+    return {{"file_dep": [f"out/s{{i:05d}}.mp4" for i in range(N)], "targets": ["out/episode.mp4"],
+             "actions": [render]}}
+'''
+
+
+def ensure_doit() -> None:
+    """Install doit into this environment when it is missing (benchmark only, never a shotmake dependency)."""
+    if importlib.util.find_spec("doit") is None:
+        print("bench: doit is not installed; installing it for this benchmark only "
+              "(`pip install -e '.[bench]'` does the same)", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "doit>=0.36"], check=True)
+
+
+def doit_project(folder: Path, shots: int) -> None:
+    """The doit pipeline of ``shots`` tasks, run once so every task is up to date."""
+    (folder / "in").mkdir(parents=True)
+    (folder / "out").mkdir()
+    (folder / "style.txt").write_text("hand-drawn anime, soft cel shading\n")
+    for i in range(shots):
+        (folder / "in" / f"s{i:05d}.txt").write_text(f"prompt of shot {i}\n")
+    (folder / "dodo.py").write_text(DODO.format(shots=shots))
+    done = subprocess.run([*DOIT, "-n", "1"], cwd=folder, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+
+
+def shotmake_project(folder: Path, shots: int) -> Path:
+    """The synthetic episode with a full cache, built twice (lock, outputs, snapshot, remembered entries)."""
+    spec = scale.project(folder, shots)
+    scale.fill(folder, spec, real=False)
+    for _ in range(2):
+        warm = run_timed([*SHOTMAKE, "build", "-q", spec.name], folder)
+        if warm.code != 0:
+            raise RuntimeError(warm.stderr)
+    return spec
+
+
+def edit(spec: Path, doit_folder: Path, round_: int) -> None:
+    """Change shot EDITED's prompt in the episode and its input in the doit pipeline (new text each round)."""
+    text = spec.read_text()
+    marker = f"shot {EDITED}"
+    start = text.index(marker)
+    end = text.index(".", start)
+    spec.write_text(text[:start] + f"{marker} (take {round_})" + text[end:])
+    (doit_folder / "in" / f"s{EDITED:05d}.txt").write_text(f"prompt of shot {EDITED}, take {round_}\n")
+
+
+def measure(root: Path, sizes: list[int], times: int) -> dict[str, Any]:
+    """Best and median seconds of each command at each size, and shotmake's ratio to doit."""
+    ensure_doit()
+    scale.compile_bytecode()
+    results: dict[str, Any] = {}
+    for shots in sizes:
+        doit_folder = root / f"doit-{shots}"
+        doit_project(doit_folder, shots)
+        folder = root / f"shotmake-{shots}"
+        spec = shotmake_project(folder, shots)
+        commands = {
+            "plan": ([*SHOTMAKE, "plan", spec.name], folder),
+            "build_n": ([*SHOTMAKE, "build", "-n", spec.name], folder),
+            "doit_all": ([*DOIT, "list", "--all", "--status"], doit_folder),
+            "doit": ([*DOIT, "list", "--status"], doit_folder),
+        }
+        samples: dict[str, list[Sample]] = {name: [] for name in commands}
+        for round_ in range(times):
+            edit(spec, doit_folder, round_)
+            for name, (argv, cwd) in commands.items():
+                sample = run_timed(argv, cwd)
+                if sample.code != 0:
+                    raise RuntimeError(f"{' '.join(argv)} exited {sample.code}:\n{sample.stderr[-2000:]}")
+                samples[name].append(sample)
+        row: dict[str, Any] = {"shots": shots}
+        for name, runs in samples.items():
+            walls = sorted(s.wall for s in runs)
+            row[name] = {"best": walls[0], "median": walls[len(walls) // 2], "cpu": min(s.cpu for s in runs)}
+        row["ratio_plan"] = row["plan"]["best"] / row["doit_all"]["best"]
+        row["ratio_build_n"] = row["build_n"]["best"] / row["doit_all"]["best"]
+        results[str(shots)] = row
+        print(f"  plan after one edit, {shots:,} shots: shotmake plan {row['plan']['best'] * 1000:.0f} ms, "
+              f"build -n {row['build_n']['best'] * 1000:.0f} ms, doit list --all --status "
+              f"{row['doit_all']['best'] * 1000:.0f} ms (plain --status {row['doit']['best'] * 1000:.0f} ms): "
+              f"{row['ratio_plan']:.2f}x", flush=True)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="shotmake-doit-") as tmp:
+        print(json.dumps(measure(Path(tmp), [int(s) for s in args.sizes.split(",")], args.repeat), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
