@@ -19,20 +19,15 @@ from typing import Any
 
 from . import atomic
 from .conform import DeliveryFormat, conform
-from .deliver import (
-    LoudnessTarget,
-    Overlay,
-    VoiceOver,
-    add_chapters,
-    burn_subtitles,
-    mix_audio,
-    poster,
-    rendition,
-)
+from .deliver import LoudnessTarget, Overlay, VoiceOver, add_chapters, mix_audio, poster
+from .loudness import Blocks
+from .loudness import measure as measure_blocks
 from .errors import MediaError
 from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
 from .media import ffmpeg_python as ff
 from .model import Artifact, Node
+from .renditions import Look, cue_of, finish
+from .renditions import render_piece as render_look_piece
 from .timeline import Chapter, Cue, Window, clip_windows, piece_starts, shot_cues, srt
 from .transitions import ClipFacts, CopyPiece, Piece, Transition, encoded_frames, plan_pieces, render_piece
 
@@ -123,31 +118,33 @@ def _fraction(text: str) -> Fraction:
 
 def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
                  labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Build an assembly node (frame, conform, sequence, episode, subtitles, poster, rendition).
+    """Build an assembly node (frame, conform, sequence, piece, episode, subtitles, poster, rendition).
 
     ``inputs`` are the artifacts of the node's pieces in order; the return value is kept as
-    the artifact's cache metadata (frame counts, timeline windows) for downstream nodes.
+    the artifact's cache metadata (frame counts, timeline windows, loudness blocks) for
+    downstream nodes.
     """
     m = node.manifest
     paths = [Path(a.path) for a in inputs]
+    labels = labels or node.labels
     if node.kind == "frame":
         extract_last_frame(paths[0], dest, m.get("trim_out"))
         return {}
     if node.kind == "conform":
         trim_in, trim_out = m["trim"]
-        result = conform(paths[0], dest, _fmt(m), trim_in, trim_out, reencode=m["reencode"])
-        return result.meta()
+        fmt = _fmt(m)
+        result = conform(paths[0], dest, fmt, trim_in, trim_out, reencode=m["reencode"])
+        # Measured here, once per shot: the master adds the blocks up instead of reading the programme.
+        return {**result.meta(), "loudness": measure_blocks(dest, fmt.sample_rate).meta()}
     if node.kind == "sequence":
         return _sequence(paths, [a.meta for a in inputs], dest, _fmt(m), m["transition"])
+    if node.kind == "piece":
+        return _piece(m, paths[0], inputs[0].meta, dest, labels)
     if node.kind == "master" or (node.kind == "episode" and "master" not in m):
-        return _master(node, paths, [a.meta for a in inputs], dest, labels or node.labels)
-    if node.kind == "episode":  # the unsubtitled master, subtitles burned in
-        with tempfile.TemporaryDirectory(prefix="shotmake-burn-") as tmp:
-            fmt = _fmt(m)
-            overlay = _overlay(m, [a.meta for a in inputs[1:]], (fmt.width, fmt.height), labels or node.labels,
-                               Path(tmp))
-            burn_subtitles(paths[0], overlay, dest, fmt)
-        return dict(inputs[0].meta)
+        return _master(node, paths, [a.meta for a in inputs], dest, labels)
+    if node.kind in ("episode", "rendition"):  # a look: its sequences under the master's sound
+        finish(paths[0], paths[1:], dest)
+        return {key: inputs[0].meta[key] for key in ("seconds", "chapters") if key in inputs[0].meta}
     if node.kind == "subtitles":
         fmt = _fmt(m)
         atomic.write_text(dest, srt(_cues([a.meta for a in inputs], m["text"], fmt)))
@@ -155,19 +152,26 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
     if node.kind == "poster":
         poster(paths[0], dest, m.get("at"))
         return {}
-    if node.kind == "rendition":
-        size = (int(m["size"][0]), int(m["size"][1]))
-        with tempfile.TemporaryDirectory(prefix="shotmake-rendition-") as tmp:
-            drawn = (_overlay(m, [a.meta for a in inputs[1:]], size, labels or node.labels, Path(tmp))
-                     if "subtitles" in m else None)
-            rendition(paths[0], dest, m["rendition"], size, _fmt(m), drawn)
-        return {}
     raise MediaError(f"{node.id}: no assembly recipe for node kind '{node.kind}'")
 
 
-def _overlay(m: Mapping[str, Any], metas: Sequence[Mapping[str, Any]], size: tuple[int, int],
+def _piece(m: Mapping[str, Any], src: Path, meta: Mapping[str, Any], dest: Path,
+           labels: Mapping[str, Any]) -> dict[str, Any]:
+    """One conformed shot in a look (cropped, scaled, its subtitle drawn)."""
+    fmt = _fmt(m)
+    look = Look(m["look"], (int(m["size"][0]), int(m["size"][1])), m["crop"], int(m["crf"]))
+    frames = int(meta["frames"])
+    cue = cue_of(m, frames, fmt.fps)
+    if cue is None:
+        return render_look_piece(src, dest, look, fmt, frames, None)
+    with tempfile.TemporaryDirectory(prefix="shotmake-piece-") as tmp:
+        overlay = _overlay(m, [cue], look.size, labels, Path(tmp))
+        return render_look_piece(src, dest, look, fmt, frames, (overlay.script, overlay.fonts_dir))
+
+
+def _overlay(m: Mapping[str, Any], cues: Sequence[Cue], size: tuple[int, int],
              labels: Mapping[str, Any], tmp: Path) -> Overlay:
-    """The subtitles of manifest ``m`` laid out for a ``size`` frame, with the font they name."""
+    """``cues`` laid out for a ``size`` frame, with the font manifest ``m`` names."""
     from .subtitles import FontError, ass_script, bundled_font, bundled_id, family
 
     fonts = tmp / "fonts"
@@ -181,7 +185,6 @@ def _overlay(m: Mapping[str, Any], metas: Sequence[Mapping[str, Any]], size: tup
         font.symlink_to(found)
     else:
         font = keyed_copy(Path(labels["font"]), m["font"], fonts / "subtitles")
-    cues = _cues(metas, m["subtitles"], _fmt(m))
     try:
         name = family(font, "".join(c.text for c in cues))
     except FontError as exc:
@@ -210,12 +213,19 @@ def _sequence(clips: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: P
             concat(parts, dest, strict=True)
     windows = clip_windows(pieces, len(clips), fmt.fps, fmt.sample_rate)
     total = piece_starts(pieces, fmt.fps, fmt.sample_rate)[-1]
-    return {
+    meta: dict[str, Any] = {
         "seconds": str(total),
         "windows": [[str(w.start), str(w.end)] for w in windows],
         "encoded_frames": encoded_frames(pieces),
         "copied_frames": sum(p.frames for p in pieces if isinstance(p, CopyPiece)),
     }
+    if all("loudness" in m for m in metas):  # the master's shots (a look's pieces carry no sound of their own)
+        if all(isinstance(p, CopyPiece) and p.start == 0 for p in pieces):
+            # A cut sequence's sound is its shots' sound end to end: add up their blocks.
+            meta["loudness"] = Blocks.join(Blocks.from_meta(metas[p.clip]["loudness"]) for p in pieces).meta()
+        else:  # blends mix two shots' sound: measure this sequence's own (its audio only)
+            meta["loudness"] = measure_blocks(dest, fmt.sample_rate).meta()
+    return meta
 
 
 def _offsets(metas: Sequence[Mapping[str, Any]]) -> list[Fraction]:
@@ -269,15 +279,20 @@ def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, 
             voices.append(VoiceOver(voice, float(start)))
         music = keyed_copy(Path(labels["music"]), m["music"], Path(tmp) / "music") if m.get("music") else None
         loudness = LoudnessTarget(integrated=float(m["loudness"])) if m.get("loudness") is not None else None
-        measured = None
+        # The programme's gating blocks, from its sequences' (made from their shots'): no re-reading.
+        blocks = (Blocks.join(Blocks.from_meta(meta["loudness"]) for meta in metas)
+                  if all("loudness" in meta for meta in metas) else None)
+        leveled = None
         if music is not None or voices or loudness is not None:
             mixed = Path(tmp) / "mixed.mp4"
-            measured = mix_audio(current, mixed, music=music, voices=voices, music_gain_db=float(m["music_gain_db"]),
-                                 loudness=loudness, fmt=fmt)
+            samples = int(offsets[-1] * fmt.sample_rate)
+            leveled = mix_audio(current, mixed, music=music, voices=voices, music_gain_db=float(m["music_gain_db"]),
+                                loudness=loudness, fmt=fmt, samples=samples, blocks=blocks)
             current = mixed
         chapters = [Chapter(title, offsets[i], offsets[i + 1]) for i, title in enumerate(m["chapters"])]
         add_chapters(current, dest, chapters, m.get("title", ""))
     meta: dict[str, Any] = {"seconds": str(offsets[-1]), "chapters": len(chapters)}
-    if measured is not None:
-        meta["loudness_in"] = measured.integrated
+    if leveled is not None:
+        meta["loudness_in"] = round(leveled.integrated, 3)
+        meta["gain_db"] = leveled.gain_db
     return meta

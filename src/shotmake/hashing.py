@@ -25,11 +25,12 @@ RECIPES: Mapping[str, int] = {
     "frame": 1,
     "conform": 1,
     "sequence": 2,
-    "master": 1,
-    "episode": 2,
+    "piece": 1,
+    "master": 2,
+    "episode": 3,
     "subtitles": 1,
     "poster": 1,
-    "rendition": 1,
+    "rendition": 2,
 }
 
 
