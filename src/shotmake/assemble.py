@@ -29,7 +29,17 @@ from .model import Artifact, Node
 from .renditions import Look, cue_of, finish
 from .renditions import render_piece as render_look_piece
 from .timeline import Chapter, Cue, Window, clip_windows, piece_starts, shot_cues, srt
-from .transitions import ClipFacts, CopyPiece, Piece, Transition, encoded_frames, plan_pieces, render_piece
+from .transitions import (
+    ClipFacts,
+    CopyPiece,
+    Piece,
+    Transition,
+    encoded_frames,
+    piece_from_meta,
+    piece_meta,
+    plan_span,
+    render_piece,
+)
 
 #: Warnings that mean stream-copied timestamps were broken (and audio will drift).
 _TIMESTAMP_WARNINGS = ("Non-monotonic DTS", "non monotonically increasing dts", "Queue input is backward")
@@ -138,6 +148,8 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
         return {**result.meta(), "loudness": measure_blocks(dest, fmt.sample_rate).meta()}
     if node.kind == "sequence":
         return _sequence(paths, [a.meta for a in inputs], dest, _fmt(m), m["transition"])
+    if node.kind == "span":
+        return _span(m, paths, [a.meta for a in inputs], dest)
     if node.kind == "piece":
         return _piece(m, paths[0], inputs[0].meta, dest, labels)
     if node.kind == "master" or (node.kind == "episode" and "master" not in m):
@@ -196,21 +208,14 @@ def _overlay(m: Mapping[str, Any], cues: Sequence[Cue], size: tuple[int, int],
 
 def _sequence(clips: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: Path, fmt: DeliveryFormat,
               transition: Sequence[Any]) -> dict[str, Any]:
+    """Join a sequence by stream copy: its shots at cuts, or its spans (``_span``) when blended."""
     kind, seconds = transition[0], float(transition[1])
-    frames = [int(meta["frames"]) for meta in metas]
     if kind == "cut" or seconds <= 0:
-        pieces: list[Piece] = [CopyPiece(i, 0, n) for i, n in enumerate(frames)]
+        pieces: list[Piece] = [CopyPiece(i, 0, int(meta["frames"])) for i, meta in enumerate(metas)]
         concat(clips, dest, strict=True)
-    else:
-        facts = [ClipFacts(n, tuple(keyframes(path))) for n, path in zip(frames, clips, strict=True)]
-        pieces = plan_pieces(facts, [Transition(kind, seconds)] * (len(clips) - 1), fmt.fps)
-        with tempfile.TemporaryDirectory(prefix="shotmake-seq-") as tmp:
-            parts = []
-            for i, piece in enumerate(pieces):
-                part = Path(tmp) / f"piece{i:04d}.mp4"
-                render_piece(piece, clips, part, fmt)
-                parts.append(part)
-            concat(parts, dest, strict=True)
+    else:  # each span holds its shot's copied frames and its blend into the next shot
+        pieces = [piece_from_meta(p, i) for i, meta in enumerate(metas) for p in meta["pieces"]]
+        concat([clip for clip, meta in zip(clips, metas, strict=True) if meta["pieces"]], dest, strict=True)
     windows = clip_windows(pieces, len(clips), fmt.fps, fmt.sample_rate)
     total = piece_starts(pieces, fmt.fps, fmt.sample_rate)[-1]
     meta: dict[str, Any] = {
@@ -219,13 +224,34 @@ def _sequence(clips: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: P
         "encoded_frames": encoded_frames(pieces),
         "copied_frames": sum(p.frames for p in pieces if isinstance(p, CopyPiece)),
     }
-    if all("loudness" in m for m in metas):  # the master's shots (a look's pieces carry no sound of their own)
-        if all(isinstance(p, CopyPiece) and p.start == 0 for p in pieces):
-            # A cut sequence's sound is its shots' sound end to end: add up their blocks.
-            meta["loudness"] = Blocks.join(Blocks.from_meta(metas[p.clip]["loudness"]) for p in pieces).meta()
-        else:  # blends mix two shots' sound: measure this sequence's own (its audio only)
-            meta["loudness"] = measure_blocks(dest, fmt.sample_rate).meta()
+    if all("loudness" in m for m in metas):  # the master's (a look's pieces carry no sound of their own)
+        # The sound of a sequence is its shots' (or spans') end to end: add up their blocks.
+        meta["loudness"] = Blocks.join(Blocks.from_meta(m["loudness"]) for m in metas).meta()
     return meta
+
+
+def _span(m: Mapping[str, Any], clips: Sequence[Path], metas: Sequence[Mapping[str, Any]],
+          dest: Path) -> dict[str, Any]:
+    """One shot of a blended sequence: its copied frames, then its blend into the next shot."""
+    fmt = _fmt(m)
+    facts = [ClipFacts(int(meta["frames"]), tuple(keyframes(path))) for path, meta in zip(clips, metas, strict=True)]
+    kind, seconds = m["transition"]
+    pieces = plan_span(facts[0], facts[1] if len(facts) > 1 else None, Transition(kind, float(seconds)),
+                       int(m["overlap_in"]), fmt.fps)
+    out: dict[str, Any] = {"pieces": [piece_meta(p) for p in pieces], "frames": sum(p.frames for p in pieces)}
+    if not pieces:  # swallowed whole by the blend into it: nothing of its own to show
+        dest.write_bytes(b"")
+        return out
+    with tempfile.TemporaryDirectory(prefix="shotmake-span-") as tmp:
+        parts = []
+        for i, piece in enumerate(pieces):
+            part = Path(tmp) / f"piece{i}.mp4"
+            render_piece(piece, clips, part, fmt)
+            parts.append(part)
+        concat(parts, dest, strict=True)
+    if "loudness" in metas[0]:  # a master's span: its sound, measured once, where it is made
+        out["loudness"] = measure_blocks(dest, fmt.sample_rate).meta()
+    return out
 
 
 def _offsets(metas: Sequence[Mapping[str, Any]]) -> list[Fraction]:

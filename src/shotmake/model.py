@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from .errors import SourceLocation
 
-NodeKind = Literal["sheet", "plate", "clip", "frame", "conform", "piece", "sequence", "master", "episode",
+NodeKind = Literal["sheet", "plate", "clip", "frame", "conform", "piece", "span", "sequence", "master", "episode",
                    "subtitles", "poster", "rendition"]
 
 #: Pixel sizes for the (resolution, aspect) pairs a shot may ask for.

@@ -336,7 +336,7 @@ def lexicographic_order(nodes: list[str], edges: Iterable[tuple[str, str]], key:
     return order
 
 
-_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "piece": "2", "sequence": "3", "master": "4", "episode": "4",
+_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "piece": "2", "span": "2", "sequence": "3", "master": "4", "episode": "4",
          "subtitles": "5", "poster": "5", "rendition": "5"}
 
 
@@ -389,6 +389,59 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
         ))
         return conforms[(shot_id, reencode)]
 
+    used_ids: set[str] = set()
+
+    def unique(node_id: str) -> str:
+        """``node_id``, or with ``#2``, ``#3``... when a repeated shot needs another node of its kind."""
+        found, n = node_id, 1
+        while found in used_ids:
+            n += 1
+            found = f"{node_id}#{n}"
+        used_ids.add(found)
+        return found
+
+    def join(seq: Any, members: list[Node], fmt_m: dict[str, Any], suffix: str) -> Node:
+        """A sequence of ``members`` (conformed shots, or a look's pieces), joined by stream copy.
+
+        With a blended transition each shot becomes a *span* (its copied frames and its blend into
+        the next shot, a node of its own), so a one-shot edit re-encodes the two blends it is in.
+        """
+        kind = TRANSITION_KINDS[seq.transition.kind]
+        blended = kind != "cut" and seq.transition.seconds > 0
+        transition = [kind, seq.transition.seconds if blended else 0.0]
+        parts = members
+        if blended:
+            overlap = max(1, round(seq.transition.seconds * fmt.fps))
+            parts = []
+            for j, (sid, member) in enumerate(zip(seq.shots, members, strict=True)):
+                nxt = members[j + 1] if j + 1 < len(members) else None
+                m = {"kind": "span", "recipe": RECIPES["span"], "clip": member.key,
+                     "next": nxt.key if nxt is not None else None, "transition": transition,
+                     "overlap_in": overlap if j else 0, "format": fmt_m}
+                span = add(Node(
+                    id=unique(f"span:{seq.id}/{sid}{suffix}"), kind="span", key=node_key(m), provider="ffmpeg",
+                    manifest=m, inputs=tuple(dict.fromkeys([member.id, *([nxt.id] if nxt else [])])),
+                    label=f"{episode.shots[sid].title or sid} into the next shot", location=episode.shots[sid].location,
+                    labels={"shot": sid},
+                ))
+                pieces[span.id] = [member.id, *([nxt.id] if nxt else [])]
+                parts.append(span)
+        manifest = {
+            "kind": "sequence",
+            "recipe": RECIPES["sequence"],
+            "pieces": [c.key for c in parts],
+            "transition": transition,
+            "format": fmt_m,
+        }
+        node = add(Node(
+            id=f"sequence:{seq.id}{suffix}", kind="sequence", key=node_key(manifest), provider="ffmpeg",
+            manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in parts)),
+            label=seq.title or seq.id if not suffix else f"{seq.title or seq.id} ({suffix[1:]})",
+            location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
+        ))
+        pieces[node.id] = [c.id for c in parts]  # a shot may repeat; keep the order
+        return node
+
     sequences: list[Node] = []
     member_lists: list[list[Node]] = []  # each sequence's conformed shots, in order (looks are made of them)
     for seq in episode.sequences:
@@ -397,20 +450,7 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
         # Vendor clips have long keyframe intervals; next to a transition they are re-encoded
         # with the delivery GOP so only the footage around the cut is encoded again.
         members = [conform_node(s, blended and episode.shots[s].provider != "local") for s in seq.shots]
-        manifest = {
-            "kind": "sequence",
-            "recipe": RECIPES["sequence"],
-            "pieces": [c.key for c in members],
-            "transition": [kind, seq.transition.seconds if blended else 0.0],
-            "format": fmt_manifest,
-        }
-        node = add(Node(
-            id=f"sequence:{seq.id}", kind="sequence", key=node_key(manifest), provider="ffmpeg",
-            manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in members)), label=seq.title or seq.id,
-            location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
-        ))
-        pieces[node.id] = [c.id for c in members]  # a shot may repeat; keep the order
-        sequences.append(node)
+        sequences.append(join(seq, members, fmt_manifest, ""))
         member_lists.append(members)
 
     delivery = episode.delivery
@@ -469,7 +509,6 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
         pieces[clean.id] = [s.id for s in sequences]
     stem = episode.output[:-4] if episode.output.endswith(".mp4") else episode.output
     look_pieces: dict[str, Node] = {}  # key -> node: a shot that repeats with the same cue is one piece
-    piece_ids: set[str] = set()
 
     def look_sequences(look: Any) -> list[Node]:
         """The look's pieces (one per shot of each sequence) and its sequences, as the master's are made."""
@@ -489,26 +528,14 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
                     m["font"] = font
                 key = node_key(m)
                 if key not in look_pieces:
-                    node_id, n = f"piece:{sid}.{look.name}", 1
-                    while node_id in piece_ids:
-                        n += 1
-                        node_id = f"piece:{sid}.{look.name}#{n}"
-                    piece_ids.add(node_id)
                     look_pieces[key] = add(Node(
-                        id=node_id, kind="piece", key=key, provider="ffmpeg", manifest=m, inputs=(conformed.id,),
+                        id=unique(f"piece:{sid}.{look.name}"), kind="piece", key=key, provider="ffmpeg", manifest=m,
+                        inputs=(conformed.id,),
                         label=f"{episode.shots[sid].title or sid} ({look.name})", location=episode.shots[sid].location,
                         labels={"shot": sid, "font": font_file},
                     ))
                 row.append(look_pieces[key])
-            m = {"kind": "sequence", "recipe": RECIPES["sequence"], "pieces": [p.key for p in row],
-                 "transition": [kind, seq.transition.seconds if overlap else 0.0],
-                 "format": look.format(fmt).manifest()}
-            node = add(Node(
-                id=f"sequence:{seq.id}.{look.name}", kind="sequence", key=node_key(m), provider="ffmpeg",
-                manifest=m, inputs=tuple(dict.fromkeys(p.id for p in row)), label=f"{seq.title or seq.id} ({look.name})",
-                location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
-            ))
-            pieces[node.id] = [p.id for p in row]
+            node = join(seq, row, look.format(fmt).manifest(), f".{look.name}")
             made.append(node)
         return made
 

@@ -105,6 +105,9 @@ def test_a_one_shot_edit_rebuilds_only_that_shots_pieces(builds: dict[str, dict[
     assert {"piece:a.vertical", "piece:c.proxy", "piece:d.subtitled"} <= first
     assert {i for i in again if i.startswith(("piece:", "conform:", "clip:"))} == {
         "clip:c", "conform:c", "piece:c.subtitled", "piece:c.vertical", "piece:c.proxy"}
+    # Of the crossfaded sequence (c, d), only c's span (its frames and its blend into d) is made again.
+    assert {i for i in again if i.startswith("span:")} == {
+        "span:two/c", "span:two/c.subtitled", "span:two/c.vertical", "span:two/c.proxy"}
     # Only the sequence holding the shot, in each look, is joined again.
     assert {i for i in again if i.startswith("sequence:")} == {
         "sequence:two", "sequence:two.subtitled", "sequence:two.vertical", "sequence:two.proxy"}
