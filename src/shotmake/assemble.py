@@ -20,9 +20,9 @@ from typing import Any
 from . import atomic
 from .conform import DeliveryFormat, conform
 from .deliver import LoudnessTarget, Overlay, VoiceOver, add_chapters, mix_audio, poster
+from .errors import MediaError
 from .loudness import Blocks
 from .loudness import measure as measure_blocks
-from .errors import MediaError
 from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
 from .media import ffmpeg_python as ff
 from .model import Artifact, Node
