@@ -2,8 +2,8 @@
 
 Each function reads one assembled file and writes one new file, so each can be a cached
 node keyed by its inputs' digests and its options. The picture is stream-copied wherever the
-step does not change it (mix, loudness, chapters); only burn-in and renditions re-encode (a
-build makes them shot by shot: ``renditions``; the whole-file forms here serve one-off use).
+step does not change it (mix, loudness, chapters). A build burns subtitles and makes renditions
+shot by shot (``renditions``); ``burn_subtitles`` here draws onto one whole file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .conform import DeliveryFormat
 from .errors import MediaError
@@ -205,36 +205,4 @@ def poster(src: Path, dest_png: Path, at: float | None = None) -> None:
         at = (info.duration or 0.0) / 3
     out = ff.output(open_input(src, ss=f"{at:.3f}").video, str(dest_png), vframes=1, vcodec="png",
                     format="image2", update=1)
-    run(list(out.get_args()))
-
-
-RenditionKind = Literal["vertical", "proxy"]
-
-
-def rendition(src: Path, dest: Path, kind: RenditionKind, size: tuple[int, int], fmt: DeliveryFormat = DEFAULT_FORMAT,
-              overlay: Overlay | None = None) -> None:
-    """Write an extra rendition of exactly ``size`` (``formats.RENDITIONS``), subtitles drawn last.
-
-    ``vertical``: the largest centre crop of ``size``'s shape, scaled to ``size`` (up, from a
-    16:9 master); ``proxy``: the picture scaled to ``size`` at a lower quality. The overlay is
-    laid out for ``size``, so nothing of it is cropped away.
-    """
-    width, height = size
-    if width % 2 or height % 2:
-        raise MediaError(f"rendition {kind} must have even dimensions, not {width}x{height}")
-    inp = open_input(src)
-    if kind == "vertical":
-        # Keep the shape of ``size``: crop the width (or, from a taller source, the height).
-        video = inp.video.filter("crop", f"min(iw,trunc(ih*{width}/{height}/2)*2)",
-                                 f"min(ih,trunc(iw*{height}/{width}/2)*2)")
-        crf, abr = fmt.crf, fmt.audio_bitrate
-    elif kind == "proxy":
-        video = inp.video
-        crf, abr = 28, "96k"
-    else:
-        raise MediaError(f"unknown rendition {kind!r}; use 'vertical' or 'proxy'")
-    video = video.filter("scale", width, height, flags="lanczos").filter("setsar", 1)
-    out = ff.output(_draw(video, overlay).filter("format", fmt.pix_fmt), inp.audio, str(dest), **{
-        "c:v": "libx264", "preset": fmt.preset, "crf": crf, "profile:v": fmt.profile,
-        "c:a": "aac", "b:a": abr, "movflags": "+faststart", "format": "mp4"})
     run(list(out.get_args()))
