@@ -51,6 +51,9 @@ delivery:
 """
 OUTPUTS = ("edit.mp4", "edit.vertical.mp4", "edit.proxy.mp4")
 
+#: Four builds and a decode of every output (~30 s alone on two cores): `make test-slow`.
+pytestmark = pytest.mark.slow
+
 
 def build(root: Path, cache: str, out: str, prompt: str, burn: bool = True) -> dict[str, Any]:
     (root / "episodes" / "edit.yaml").write_text(EPISODE.format(prompt=prompt, burn=str(burn).lower()))
@@ -129,6 +132,7 @@ def test_every_rendition_is_in_sync_with_the_master_at_every_join(builds: dict[s
         # The same picture times, the master's own sound: in sync wherever the master is.
         assert frame_times(out / name) == master_video
         assert decoded(out / name, "a") == master_audio
+        assert media.chapters(out / name) == media.chapters(out / "edit.mp4") != []
     # The master's joins: each shot's first frame starts where the audio before it ends.
     starts = set(master_video)
     tile = Fraction(media.aac_span(12, Fraction(12), 48000), 48000)  # a 1 s shot's joinable audio
