@@ -6,7 +6,9 @@ was this node id built from?) as arguments, and returns ``Stale(node, reasons)``
 (worded by ``reasons.py``) that ``plan``, ``explain`` and the JSON reporter format.
 
 Node ids: ``sheet:<character>``, ``clip:<shot>``, ``frame:<shot>`` (the last frame of a
-shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
+shot, for ``after:`` continuity), ``conform:<shot>``, ``span:<sequence>/<shot>`` (a shot and its
+blend into the next), ``sequence:<id>``, ``episode:<name>``; each rendition (and a burned
+master) has ``piece:<shot>.<look>`` and ``sequence:<id>.<look>`` (``renditions.py``).
 """
 
 from __future__ import annotations
@@ -336,8 +338,8 @@ def lexicographic_order(nodes: list[str], edges: Iterable[tuple[str, str]], key:
     return order
 
 
-_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "piece": "2", "span": "2", "sequence": "3", "master": "4", "episode": "4",
-         "subtitles": "5", "poster": "5", "rendition": "5"}
+_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "piece": "2", "span": "2",
+         "sequence": "3", "master": "4", "episode": "4", "subtitles": "5", "poster": "5", "rendition": "5"}
 
 
 def delivery_format(episode: Episode) -> DeliveryFormat:
