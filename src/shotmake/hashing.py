@@ -23,7 +23,7 @@ RECIPES: Mapping[str, int] = {
     "plate": 1,
     "clip": 1,
     "frame": 1,
-    "conform": 1,
+    "conform": 2,
     "span": 1,
     "sequence": 3,
     "piece": 1,

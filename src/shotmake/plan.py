@@ -428,10 +428,10 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
                 ))
                 pieces[span.id] = [member.id, *([nxt.id] if nxt else [])]
                 parts.append(span)
-        manifest = {
+        manifest = {  # spans are made of these shots, this transition and format alone: their keys add nothing
             "kind": "sequence",
             "recipe": RECIPES["sequence"],
-            "pieces": [c.key for c in parts],
+            "pieces": [c.key for c in members],
             "transition": transition,
             "format": fmt_m,
         }
