@@ -239,9 +239,9 @@ def _span(m: Mapping[str, Any], clips: Sequence[Path], metas: Sequence[Mapping[s
     pieces = plan_span(facts[0], facts[1] if len(facts) > 1 else None, Transition(kind, float(seconds)),
                        int(m["overlap_in"]), fmt.fps)
     out: dict[str, Any] = {"pieces": [piece_meta(p) for p in pieces], "frames": sum(p.frames for p in pieces)}
-    if not pieces:  # swallowed whole by the blend into it: nothing of its own to show
+    if not pieces:  # swallowed whole by the blend into it: nothing of its own to show or hear
         dest.write_bytes(b"")
-        return out
+        return {**out, "loudness": Blocks(()).meta()} if "loudness" in metas[0] else out
     with tempfile.TemporaryDirectory(prefix="shotmake-span-") as tmp:
         parts = []
         for i, piece in enumerate(pieces):
