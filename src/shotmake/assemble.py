@@ -7,6 +7,11 @@ with ffmpeg-python and run through ``media.run``.
 The concat fast path stream-copies: it is only correct when every piece already has the same
 codecs and parameters *and* joinable audio (see ``media.aac_span``); the local provider's
 clips and conformed clips do, vendor files do not until conformed.
+
+What is re-encoded is cut as small as the edit: a blended sequence is joined from *spans* (a
+shot's copied frames and its blend into the next, each a node), a rendition from per-shot
+*pieces* (``renditions``), and the master's loudness is added up from per-shot gating blocks
+(``loudness``) and applied as one gain to the audio alone.
 """
 
 from __future__ import annotations
