@@ -24,16 +24,16 @@ from typing import Any
 
 from . import atomic
 from .conform import DeliveryFormat, conform
-from .deliver import LoudnessTarget, Overlay, VoiceOver, add_chapters, mix_audio, poster
+from .deliver import Leveled, LoudnessTarget, Overlay, VoiceOver, add_chapters, mix_audio, poster
 from .errors import MediaError
-from .loudness import Blocks
+from .loudness import Blocks, gain, integrated
 from .loudness import measure as measure_blocks
 from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
 from .media import ffmpeg_python as ff
 from .model import Artifact, Node
 from .renditions import Look, cue_of, finish
 from .renditions import render_piece as render_look_piece
-from .timeline import Chapter, Cue, Window, clip_windows, piece_starts, shot_cues, srt
+from .timeline import Chapter, Cue, Window, clip_windows, ffmetadata, piece_starts, shot_cues, srt
 from .transitions import (
     ClipFacts,
     CopyPiece,
@@ -86,10 +86,15 @@ def concat(pieces: Sequence[Path], dest: Path, *, strict: bool = False) -> None:
         list_file.write_text(concat_list(pieces), encoding="utf-8")
         err = run(concat_args(list_file, dest))
     if strict:
-        bad = [ln for ln in err.splitlines() if any(w in ln for w in _TIMESTAMP_WARNINGS)]
-        if bad:
-            raise MediaError(f"concatenating into {dest} broke timestamps ({len(bad)} warnings; "
-                             f"conform the pieces first): {bad[0].strip()}")
+        _check_joins(err, dest)
+
+
+def _check_joins(err: str, dest: Path) -> None:
+    """Raise ``MediaError`` when ffmpeg's warnings say a stream-copied join broke timestamps."""
+    bad = [ln for ln in err.splitlines() if any(w in ln for w in _TIMESTAMP_WARNINGS)]
+    if bad:
+        raise MediaError(f"concatenating into {dest} broke timestamps ({len(bad)} warnings; "
+                         f"conform the pieces first): {bad[0].strip()}")
 
 
 def png_args(width: int, height: int, dest: Path) -> list[str]:
@@ -294,34 +299,64 @@ def keyed_copy(path: Path, digest: str, stem: Path) -> Path:
     return dest
 
 
+def master_args(list_file: Path, chapters_file: Path, dest: Path, gain_db: float | None, samples: int,
+                fmt: DeliveryFormat) -> list[str]:
+    """Build the one-pass master argv: sequences joined by stream copy, chapters, one audio gain.
+
+    The picture is always copied; the sound is copied too unless a gain is to be applied.
+    """
+    argv = ["-f", "concat", "-safe", "0", "-protocol_whitelist", INPUT_PROTOCOLS, "-i", f"file:{list_file}",
+            "-f", "ffmetadata", "-protocol_whitelist", INPUT_PROTOCOLS, "-i", f"file:{chapters_file}",
+            "-map", "0:v:0", "-map", "0:a:0", "-map_metadata", "1", "-map_chapters", "1", "-c:v", "copy"]
+    if gain_db is None:
+        argv += ["-c:a", "copy"]
+    else:  # exactly the programme's samples, louder or quieter
+        argv += ["-af", f"volume={gain_db}dB:precision=double,atrim=end_sample={samples}",
+                 "-c:a", "aac", "-b:a", fmt.audio_bitrate, "-ar", str(fmt.sample_rate)]
+    return [*argv, "-movflags", "+faststart", "-f", "mp4", str(dest)]
+
+
 def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: Path,
             labels: Mapping[str, Any]) -> dict[str, Any]:
-    """Join the sequences, mix and normalise the audio, burn subtitles if asked, add chapters."""
+    """Join the sequences, mix the audio and bring it to its loudness, add chapters.
+
+    Without music or voice-overs that is one ffmpeg pass over the sequences: the picture
+    copied, the sound given one gain worked out from the shots' gating blocks (no measuring).
+    """
     m = node.manifest
     fmt = _fmt(m)
     offsets = _offsets(metas)
+    samples = int(offsets[-1] * fmt.sample_rate)
+    chapters = [Chapter(title, offsets[i], offsets[i + 1]) for i, title in enumerate(m["chapters"])]
+    loudness = LoudnessTarget(integrated=float(m["loudness"])) if m.get("loudness") is not None else None
+    # The programme's gating blocks, from its sequences' (made from their shots'): no re-reading.
+    blocks = (Blocks.join(Blocks.from_meta(meta["loudness"]) for meta in metas)
+              if all("loudness" in meta for meta in metas) else None)
+    leveled: Leveled | None = None
     with tempfile.TemporaryDirectory(prefix="shotmake-master-") as tmp:
-        current = Path(tmp) / "joined.mp4"
-        concat(sequences, current, strict=True)
-        voices = []
-        for n, (i, j, digest) in enumerate(m["voiceovers"]):
-            start = offsets[i] + _fraction(metas[i]["windows"][j][0])
-            voice = keyed_copy(Path(labels["voice_files"][digest]), digest, Path(tmp) / f"voice{n}")
-            voices.append(VoiceOver(voice, float(start)))
-        music = keyed_copy(Path(labels["music"]), m["music"], Path(tmp) / "music") if m.get("music") else None
-        loudness = LoudnessTarget(integrated=float(m["loudness"])) if m.get("loudness") is not None else None
-        # The programme's gating blocks, from its sequences' (made from their shots'): no re-reading.
-        blocks = (Blocks.join(Blocks.from_meta(meta["loudness"]) for meta in metas)
-                  if all("loudness" in meta for meta in metas) else None)
-        leveled = None
-        if music is not None or voices or loudness is not None:
+        if not m["voiceovers"] and not m.get("music") and (loudness is None or blocks is not None):
+            gain_db = None
+            measured = integrated(blocks.levels) if loudness is not None and blocks is not None else None
+            if loudness is not None and blocks is not None and measured is not None:
+                leveled = Leveled(measured, gain(measured, blocks.peak, loudness.integrated, loudness.true_peak))
+                gain_db = leveled.gain_db or None
+            list_file, meta_file = Path(tmp) / "sequences.ffconcat", Path(tmp) / "chapters.ffmeta"
+            list_file.write_text(concat_list(sequences), encoding="utf-8")
+            meta_file.write_text(ffmetadata(chapters, m.get("title", "")), encoding="utf-8")
+            _check_joins(run(master_args(list_file, meta_file, dest, gain_db, samples, fmt)), dest)
+        else:
+            current = Path(tmp) / "joined.mp4"
+            concat(sequences, current, strict=True)
+            voices = []
+            for n, (i, j, digest) in enumerate(m["voiceovers"]):
+                start = offsets[i] + _fraction(metas[i]["windows"][j][0])
+                voice = keyed_copy(Path(labels["voice_files"][digest]), digest, Path(tmp) / f"voice{n}")
+                voices.append(VoiceOver(voice, float(start)))
+            music = keyed_copy(Path(labels["music"]), m["music"], Path(tmp) / "music") if m.get("music") else None
             mixed = Path(tmp) / "mixed.mp4"
-            samples = int(offsets[-1] * fmt.sample_rate)
             leveled = mix_audio(current, mixed, music=music, voices=voices, music_gain_db=float(m["music_gain_db"]),
                                 loudness=loudness, fmt=fmt, samples=samples, blocks=blocks)
-            current = mixed
-        chapters = [Chapter(title, offsets[i], offsets[i + 1]) for i, title in enumerate(m["chapters"])]
-        add_chapters(current, dest, chapters, m.get("title", ""))
+            add_chapters(mixed, dest, chapters, m.get("title", ""))
     meta: dict[str, Any] = {"seconds": str(offsets[-1]), "chapters": len(chapters)}
     if leveled is not None:
         meta["loudness_in"] = round(leveled.integrated, 3)

@@ -137,17 +137,14 @@ def finish_args(master: Path, list_file: Path, dest: Path) -> list[str]:
 
 def finish(master: Path, sequences: Sequence[Path], dest: Path) -> None:
     """Join a look's sequences by stream copy, with the finished master's audio and chapters."""
-    from .assemble import _TIMESTAMP_WARNINGS, concat_list
+    from .assemble import _check_joins, concat_list
 
     if not sequences:
         raise MediaError(f"nothing to join into {dest}")
     with tempfile.TemporaryDirectory(prefix="shotmake-look-") as tmp:
         list_file = Path(tmp) / "pieces.ffconcat"
         list_file.write_text(concat_list(sequences), encoding="utf-8")
-        err = run(finish_args(master, list_file, dest))
-    bad = [ln for ln in err.splitlines() if any(w in ln for w in _TIMESTAMP_WARNINGS)]
-    if bad:
-        raise MediaError(f"joining into {dest} broke timestamps: {bad[0].strip()}")
+        _check_joins(run(finish_args(master, list_file, dest)), dest)
 
 
 def cue_of(manifest: Mapping[str, Any], frames: int, fps: int) -> Cue | None:
