@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from .conform import DeliveryFormat
 from .errors import MediaError
-from .media import INPUT_PROTOCOLS, keyframes, open_input, probe, run
+from .media import INPUT_PROTOCOLS, input_args, keyframes, open_input, probe, run
 from .media import ffmpeg_python as ff
 from .timeline import Cue
 
@@ -55,8 +55,6 @@ class Look:
 
     def format(self, master: DeliveryFormat) -> DeliveryFormat:
         """The delivery format of this look's pieces and sequences (the master's, resized)."""
-        from dataclasses import replace
-
         return replace(master, width=self.size[0], height=self.size[1], crf=self.crf)
 
 
@@ -129,8 +127,7 @@ def render_piece(src: Path, dest: Path, look: Look, master: DeliveryFormat, fram
 
 def finish_args(master: Path, list_file: Path, dest: Path) -> list[str]:
     """Build the argv that puts the look's joined video under the master's audio and chapters."""
-    return ["-f", "mov", "-protocol_whitelist", INPUT_PROTOCOLS, "-i", f"file:{master}",
-            "-f", "concat", "-safe", "0", "-protocol_whitelist", INPUT_PROTOCOLS, "-i", f"file:{list_file}",
+    return [*input_args(master), "-f", "concat", "-safe", "0", "-protocol_whitelist", INPUT_PROTOCOLS, "-i", f"file:{list_file}",
             "-map", "1:v:0", "-map", "0:a:0?", "-map_metadata", "0", "-map_chapters", "0",
             "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(dest)]
 
