@@ -138,3 +138,16 @@ def test_the_frame_node_key_follows_the_trim_of_the_shot_it_continues(tmp_path: 
     assert "trim_out" not in plain.manifest  # untrimmed shots keep their keys
     assert trimmed.manifest["trim_out"] == 0.5 and trimmed.key != plain.key
     assert trimmed.manifest["clip"] == plain.manifest["clip"]  # the clip itself is not re-rendered
+
+
+def test_master_args_copy_the_picture_and_give_the_sound_one_gain() -> None:
+    from shotmake.conform import DeliveryFormat
+
+    fmt = DeliveryFormat()
+    argv = assemble.master_args(Path("/t/list"), Path("/t/meta"), Path("/o/m.mp4"), -3.25, 480000, fmt)
+    pairs = dict(zip(argv[::2], argv[1::2]))
+    assert argv[:8] == ["-f", "concat", "-safe", "0", "-protocol_whitelist", "file", "-i", "file:/t/list"]
+    assert pairs["-c:v"] == "copy" and pairs["-c:a"] == "aac" and pairs["-map_chapters"] == "1"
+    assert "volume=-3.25dB" in pairs["-af"] and "atrim=end_sample=480000" in pairs["-af"]
+    copied = assemble.master_args(Path("/t/list"), Path("/t/meta"), Path("/o/m.mp4"), None, 480000, fmt)
+    assert "-af" not in copied and copied[copied.index("-c:a") + 1] == "copy"

@@ -18,7 +18,10 @@ from shotmake.transitions import (
     CopyPiece,
     Transition,
     encoded_frames,
+    piece_from_meta,
+    piece_meta,
     plan_pieces,
+    plan_span,
     render_piece,
 )
 
@@ -61,6 +64,29 @@ def test_fades_at_sequence_ends() -> None:
         CopyPiece(0, 12, 36),
         BlendPiece(a=0, a_start=36, a_frames=12, b=None, b_end=0, overlap=12, kind="fade-out"),
     ]
+
+
+@pytest.mark.parametrize("frames", [(48, 48, 48), (30, 13, 61, 24), (24, 24), (100,), (37, 12, 12, 90)])
+@pytest.mark.parametrize("kind", ["crossfade", "dip"])
+@pytest.mark.parametrize("seconds", [0.25, 0.5, 0.4])
+def test_spans_cut_a_sequence_exactly_as_plan_pieces_does(frames: tuple[int, ...], kind: str,
+                                                          seconds: float) -> None:
+    """Each span is planned from its two clips alone, and the spans together are the sequence's pieces."""
+    clips = [facts(n) for n in frames]
+    transition = Transition(kind, seconds)  # type: ignore[arg-type]
+    try:
+        whole = plan_pieces(clips, [transition] * (len(clips) - 1), 24)
+    except MediaError:
+        return  # too short for the transition: the spans refuse it too (next test)
+    d = max(1, round(seconds * 24))
+    spans = [plan_span(clip, clips[i + 1] if i + 1 < len(clips) else None, transition, d if i else 0, 24)
+             for i, clip in enumerate(clips)]
+    assert [piece_from_meta(piece_meta(p), i) for i, span in enumerate(spans) for p in span] == whole
+
+
+def test_a_span_too_short_for_its_transition_is_refused() -> None:
+    with pytest.raises(MediaError, match="longer than"):
+        plan_span(facts(12), facts(48), Transition("crossfade", 1.0), 0, 24)
 
 
 def test_too_long_transition_is_refused() -> None:

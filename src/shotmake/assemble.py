@@ -7,6 +7,11 @@ with ffmpeg-python and run through ``media.run``.
 The concat fast path stream-copies: it is only correct when every piece already has the same
 codecs and parameters *and* joinable audio (see ``media.aac_span``); the local provider's
 clips and conformed clips do, vendor files do not until conformed.
+
+What is re-encoded is cut as small as the edit: a blended sequence is joined from *spans* (a
+shot's copied frames and its blend into the next, each a node), a rendition from per-shot
+*pieces* (``renditions``), and the master's loudness is added up from per-shot gating blocks
+(``loudness``) and applied as one gain to the audio alone.
 """
 
 from __future__ import annotations
@@ -19,22 +24,27 @@ from typing import Any
 
 from . import atomic
 from .conform import DeliveryFormat, conform
-from .deliver import (
-    LoudnessTarget,
-    Overlay,
-    VoiceOver,
-    add_chapters,
-    burn_subtitles,
-    mix_audio,
-    poster,
-    rendition,
-)
+from .deliver import Leveled, LoudnessTarget, Overlay, VoiceOver, add_chapters, mix_audio, poster
 from .errors import MediaError
+from .loudness import Blocks, gain, integrated
+from .loudness import measure as measure_blocks
 from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
 from .media import ffmpeg_python as ff
 from .model import Artifact, Node
-from .timeline import Chapter, Cue, Window, clip_windows, piece_starts, shot_cues, srt
-from .transitions import ClipFacts, CopyPiece, Piece, Transition, encoded_frames, plan_pieces, render_piece
+from .renditions import Look, cue_of, finish
+from .renditions import render_piece as render_look_piece
+from .timeline import Chapter, Cue, Window, clip_windows, ffmetadata, piece_starts, shot_cues, srt
+from .transitions import (
+    ClipFacts,
+    CopyPiece,
+    Piece,
+    Transition,
+    encoded_frames,
+    piece_from_meta,
+    piece_meta,
+    plan_span,
+    render_piece,
+)
 
 #: Warnings that mean stream-copied timestamps were broken (and audio will drift).
 _TIMESTAMP_WARNINGS = ("Non-monotonic DTS", "non monotonically increasing dts", "Queue input is backward")
@@ -76,10 +86,15 @@ def concat(pieces: Sequence[Path], dest: Path, *, strict: bool = False) -> None:
         list_file.write_text(concat_list(pieces), encoding="utf-8")
         err = run(concat_args(list_file, dest))
     if strict:
-        bad = [ln for ln in err.splitlines() if any(w in ln for w in _TIMESTAMP_WARNINGS)]
-        if bad:
-            raise MediaError(f"concatenating into {dest} broke timestamps ({len(bad)} warnings; "
-                             f"conform the pieces first): {bad[0].strip()}")
+        _check_joins(err, dest)
+
+
+def _check_joins(err: str, dest: Path) -> None:
+    """Raise ``MediaError`` when ffmpeg's warnings say a stream-copied join broke timestamps."""
+    bad = [ln for ln in err.splitlines() if any(w in ln for w in _TIMESTAMP_WARNINGS)]
+    if bad:
+        raise MediaError(f"concatenating into {dest} broke timestamps ({len(bad)} warnings; "
+                         f"conform the pieces first): {bad[0].strip()}")
 
 
 def png_args(width: int, height: int, dest: Path) -> list[str]:
@@ -123,31 +138,35 @@ def _fraction(text: str) -> Fraction:
 
 def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
                  labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Build an assembly node (frame, conform, sequence, episode, subtitles, poster, rendition).
+    """Build an assembly node (frame, conform, sequence, piece, episode, subtitles, poster, rendition).
 
     ``inputs`` are the artifacts of the node's pieces in order; the return value is kept as
-    the artifact's cache metadata (frame counts, timeline windows) for downstream nodes.
+    the artifact's cache metadata (frame counts, timeline windows, loudness blocks) for
+    downstream nodes.
     """
     m = node.manifest
     paths = [Path(a.path) for a in inputs]
+    labels = labels or node.labels
     if node.kind == "frame":
         extract_last_frame(paths[0], dest, m.get("trim_out"))
         return {}
     if node.kind == "conform":
         trim_in, trim_out = m["trim"]
-        result = conform(paths[0], dest, _fmt(m), trim_in, trim_out, reencode=m["reencode"])
-        return result.meta()
+        fmt = _fmt(m)
+        result = conform(paths[0], dest, fmt, trim_in, trim_out, reencode=m["reencode"])
+        # Measured here, once per shot: the master adds the blocks up instead of reading the programme.
+        return {**result.meta(), "loudness": measure_blocks(dest, fmt.sample_rate).meta()}
     if node.kind == "sequence":
         return _sequence(paths, [a.meta for a in inputs], dest, _fmt(m), m["transition"])
+    if node.kind == "span":
+        return _span(m, paths, [a.meta for a in inputs], dest)
+    if node.kind == "piece":
+        return _piece(m, paths[0], inputs[0].meta, dest, labels)
     if node.kind == "master" or (node.kind == "episode" and "master" not in m):
-        return _master(node, paths, [a.meta for a in inputs], dest, labels or node.labels)
-    if node.kind == "episode":  # the unsubtitled master, subtitles burned in
-        with tempfile.TemporaryDirectory(prefix="shotmake-burn-") as tmp:
-            fmt = _fmt(m)
-            overlay = _overlay(m, [a.meta for a in inputs[1:]], (fmt.width, fmt.height), labels or node.labels,
-                               Path(tmp))
-            burn_subtitles(paths[0], overlay, dest, fmt)
-        return dict(inputs[0].meta)
+        return _master(node, paths, [a.meta for a in inputs], dest, labels)
+    if node.kind in ("episode", "rendition"):  # a look: its sequences under the master's sound
+        finish(paths[0], paths[1:], dest)
+        return {key: inputs[0].meta[key] for key in ("seconds", "chapters") if key in inputs[0].meta}
     if node.kind == "subtitles":
         fmt = _fmt(m)
         atomic.write_text(dest, srt(_cues([a.meta for a in inputs], m["text"], fmt)))
@@ -155,19 +174,26 @@ def run_assembly(node: Node, inputs: Sequence[Artifact], dest: Path,
     if node.kind == "poster":
         poster(paths[0], dest, m.get("at"))
         return {}
-    if node.kind == "rendition":
-        size = (int(m["size"][0]), int(m["size"][1]))
-        with tempfile.TemporaryDirectory(prefix="shotmake-rendition-") as tmp:
-            drawn = (_overlay(m, [a.meta for a in inputs[1:]], size, labels or node.labels, Path(tmp))
-                     if "subtitles" in m else None)
-            rendition(paths[0], dest, m["rendition"], size, _fmt(m), drawn)
-        return {}
     raise MediaError(f"{node.id}: no assembly recipe for node kind '{node.kind}'")
 
 
-def _overlay(m: Mapping[str, Any], metas: Sequence[Mapping[str, Any]], size: tuple[int, int],
+def _piece(m: Mapping[str, Any], src: Path, meta: Mapping[str, Any], dest: Path,
+           labels: Mapping[str, Any]) -> dict[str, Any]:
+    """One conformed shot in a look (cropped, scaled, its subtitle drawn)."""
+    fmt = _fmt(m)
+    look = Look(m["look"], (int(m["size"][0]), int(m["size"][1])), m["crop"], int(m["crf"]))
+    frames = int(meta["frames"])
+    cue = cue_of(m, frames, fmt.fps)
+    if cue is None:
+        return render_look_piece(src, dest, look, fmt, frames, None)
+    with tempfile.TemporaryDirectory(prefix="shotmake-piece-") as tmp:
+        overlay = _overlay(m, [cue], look.size, labels, Path(tmp))
+        return render_look_piece(src, dest, look, fmt, frames, (overlay.script, overlay.fonts_dir))
+
+
+def _overlay(m: Mapping[str, Any], cues: Sequence[Cue], size: tuple[int, int],
              labels: Mapping[str, Any], tmp: Path) -> Overlay:
-    """The subtitles of manifest ``m`` laid out for a ``size`` frame, with the font they name."""
+    """``cues`` laid out for a ``size`` frame, with the font manifest ``m`` names."""
     from .subtitles import FontError, ass_script, bundled_font, bundled_id, family
 
     fonts = tmp / "fonts"
@@ -181,7 +207,6 @@ def _overlay(m: Mapping[str, Any], metas: Sequence[Mapping[str, Any]], size: tup
         font.symlink_to(found)
     else:
         font = keyed_copy(Path(labels["font"]), m["font"], fonts / "subtitles")
-    cues = _cues(metas, m["subtitles"], _fmt(m))
     try:
         name = family(font, "".join(c.text for c in cues))
     except FontError as exc:
@@ -193,29 +218,50 @@ def _overlay(m: Mapping[str, Any], metas: Sequence[Mapping[str, Any]], size: tup
 
 def _sequence(clips: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: Path, fmt: DeliveryFormat,
               transition: Sequence[Any]) -> dict[str, Any]:
+    """Join a sequence by stream copy: its shots at cuts, or its spans (``_span``) when blended."""
     kind, seconds = transition[0], float(transition[1])
-    frames = [int(meta["frames"]) for meta in metas]
     if kind == "cut" or seconds <= 0:
-        pieces: list[Piece] = [CopyPiece(i, 0, n) for i, n in enumerate(frames)]
+        pieces: list[Piece] = [CopyPiece(i, 0, int(meta["frames"])) for i, meta in enumerate(metas)]
         concat(clips, dest, strict=True)
-    else:
-        facts = [ClipFacts(n, tuple(keyframes(path))) for n, path in zip(frames, clips, strict=True)]
-        pieces = plan_pieces(facts, [Transition(kind, seconds)] * (len(clips) - 1), fmt.fps)
-        with tempfile.TemporaryDirectory(prefix="shotmake-seq-") as tmp:
-            parts = []
-            for i, piece in enumerate(pieces):
-                part = Path(tmp) / f"piece{i:04d}.mp4"
-                render_piece(piece, clips, part, fmt)
-                parts.append(part)
-            concat(parts, dest, strict=True)
+    else:  # each span holds its shot's copied frames and its blend into the next shot
+        pieces = [piece_from_meta(p, i) for i, meta in enumerate(metas) for p in meta["pieces"]]
+        concat([clip for clip, meta in zip(clips, metas, strict=True) if meta["pieces"]], dest, strict=True)
     windows = clip_windows(pieces, len(clips), fmt.fps, fmt.sample_rate)
     total = piece_starts(pieces, fmt.fps, fmt.sample_rate)[-1]
-    return {
+    meta: dict[str, Any] = {
         "seconds": str(total),
         "windows": [[str(w.start), str(w.end)] for w in windows],
         "encoded_frames": encoded_frames(pieces),
         "copied_frames": sum(p.frames for p in pieces if isinstance(p, CopyPiece)),
     }
+    if all("loudness" in m for m in metas):  # the master's (a look's pieces carry no sound of their own)
+        # The sound of a sequence is its shots' (or spans') end to end: add up their blocks.
+        meta["loudness"] = Blocks.join(Blocks.from_meta(m["loudness"]) for m in metas).meta()
+    return meta
+
+
+def _span(m: Mapping[str, Any], clips: Sequence[Path], metas: Sequence[Mapping[str, Any]],
+          dest: Path) -> dict[str, Any]:
+    """One shot of a blended sequence: its copied frames, then its blend into the next shot."""
+    fmt = _fmt(m)
+    facts = [ClipFacts(int(meta["frames"]), tuple(keyframes(path))) for path, meta in zip(clips, metas, strict=True)]
+    kind, seconds = m["transition"]
+    pieces = plan_span(facts[0], facts[1] if len(facts) > 1 else None, Transition(kind, float(seconds)),
+                       int(m["overlap_in"]), fmt.fps)
+    out: dict[str, Any] = {"pieces": [piece_meta(p) for p in pieces], "frames": sum(p.frames for p in pieces)}
+    if not pieces:  # swallowed whole by the blend into it: nothing of its own to show or hear
+        dest.write_bytes(b"")
+        return {**out, "loudness": Blocks(()).meta()} if "loudness" in metas[0] else out
+    with tempfile.TemporaryDirectory(prefix="shotmake-span-") as tmp:
+        parts = []
+        for i, piece in enumerate(pieces):
+            part = Path(tmp) / f"piece{i}.mp4"
+            render_piece(piece, clips, part, fmt)
+            parts.append(part)
+        concat(parts, dest, strict=True)
+    if "loudness" in metas[0]:  # a master's span: its sound, measured once, where it is made
+        out["loudness"] = measure_blocks(dest, fmt.sample_rate).meta()
+    return out
 
 
 def _offsets(metas: Sequence[Mapping[str, Any]]) -> list[Fraction]:
@@ -253,31 +299,66 @@ def keyed_copy(path: Path, digest: str, stem: Path) -> Path:
     return dest
 
 
+def master_args(list_file: Path, chapters_file: Path, dest: Path, gain_db: float | None, samples: int,
+                fmt: DeliveryFormat) -> list[str]:
+    """Build the one-pass master argv: sequences joined by stream copy, chapters, one audio gain.
+
+    The picture is always copied; the sound is copied too unless a gain is to be applied.
+    """
+    argv = ["-f", "concat", "-safe", "0", "-protocol_whitelist", INPUT_PROTOCOLS, "-i", f"file:{list_file}",
+            "-f", "ffmetadata", "-protocol_whitelist", INPUT_PROTOCOLS, "-i", f"file:{chapters_file}",
+            "-map", "0:v:0", "-map", "0:a:0", "-map_metadata", "1", "-map_chapters", "1", "-c:v", "copy"]
+    if gain_db is None:
+        argv += ["-c:a", "copy"]
+    else:  # exactly the programme's samples, louder or quieter
+        argv += ["-af", f"volume={gain_db}dB:precision=double,atrim=end_sample={samples}",
+                 "-c:a", "aac", "-b:a", fmt.audio_bitrate, "-ar", str(fmt.sample_rate)]
+    return [*argv, "-movflags", "+faststart", "-f", "mp4", str(dest)]
+
+
 def _master(node: Node, sequences: Sequence[Path], metas: Sequence[Mapping[str, Any]], dest: Path,
             labels: Mapping[str, Any]) -> dict[str, Any]:
-    """Join the sequences, mix and normalise the audio, burn subtitles if asked, add chapters."""
+    """Join the sequences, mix the audio and bring it to its loudness, add chapters.
+
+    Without music or voice-overs that is one ffmpeg pass over the sequences: the picture
+    copied, the sound given one gain worked out from the shots' gating blocks (no measuring).
+    """
     m = node.manifest
     fmt = _fmt(m)
     offsets = _offsets(metas)
+    samples = int(offsets[-1] * fmt.sample_rate)
+    chapters = [Chapter(title, offsets[i], offsets[i + 1]) for i, title in enumerate(m["chapters"])]
+    loudness = LoudnessTarget(integrated=float(m["loudness"])) if m.get("loudness") is not None else None
+    # The programme's gating blocks, from its sequences' (made from their shots'): no re-reading.
+    blocks = (Blocks.join(Blocks.from_meta(meta["loudness"]) for meta in metas)
+              if all("loudness" in meta for meta in metas) else None)
+    leveled: Leveled | None = None
     with tempfile.TemporaryDirectory(prefix="shotmake-master-") as tmp:
-        current = Path(tmp) / "joined.mp4"
-        concat(sequences, current, strict=True)
-        voices = []
-        for n, (i, j, digest) in enumerate(m["voiceovers"]):
-            start = offsets[i] + _fraction(metas[i]["windows"][j][0])
-            voice = keyed_copy(Path(labels["voice_files"][digest]), digest, Path(tmp) / f"voice{n}")
-            voices.append(VoiceOver(voice, float(start)))
-        music = keyed_copy(Path(labels["music"]), m["music"], Path(tmp) / "music") if m.get("music") else None
-        loudness = LoudnessTarget(integrated=float(m["loudness"])) if m.get("loudness") is not None else None
-        measured = None
-        if music is not None or voices or loudness is not None:
+        if not m["voiceovers"] and not m.get("music") and (loudness is None or blocks is not None):
+            gain_db = None
+            measured = integrated(blocks.levels) if loudness is not None and blocks is not None else None
+            if loudness is not None and blocks is not None and measured is not None:
+                leveled = Leveled(measured, gain(measured, blocks.peak, loudness.integrated, loudness.true_peak))
+                gain_db = leveled.gain_db or None
+            list_file, meta_file = Path(tmp) / "sequences.ffconcat", Path(tmp) / "chapters.ffmeta"
+            list_file.write_text(concat_list(sequences), encoding="utf-8")
+            meta_file.write_text(ffmetadata(chapters, m.get("title", "")), encoding="utf-8")
+            _check_joins(run(master_args(list_file, meta_file, dest, gain_db, samples, fmt)), dest)
+        else:
+            current = Path(tmp) / "joined.mp4"
+            concat(sequences, current, strict=True)
+            voices = []
+            for n, (i, j, digest) in enumerate(m["voiceovers"]):
+                start = offsets[i] + _fraction(metas[i]["windows"][j][0])
+                voice = keyed_copy(Path(labels["voice_files"][digest]), digest, Path(tmp) / f"voice{n}")
+                voices.append(VoiceOver(voice, float(start)))
+            music = keyed_copy(Path(labels["music"]), m["music"], Path(tmp) / "music") if m.get("music") else None
             mixed = Path(tmp) / "mixed.mp4"
-            measured = mix_audio(current, mixed, music=music, voices=voices, music_gain_db=float(m["music_gain_db"]),
-                                 loudness=loudness, fmt=fmt)
-            current = mixed
-        chapters = [Chapter(title, offsets[i], offsets[i + 1]) for i, title in enumerate(m["chapters"])]
-        add_chapters(current, dest, chapters, m.get("title", ""))
+            leveled = mix_audio(current, mixed, music=music, voices=voices, music_gain_db=float(m["music_gain_db"]),
+                                loudness=loudness, fmt=fmt, samples=samples, blocks=blocks)
+            add_chapters(mixed, dest, chapters, m.get("title", ""))
     meta: dict[str, Any] = {"seconds": str(offsets[-1]), "chapters": len(chapters)}
-    if measured is not None:
-        meta["loudness_in"] = measured.integrated
+    if leveled is not None:
+        meta["loudness_in"] = round(leveled.integrated, 3)
+        meta["gain_db"] = leveled.gain_db
     return meta

@@ -2,22 +2,24 @@
 
 Each function reads one assembled file and writes one new file, so each can be a cached
 node keyed by its inputs' digests and its options. The picture is stream-copied wherever the
-step does not change it (mix, loudness, chapters); only burn-in and renditions re-encode.
+step does not change it (mix, loudness, chapters). A build burns subtitles and makes renditions
+shot by shot (``renditions``); ``burn_subtitles`` here draws onto one whole file.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .conform import DeliveryFormat
 from .errors import MediaError
+from .loudness import Blocks, gain, integrated
+from .loudness import measure as measure_blocks
 from .media import INPUT_PROTOCOLS, decode_counts, input_args, open_input, probe, run
 from .media import ffmpeg_python as ff
 from .timeline import Chapter, ffmetadata
@@ -108,34 +110,49 @@ def _mix_graph(master: Path, music: Path | None, voices: Sequence[VoiceOver], mu
     return ff.filter(layers, "amix", inputs=len(layers), normalize=0, duration="first")
 
 
+@dataclass(frozen=True)
+class Leveled:
+    """What levelling did: the programme's integrated loudness before (LUFS) and the gain applied (dB)."""
+
+    integrated: float
+    gain_db: float
+
+
 def mix_audio(master: Path, dest: Path, *, music: Path | None = None, voices: Sequence[VoiceOver] = (),
               music_gain_db: float = -14.0, duck: bool = True, loudness: LoudnessTarget | None = LoudnessTarget(),
-              fmt: DeliveryFormat = DEFAULT_FORMAT) -> Loudness | None:
-    """Mix music and voice-overs under ``master``'s audio, normalise loudness, copy the picture.
+              fmt: DeliveryFormat = DEFAULT_FORMAT, samples: int | None = None,
+              blocks: Blocks | None = None) -> Leveled | None:
+    """Mix music and voice-overs under ``master``'s audio, bring it to ``loudness``, copy the picture.
 
-    The audio keeps exactly the master's sample count, so A/V sync is untouched. Loudness
-    normalisation is two-pass (measure, then a linear gain), the accurate form of loudnorm.
-    Returns the first pass's measurement (None without a loudness target).
+    The audio keeps exactly the master's sample count (``samples``, counted by decoding when not
+    given), so A/V sync is untouched. Loudness is one linear gain (``loudness.gain``): from
+    ``blocks`` (the programme's gating blocks, combined from its shots' measurements) when
+    nothing is mixed in; a mix is measured once, as it is written. Returns what was measured and
+    applied (None without a loudness target, or for silence).
     """
-    _, samples = decode_counts(master)
+    if samples is None:
+        samples = decode_counts(master)[1]
     if samples == 0:
         raise MediaError(f"{master} has no audio to mix under")
-    measured: Loudness | None = None
+    leveled: Leveled | None = None
     with tempfile.TemporaryDirectory(prefix="shotmake-mix-") as tmp:
-        mixed_wav = Path(tmp) / "mix.wav"
-        premix = _mix_graph(master, music, voices, music_gain_db, duck).filter("atrim", end_sample=samples)
-        run(list(ff.output(premix, str(mixed_wav), acodec="pcm_f32le", format="wav").get_args()))
-        audio = open_input(mixed_wav).audio
-        if loudness is not None:
-            measured = measure_loudness(mixed_wav, loudness)
-            if not math.isfinite(measured.integrated):
-                measured = None  # silence (or under one 0.4 s gating block): nothing to normalise
-        if loudness is not None and measured is not None:
-            audio = audio.filter("loudnorm", I=loudness.integrated, TP=loudness.true_peak, LRA=loudness.lra,
-                                 measured_I=measured.integrated, measured_TP=measured.true_peak,
-                                 measured_LRA=measured.lra, measured_thresh=measured.threshold,
-                                 offset=measured.offset, linear="true")
-        # loudnorm works at 192 kHz; come back to the delivery rate, then pin the length.
+        if music is not None or voices:
+            mixed_wav = Path(tmp) / "mix.wav"
+            premix = _mix_graph(master, music, voices, music_gain_db, duck).filter("atrim", end_sample=samples)
+            run(list(ff.output(premix, str(mixed_wav), acodec="pcm_f32le", format="wav").get_args()))
+            audio = open_input(mixed_wav).audio
+            blocks = measure_blocks(mixed_wav, fmt.sample_rate) if loudness is not None else None
+        else:
+            audio = open_input(master).audio
+            if loudness is not None and blocks is None:
+                blocks = measure_blocks(master, fmt.sample_rate)
+        if loudness is not None and blocks is not None:
+            measured = integrated(blocks.levels)
+            if measured is not None:  # silence has no loudness to bring anywhere
+                leveled = Leveled(measured, gain(measured, blocks.peak, loudness.integrated, loudness.true_peak))
+                if leveled.gain_db:
+                    audio = audio.filter("volume", f"{leveled.gain_db}dB", precision="double")
+        # Back to the delivery rate (a mix may be at another), then pin the length.
         audio = (audio.filter("aresample", fmt.sample_rate).filter("apad")
                  .filter("atrim", end_sample=samples))
         video = open_input(master).video
@@ -143,7 +160,7 @@ def mix_audio(master: Path, dest: Path, *, music: Path | None = None, voices: Se
                                                      "ar": fmt.sample_rate, "movflags": "+faststart",
                                                      "format": "mp4"})
         run(list(out.get_args()))
-    return measured
+    return leveled
 
 
 def add_chapters(src: Path, dest: Path, chapters: Sequence[Chapter], title: str = "") -> None:
@@ -188,36 +205,4 @@ def poster(src: Path, dest_png: Path, at: float | None = None) -> None:
         at = (info.duration or 0.0) / 3
     out = ff.output(open_input(src, ss=f"{at:.3f}").video, str(dest_png), vframes=1, vcodec="png",
                     format="image2", update=1)
-    run(list(out.get_args()))
-
-
-RenditionKind = Literal["vertical", "proxy"]
-
-
-def rendition(src: Path, dest: Path, kind: RenditionKind, size: tuple[int, int], fmt: DeliveryFormat = DEFAULT_FORMAT,
-              overlay: Overlay | None = None) -> None:
-    """Write an extra rendition of exactly ``size`` (``formats.RENDITIONS``), subtitles drawn last.
-
-    ``vertical``: the largest centre crop of ``size``'s shape, scaled to ``size`` (up, from a
-    16:9 master); ``proxy``: the picture scaled to ``size`` at a lower quality. The overlay is
-    laid out for ``size``, so nothing of it is cropped away.
-    """
-    width, height = size
-    if width % 2 or height % 2:
-        raise MediaError(f"rendition {kind} must have even dimensions, not {width}x{height}")
-    inp = open_input(src)
-    if kind == "vertical":
-        # Keep the shape of ``size``: crop the width (or, from a taller source, the height).
-        video = inp.video.filter("crop", f"min(iw,trunc(ih*{width}/{height}/2)*2)",
-                                 f"min(ih,trunc(iw*{height}/{width}/2)*2)")
-        crf, abr = fmt.crf, fmt.audio_bitrate
-    elif kind == "proxy":
-        video = inp.video
-        crf, abr = 28, "96k"
-    else:
-        raise MediaError(f"unknown rendition {kind!r}; use 'vertical' or 'proxy'")
-    video = video.filter("scale", width, height, flags="lanczos").filter("setsar", 1)
-    out = ff.output(_draw(video, overlay).filter("format", fmt.pix_fmt), inp.audio, str(dest), **{
-        "c:v": "libx264", "preset": fmt.preset, "crf": crf, "profile:v": fmt.profile,
-        "c:a": "aac", "b:a": abr, "movflags": "+faststart", "format": "mp4"})
     run(list(out.get_args()))

@@ -23,13 +23,15 @@ RECIPES: Mapping[str, int] = {
     "plate": 1,
     "clip": 1,
     "frame": 1,
-    "conform": 1,
-    "sequence": 2,
-    "master": 1,
-    "episode": 2,
+    "conform": 2,
+    "span": 1,
+    "sequence": 3,
+    "piece": 1,
+    "master": 2,
+    "episode": 3,
     "subtitles": 1,
     "poster": 1,
-    "rendition": 1,
+    "rendition": 2,
 }
 
 

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from .errors import SourceLocation
 
-NodeKind = Literal["sheet", "plate", "clip", "frame", "conform", "sequence", "master", "episode", "subtitles",
-                   "poster", "rendition"]
+NodeKind = Literal["sheet", "plate", "clip", "frame", "conform", "piece", "span", "sequence", "master", "episode",
+                   "subtitles", "poster", "rendition"]
 
 #: Pixel sizes for the (resolution, aspect) pairs a shot may ask for.
 FRAME_SIZES: Mapping[tuple[str, str], tuple[int, int]] = MappingProxyType(

@@ -6,7 +6,9 @@ was this node id built from?) as arguments, and returns ``Stale(node, reasons)``
 (worded by ``reasons.py``) that ``plan``, ``explain`` and the JSON reporter format.
 
 Node ids: ``sheet:<character>``, ``clip:<shot>``, ``frame:<shot>`` (the last frame of a
-shot, for ``after:`` continuity), ``sequence:<id>``, ``episode:<name>``.
+shot, for ``after:`` continuity), ``conform:<shot>``, ``span:<sequence>/<shot>`` (a shot and its
+blend into the next), ``sequence:<id>``, ``episode:<name>``; each rendition (and a burned
+master) has ``piece:<shot>.<look>`` and ``sequence:<id>.<look>`` (``renditions.py``).
 """
 
 from __future__ import annotations
@@ -407,8 +409,8 @@ def lexicographic_order(nodes: list[str], edges: Iterable[tuple[str, str]], key:
     return order
 
 
-_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "sequence": "3", "master": "4", "episode": "4",
-         "subtitles": "5", "poster": "5", "rendition": "5"}
+_RANK = {"sheet": "0", "plate": "0", "clip": "1", "frame": "1", "conform": "2", "piece": "2", "span": "2",
+         "sequence": "3", "master": "4", "episode": "4", "subtitles": "5", "poster": "5", "rendition": "5"}
 
 
 def delivery_format(episode: Episode) -> DeliveryFormat:
@@ -460,27 +462,69 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
         ))
         return conforms[(shot_id, reencode)]
 
+    used_ids: set[str] = set()
+
+    def unique(node_id: str) -> str:
+        """``node_id``, or with ``#2``, ``#3``... when a repeated shot needs another node of its kind."""
+        found, n = node_id, 1
+        while found in used_ids:
+            n += 1
+            found = f"{node_id}#{n}"
+        used_ids.add(found)
+        return found
+
+    def join(seq: Any, members: list[Node], fmt_m: dict[str, Any], suffix: str) -> Node:
+        """A sequence of ``members`` (conformed shots, or a look's pieces), joined by stream copy.
+
+        With a blended transition each shot becomes a *span* (its copied frames and its blend into
+        the next shot, a node of its own), so a one-shot edit re-encodes the two blends it is in.
+        """
+        kind = TRANSITION_KINDS[seq.transition.kind]
+        blended = kind != "cut" and seq.transition.seconds > 0
+        transition = [kind, seq.transition.seconds if blended else 0.0]
+        parts = members
+        if blended:
+            overlap = max(1, round(seq.transition.seconds * fmt.fps))
+            parts = []
+            for j, (sid, member) in enumerate(zip(seq.shots, members, strict=True)):
+                nxt = members[j + 1] if j + 1 < len(members) else None
+                m = {"kind": "span", "recipe": RECIPES["span"], "clip": member.key,
+                     "next": nxt.key if nxt is not None else None, "transition": transition,
+                     "overlap_in": overlap if j else 0, "format": fmt_m}
+                span = add(Node(
+                    id=unique(f"span:{seq.id}/{sid}{suffix}"), kind="span", key=node_key(m), provider="ffmpeg",
+                    manifest=m, inputs=tuple(dict.fromkeys([member.id, *([nxt.id] if nxt else [])])),
+                    label=f"{episode.shots[sid].title or sid} into the next shot", location=episode.shots[sid].location,
+                    labels={"shot": sid},
+                ))
+                pieces[span.id] = [member.id, *([nxt.id] if nxt else [])]
+                parts.append(span)
+        manifest = {  # spans are made of these shots, this transition and format alone: their keys add nothing
+            "kind": "sequence",
+            "recipe": RECIPES["sequence"],
+            "pieces": [c.key for c in members],
+            "transition": transition,
+            "format": fmt_m,
+        }
+        node = add(Node(
+            id=f"sequence:{seq.id}{suffix}", kind="sequence", key=node_key(manifest), provider="ffmpeg",
+            manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in parts)),
+            label=seq.title or seq.id if not suffix else f"{seq.title or seq.id} ({suffix[1:]})",
+            location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
+        ))
+        pieces[node.id] = [c.id for c in parts]  # a shot may repeat; keep the order
+        return node
+
     sequences: list[Node] = []
+    member_lists: list[list[Node]] = []  # each sequence's conformed shots, in order (looks are made of them)
     for seq in episode.sequences:
         kind = TRANSITION_KINDS[seq.transition.kind]
         blended = kind != "cut" and seq.transition.seconds > 0
         # Vendor clips have long keyframe intervals; next to a transition they are re-encoded
         # with the delivery GOP so only the footage around the cut is encoded again.
         members = [conform_node(s, blended and episode.shots[s].provider != "local") for s in seq.shots]
-        manifest = {
-            "kind": "sequence",
-            "recipe": RECIPES["sequence"],
-            "pieces": [c.key for c in members],
-            "transition": [kind, seq.transition.seconds if blended else 0.0],
-            "format": fmt_manifest,
-        }
-        node = add(Node(
-            id=f"sequence:{seq.id}", kind="sequence", key=node_key(manifest), provider="ffmpeg",
-            manifest=manifest, inputs=tuple(dict.fromkeys(c.id for c in members)), label=seq.title or seq.id,
-            location=seq.location, labels={"sequence": seq.id, "shots": list(seq.shots)},
-        ))
-        pieces[node.id] = [c.id for c in members]  # a shot may repeat; keep the order
-        sequences.append(node)
+        sequences.append(join(seq, members, fmt_manifest, ""))
+        member_lists.append(members)
 
     delivery = episode.delivery
     voiceovers: list[list[Any]] = []  # [sequence index, shot index, file digest]
@@ -512,16 +556,16 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
     }
     sequence_ids = tuple(dict.fromkeys(s.id for s in sequences))
     mix_labels = {"music": music, "voice_files": voice_files}
-    # Burned subtitles are drawn last, on each picture as the viewer gets it: the master, each
-    # rendition after its crop (laid out for its own frame), never the poster. So a burning
-    # episode keeps its unsubtitled master as a node of its own (``master:``).
-    burn_extra: dict[str, Any] = {}
+    # Burned subtitles are drawn on each picture as the viewer gets it, shot by shot: the master,
+    # each rendition after its crop (laid out for its own frame), never the poster. So a burning
+    # episode keeps its unsubtitled master as a node of its own (``master:``), whose sound every
+    # look (``renditions.py``) takes as it is.
     font_file = subtitle_settings.get("font") if burn else None
+    font = None
     if burn:
         from .subtitles import bundled_id
 
-        burn_extra = {"sequences": [s.key for s in sequences], "subtitles": subtitles,
-                      "font": digest_file(Path(font_file)) if font_file else bundled_id()}
+        font = digest_file(Path(font_file)) if font_file else bundled_id()
         clean = add(Node(
             id=f"master:{episode.name}", kind="master", key=node_key({**manifest, "kind": "master",
                                                                       "recipe": RECIPES["master"]}),
@@ -529,28 +573,68 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
             inputs=sequence_ids, label=f"{episode.title or episode.name} (no subtitles)", labels=mix_labels,
         ))
         pieces[clean.id] = [s.id for s in sequences]
-        manifest = {"kind": "episode", "recipe": RECIPES["episode"], "master": clean.key, "format": fmt_manifest,
-                    **burn_extra}
-        master = add(Node(
-            id=f"episode:{episode.name}", kind="episode", key=node_key(manifest), provider="ffmpeg",
-            manifest=manifest, inputs=(clean.id, *sequence_ids), label=episode.title or episode.name,
-            labels={"output": episode.output, "font": font_file},
-        ))
-        pieces[master.id] = [clean.id, *(s.id for s in sequences)]
     else:
-        clean = master = add(Node(
+        clean = add(Node(
             id=f"episode:{episode.name}", kind="episode", key=node_key(manifest), provider="ffmpeg",
             manifest=manifest, inputs=sequence_ids, label=episode.title or episode.name,
             labels={"output": episode.output, **mix_labels},
         ))
-        pieces[master.id] = [s.id for s in sequences]
+        pieces[clean.id] = [s.id for s in sequences]
     stem = episode.output[:-4] if episode.output.endswith(".mp4") else episode.output
+    look_pieces: dict[str, Node] = {}  # key -> node: a shot that repeats with the same cue is one piece
+
+    def look_sequences(look: Any) -> list[Node]:
+        """The look's pieces (one per shot of each sequence) and its sequences, as the master's are made."""
+        made = []
+        for seq, members in zip(episode.sequences, member_lists, strict=True):
+            kind = TRANSITION_KINDS[seq.transition.kind]
+            overlap = (max(1, round(seq.transition.seconds * fmt.fps))
+                       if kind != "cut" and seq.transition.seconds > 0 else 0)
+            row = []
+            for j, (sid, conformed) in enumerate(zip(seq.shots, members, strict=True)):
+                m: dict[str, Any] = {"kind": "piece", "recipe": RECIPES["piece"], "clip": conformed.key,
+                                     "format": fmt_manifest, **look.manifest(), "subtitle": None}
+                text = episode.shots[sid].subtitle if burn else ""
+                if text:
+                    m["subtitle"] = {"text": text, "overlap_in": overlap if j > 0 else 0,
+                                     "overlap_out": overlap if j + 1 < len(members) else 0}
+                    m["font"] = font
+                key = node_key(m)
+                if key not in look_pieces:
+                    look_pieces[key] = add(Node(
+                        id=unique(f"piece:{sid}.{look.name}"), kind="piece", key=key, provider="ffmpeg", manifest=m,
+                        inputs=(conformed.id,),
+                        label=f"{episode.shots[sid].title or sid} ({look.name})", location=episode.shots[sid].location,
+                        labels={"shot": sid, "font": font_file},
+                    ))
+                row.append(look_pieces[key])
+            node = join(seq, row, look.format(fmt).manifest(), f".{look.name}")
+            made.append(node)
+        return made
+
+    def finished(kind: str, node_id: str, look: Any, extra: dict[str, Any], output: str, label: str) -> Node:
+        """A look's sequences joined under the master's finished sound and chapters."""
+        made = look_sequences(look)
+        m = {"kind": kind, "recipe": RECIPES[kind], "master": clean.key, "sequences": [s.key for s in made], **extra}
+        node = add(Node(
+            id=node_id, kind=kind, key=node_key(m), provider="ffmpeg",  # type: ignore[arg-type]
+            manifest=m, inputs=tuple(dict.fromkeys([clean.id, *(s.id for s in made)])), label=label,
+            labels={"output": output, "font": font_file},
+        ))
+        pieces[node.id] = [clean.id, *(s.id for s in made)]
+        return node
+
+    if burn:
+        from .renditions import subtitled_look
+
+        finished("episode", f"episode:{episode.name}", subtitled_look(fmt), {"format": fmt_manifest},
+                 episode.output, episode.title or episode.name)
 
     def deliverable(kind: str, suffix: str, extension: str, extra: dict[str, Any], inputs: tuple[str, ...],
                     labels: Mapping[str, Any] | None = None) -> None:
         m = {"kind": kind, "recipe": RECIPES[kind], **extra}
         node = add(Node(
-            id=f"{kind}:{episode.name}" + (f".{suffix}" if kind == "rendition" else ""), kind=kind,  # type: ignore[arg-type]
+            id=f"{kind}:{episode.name}", kind=kind,  # type: ignore[arg-type]
             key=node_key(m), provider="ffmpeg", manifest=m, inputs=tuple(dict.fromkeys(inputs)),
             label=f"{kind} of {episode.name}", extension=extension,
             labels={**(labels or {}), "output": f"{stem}.{suffix}{extension}" if suffix else f"{stem}{extension}"},
@@ -563,12 +647,12 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
     poster_at = delivery.get("poster_at")
     deliverable("poster", "poster", ".png", {"master": clean.key, "at": poster_at}, (clean.id,))
     resolution, aspect, _ = delivery_choice(episode)
+    from .renditions import look_for
+
     for kind in delivery.get("renditions", []):
-        width, height = rendition_size(kind, resolution, aspect)
-        deliverable("rendition", kind, ".mp4",
-                    {"master": clean.key, "rendition": kind, "size": [width, height], "format": fmt_manifest,
-                     **burn_extra},
-                    (clean.id, *(s.id for s in sequences)) if burn else (clean.id,), {"font": font_file})
+        size = rendition_size(kind, resolution, aspect)
+        finished("rendition", f"rendition:{episode.name}.{kind}", look_for(kind, size, fmt),
+                 {"rendition": kind, "size": list(size)}, f"{stem}.{kind}.mp4", f"rendition of {episode.name}")
 
 
 def subtitle_of(episode: Episode, shot_id: str) -> str | list[list[Any]]:

@@ -135,6 +135,50 @@ def plan_pieces(clips: Sequence[ClipFacts], transitions: Sequence[Transition], f
     return pieces
 
 
+def plan_span(clip: ClipFacts, nxt: ClipFacts | None, transition: Transition, overlap_in: int,
+              fps: int) -> list[Piece]:
+    """The pieces of one *span* of a blended sequence: clip 0's copied frames, then its blend into clip 1.
+
+    The same pieces ``plan_pieces`` cuts there, decided from the two clips alone (the copied run
+    of a clip starts at its first keyframe after the blend into it, which depends on that clip
+    only), so each span can be a cached node: a one-shot edit re-makes the spans it is in, the
+    blend into it and the one out of it. ``overlap_in`` is the blend into clip 0 in frames (0 at
+    the sequence's start). Clip indices are local: 0 is this clip, 1 the next.
+    """
+    head = _ceil_key(clip.keyframes, overlap_in, clip.frames) if overlap_in else 0
+    pieces: list[Piece] = []
+    if nxt is None or transition.kind == "cut" or transition.duration <= 0:
+        if clip.frames > head:
+            pieces.append(CopyPiece(0, head, clip.frames))
+        return pieces
+    d = max(1, round(transition.duration * fps))
+    if d > min(clip.frames - head, nxt.frames):
+        raise MediaError(f"a {transition.duration}s {transition.kind} is longer than one of the clips it joins")
+    a_start = _floor_key(clip.keyframes, clip.frames - d, head)
+    if a_start > head:
+        pieces.append(CopyPiece(0, head, a_start))
+    pieces.append(BlendPiece(a=0, a_start=a_start, a_frames=clip.frames - a_start, b=1,
+                             b_end=_ceil_key(nxt.keyframes, d, nxt.frames), overlap=d, kind=transition.kind))
+    return pieces
+
+
+def piece_meta(piece: Piece) -> dict[str, Any]:
+    """A piece as JSON (for a span's cache metadata)."""
+    if isinstance(piece, CopyPiece):
+        return {"copy": [piece.clip, piece.start, piece.end]}
+    return {"blend": [piece.a, piece.a_start, piece.a_frames, piece.b, piece.b_end, piece.overlap, piece.kind]}
+
+
+def piece_from_meta(meta: dict[str, Any], offset: int) -> Piece:
+    """The piece ``piece_meta`` wrote, its clip indices moved by ``offset`` (a span's place in its sequence)."""
+    if "copy" in meta:
+        clip, start, end = meta["copy"]
+        return CopyPiece(int(clip) + offset, int(start), int(end))
+    a, a_start, a_frames, b, b_end, overlap, kind = meta["blend"]
+    return BlendPiece(a=None if a is None else int(a) + offset, a_start=int(a_start), a_frames=int(a_frames),
+                      b=None if b is None else int(b) + offset, b_end=int(b_end), overlap=int(overlap), kind=str(kind))
+
+
 def _joinable_audio(stream: Any, frames: int, fmt: DeliveryFormat) -> Any:
     span = aac_span(frames, Fraction(fmt.fps), fmt.sample_rate)
     return (stream.filter("aformat", sample_fmts="fltp", channel_layouts=fmt.layout).filter("apad")
