@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dialogue import line_spans, sample_kind
-from .formats import rendition_size
+from .formats import DeliveryFormat, rendition_size
 from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot, clip_seconds, shown_seconds
 from .prompts import (
@@ -32,10 +32,9 @@ from .prompts import (
 from .providers.catalog import ROUTES, Route
 from .reasons import Context, describe_changes
 
-if TYPE_CHECKING:  # imported on first use: a null build from a snapshot needs neither
+if TYPE_CHECKING:  # imported on first use: a null build from a snapshot needs no graph
     import networkx as nx
 
-    from .conform import DeliveryFormat
 
 #: Long side in pixels of a character sheet per size class.
 SHEET_LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
@@ -417,8 +416,6 @@ def delivery_format(episode: Episode) -> DeliveryFormat:
     Never decided by the shots (a vote would flip the master when two shots swap); a shot of
     another aspect is fitted inside it, which lint's SM301 points out.
     """
-    from .conform import DeliveryFormat
-
     resolution, aspect, fps = delivery_choice(episode)
     width, height = FRAME_SIZES[(resolution, aspect)]
     return DeliveryFormat(width=width, height=height, fps=fps)
