@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaError
-from .formats import DeliveryFormat
+from .formats import DeliveryFormat as DeliveryFormat  # re-exported: its home before formats.py
 from .media import AAC_FRAME, MediaInfo, aac_span, audio_is_joinable, decode_counts, open_input, probe, run
 from .media import ffmpeg_python as ff
 

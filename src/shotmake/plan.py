@@ -262,7 +262,10 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
     takes: dict[str, list[Node]] = {}
     frames: dict[str, Node] = {}
     position = {sid: i for i, sid in enumerate(episode.shots)}
-    for shot_id in lexicographic_order(list(episode.shots), shot_edges, key=position.__getitem__):
+    # Links usually point back to an earlier shot: then the spec's order is already the one wanted.
+    in_order = all(position[a] < position[b] for a, b in shot_edges)
+    for shot_id in list(episode.shots) if in_order else lexicographic_order(
+            list(episode.shots), shot_edges, key=position.__getitem__):
         shot = episode.shots[shot_id]
         route = routes[shot.provider]
         width, height = shot.size
