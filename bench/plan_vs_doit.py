@@ -18,7 +18,10 @@ each tool is asked what is out of date:
 
 All commands of a size alternate in the same rounds; the best of the rounds is compared.
 
-    .venv/bin/python bench/plan_vs_doit.py [--sizes 100,1000,10000] [--repeat 5]
+    .venv/bin/python bench/plan_vs_doit.py [--sizes 100,1000,10000] [--repeat 5] [--write]
+
+``--write`` puts the figures (target, ratio and verdict per size) into docs/benchmarks.md: its
+rows of the summary table and the table of its own section, as ``bench/run.py`` writes them.
 
 doit is a benchmark-only dependency (``pip install -e '.[bench]'``); when it is missing this
 script installs it into the running interpreter's environment with pip, and says so.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -148,13 +152,63 @@ def measure(root: Path, sizes: list[int], times: int) -> dict[str, Any]:
     return results
 
 
+GOAL = "<= 1.0x `doit list --all --status`"
+
+
+def summary_rows(results: dict[str, Any]) -> list[str]:
+    """The rows of docs/benchmarks.md's summary table: each command at each size, with its verdict."""
+    rows = []
+    for row in results.values():
+        for name, what in (("plan", "`shotmake plan`"), ("build_n", "`shotmake build -n`")):
+            ratio = row[name]["best"] / row["doit_all"]["best"]
+            rows.append(f"| {what} after one edit, {row['shots']:,} shots, vs doit | {GOAL} | "
+                        f"{row[name]['best'] * 1000:.0f} ms | doit {row['doit_all']['best'] * 1000:.0f} ms | "
+                        f"{ratio:.2f}x | {'PASS' if ratio <= 1.0 else 'FAIL'} |")
+    return rows
+
+
+def detail_rows(results: dict[str, Any]) -> list[str]:
+    """The rows of the section's own table: best / median of the rounds, CPU of the best."""
+    return [f"| {r['shots']:,} | {r['plan']['best'] * 1000:.0f} / {r['plan']['median'] * 1000:.0f} ms "
+            f"({r['plan']['cpu'] * 1000:.0f} CPU) | {r['build_n']['best'] * 1000:.0f} / "
+            f"{r['build_n']['median'] * 1000:.0f} ms | {r['doit_all']['best'] * 1000:.0f} / "
+            f"{r['doit_all']['median'] * 1000:.0f} ms ({r['doit_all']['cpu'] * 1000:.0f} CPU) | "
+            f"{r['doit']['best'] * 1000:.0f} ms | {r['ratio_plan']:.2f}x |" for r in results.values()]
+
+
+def write_doc(results: dict[str, Any], doc: Path, load: str) -> None:
+    """Replace this benchmark's rows in ``doc`` (summary and section tables); say the run's load average."""
+    lines = doc.read_text().splitlines()
+    summary = [i for i, line in enumerate(lines) if line.startswith(("| `shotmake plan` after one edit",
+                                                                     "| `shotmake build -n` after one edit"))]
+    head = next(i for i, line in enumerate(lines) if line.startswith("| shots | `shotmake plan` |"))
+    body = head + 2
+    end = body
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    note = next((i for i in range(end, min(end + 3, len(lines))) if lines[i].startswith("Measured by")), None)
+    stamp = f"Measured by `bench/plan_vs_doit.py --write`, load average at start {load}."
+    if note is not None:
+        lines[note] = stamp
+    lines[body:end] = detail_rows(results) + ([] if note is not None else ["", stamp])
+    if summary:
+        lines[summary[0]:summary[-1] + 1] = summary_rows(results)
+    doc.write_text("\n".join(lines) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help="put the figures into docs/benchmarks.md")
     args = parser.parse_args()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="shotmake-doit-") as tmp:
-        print(json.dumps(measure(Path(tmp), [int(s) for s in args.sizes.split(",")], args.repeat), indent=1))
+        results = measure(Path(tmp), [int(s) for s in args.sizes.split(",")], args.repeat)
+    print(json.dumps(results, indent=1))
+    if args.write:
+        write_doc(results, BENCH.parent / "docs" / "benchmarks.md", load)
+        print("wrote the plan-after-edit rows of docs/benchmarks.md", file=sys.stderr)
     return 0
 
 

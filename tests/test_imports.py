@@ -17,7 +17,9 @@ import pytest
 from .conftest import SMALL_EPISODE
 
 #: Modules the decision (load, lint, plan, stale check) must never load.
-NOT_NEEDED = ("networkx", "httpx", "jsonschema", "rich", "shotmake.execute", "shotmake.journal",
+#: (ffmpeg-python and media.py: ~20 ms, for the assembler only; the delivery format lives in formats.py.)
+NOT_NEEDED = ("networkx", "httpx", "jsonschema", "rich", "ffmpeg", "shotmake.media", "shotmake.execute",
+              "shotmake.journal",
               "shotmake.providers.local")
 
 PROBE = """

@@ -330,6 +330,12 @@ def test_sm201_api_key_in_the_spec_is_an_error_and_never_printed() -> None:
     "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
     "Bearer abcDEF123ghiJKL456mnoPQR789",
     "x9Kq2Lm7Pz4Rt8Vw3Ny6Bc1Df5Gh0Jk2Ls4Mn",  # a long random token with no known prefix
+    # every shape of lint._SECRET_PATTERNS, through the one-search pre-check over the whole spec
+    "ya29.a0AfH6SMBx1y2z3A4B5C6D7E8F9",
+    "ghp_a1B2c3D4e5F6g7H8i9J0k1L2",
+    "AKIAIOSFODNN7EXAMPLE",
+    "sk-ant-a1B2c3D4e5F6g7H8i9J0k1",
+    "bearer abcDEF123ghiJKL456",
 ])
 def test_sm201_other_key_shapes(secret: str) -> None:
     text = spec(shot("s1", f"the harbour {secret}"))

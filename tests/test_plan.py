@@ -270,3 +270,15 @@ sequences:
     assert master("tall, wide", defaults=', aspect: "9:16"') == (480, 854, 12)
     explicit = 'delivery: {format: {aspect: "9:16", resolution: 720p}}\n'
     assert master("wide, tall", head=explicit) == master("tall, wide", head=explicit) == (720, 1280, 12)
+
+
+def test_a_link_to_a_later_shot_plans_that_shot_first() -> None:
+    """Shots are planned in spec order when every link points back (the usual case), else linked ones first."""
+    forward = SMALL_EPISODE.replace("    prompt: \"{mei} looks at the sea.\"\n",
+                                    "    prompt: \"{mei} looks at the sea.\"\n    after: b\n").replace(
+        "    after: a\n", "")
+    clips = [nid for nid in plan_of(forward).added if nid.startswith("clip:")]
+    assert clips == ["clip:b", "clip:a", "clip:c"]
+    back = [nid for nid in plan_of(SMALL_EPISODE).added if nid.startswith("clip:")]
+    assert back == ["clip:a", "clip:b", "clip:c"]
+    assert keys(plan_of(forward))["clip:a"] != keys(plan_of(SMALL_EPISODE))["clip:a"]  # it starts from b's frame

@@ -107,6 +107,7 @@ class Cache:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.objects = self.root / "objects"
+        self._objects_dir = os.path.join(self.objects, "")  # ends with the separator
         self.tmp = self.root / "tmp"
         self._warned: set[str] = set()
         try:
@@ -180,7 +181,8 @@ class Cache:
         """An index entry's object path and its size on disk (-1 when it is missing or the entry is malformed)."""
         try:
             digest = entry["digest"]  # a string path and os.stat: pathlib costs more than the stat itself
-            path = os.path.join(self.objects, digest[:2], f"{digest}{entry.get('ext', '')}")
+            # (as os.path.join(self.objects, digest[:2], digest + ext) makes it, at a third of the cost)
+            path = f"{self._objects_dir}{digest[:2]}/{digest}{entry.get('ext', '')}"
         except (KeyError, TypeError):
             return "", -1
         try:

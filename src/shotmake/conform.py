@@ -15,49 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import lcm
 from pathlib import Path
 from typing import Any
 
 from .errors import MediaError
+from .formats import DeliveryFormat as DeliveryFormat  # re-exported: its home before formats.py
 from .media import AAC_FRAME, MediaInfo, aac_span, audio_is_joinable, decode_counts, open_input, probe, run
 from .media import ffmpeg_python as ff
-
-
-@dataclass(frozen=True)
-class DeliveryFormat:
-    """What every piece of the master must be: H.264 + AAC-LC in MP4.
-
-    The encoder settings (preset, crf, gop) are part of the format because a conform node's
-    key must change when they do.
-    """
-
-    width: int = 1920
-    height: int = 1080
-    fps: int = 24
-    pix_fmt: str = "yuv420p"
-    #: H.264 profile as ffmpeg names it; veryfast and slower presets produce High.
-    profile: str = "high"
-    sample_rate: int = 48000
-    channels: int = 2
-    audio_bitrate: str = "192k"
-    preset: str = "veryfast"
-    crf: int = 20
-    #: Seconds between keyframes in re-encoded video: bounds what a transition re-encodes.
-    gop: float = 0.5
-
-    @property
-    def layout(self) -> str:
-        return "stereo" if self.channels == 2 else "mono" if self.channels == 1 else f"{self.channels}c"
-
-    @property
-    def timescale(self) -> int:
-        """An MP4 video timescale in which frames and AAC frames are both whole ticks."""
-        return lcm(self.sample_rate, (1 / Fraction(self.fps)).denominator)
-
-    def manifest(self) -> dict[str, Any]:
-        """The fields that determine a conformed file, for node keys."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def video_reasons(info: MediaInfo, fmt: DeliveryFormat) -> list[str]:

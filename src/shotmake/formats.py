@@ -10,6 +10,10 @@ each field its own kind. Kept apart from ``media`` so that loading a spec import
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from math import lcm
+from typing import Any
 
 from .model import FRAME_SIZES
 
@@ -63,3 +67,39 @@ def rendition_upscale(kind: str, resolution: str, aspect: str) -> float:
     # The source region: the largest centre crop of the master with the rendition's shape.
     crop_w = min(master_w, master_h * width / height)
     return max(1.0, width / crop_w)
+
+
+@dataclass(frozen=True)
+class DeliveryFormat:
+    """What every piece of the master must be: H.264 + AAC-LC in MP4.
+
+    The encoder settings (preset, crf, gop) are part of the format because a conform node's
+    key must change when they do.
+    """
+
+    width: int = 1920
+    height: int = 1080
+    fps: int = 24
+    pix_fmt: str = "yuv420p"
+    #: H.264 profile as ffmpeg names it; veryfast and slower presets produce High.
+    profile: str = "high"
+    sample_rate: int = 48000
+    channels: int = 2
+    audio_bitrate: str = "192k"
+    preset: str = "veryfast"
+    crf: int = 20
+    #: Seconds between keyframes in re-encoded video: bounds what a transition re-encodes.
+    gop: float = 0.5
+
+    @property
+    def layout(self) -> str:
+        return "stereo" if self.channels == 2 else "mono" if self.channels == 1 else f"{self.channels}c"
+
+    @property
+    def timescale(self) -> int:
+        """An MP4 video timescale in which frames and AAC frames are both whole ticks."""
+        return lcm(self.sample_rate, (1 / Fraction(self.fps)).denominator)
+
+    def manifest(self) -> dict[str, Any]:
+        """The fields that determine a conformed file, for node keys."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}

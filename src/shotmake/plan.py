@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dialogue import line_spans, sample_kind
-from .formats import rendition_size
+from .formats import DeliveryFormat, rendition_size
 from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot, clip_seconds, shown_seconds
 from .prompts import (
@@ -34,10 +34,9 @@ from .prompts import (
 from .providers.catalog import ROUTES, Route
 from .reasons import Context, describe_changes
 
-if TYPE_CHECKING:  # imported on first use: a null build from a snapshot needs neither
+if TYPE_CHECKING:  # imported on first use: a null build from a snapshot needs no graph
     import networkx as nx
 
-    from .conform import DeliveryFormat
 
 #: Long side in pixels of a character sheet per size class.
 SHEET_LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
@@ -265,7 +264,10 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
     takes: dict[str, list[Node]] = {}
     frames: dict[str, Node] = {}
     position = {sid: i for i, sid in enumerate(episode.shots)}
-    for shot_id in lexicographic_order(list(episode.shots), shot_edges, key=position.__getitem__):
+    # Links usually point back to an earlier shot: then the spec's order is already the one wanted.
+    in_order = all(position[a] < position[b] for a, b in shot_edges)
+    for shot_id in list(episode.shots) if in_order else lexicographic_order(
+            list(episode.shots), shot_edges, key=position.__getitem__):
         shot = episode.shots[shot_id]
         route = routes[shot.provider]
         width, height = shot.size
@@ -419,8 +421,6 @@ def delivery_format(episode: Episode) -> DeliveryFormat:
     Never decided by the shots (a vote would flip the master when two shots swap); a shot of
     another aspect is fitted inside it, which lint's SM301 points out.
     """
-    from .conform import DeliveryFormat
-
     resolution, aspect, fps = delivery_choice(episode)
     width, height = FRAME_SIZES[(resolution, aspect)]
     return DeliveryFormat(width=width, height=height, fps=fps)
