@@ -127,7 +127,7 @@ def test_the_example_series_builds_in_one_run_sharing_its_sheets(tmp_path: Path,
     built = run("build", "episodes", "--json", "-q")
     assert built.exit_code == 0, built.output
     data = as_json(built)
-    assert [e["episode"] for e in data["episodes"]] == ["pilot", "storm"]
+    assert [e["episode"] for e in data["episodes"]] == ["harbour-talk", "pilot", "storm"]  # by file name
     renders = [e["id"] for ep in data["episodes"] for e in ep["rendered"]]
     assert renders.count("sheet:mei") == 1 and renders.count("sheet:kai") == 1  # the bible's sheets, once
     assert (tmp_path / "build" / "pilot.mp4").exists() and (tmp_path / "build" / "storm.mp4").exists()

@@ -132,7 +132,9 @@ def test_builds_killed_at_seeded_points_rebuild_to_the_clean_result(tmp_path: Pa
 @pytest.mark.slow
 def test_fifty_kills_across_store_index_render_and_assembly(tmp_path: Path, clean_local) -> None:
     landed: Counter[str] = Counter()
-    for seed in range(100, 106):
+    # Seven rounds of 12: a kill whose point comes after the build finished does not land (the
+    # one-pass master finishes sooner than the old three passes did), so 84 are scheduled for 50.
+    for seed in range(100, 107):
         landed += kill_local_builds(tmp_path / str(seed), clean_local, seed=seed, kills=12)
     assert sum(landed.values()) >= 50 and set(landed) == {*POINTS, "timer"}, landed
 
