@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shotmake import assemble, deliver, media, renditions, subtitles, timeline
+from shotmake import assemble, deliver, formats, media, renditions, subtitles, timeline
 from shotmake.conform import DeliveryFormat
 from shotmake.errors import MediaError
 from shotmake.providers.base import RenderRequest
@@ -92,13 +92,13 @@ def test_poster_and_renditions(master: Path, tmp_path: Path) -> None:
     fmt = DeliveryFormat(width=320, height=180)
     vertical, proxy = tmp_path / "v.mp4", tmp_path / "p.mp4"
     frames = media.decode_counts(master)[0]
-    renditions.render_piece(master, vertical, renditions.look_for("vertical", (180, 320), fmt), fmt, frames, None)
-    renditions.render_piece(master, proxy, renditions.look_for("proxy", (160, 90), fmt), fmt, frames, None)
+    renditions.render_piece(master, vertical, formats.look_for("vertical", (180, 320), fmt), fmt, frames, None)
+    renditions.render_piece(master, proxy, formats.look_for("proxy", (160, 90), fmt), fmt, frames, None)
     v, p = media.probe(vertical).video, media.probe(proxy).video
     assert v is not None and (v.width, v.height) == (180, 320)  # the named size, exactly
     assert p is not None and (p.width, p.height) == (160, 90)
     with pytest.raises(MediaError, match="even"):
-        renditions.look_for("proxy", (161, 90), fmt)
+        formats.look_for("proxy", (161, 90), fmt)
     assert media.decode_counts(vertical)[0] == frames
     # A piece has its source's keyframes, so a blended sequence is cut alike in every rendition.
     assert media.keyframes(vertical) == media.keyframes(proxy) == media.keyframes(master)

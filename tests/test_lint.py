@@ -13,11 +13,12 @@ import pytest
 
 from shotmake.errors import SourceLocation
 from shotmake.lifecycle import lifecycle
-from shotmake.lint import RULES, Finding, find_secret, has_errors, lint, redact
+from shotmake.lint import RULES, Finding, has_errors, lint
 from shotmake.model import Episode
 from shotmake.plan import build_plan
 from shotmake.providers.catalog import ROUTES
 from shotmake.spec import episode_from_text
+from shotmake.spec_secrets import find_secret, redact
 
 GATEWAY = {"OPENAI_BASE_URL": "https://gateway.example/v1"}
 TODAY = datetime.date(2026, 8, 1)
@@ -330,7 +331,7 @@ def test_sm201_api_key_in_the_spec_is_an_error_and_never_printed() -> None:
     "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
     "Bearer abcDEF123ghiJKL456mnoPQR789",
     "x9Kq2Lm7Pz4Rt8Vw3Ny6Bc1Df5Gh0Jk2Ls4Mn",  # a long random token with no known prefix
-    # every shape of lint._SECRET_PATTERNS, through the one-search pre-check over the whole spec
+    # every shape of spec_secrets._SECRET_PATTERNS, through the one-search pre-check over the whole spec
     "ya29.a0AfH6SMBx1y2z3A4B5C6D7E8F9",
     "ghp_a1B2c3D4e5F6g7H8i9J0k1L2",
     "AKIAIOSFODNN7EXAMPLE",

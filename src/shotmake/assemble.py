@@ -26,12 +26,13 @@ from . import atomic
 from .conform import DeliveryFormat, conform
 from .deliver import Leveled, LoudnessTarget, Overlay, VoiceOver, add_chapters, mix_audio, poster
 from .errors import MediaError
+from .formats import Look
 from .loudness import Blocks, gain, integrated
 from .loudness import measure as measure_blocks
 from .media import INPUT_PROTOCOLS, decode_frame, keyframes, last_frame, probe, run
 from .media import ffmpeg_python as ff
 from .model import Artifact, Node
-from .renditions import Look, cue_of, finish
+from .renditions import cue_of, finish
 from .renditions import render_piece as render_look_piece
 from .timeline import Chapter, Cue, Window, clip_windows, ffmetadata, piece_starts, shot_cues, srt
 from .transitions import (

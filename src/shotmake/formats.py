@@ -10,11 +10,12 @@ each field its own kind. Kept apart from ``media`` so that loading a spec import
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from math import lcm
 from typing import Any
 
+from .errors import MediaError
 from .model import FRAME_SIZES
 
 #: The ffmpeg demuxer each accepted extension is opened with. ``mov`` leaves external data
@@ -103,3 +104,40 @@ class DeliveryFormat:
     def manifest(self) -> dict[str, Any]:
         """The fields that determine a conformed file, for node keys."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+#: Quality of each rendition kind (x264 crf); the master's own crf for a burned master.
+RENDITION_CRF = {"vertical": None, "proxy": 28}
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a look piece is drawn: ``crop`` (None or "vertical"), exact ``size``, quality ``crf``."""
+
+    name: str
+    size: tuple[int, int]
+    crop: str | None
+    crf: int
+
+    def manifest(self) -> dict[str, Any]:
+        return {"look": self.name, "size": list(self.size), "crop": self.crop, "crf": self.crf}
+
+    def format(self, master: DeliveryFormat) -> DeliveryFormat:
+        """The delivery format of this look's pieces and sequences (the master's, resized)."""
+        return replace(master, width=self.size[0], height=self.size[1], crf=self.crf)
+
+
+def look_for(kind: str, size: tuple[int, int], master: DeliveryFormat) -> Look:
+    """The look of rendition ``kind`` (``formats.RENDITIONS``) at ``size``."""
+    if kind not in RENDITION_CRF:
+        raise MediaError(f"unknown rendition {kind!r}; use 'vertical' or 'proxy'")
+    width, height = size
+    if width % 2 or height % 2:
+        raise MediaError(f"rendition {kind} must have even dimensions, not {width}x{height}")
+    crf = RENDITION_CRF[kind]
+    return Look(kind, size, "vertical" if kind == "vertical" else None, master.crf if crf is None else crf)
+
+
+def subtitled_look(master: DeliveryFormat) -> Look:
+    """The master's own picture, to burn subtitles into."""
+    return Look("subtitled", (master.width, master.height), None, master.crf)

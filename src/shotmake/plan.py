@@ -625,7 +625,7 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
         return node
 
     if burn:
-        from .renditions import subtitled_look
+        from .formats import subtitled_look
 
         finished("episode", f"episode:{episode.name}", subtitled_look(fmt), {"format": fmt_manifest},
                  episode.output, episode.title or episode.name)
@@ -647,7 +647,7 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
     poster_at = delivery.get("poster_at")
     deliverable("poster", "poster", ".png", {"master": clean.key, "at": poster_at}, (clean.id,))
     resolution, aspect, _ = delivery_choice(episode)
-    from .renditions import look_for
+    from .formats import look_for
 
     for kind in delivery.get("renditions", []):
         size = rendition_size(kind, resolution, aspect)
