@@ -31,3 +31,15 @@ def make_clip(dest: Path, *, frames: int = 24, fps: str = "24", size: str = "160
              "-pix_fmt", "yuv420p", "-f", "mp4", str(dest)]
     run(argv)
     return dest
+
+
+def changed_box(a: tuple[int, int, bytes], b: tuple[int, int, bytes]) -> tuple[int, int, int, int] | None:
+    """The bounding box (x0, y0, x1, y1) of the pixels that differ clearly between two frames."""
+    w, h, pa = a
+    pb = b[2]
+    xs, ys = [], []
+    for i in range(0, len(pa), 3):
+        if abs(pa[i] - pb[i]) + abs(pa[i + 1] - pb[i + 1]) + abs(pa[i + 2] - pb[i + 2]) > 240:
+            xs.append(i // 3 % w)
+            ys.append(i // 3 // w)
+    return (min(xs), min(ys), max(xs), max(ys)) if xs else None

@@ -17,6 +17,8 @@ from click.testing import Result
 from shotmake import deliver, media, subtitles, timeline
 from shotmake.subtitles import cells, wrap
 
+from .mediafiles import changed_box
+
 Run = Callable[..., Result]
 
 LONG_ZH = "他们约定明天早上八点在旧港口的灯塔下面见面，然后一起出海去寻找那艘失踪已久的渔船。"
@@ -130,18 +132,6 @@ def build(project: Path, run: Run, burn: bool, out: str) -> Path:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["failed"] == []
     return project / out
-
-
-def changed_box(a: tuple[int, int, bytes], b: tuple[int, int, bytes]) -> tuple[int, int, int, int] | None:
-    """The bounding box (x0, y0, x1, y1) of the pixels that differ clearly between two frames."""
-    w, h, pa = a
-    pb = b[2]
-    xs, ys = [], []
-    for i in range(0, len(pa), 3):
-        if abs(pa[i] - pb[i]) + abs(pa[i + 1] - pb[i + 1]) + abs(pa[i + 2] - pb[i + 2]) > 240:
-            xs.append(i // 3 % w)
-            ys.append(i // 3 // w)
-    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ from click.testing import CliRunner
 from shotmake import deliver, media, subtitles
 from shotmake.cli import cli
 
+from ..mediafiles import changed_box
+
 EPISODE = """\
 version: 1
 episode: edit
@@ -140,17 +142,6 @@ def test_every_rendition_is_in_sync_with_the_master_at_every_join(builds: dict[s
     frames, samples = media.decode_counts(out / "edit.mp4")
     assert frames == len(master_video)
     assert abs(Fraction(samples, 48000) - master_video[-1] - Fraction(1, 12)) < Fraction(1024, 48000)
-
-
-def changed_box(a: tuple[int, int, bytes], b: tuple[int, int, bytes]) -> tuple[int, int, int, int] | None:
-    w, _, pa = a
-    pb = b[2]
-    xs, ys = [], []
-    for i in range(0, len(pa), 3):
-        if abs(pa[i] - pb[i]) + abs(pa[i + 1] - pb[i + 1]) + abs(pa[i + 2] - pb[i + 2]) > 240:
-            xs.append(i // 3 % w)
-            ys.append(i // 3 // w)
-    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
 
 
 @pytest.mark.parametrize("name", OUTPUTS)
