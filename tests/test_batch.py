@@ -118,6 +118,17 @@ def test_a_series_builds_in_one_run_and_a_shared_sheet_renders_once(project: Pat
     assert "ep1: " in status and "ep2: " in status and status.splitlines()[-1].endswith("0 dirty")
 
 
+def test_a_batch_build_with_report_writes_each_episodes_report(project: Path, run: Run) -> None:
+    series(project, "ep1", "ep2")
+    built = run("build", "episodes", "--report")
+    assert built.exit_code == 0, built.output
+    for name in ("ep1", "ep2"):
+        page = project / "build" / f"{name}-report" / "index.html"
+        assert f"shotmake: wrote {Path('build') / f'{name}-report' / 'index.html'}" in built.stderr \
+            or str(page) in built.stderr, built.stderr
+        assert f"looks at the sea in {name}" in page.read_text()
+
+
 @pytest.mark.slow
 def test_the_example_series_builds_in_one_run_sharing_its_sheets(tmp_path: Path, run: Run,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
