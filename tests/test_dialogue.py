@@ -311,28 +311,6 @@ def test_the_example_builds_offline_and_its_srt_has_every_line(example: Path,
     assert [b.splitlines()[2] for b in blocks] == lines
 
 
-def test_editing_the_dialogue_data_invalidates_remembered_plans(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    # Snapshots keep compiled prompts: the label and convention tables are part of shotmake's fingerprint.
-    # (A copy of the package's layout: the installed files are never touched, other workers read them.)
-    import os
-
-    from shotmake import freshness
-
-    package = tmp_path / "shotmake"
-    (package / "providers").mkdir(parents=True)
-    (package / "freshness.py").write_text("")
-    data = package / "providers" / "dialogue.toml"
-    data.write_text("[labels.en]\n")
-    monkeypatch.setattr(freshness, "__file__", str(package / "freshness.py"))
-    monkeypatch.setattr(freshness, "_CODE", None)
-    before = freshness.code_fingerprint()
-    st = data.stat()
-    os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    monkeypatch.setattr(freshness, "_CODE", None)
-    assert freshness.code_fingerprint() != before
-
-
 def test_route_tables_name_known_conventions_and_sample_kinds() -> None:
     from shotmake.providers.catalog import PROTOCOLS, ROUTES, CatalogError, route_from_table
 

@@ -113,34 +113,27 @@ def test_a_new_shotmake_or_format_is_a_miss(project: Path, monkeypatch: pytest.M
     assert load_and_plan(SPEC, project / ".shotmake")[0].last == "miss"
 
 
-def test_the_code_fingerprint_follows_the_schema_and_sources() -> None:
-    freshness._CODE = None
-    first = freshness.code_fingerprint()
-    schema = Path(snapshot.__file__).parent / "schemas" / "episode.schema.json"
-    stat = schema.stat()
-    try:
-        os.utime(schema, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-        freshness._CODE = None
-        assert freshness.code_fingerprint() != first
-    finally:
-        os.utime(schema, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        freshness._CODE = None
-
-
-def test_the_code_fingerprint_follows_the_route_catalog() -> None:
-    """The built-in routes.toml decides model ids in node keys: a snapshot planned with an older
-    catalog (an upgrade that only changed data) must not be reused."""
-    freshness._CODE = None
-    first = freshness.code_fingerprint()
-    catalog = Path(snapshot.__file__).parent / "providers" / "routes.toml"
-    stat = catalog.stat()
-    try:
-        os.utime(catalog, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-        freshness._CODE = None
-        assert freshness.code_fingerprint() != first
-    finally:
-        os.utime(catalog, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        freshness._CODE = None
+@pytest.mark.parametrize("inside", ["plan.py", "schemas/episode.schema.json", "providers/routes.toml",
+                                    "providers/dialogue.toml"])
+def test_the_code_fingerprint_follows_sources_schema_and_data(
+        inside: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshots keep plans made with shotmake's own files: the sources, the schema, the route catalog
+    (model ids in node keys) and the dialogue tables (compiled prompts). Editing any one of them, as an
+    upgrade that changes only data does, must not let a remembered plan be reused. The test works on a
+    copy of the package's layout: the installed files, which other test workers read, stay untouched."""
+    package = tmp_path / "shotmake"
+    (package / "freshness.py").parent.mkdir(parents=True)
+    (package / "freshness.py").write_text("")
+    edited = package / inside
+    edited.parent.mkdir(parents=True, exist_ok=True)
+    edited.write_text("{}")
+    monkeypatch.setattr(freshness, "__file__", str(package / "freshness.py"))
+    monkeypatch.setattr(freshness, "_CODE", None)
+    before = freshness.code_fingerprint()
+    stat = edited.stat()
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    monkeypatch.setattr(freshness, "_CODE", None)
+    assert freshness.code_fingerprint() != before
 
 
 def test_a_file_that_just_changed_is_not_trusted(project: Path) -> None:
