@@ -23,14 +23,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import benchdoc
+
 from shotmake import assemble, media
 from shotmake.conform import DeliveryFormat
 from shotmake.providers.base import RenderRequest
 from shotmake.providers.local import LocalProvider
 from shotmake.transitions import BlendPiece, ClipFacts, Transition, encoded_frames, plan_pieces, render_piece
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:assembly -->", "<!-- /bench:assembly -->"
 
 
@@ -132,14 +132,7 @@ def measure(clips_count: int, repeat: int, size: str, write: bool = True) -> dic
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        DOC.parent.mkdir(exist_ok=True)
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-        block = f"{BEGIN}\n{section}{END}\n"
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1:]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block
-        DOC.write_text(text)
+        benchdoc.write_section(BEGIN, END, f"{BEGIN}\n{section}{END}")
     return {"ours": statistics.median(ours), "theirs": statistics.median(theirs), "ratio": ratio,
             "generate": generate, "fade_frames": fade_frames, "blend_time": blend_time}
 

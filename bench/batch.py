@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:batch -->", "<!-- /bench:batch -->"
 sys.path.insert(0, str(BENCH))
 
+import benchdoc
 import synth
 from timing import interleaved, run_timed
 
@@ -114,12 +113,7 @@ def render(r: dict[str, Any]) -> str:
 
 
 def write_section(text: str) -> None:
-    doc = DOC.read_text(encoding="utf-8")
-    if BEGIN in doc and END in doc:
-        doc = doc[:doc.index(BEGIN)] + text + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.write_text(doc, encoding="utf-8")
+    benchdoc.write_section(BEGIN, END, text)
 
 
 def main() -> int:

@@ -34,7 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the fakes live under tests/
 
-DOC = ROOT / "docs" / "benchmarks.md"
+import benchdoc
+
+DOC = benchdoc.DOC
 BEGIN, END = "<!-- bench:download_memory -->", "<!-- /bench:download_memory -->"
 MB = 1_000_000
 CHUNK = 1 << 20
@@ -173,16 +175,7 @@ def render(results: list[dict[str, Any]], sizes: list[int]) -> str:
 
 
 def write_section(text: str) -> None:
-    block = f"{BEGIN}\n{text}\n{END}"
-    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in current and END in current:
-        before, rest = current.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
-        current = before + block + after
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(current)
+    benchdoc.write_section(BEGIN, END, f"{BEGIN}\n{text}\n{END}")
 
 
 def main() -> None:

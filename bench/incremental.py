@@ -32,9 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+import benchdoc
+
 from shotmake.cache import Cache
 
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:incremental -->", "<!-- /bench:incremental -->"
 TARGET = 0.10
 
@@ -126,13 +127,7 @@ def measure(shots: int, seconds: float, resolution: str, write: bool = True) -> 
     section = "\n".join(lines)
     print(section)
     if write:
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-        block = f"{BEGIN}\n{section}{END}\n"
-        if BEGIN in text and END in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1:]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block
-        DOC.write_text(text)
+        benchdoc.write_section(BEGIN, END, f"{BEGIN}\n{section}{END}")
     return {"beyond": beyond, "cold_assembly": cold_assembly, "ratio": ratio, "shots": shots,
             "seconds": seconds, "resolution": resolution, "rebuilt": len(rebuilt)}
 

@@ -37,12 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+import benchdoc
 from tests.fakes.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 from shotmake.cache import Cache
 from shotmake.remote import RemoteCache, Timeouts, open_store
 
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:remote_cache -->", "<!-- /bench:remote_cache -->"
 TRANSFERS = 8
 MB = 1_000_000
@@ -193,14 +193,7 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_section(text: str) -> None:
-    block = f"{BEGIN}\n{text}\n{END}"
-    current = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in current and END in current:
-        before, rest = current.split(BEGIN, 1)
-        current = before + block + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(current)
+    benchdoc.write_section(BEGIN, END, f"{BEGIN}\n{text}\n{END}")
 
 
 def main() -> None:

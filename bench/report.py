@@ -29,6 +29,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "src"))
 
+import benchdoc
 import synth
 from seed import seed
 from timing import interleaved, run_timed
@@ -39,7 +40,6 @@ from shotmake.spec import load_episode
 from shotmake.thumbnails import thumbnail, thumbnail_key
 
 SHOTMAKE = [sys.executable, "-m", "shotmake"]
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:report -->", "<!-- /bench:report -->"
 
 
@@ -176,12 +176,7 @@ def render(r: dict[str, Any]) -> str:
 
 
 def write_section(text: str) -> None:
-    doc = DOC.read_text()
-    if BEGIN in doc:
-        doc = doc[: doc.index(BEGIN)] + text + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    DOC.write_text(doc)
+    benchdoc.write_section(BEGIN, END, text)
 
 
 def main() -> int:
