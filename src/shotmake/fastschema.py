@@ -315,6 +315,15 @@ def episode_check(definition: str = "") -> Check:
     return compile_schema(root)
 
 
+@cache
+def definition_check(definition: str) -> Check:
+    """The compiled ``$defs/<definition>`` alone (one shot of an edited spec, say)."""
+    from .spec_schema import schema
+
+    root = schema()
+    return compile_schema({"$defs": root["$defs"], "$ref": f"#/$defs/{definition}"})
+
+
 def accepts(data: Any, definition: str = "") -> bool:
     """True when ``data`` is certainly valid against the episode schema (or ``$defs/<definition>``)."""
     try:

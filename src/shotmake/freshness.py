@@ -100,11 +100,12 @@ def entry_path(folder: Path, ident: Mapping[str, Any]) -> Path:
     return folder / f"{name}.json"
 
 
-def inputs_hold(inputs: Mapping[str, Any], ident: Mapping[str, Any]) -> bool:
-    """Whether a snapshot's recorded inputs still describe the files on disk."""
+def inputs_hold(inputs: Mapping[str, Any], ident: Mapping[str, Any], *, spec: bool = True) -> bool:
+    """Whether a snapshot's recorded inputs still describe the files on disk (all but the spec
+    file itself when ``spec`` is False: an edited spec, see ``spec_delta``)."""
     if any(inputs.get(k) != v for k, v in ident.items()):
         return False
-    if inputs.get("spec") != content_of(ident["path"]):
+    if spec and inputs.get("spec") != content_of(ident["path"]):
         return False
     for path, digest in inputs.get("includes", []):
         if content_of(path) != digest:

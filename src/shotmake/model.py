@@ -197,6 +197,9 @@ class Episode:
     locations: Mapping[str, SourceLocation] = field(default_factory=dict)
     #: The language of the dialogue and of the prompt's own labels (``en``, ``zh``...).
     language: str = "en"
+    #: What shots inherit: shotmake's defaults under the series' and the episode's ``defaults:``
+    #: (kept so that an edited shot can be built again without the rest of the spec).
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def where(self, path: str) -> SourceLocation | None:
         """Return the source location of a field path such as ``shots[3].prompt``."""

@@ -14,7 +14,7 @@ master) has ``piece:<shot>.<look>`` and ``sequence:<id>.<look>`` (``renditions.p
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +96,10 @@ class Plan:
 
     def node(self, node_id: str) -> Node:
         return self._nodes[node_id]
+
+    def get(self, node_id: str) -> Node | None:
+        """The node of that id, or None."""
+        return self._nodes.get(node_id)
 
     def pieces_of(self, node_id: str) -> list[str] | None:
         """The ordered inputs recorded for an assembly node (repeats kept), or None."""
@@ -199,11 +203,17 @@ def sheet_size(aspect: str, size: str) -> tuple[int, int]:
     return max(2, round(long_side * w / h / 2) * 2), long_side
 
 
-def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Route] = ROUTES) -> Plan:
+def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Route] = ROUTES,
+               previous: Plan | None = None, changed: Collection[str] = ()) -> Plan:
     """Return the DAG for ``episode``. ``digest_file`` hashes user reference images.
 
     ``routes`` is the catalog in force (the project's ``shotmake.toml`` may add routes).
+    ``previous`` is the plan of the same episode before only the ``changed`` shots were edited
+    (files, includes and routes as they were: ``snapshot.py`` vouches for that): the clips and
+    conformed shots of the other shots, and of what depends only on them, are taken from it,
+    as they are what planning them again would make.
     """
+    fresh = _Fresh(previous, changed)
     nodes: dict[str, Node] = {}
     pieces: dict[str, list[str]] = {}
     spec_dir = Path(episode.source).parent
@@ -269,6 +279,13 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
     for shot_id in list(episode.shots) if in_order else lexicographic_order(
             list(episode.shots), shot_edges, key=position.__getitem__):
         shot = episode.shots[shot_id]
+        kept = fresh.clips(shot)
+        if kept is not None:
+            takes[shot_id] = [add(node) for node in kept]
+            clips[shot_id] = takes[shot_id][shot.pick - 1]
+            if shot.after and shot.after not in frames:
+                frames[shot.after] = add(fresh.node(f"frame:{shot.after}"))
+            continue
         route = routes[shot.provider]
         width, height = shot.size
         present = shot_characters(shot)
@@ -373,8 +390,9 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
                 labels={**labels, "take": take} if shot.takes > 1 else labels,
             )))
         clips[shot.id] = takes[shot.id][shot.pick - 1]
+        fresh.planned(shot.id, clips[shot.id])
 
-    _add_assembly(episode, pieces, clips, digest_file, add)
+    _add_assembly(episode, pieces, clips, digest_file, add, fresh)
     edges = [(dep, node.id) for node in nodes.values() for dep in node.inputs]
     order = lexicographic_order(list(nodes), edges, key=_kind_rank)
     return Plan(episode, order=order, nodes=nodes, pieces=pieces)
@@ -436,8 +454,55 @@ def delivery_choice(episode: Episode) -> tuple[str, str, int]:
 TRANSITION_KINDS = {"cut": "cut", "crossfade": "crossfade", "fade": "dip"}
 
 
+class _Fresh:
+    """Which shots ``build_plan`` plans anew, and the previous plan's nodes for the others.
+
+    A shot is planned anew when it changed, or when a shot it continues (``after:``) or extends
+    is planned anew and its clip's key changed or the shot itself did (a frame reads its
+    ``trim.out``). Everything else about a shot's clips and conformed clips is in the spec's
+    other parts, which did not change.
+    """
+
+    def __init__(self, previous: Plan | None, changed: Collection[str]) -> None:
+        self.previous = previous
+        self.anew: set[str] = set(changed)
+
+    def node(self, node_id: str) -> Node:
+        assert self.previous is not None
+        return self.previous.node(node_id)
+
+    def clips(self, shot: Shot) -> list[Node] | None:
+        """The previous plan's take nodes of ``shot`` when they stand, else None."""
+        previous = self.previous
+        if previous is None or shot.id in self.anew or shot.after in self.anew or shot.extends in self.anew:
+            return None
+        ids = [f"clip:{shot.id}"] if shot.takes == 1 else [f"clip:{shot.id}@{t}" for t in range(1, shot.takes + 1)]
+        found = [previous.get(nid) for nid in ids]
+        if any(node is None for node in found) or (shot.after and previous.get(f"frame:{shot.after}") is None):
+            self.anew.add(shot.id)
+            return None
+        return found  # type: ignore[return-value]
+
+    def planned(self, shot_id: str, clip: Node) -> None:
+        """A shot planned anew: those that follow it are too, unless nothing they read changed."""
+        before = self.previous.episode.shots.get(shot_id) if self.previous is not None else None
+        if before is None:
+            self.anew.add(shot_id)
+            return
+        picked = f"clip:{shot_id}" if before.takes == 1 else f"clip:{shot_id}@{before.pick}"
+        old = self.previous.get(picked)  # type: ignore[union-attr]
+        if old is None or old.key != clip.key:
+            self.anew.add(shot_id)
+
+    def conform(self, shot_id: str, node_id: str) -> Node | None:
+        """The previous plan's conformed clip ``node_id`` of a shot that was not planned anew."""
+        if self.previous is None or shot_id in self.anew:
+            return None
+        return self.previous.get(node_id)
+
+
 def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping[str, Node],
-                  digest_file: Callable[[Path], str], add: Callable[[Node], Node]) -> None:
+                  digest_file: Callable[[Path], str], add: Callable[[Node], Node], fresh: _Fresh) -> None:
     """Conform each used clip, join each sequence, then master and deliver the episode.
 
     Every step is a cached node keyed by its inputs and options, so changing one shot
@@ -452,9 +517,13 @@ def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping
         clip = clips[shot_id]
         if (shot_id, reencode) in conforms:
             return conforms[(shot_id, reencode)]
+        node_id = f"conform:{shot_id}" + ("+keys" if reencode else "")
+        kept = fresh.conform(shot_id, node_id)
+        if kept is not None:
+            conforms[(shot_id, reencode)] = add(kept)
+            return kept
         manifest = {"kind": "conform", "recipe": RECIPES["conform"], "clip": clip.key, "format": fmt_manifest,
                     "trim": [shot.trim_in, shot.trim_out], "reencode": reencode}
-        node_id = f"conform:{shot_id}" + ("+keys" if reencode else "")
         conforms[(shot_id, reencode)] = add(Node(
             id=node_id, kind="conform", key=node_key(manifest), provider="ffmpeg",
             manifest=manifest, inputs=(clip.id,), label=shot.title or shot_id, location=shot.location,

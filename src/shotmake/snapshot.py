@@ -363,7 +363,9 @@ class SpecCache:
         self.folder = Path(cache_dir) / "specs"
         self.save = save
         self._hit: tuple[Episode, dict[str, Any]] | None = None
-        self._miss: tuple[Episode, dict[str, Any], float] | None = None
+        self._miss: tuple[Episode, dict[str, Any], float, str] | None = None
+        #: After an edit served by ``spec_delta``: the last snapshot, its episode, the changed shots.
+        self._delta: tuple[Episode, dict[str, Any], Episode, list[str]] | None = None
         #: For tests and benchmarks: "hit", "miss" or "" (not loaded yet).
         self.last = ""
         self._identity_now: dict[str, Any] | None = None
@@ -388,6 +390,7 @@ class SpecCache:
             return self._load(Path(path))
 
     def _load(self, path: Path) -> Episode:
+        self._delta = None
         identity = self._identity_now = self._identity(path)
         data = self._read(identity)
         if data is not None:
@@ -398,14 +401,53 @@ class SpecCache:
             else:
                 self._hit, self._miss, self.last = (episode, data), None, "hit"
                 return episode
-        from .spec import load_episode  # YAML and the schema: only when the snapshot cannot serve
+        from .spec import MAX_SPEC_BYTES, episode_from_text, load_episode, spec_text  # YAML: only on a miss
 
         started = time.time()
-        spec_digest = content_of(str(path))
-        episode = load_episode(path, identity["root"])
-        self._hit, self.last = None, "miss"
-        self._miss = (episode, {**identity, "spec": spec_digest}, started)
+        try:
+            with open(path, "rb") as handle:  # read once: the digest recorded is of the text loaded
+                raw = handle.read(MAX_SPEC_BYTES + 1)
+        except OSError:
+            return load_episode(path, identity["root"])  # which words the error
+        text = spec_text(raw, str(path))
+        spec_digest = hashlib.sha256(raw).hexdigest()
+        self._hit = None
+        edited = self._edited(path, identity, text)
+        if edited is not None:
+            episode, self.last = edited, "delta"
+        else:
+            episode, self.last = episode_from_text(text, str(path), identity["root"]), "miss"
+        self._miss = (episode, {**identity, "spec": spec_digest}, started, text)
         return episode
+
+    def _edited(self, path: Path, identity: dict[str, Any], text: str) -> Episode | None:
+        """The episode from the last snapshot when only some shots' lines changed (``spec_delta``), else None."""
+        from . import spec_delta
+        from .spec import project_routes
+
+        entry = self._entry_path(identity)
+        head = read_json(entry.with_suffix(".inputs.json"))
+        if not isinstance(head, dict) or not isinstance(head.get("inputs"), dict) \
+                or not inputs_hold(head["inputs"], identity, spec=False):
+            return None
+        kept = read_json(entry.with_suffix(".delta.json"))
+        if not isinstance(kept, dict) or kept.get("spec") != head["inputs"].get("spec") \
+                or not isinstance(kept.get("text"), str):
+            return None
+        segments = spec_delta.Segments.from_json(kept.get("segments"))
+        data = read_json(entry) if segments is not None else None
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict) \
+                or data["inputs"].get("spec") != kept["spec"]:
+            return None
+        try:
+            old = decode_episode(data)
+        except SnapshotError:
+            return None
+        patched = spec_delta.patch(old, segments, kept["text"], text, project_routes(Path(identity["root"])))  # type: ignore[arg-type]
+        if patched is None:
+            return None
+        self._delta = (patched[0], data, old, patched[1])
+        return patched[0]
 
     def plan(self, episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Any] | None = None) -> Plan:
         """The plan of an episode from ``load``: from its snapshot, or planned and saved.
@@ -418,6 +460,7 @@ class SpecCache:
 
     def _plan(self, episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Any] | None) -> Plan:
         from .plan import build_plan
+        from .providers.catalog import ROUTES
 
         if self._hit is not None and self._hit[0] is episode:
             try:
@@ -430,10 +473,22 @@ class SpecCache:
             digested.append(str(path))
             return digest_file(path)
 
-        plan = build_plan(episode, digest) if routes is None else build_plan(episode, digest, routes)
+        previous, changed = self._previous_plan(episode)
+        if previous is not None:  # the files the reused nodes were made from are still the plan's inputs
+            digested.extend(str(p) for p, _ in self._delta[1]["inputs"].get("assets", []))  # type: ignore[index]
+        plan = build_plan(episode, digest, ROUTES if routes is None else routes, previous, changed)
         if self.save and self._miss is not None and self._miss[0] is episode:
-            self._save(episode, plan, self._miss[1], self._miss[2], digested)
+            self._save(episode, plan, self._miss[1], self._miss[2], digested, self._miss[3])
         return plan
+
+    def _previous_plan(self, episode: Episode) -> tuple[Plan | None, list[str]]:
+        """After an edit served by ``spec_delta``: the last snapshot's plan and the changed shots."""
+        if self._delta is None or self._delta[0] is not episode:
+            return None, []
+        try:
+            return decode_plan(self._delta[1], self._delta[2]), self._delta[3]
+        except SnapshotError:
+            return None, []
 
     # -- lint ---------------------------------------------------------------------------------
     def lint(self, episode: Episode, env: Mapping[str, str], today: Any,
@@ -524,7 +579,7 @@ class SpecCache:
         return data if inputs_hold(data["inputs"], ident) else None
 
     def _save(self, episode: Episode, plan: Plan, identity: Mapping[str, Any], started: float,
-              digested: list[str]) -> None:
+              digested: list[str], source: str) -> None:
         threshold = (started - RACY_SECONDS) * 1e9
         includes: list[tuple[str, str | None]] = [(p, content_of(p)) for p in episode.includes]
         assets: list[tuple[str, list[int] | None]] = [
@@ -544,3 +599,17 @@ class SpecCache:
         write_json(self._entry_path(identity).with_suffix(".inputs.json"),
                    json.dumps({"inputs": data["inputs"]}, separators=(",", ":"), allow_nan=False))
         self._saved = json.loads(json.dumps(data["inputs"]))  # as the next run will read them
+        self._save_text(episode, identity, source)
+
+    def _save_text(self, episode: Episode, identity: Mapping[str, Any], text: str) -> None:
+        """Keep the spec's text and where its shots are, for ``spec_delta`` after the next edit."""
+        from . import spec_delta
+
+        target = self._entry_path(identity).with_suffix(".delta.json")
+        segments = spec_delta.segment(text)
+        if segments is None or not spec_delta.matches(segments, episode) or not spec_delta.plain(text):
+            with contextlib.suppress(OSError):
+                target.unlink()
+            return
+        write_json(target, json.dumps({"spec": identity["spec"], "text": text, "segments": segments.to_json()},
+                                      separators=(",", ":")))

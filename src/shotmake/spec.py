@@ -312,16 +312,41 @@ def read_document(path: Path, display: str) -> Document:
             raw = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read spec: {exc.strerror}", location=SourceLocation(display, 1, 1)) from exc
+    return parse_yaml(spec_text(raw, display), display)
+
+
+def spec_text(raw: bytes, display: str) -> str:
+    """A spec file's bytes as text: refused past ``MAX_SPEC_BYTES`` or when they are not UTF-8."""
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES >> 20} MiB", location=SourceLocation(display, 1, 1),
                         hint="split it into episodes, or move shared parts into include files")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SpecError("file is not valid UTF-8", location=SourceLocation(display, line, 1),
                         hint="save the spec as UTF-8") from exc
-    return parse_yaml(text, display)
+
+
+def parse_item(text: str, file: str, path: str) -> tuple[Any, dict[str, tuple[str, int, int]]] | None:
+    """One list item written alone (``  - id: s3 ...``, after as many blank lines as came before it):
+    its data and marks under ``path``, or None when it is not one plain item (no anchors or aliases)."""
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                return None
+        root = yaml.compose(text, Loader=_Loader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    if not isinstance(root, yaml.SequenceNode) or len(root.value) != 1:
+        return None
+    builder = _Builder(file, BASE_VALUE_BUDGET + 4 * len(text), BASE_CHAR_BUDGET + 4 * len(text),
+                       escapes="\\" in text)
+    try:
+        data = builder.build(root.value[0], path)
+    except SpecError:
+        return None
+    return data, builder.marks
 
 
 def load_episode(path: str | Path, root: str | Path | None = None) -> Episode:
@@ -448,6 +473,29 @@ def find_cycle(edges: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
     return []
 
 
+def check_links(shots: Mapping[str, Shot], err: Callable[..., None]) -> None:
+    """Shot-to-shot edges (continuity and extension) point at real shots and do not loop."""
+    edges: dict[str, dict[str, str]] = {}  # source -> {shot: field}, in spec order (a DiGraph's adjacency)
+    for shot in shots.values():
+        for field_name in ("after", "extends"):
+            source = getattr(shot, field_name)
+            if source is None:
+                continue
+            if source not in shots:
+                err(f"{shot.path}.{field_name}", f"unknown shot '{source}'", did_you_mean(source, shots))
+            elif source == shot.id:
+                err(f"{shot.path}.{field_name}", f"a shot cannot {'continue' if field_name == 'after' else 'extend'} itself")
+            else:
+                edges.setdefault(source, {})[shot.id] = field_name
+                edges.setdefault(shot.id, {})
+    cycle = find_cycle(edges)
+    if cycle:
+        ring = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
+        last = shots[cycle[0][1]]
+        err(f"{last.path}.{edges[cycle[0][0]][cycle[0][1]]}", f"dependency cycle: {ring}",
+            "break the loop: one of these shots must not depend on the next")
+
+
 def _check_timing(shots: Mapping[str, Shot], sequences: list[Sequence], delivery: Mapping[str, Any],
                   err: Callable[[str, str, str], None]) -> None:
     """Refuse what assembly would fail on after every clip is paid for: transitions longer than
@@ -485,6 +533,14 @@ def _check_timing(shots: Mapping[str, Shot], sequences: list[Sequence], delivery
         if poster_at > last_frame:
             err("delivery.poster_at", f"the poster at {poster_at:g} s is past the end of the episode "
                 f"({length:g} s)", f"pick a second between 0 and {round(last_frame, 2):g}")
+
+
+def recheck_shots(episode: Episode, changed: Iterable[Shot], err: Callable[..., None]) -> None:
+    """What a full load checks across shots, again for an episode whose ``changed`` shots were
+    built anew (``spec_delta``): their dialogue, then transitions, extensions and the poster."""
+    for shot in changed:
+        _check_dialogue(shot, episode.characters, err)
+    _check_timing(episode.shots, list(episode.sequences), episode.delivery, err)
 
 
 def _windows_hint(value: str) -> str:
@@ -535,6 +591,137 @@ def _collect_includes(doc: Document, spec: Path, root: Path, out: list[tuple[Doc
         out.append((child, resolved))
 
 
+def asset_resolver(root: Path, err: Callable[..., None]) -> Callable[[str, str, Path, tuple[str, ...]], str]:
+    """``asset(field, value, base, accepted)``: resolve a media file named in the spec (relative to
+    the file ``base`` that named it, inside ``root``, with an extension of ``accepted``: it is opened
+    as that format); problems go to ``err``."""
+
+    def asset(path: str, value: str, base: Path, accepted: tuple[str, ...]) -> str:
+        found, problem = project_file(base.parent, value, root)
+        if problem == "outside":
+            err(path, f"'{_shown(value)}' is outside the project", _windows_hint(value) or f"keep assets under {root}")
+        elif problem == "missing":
+            err(path, f"file '{_shown(value)}' does not exist",
+                _windows_hint(value) or "paths are relative to the spec that names them")
+        elif problem:
+            err(path, f"cannot use file '{_shown(value)}': {problem}")
+        elif wrong := extension_problem(value, accepted):
+            err(path, f"cannot use '{_shown(value)}': {wrong}", "convert the file (its extension says what it is)")
+        return str(found) if found is not None else value
+
+    return asset
+
+
+def provider_check(routes: Mapping[str, Route], err: Callable[..., None]) -> Callable[[str, str, str], None]:
+    """``check(field, name, kind)``: the route ``name`` exists and renders ``kind`` (video or image)."""
+
+    def check_provider(path: str, name: str, kind: str) -> None:
+        route = routes.get(name)
+        if route is None:
+            err(path, f"unknown provider '{name}'",
+                did_you_mean(name, routes) or "`shotmake routes` lists every route")
+        elif route.kind != kind:
+            err(path, f"provider '{name}' renders {route.kind}s, not {kind}s",
+                "use a video route (local, gemini-omni, seedance-2.0, wan-2.7...) for shots and an image route "
+                "(local-image, gemini-3-pro-image, gpt-image-2...) for sheets; `shotmake routes` lists them")
+
+    return check_provider
+
+
+@dataclass(frozen=True)
+class ShotContext:
+    """What building one shot reads besides its own fields: the episode's defaults, characters and
+    plates, where fields were written, and the checks that report into the load's error list."""
+
+    defaults: Mapping[str, Any]
+    characters: Mapping[str, Character]
+    plates: Mapping[str, Plate]
+    locations: Mapping[str, SourceLocation]
+    spec: Path
+    check_provider: Callable[[str, str, str], None]
+    asset: Callable[[str, str, Path, tuple[str, ...]], str]
+    err: Callable[..., None]
+
+
+def build_shot(i: int, sdata: Mapping[str, Any], ctx: ShotContext) -> Shot:
+    """The ``Shot`` of ``shots[i]`` (schema-valid data); its problems go to ``ctx.err``."""
+    base = join_path("shots", i)
+    sid = sdata["id"]
+    for j, cid in enumerate(sdata.get("characters", ())):
+        if cid not in ctx.characters:
+            ctx.err(f"{base}.characters[{j}]", f"unknown character '{cid}'",
+                    did_you_mean(cid, ctx.characters) or "declare it under 'characters:'")
+    for cid in placeholders(sdata["prompt"]):
+        if cid not in ctx.characters:
+            ctx.err(f"{base}.prompt", f"placeholder '{{{cid}}}' names no character",
+                    did_you_mean(cid, ctx.characters) or "declare it under 'characters:' or remove the braces")
+    for field_name in ("first_frame", "last_frame"):
+        if field_name in sdata and sdata[field_name] not in ctx.plates:
+            ctx.err(f"{base}.{field_name}", f"unknown plate '{sdata[field_name]}'",
+                    did_you_mean(sdata[field_name], ctx.plates) or "declare it under 'plates:'")
+    for j, pid in enumerate(sdata.get("references", ())):
+        if pid not in ctx.plates:
+            ctx.err(f"{base}.references[{j}]", f"unknown plate '{pid}'",
+                    did_you_mean(pid, ctx.plates) or "declare it under 'plates:'")
+    if "last_frame" in sdata and "first_frame" not in sdata and "after" not in sdata:
+        ctx.err(f"{base}.last_frame", "a last frame needs a first frame",
+                "add first_frame: PLATE or after: SHOT (interpolation runs from the first frame to the last)")
+    if "first_frame" in sdata and "after" in sdata:
+        ctx.err(f"{base}.first_frame", "first_frame and after both set the first frame", "keep one of them")
+    if "extends" in sdata and ("after" in sdata or "first_frame" in sdata):
+        ctx.err(f"{base}.extends", "an extension continues its source clip; it takes no first frame",
+                "remove after:/first_frame: from this shot")
+    provider = sdata.get("provider", ctx.defaults["provider"])
+    if "provider" in sdata:
+        ctx.check_provider(f"{base}.provider", provider, "video")
+    duration = float(sdata.get("duration", ctx.defaults["duration"]))
+    trim = sdata.get("trim", {})
+    trim_in, trim_out = float(trim.get("in", 0.0)), trim.get("out")
+    if trim_out is not None and trim_out <= trim_in:
+        ctx.err(f"{base}.trim.out", f"trim out ({trim_out}s) must come after trim in ({trim_in}s)")
+    elif "extends" not in sdata and (trim_out is not None and trim_out > duration or trim_in >= duration):
+        ctx.err(f"{base}.trim", f"trim falls outside the {duration:g}s clip", "trim within 0..duration")
+    takes = int(sdata.get("takes", 1))
+    pick = int(sdata.get("pick", 1))
+    if pick > takes:
+        ctx.err(f"{base}.pick", f"pick {pick} but only {takes} take(s)", f"pick a take between 1 and {takes}")
+    if isinstance(sdata.get("seed"), int) and sdata["seed"] + takes - 1 > MAX_SEED:
+        ctx.err(f"{base}.seed", f"take {takes} would use seed {sdata['seed'] + takes - 1}, past {MAX_SEED}",
+                f"use a seed up to {MAX_SEED - takes + 1}")
+    return Shot(
+        id=sid,
+        prompt=sdata["prompt"],
+        provider=provider,
+        model=sdata.get("model", ctx.defaults.get("model", "")) if provider == ctx.defaults["provider"]
+        else sdata.get("model", ""),
+        duration=duration,
+        aspect=sdata.get("aspect", ctx.defaults["aspect"]),
+        resolution=sdata.get("resolution", ctx.defaults["resolution"]),
+        fps=int(sdata.get("fps", ctx.defaults["fps"])),
+        characters=tuple(sdata.get("characters", ())),
+        seed=sdata.get("seed"),
+        negative=sdata.get("negative", ""),
+        audio=bool(sdata.get("audio", ctx.defaults["audio"])),
+        after=sdata.get("after"),
+        extends=sdata.get("extends"),
+        first_frame=sdata.get("first_frame"),
+        last_frame=sdata.get("last_frame"),
+        references=tuple(sdata.get("references", ())),
+        trim_in=trim_in,
+        trim_out=float(trim_out) if trim_out is not None else None,
+        takes=takes,
+        pick=pick,
+        subtitle=sdata.get("subtitle", ""),
+        voiceover=ctx.asset(f"{base}.voiceover", sdata["voiceover"], ctx.spec, AUDIO_EXTENSIONS) if "voiceover" in sdata else None,
+        dialogue=tuple(Line(speaker=d["speaker"], line=d["line"], delivery=d.get("delivery", ""),
+                            start=d.get("start"), end=d.get("end")) for d in sdata.get("dialogue", ())),
+        ignore=tuple(sdata.get("ignore", ())),
+        title=sdata.get("title", ""),
+        path=base,
+        location=ctx.locations.get(base),
+    )
+
+
 def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document, Path]],
            routes: Mapping[str, Route]) -> Episode:
     errors: list[SpecError] = []
@@ -577,35 +764,14 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
     def err(path: str, message: str, hint: str = "") -> None:
         errors.append(SpecError(message, location=locations.get(path), field=path, hint=hint))
 
-    def asset(path: str, value: str, base: Path, accepted: tuple[str, ...]) -> str:
-        """Resolve a media file named in the spec (relative to the file that named it, inside
-        the root, with an extension of ``accepted``: it is opened as that format)."""
-        found, problem = project_file(base.parent, value, root)
-        if problem == "outside":
-            err(path, f"'{_shown(value)}' is outside the project", _windows_hint(value) or f"keep assets under {root}")
-        elif problem == "missing":
-            err(path, f"file '{_shown(value)}' does not exist",
-                _windows_hint(value) or "paths are relative to the spec that names them")
-        elif problem:
-            err(path, f"cannot use file '{_shown(value)}': {problem}")
-        elif wrong := extension_problem(value, accepted):
-            err(path, f"cannot use '{_shown(value)}': {wrong}", "convert the file (its extension says what it is)")
-        return str(found) if found is not None else value
+    asset = asset_resolver(root, err)
 
     defaults = {**DEFAULTS, **data["defaults"]}
     style_data = data["style"]
     style = Style(look=style_data.get("look", ""), palette=style_data.get("palette", ""),
                   negative=style_data.get("negative", ""))
 
-    def check_provider(path: str, name: str, kind: str) -> None:
-        route = routes.get(name)
-        if route is None:
-            err(path, f"unknown provider '{name}'",
-                did_you_mean(name, routes) or "`shotmake routes` lists every route")
-        elif route.kind != kind:
-            err(path, f"provider '{name}' renders {route.kind}s, not {kind}s",
-                "use a video route (local, gemini-omni, seedance-2.0, wan-2.7...) for shots and an image route "
-                "(local-image, gemini-3-pro-image, gpt-image-2...) for sheets; `shotmake routes` lists them")
+    check_provider = provider_check(routes, err)
 
     for key in ("provider", "sheet_provider"):
         if key in data["defaults"]:
@@ -656,110 +822,19 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         )
 
     shots: dict[str, Shot] = {}
+    shot_context = ShotContext(defaults, characters, plates, locations, spec, check_provider, asset, err)
     for i, sdata in enumerate(data["shots"]):
-        base = join_path("shots", i)
         sid = sdata["id"]
         if sid in shots:
             first = shots[sid].location
-            err(f"{base}.id", f"duplicate shot id '{sid}'", f"first defined at line {first.line if first else '?'}")
+            err(f"shots[{i}].id", f"duplicate shot id '{sid}'", f"first defined at line {first.line if first else '?'}")
             continue
-        for j, cid in enumerate(sdata.get("characters", ())):
-            if cid not in characters:
-                err(f"{base}.characters[{j}]", f"unknown character '{cid}'",
-                    did_you_mean(cid, characters) or "declare it under 'characters:'")
-        for cid in placeholders(sdata["prompt"]):
-            if cid not in characters:
-                err(f"{base}.prompt", f"placeholder '{{{cid}}}' names no character",
-                    did_you_mean(cid, characters) or "declare it under 'characters:' or remove the braces")
-        for field_name in ("first_frame", "last_frame"):
-            if field_name in sdata and sdata[field_name] not in plates:
-                err(f"{base}.{field_name}", f"unknown plate '{sdata[field_name]}'",
-                    did_you_mean(sdata[field_name], plates) or "declare it under 'plates:'")
-        for j, pid in enumerate(sdata.get("references", ())):
-            if pid not in plates:
-                err(f"{base}.references[{j}]", f"unknown plate '{pid}'",
-                    did_you_mean(pid, plates) or "declare it under 'plates:'")
-        if "last_frame" in sdata and "first_frame" not in sdata and "after" not in sdata:
-            err(f"{base}.last_frame", "a last frame needs a first frame",
-                "add first_frame: PLATE or after: SHOT (interpolation runs from the first frame to the last)")
-        if "first_frame" in sdata and "after" in sdata:
-            err(f"{base}.first_frame", "first_frame and after both set the first frame", "keep one of them")
-        if "extends" in sdata and ("after" in sdata or "first_frame" in sdata):
-            err(f"{base}.extends", "an extension continues its source clip; it takes no first frame",
-                "remove after:/first_frame: from this shot")
-        provider = sdata.get("provider", defaults["provider"])
-        if "provider" in sdata:
-            check_provider(f"{base}.provider", provider, "video")
-        duration = float(sdata.get("duration", defaults["duration"]))
-        trim = sdata.get("trim", {})
-        trim_in, trim_out = float(trim.get("in", 0.0)), trim.get("out")
-        if trim_out is not None and trim_out <= trim_in:
-            err(f"{base}.trim.out", f"trim out ({trim_out}s) must come after trim in ({trim_in}s)")
-        elif "extends" not in sdata and (trim_out is not None and trim_out > duration or trim_in >= duration):
-            err(f"{base}.trim", f"trim falls outside the {duration:g}s clip", "trim within 0..duration")
-        takes = int(sdata.get("takes", 1))
-        pick = int(sdata.get("pick", 1))
-        if pick > takes:
-            err(f"{base}.pick", f"pick {pick} but only {takes} take(s)", f"pick a take between 1 and {takes}")
-        if isinstance(sdata.get("seed"), int) and sdata["seed"] + takes - 1 > MAX_SEED:
-            err(f"{base}.seed", f"take {takes} would use seed {sdata['seed'] + takes - 1}, past {MAX_SEED}",
-                f"use a seed up to {MAX_SEED - takes + 1}")
-        shots[sid] = Shot(
-            id=sid,
-            prompt=sdata["prompt"],
-            provider=provider,
-            model=sdata.get("model", defaults.get("model", "")) if provider == defaults["provider"]
-            else sdata.get("model", ""),
-            duration=duration,
-            aspect=sdata.get("aspect", defaults["aspect"]),
-            resolution=sdata.get("resolution", defaults["resolution"]),
-            fps=int(sdata.get("fps", defaults["fps"])),
-            characters=tuple(sdata.get("characters", ())),
-            seed=sdata.get("seed"),
-            negative=sdata.get("negative", ""),
-            audio=bool(sdata.get("audio", defaults["audio"])),
-            after=sdata.get("after"),
-            extends=sdata.get("extends"),
-            first_frame=sdata.get("first_frame"),
-            last_frame=sdata.get("last_frame"),
-            references=tuple(sdata.get("references", ())),
-            trim_in=trim_in,
-            trim_out=float(trim_out) if trim_out is not None else None,
-            takes=takes,
-            pick=pick,
-            subtitle=sdata.get("subtitle", ""),
-            voiceover=asset(f"{base}.voiceover", sdata["voiceover"], spec, AUDIO_EXTENSIONS) if "voiceover" in sdata else None,
-            dialogue=tuple(Line(speaker=d["speaker"], line=d["line"], delivery=d.get("delivery", ""),
-                                start=d.get("start"), end=d.get("end")) for d in sdata.get("dialogue", ())),
-            ignore=tuple(sdata.get("ignore", ())),
-            title=sdata.get("title", ""),
-            path=base,
-            location=locations.get(base),
-        )
+        shots[sid] = build_shot(i, sdata, shot_context)
 
     for shot in shots.values():
         _check_dialogue(shot, characters, err)
 
-    # Shot-to-shot edges (continuity and extension) must point at real shots and must not loop.
-    edges: dict[str, dict[str, str]] = {}  # source -> {shot: field}, in spec order (a DiGraph's adjacency)
-    for shot in shots.values():
-        for field_name in ("after", "extends"):
-            source = getattr(shot, field_name)
-            if source is None:
-                continue
-            if source not in shots:
-                err(f"{shot.path}.{field_name}", f"unknown shot '{source}'", did_you_mean(source, shots))
-            elif source == shot.id:
-                err(f"{shot.path}.{field_name}", f"a shot cannot {'continue' if field_name == 'after' else 'extend'} itself")
-            else:
-                edges.setdefault(source, {})[shot.id] = field_name
-                edges.setdefault(shot.id, {})
-    cycle = find_cycle(edges)
-    if cycle:
-        ring = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
-        last = shots[cycle[0][1]]
-        err(f"{last.path}.{edges[cycle[0][0]][cycle[0][1]]}", f"dependency cycle: {ring}",
-            "break the loop: one of these shots must not depend on the next")
+    check_links(shots, err)
 
     sequences: list[Sequence] = []
     seen_sequences: dict[str, str] = {}
@@ -821,4 +896,5 @@ def _build(doc: Document, spec: Path, root: Path, included: list[tuple[Document,
         lint=merged["lint"],
         locations=locations,
         language=language,
+        defaults=defaults,
     )

@@ -1,0 +1,230 @@
+"""An edited episode from its last load: only the shots whose lines changed are read again.
+
+The edit loop changes one shot at a time (a prompt, a duration, a seed) and asks ``plan``
+again. Reading a 10,000-shot spec in full costs ~0.3 s of YAML, schema and model building for
+the one shot that changed. So a snapshot keeps the text it was loaded from and where each
+shot's lines are (``Segments``); when the new text differs only in lines inside shot items,
+with as many lines as before, each changed item is parsed on its own at its own line numbers
+(``spec.parse_item``), checked against the schema's ``shot`` definition, built as the full
+load builds it (``spec.build_shot``), and the checks that look across shots (links, cycles,
+transitions, the poster) run again over the whole episode.
+
+Anything else returns None and the spec is loaded in full: a changed line outside the shots,
+a line added or removed, a changed shot id, an anchor or alias, a line break other than
+``\\n``, or any problem in the changed shots (the full load then words it as it always does).
+That the result equals a full load, edit by edit, is what the tests check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SourceLocation
+from .model import Episode
+
+#: YAML line breaks other than ``\n``: a text holding one is never cut into items here.
+_OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
+#: The top-level ``shots:`` key with its items on the following lines.
+_SHOTS_KEY = re.compile(r"^shots:[ \t]*(?:#.*)?$", re.MULTILINE)
+#: Above this share of changed shots the full load is as quick: take it.
+MAX_CHANGED_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Where a spec text's shot items are: the items' dash column, the first line of each
+    (0-based), and the first line after the last one."""
+
+    indent: int
+    starts: tuple[int, ...]
+    end: int
+
+    def to_json(self) -> list[Any]:
+        return [self.indent, list(self.starts), self.end]
+
+    @classmethod
+    def from_json(cls, value: Any) -> Segments | None:
+        try:
+            indent, starts, end = value
+            made = cls(int(indent), tuple(int(s) for s in starts), int(end))
+        except (TypeError, ValueError):
+            return None
+        return made if made.starts and list(made.starts) == sorted(set(made.starts)) and made.end > made.starts[-1] \
+            else None
+
+
+def _quiet(line: str) -> bool:
+    """A blank or comment-only line (it belongs to the item above it)."""
+    stripped = line.lstrip(" ")
+    return not stripped or stripped.startswith("#")
+
+
+def _item_start(line: str, indent: int) -> bool:
+    return line[:indent].strip(" ") == "" and (line[indent:].startswith("- ") or line[indent:] == "-")
+
+
+def segment(text: str) -> Segments | None:
+    """The shot items of a spec text written in block style, or None when it is written otherwise."""
+    if any(b in text for b in _OTHER_BREAKS):
+        return None
+    found = list(_SHOTS_KEY.finditer(text))
+    if len(found) != 1:
+        return None
+    lines = text.split("\n")
+    first = text.count("\n", 0, found[0].start()) + 1
+    while first < len(lines) and _quiet(lines[first]):
+        first += 1
+    if first >= len(lines):
+        return None
+    line = lines[first]
+    indent = len(line) - len(line.lstrip(" "))
+    if not _item_start(line, indent):
+        return None
+    starts = []
+    end = len(lines)
+    for i in range(first, len(lines)):
+        line = lines[i]
+        if _quiet(line):
+            continue
+        depth = len(line) - len(line.lstrip(" "))
+        if depth > indent:
+            continue
+        if depth == indent and _item_start(line, indent):
+            starts.append(i)
+            continue
+        end = i
+        break
+    return Segments(indent, tuple(starts), end)
+
+
+def plain(text: str) -> bool:
+    """No anchors or aliases anywhere: each item's value is its own text's (a changed item could
+    otherwise change another through an anchor it defines)."""
+    if "&" not in text and "*" not in text:
+        return True
+    import yaml
+
+    from .spec import _Loader
+
+    try:
+        return not any(isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None) is not None
+                       for e in yaml.parse(text, Loader=_Loader))
+    except yaml.YAMLError:
+        return False
+
+
+def matches(segments: Segments, episode: Episode) -> bool:
+    """Whether ``segments`` are the episode's shots, one item each, as its full load read them."""
+    if len(segments.starts) != len(episode.shots):
+        return False
+    locations = episode.locations
+    for i, (start, shot) in enumerate(zip(segments.starts, episode.shots.values(), strict=True)):
+        where = locations.get(f"shots[{i}]")
+        if shot.path != f"shots[{i}]" or where is None or where.line != start + 1 or where.file != episode.source:
+            return False
+    return True
+
+
+class PatchedLocations(Mapping[str, SourceLocation]):
+    """An episode's locations with the field paths of some shots (``shots[3]``...) replaced."""
+
+    __slots__ = ("_base", "_marks", "_replaced")
+
+    def __init__(self, base: Mapping[str, SourceLocation], replaced: frozenset[str],
+                 marks: dict[str, tuple[str, int, int]]) -> None:
+        self._base = base
+        self._replaced = replaced
+        self._marks = marks
+
+    def _owned(self, path: str) -> bool:
+        return path.startswith("shots[") and path[:path.find("]") + 1] in self._replaced
+
+    def __getitem__(self, path: str) -> SourceLocation:
+        mark = self._marks.get(path)
+        if mark is not None:
+            return SourceLocation(*mark)
+        if self._owned(path):
+            raise KeyError(path)
+        return self._base[path]
+
+    def __contains__(self, path: object) -> bool:
+        if path in self._marks:
+            return True
+        return isinstance(path, str) and not self._owned(path) and path in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (p for p in self._base if not self._owned(p))
+        yield from self._marks
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def patch(episode: Episode, segments: Segments, old: str, new: str,
+          routes: Mapping[str, Any]) -> tuple[Episode, list[str]] | None:
+    """``episode`` (loaded from ``old``) as ``new`` holds it, and the ids of the shots that changed;
+    None when only a full load can tell."""
+    from .fastschema import definition_check
+    from .spec import (
+        ShotContext,
+        asset_resolver,
+        build_shot,
+        check_links,
+        parse_item,
+        provider_check,
+        recheck_shots,
+    )
+
+    if any(b in new for b in _OTHER_BREAKS):
+        return None
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    if len(old_lines) != len(new_lines):
+        return None
+    starts, end = segments.starts, segments.end
+    changed: dict[int, None] = {}
+    for i in (i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=True)) if a != b):
+        if not starts[0] <= i < end:
+            return None  # outside the shots: style, characters, sequences...
+        changed[bisect_right(starts, i) - 1] = None
+    if not changed or len(changed) > max(1, len(starts) * MAX_CHANGED_SHARE):
+        return None
+    ids = list(episode.shots)
+    problems: list[Any] = []
+
+    def err(*args: Any, **kwargs: Any) -> None:
+        problems.append(args)
+
+    marks: dict[str, tuple[str, int, int]] = {}
+    built: dict[str, Any] = {}
+    shot_check = definition_check("shot")
+    for c in changed:
+        first, stop = starts[c], starts[c + 1] if c + 1 < len(starts) else end
+        item = new_lines[first:stop]
+        if not _item_start(item[0], segments.indent) or not all(
+                _quiet(line) or len(line) - len(line.lstrip(" ")) > segments.indent for line in item[1:]):
+            return None
+        parsed = parse_item("\n" * first + "\n".join(item), episode.source, f"shots[{c}]")
+        if parsed is None or not shot_check(parsed[0]) or parsed[0]["id"] != ids[c]:
+            return None
+        data, item_marks = parsed
+        marks.update(item_marks)
+        built[ids[c]] = data
+    root = Path(episode.root)
+    locations = PatchedLocations(episode.locations, frozenset(f"shots[{c}]" for c in changed), marks)
+    context = ShotContext(episode.defaults, episode.characters, episode.plates, locations,
+                          Path(episode.source).absolute(), provider_check(routes, err), asset_resolver(root, err), err)
+    shots = dict(episode.shots)
+    for c in changed:
+        shots[ids[c]] = build_shot(c, built[ids[c]], context)
+    edited = dataclasses.replace(episode, shots=shots, locations=locations)
+    recheck_shots(edited, [shots[ids[c]] for c in changed], err)
+    check_links(shots, err)
+    if problems:
+        return None
+    return edited, [ids[c] for c in changed]
