@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import shutil
@@ -12,6 +13,7 @@ import pytest
 
 from shotmake.cache import file_digest
 from shotmake.config import load_config
+from shotmake.lint import lint
 from shotmake.plan import build_plan
 from shotmake.snapshot import SpecCache
 from shotmake.spec import load_episode
@@ -44,22 +46,38 @@ shots:
     duration: 4
   - id: d
     prompt: "The storm rolls in."
+    provider: gemini-omni
     duration: 4
     seed: 7
   - id: e
     prompt: "The storm goes on."
     extends: d
+    provider: gemini-omni
     duration: 4
   - id: f
     prompt: "{kai} waves from the quay."
     title: "Wave"
+    duration: 4
+  - id: g
+    prompt: "The quay at night."
+    provider: seedance-2.0
+    duration: 4.5
+  - id: h
+    prompt: "The quay at dawn."
+    after: g
+    provider: wan-2.7
+    duration: 4
+  - id: i
+    prompt: "Gulls over the quay."
+    after: g
+    provider: sora-2
     duration: 4
 sequences:
   - id: one
     shots: [a, b, c]
     transition: {kind: crossfade, seconds: 0.5}
   - id: two
-    shots: [d, e, f, a]
+    shots: [d, e, f, a, g, h, i]
 """
 
 #: Same-line edits of one shot's field: (shot, field, new value).
@@ -75,6 +93,10 @@ EDITS = [
     ("e", "prompt", '"The storm goes on and on."'),
     ("f", "title", '"A wave"'),
     ("f", "prompt", '"{kai} waves from the boat."'),
+    ("g", "duration", "5"),
+    ("h", "duration", "4.5"),
+    ("g", "prompt", '"{mei} on the quay at night."'),  # SM102 of i, which continues g on Sora
+    ("d", "provider", "local"),  # SM113 of e, which extends d on another route
 ]
 
 
@@ -103,10 +125,15 @@ def edit(text: str, shot: str, field: str, value: str) -> str:
     return "\n".join(lines)
 
 
+TODAY = datetime.date(2026, 11, 29)
+
+
 def saved(project: Path) -> None:
+    """Load, lint and plan as ``build`` does, saving the snapshot (and its lint findings)."""
     settle(project)
     specs = SpecCache(project / ".shotmake")
     episode = specs.load("delta.yaml")
+    specs.lint(episode, {}, TODAY, load_config(project).catalog)
     specs.plan(episode, file_digest, load_config(project).catalog)
     assert (project / ".shotmake" / "specs").exists()
 
@@ -132,6 +159,7 @@ def test_an_edited_shot_is_served_as_a_full_load_and_plan_would(project: Path, s
     expected_episode = load_episode("delta.yaml")
     assert episode == expected_episode
     assert_same_plan(plan, build_plan(expected_episode, file_digest, routes))
+    assert specs.lint(episode, {}, TODAY, routes) == lint(expected_episode, env={}, today=TODAY, routes=routes)
 
 
 def test_edits_in_a_row_each_match_a_full_plan(project: Path) -> None:
@@ -151,6 +179,7 @@ def test_edits_in_a_row_each_match_a_full_plan(project: Path) -> None:
             continue
         episode = specs.load("delta.yaml")
         assert episode == expected_episode
+        assert specs.lint(episode, {}, TODAY, routes) == lint(expected_episode, env={}, today=TODAY, routes=routes)
         assert_same_plan(specs.plan(episode, file_digest, routes), build_plan(expected_episode, file_digest, routes))
 
 

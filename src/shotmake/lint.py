@@ -212,15 +212,55 @@ def lint(
     ``env`` holds the environment variables (only base URLs are read, never keys); ``today``
     words the Sora shutdown warning (``None``: "is scheduled to shut down").
     """
+    return lint_shots(episode, env=env, today=today, routes=routes)[0]
+
+
+#: The findings of the rules run per shot, each with the shot whose ``ignore:`` may silence it.
+ShotFindings = list[tuple["Finding", str | None]]
+
+
+def lint_shots(
+    episode: Episode,
+    *,
+    env: Mapping[str, str] | None = None,
+    today: datetime.date | None = None,
+    routes: Mapping[str, Route] = ROUTES,
+    known: Mapping[str, ShotFindings] | None = None,
+) -> tuple[list[Finding], dict[str, ShotFindings]]:
+    """``lint``'s findings, and each shot's findings of the rules run per shot.
+
+    Those rules read the shot, the shots it continues or extends, and the spec's other parts;
+    for the shots in ``known`` their findings are taken from it (``snapshot.py`` passes the
+    last run's for the shots an edit left as they were, with nothing else changed).
+    """
     checker = _Checker(episode, routes, dict(env or {}), today)
-    checker.run()
+    per_shot = checker.run(known or {})
     silenced = set(episode.lint.get("ignore", ()))
     kept = [
         finding
         for finding, shot in checker.found
         if finding.rule not in silenced and (shot is None or finding.rule not in episode.shots[shot].ignore)
     ]
-    return sorted(kept, key=position)
+    return sorted(kept, key=position), per_shot
+
+
+def shots_reading(episode: Episode, changed: Iterable[str]) -> set[str]:
+    """The shots whose per-shot rules read one of ``changed``: those, the shots that continue one
+    (``after:``) and the shots whose ``extends`` chain holds one."""
+    changed = set(changed)
+    reading = set(changed)
+    shots = episode.shots
+    for shot in shots.values():
+        if shot.after in changed:
+            reading.add(shot.id)
+        source, seen = shot.extends, set()
+        while source is not None and source in shots and source not in seen:
+            if source in changed:
+                reading.add(shot.id)
+                break
+            seen.add(source)
+            source = shots[source].extends
+    return reading
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:
@@ -287,11 +327,24 @@ class _Checker:
             hint = "; ".join(h for h in (hint, f"{name} is inherited from defaults.{name} at {default}") if h)
         self.found.append((Finding(rule, severity, message, location, field, hint), shot.id if shot else None))
 
-    def run(self) -> None:
+    def run(self, known: Mapping[str, ShotFindings]) -> dict[str, ShotFindings]:
+        """Every rule; returns each shot's findings of the per-shot rules (those of ``known`` as given)."""
+        per_shot: dict[str, ShotFindings] = {}
         for shot in self.episode.shots.values():
-            route = self.routes.get(shot.provider)
-            if route is None or route.kind != "video":
-                continue  # spec.py already refused it
+            if shot.id in known:
+                per_shot[shot.id] = list(known[shot.id])
+                self.found.extend(per_shot[shot.id])
+                continue
+            start = len(self.found)
+            self.shot_rules(shot)
+            per_shot[shot.id] = self.found[start:]
+        self.episode_rules()
+        return per_shot
+
+    def shot_rules(self, shot: Shot) -> None:
+        """The rules that read one shot (and the shots it continues or extends)."""
+        route = self.routes.get(shot.provider)
+        if route is not None and route.kind == "video":  # else spec.py already refused it
             self.faces(shot, route)
             self.shutdown(shot, route)
             self.unhonoured(shot, route)
@@ -305,6 +358,9 @@ class _Checker:
             self.crowd(shot, route)
             self.frames_as_references(shot, route)
             self.inline_images_only(shot, route)
+
+    def episode_rules(self) -> None:
+        """The rules that read across shots, or the spec's other parts."""
         check_voices(self)
         self.style_negative()
         self.image_routes()

@@ -194,6 +194,11 @@ class _Codec:
         return None if self._field_encoder(tp) is None else self.decoder(tp)
 
 
+def _lint_key(inputs: Any, today: Any, urls: Mapping[str, str]) -> str:
+    """What lint findings are remembered under: the snapshot's inputs, the date, the base URLs."""
+    return hashlib.sha256(json.dumps([inputs, str(today), urls], sort_keys=True).encode()).hexdigest()
+
+
 def _json_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
     return dict(value)
 
@@ -366,6 +371,7 @@ class SpecCache:
         self._miss: tuple[Episode, dict[str, Any], float, str] | None = None
         #: After an edit served by ``spec_delta``: the last snapshot, its episode, the changed shots.
         self._delta: tuple[Episode, dict[str, Any], Episode, list[str]] | None = None
+        self._lint_pending: tuple[Episode, Any, dict[str, str], list[Any], dict[str, Any]] | None = None
         #: For tests and benchmarks: "hit", "miss" or "" (not loaded yet).
         self.last = ""
         self._identity_now: dict[str, Any] | None = None
@@ -496,30 +502,47 @@ class SpecCache:
         """``lint.lint`` of an episode from ``load``, remembered beside its snapshot.
 
         Lint reads the episode, the date and the ``*_BASE_URL`` variables (``lint.OFFICIAL_ENDPOINTS``);
-        findings are reused while all three are the same.
+        findings are reused while all three are the same. After an edit served by ``spec_delta``,
+        the per-shot findings of the shots the edit did not reach are the last run's.
         """
+        urls = {k: v for k, v in env.items() if k.endswith(LINT_ENV_SUFFIX)}
         key = None
         if self._hit is not None and self._hit[0] is episode and self._identity_now is not None:
-            urls = {k: v for k, v in env.items() if k.endswith(LINT_ENV_SUFFIX)}
-            key = hashlib.sha256(json.dumps([self._hit[1]["inputs"], str(today), urls], sort_keys=True)
-                                 .encode()).hexdigest()
+            key = _lint_key(self._hit[1]["inputs"], today, urls)
             cached = self._read_lint(key)
             if cached is not None:
                 return cached
-        from .lint import lint
+        known = None
+        if self._delta is not None and self._delta[0] is episode:
+            stored = self._read_lint_shots(_lint_key(self._delta[1]["inputs"], today, urls))
+            if stored is not None:
+                from .lint import shots_reading
+
+                reading = shots_reading(episode, self._delta[3])
+                known = {sid: stored.get(sid, []) for sid in episode.shots if sid not in reading}
+        from .lint import lint_shots
 
         with _gc_paused():  # lint makes ~10 short-lived objects per spec value and no cycles
-            findings = lint(episode, env=env, today=today) if routes is None else lint(
-                episode, env=env, today=today, routes=routes)
-        if key is not None and self.save:
-            codec = _Codec()
-            try:
-                rows = [codec.encoder(type(f))(f) for f in findings]
-            except SnapshotError:
-                return findings
-            write_json(self._entry_path(self._identity_now).with_suffix(".lint.json"),  # type: ignore[arg-type]
-                        json.dumps({"key": key, "files": codec.files, "findings": rows}, separators=(",", ":")))
+            findings, per_shot = lint_shots(episode, env=env, today=today, known=known, **(
+                {} if routes is None else {"routes": routes}))
+        if self.save:
+            if key is not None:
+                self._write_lint(key, findings, per_shot)
+            else:  # its key is the inputs the snapshot saved with the plan will record
+                self._lint_pending = (episode, today, urls, findings, per_shot)
         return findings
+
+    def _write_lint(self, key: str, findings: list[Any], per_shot: Mapping[str, Any]) -> None:
+        codec = _Codec()
+        try:
+            rows = [codec.encoder(type(f))(f) for f in findings]
+            shots = {sid: [[codec.encoder(type(f))(f), owner] for f, owner in found]
+                     for sid, found in per_shot.items() if found}
+        except SnapshotError:
+            return
+        write_json(self._entry_path(self._identity_now).with_suffix(".lint.json"),  # type: ignore[arg-type]
+                    json.dumps({"key": key, "files": codec.files, "findings": rows, "shots": shots},
+                               separators=(",", ":")))
 
     def _read_lint(self, key: str) -> list[Any] | None:
         data = read_json(self._entry_path(self._identity_now).with_suffix(".lint.json"))  # type: ignore[arg-type]
@@ -532,6 +555,20 @@ class SpecCache:
 
             decode = _Codec(list(data["files"])).decoder(Finding)
             return [decode(row) for row in data["findings"]]
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return None
+
+    def _read_lint_shots(self, key: str) -> dict[str, list[tuple[Any, str | None]]] | None:
+        """The per-shot findings remembered under ``key`` (shots without findings are absent)."""
+        data = read_json(self._entry_path(self._identity_now).with_suffix(".lint.json"))  # type: ignore[arg-type]
+        try:
+            if data["key"] != key or not isinstance(data["shots"], dict):
+                return None
+            from .lint import Finding
+
+            decode = _Codec(list(data["files"])).decoder(Finding)
+            return {str(sid): [(decode(row), None if owner is None else str(owner)) for row, owner in found]
+                    for sid, found in data["shots"].items()}
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             return None
 
@@ -600,6 +637,9 @@ class SpecCache:
                    json.dumps({"inputs": data["inputs"]}, separators=(",", ":"), allow_nan=False))
         self._saved = json.loads(json.dumps(data["inputs"]))  # as the next run will read them
         self._save_text(episode, identity, source)
+        if self._lint_pending is not None and self._lint_pending[0] is episode:
+            _, today, urls, findings, per_shot = self._lint_pending
+            self._write_lint(_lint_key(self._saved, today, urls), findings, per_shot)
 
     def _save_text(self, episode: Episode, identity: Mapping[str, Any], text: str) -> None:
         """Keep the spec's text and where its shots are, for ``spec_delta`` after the next edit."""
