@@ -200,3 +200,23 @@ def test_an_edit_outside_the_shots_or_to_an_asset_takes_the_full_path(project: P
     episode = specs.load("delta.yaml")
     assert specs.last == "miss"
     assert "red raincoat" in episode.characters["mei"].description
+
+
+def test_the_previous_order_is_kept_only_for_the_same_nodes_and_inputs(project: Path) -> None:
+    from dataclasses import replace
+
+    from shotmake.plan import _Fresh
+
+    routes = load_config(project).catalog
+    previous = build_plan(load_episode("delta.yaml"), file_digest, routes)
+    fresh = _Fresh(previous, [])
+    nodes = {nid: previous.node(nid) for nid in previous.added}
+    assert fresh.order(nodes) == previous.order
+    clip = nodes["clip:e"]
+    nodes["clip:e"] = replace(clip, inputs=("clip:a",))  # the same ids, one edge moved
+    assert fresh.order(nodes) is None
+    nodes["clip:e"] = replace(clip)  # an equal node made anew
+    assert fresh.order(nodes) == previous.order
+    del nodes["clip:e"]
+    nodes["clip:e"] = clip  # added in another order
+    assert fresh.order(nodes) is None

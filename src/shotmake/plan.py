@@ -393,8 +393,10 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
         fresh.planned(shot.id, clips[shot.id])
 
     _add_assembly(episode, pieces, clips, digest_file, add, fresh)
-    edges = [(dep, node.id) for node in nodes.values() for dep in node.inputs]
-    order = lexicographic_order(list(nodes), edges, key=_kind_rank)
+    order: Sequence[str] | None = fresh.order(nodes)
+    if order is None:
+        edges = [(dep, node.id) for node in nodes.values() for dep in node.inputs]
+        order = lexicographic_order(list(nodes), edges, key=_kind_rank)
     return Plan(episode, order=order, nodes=nodes, pieces=pieces)
 
 
@@ -493,6 +495,18 @@ class _Fresh:
         old = self.previous.get(picked)  # type: ignore[union-attr]
         if old is None or old.key != clip.key:
             self.anew.add(shot_id)
+
+    def order(self, nodes: Mapping[str, Node]) -> tuple[str, ...] | None:
+        """The previous plan's order when it is this plan's too: the same nodes, added in the same
+        order, with the same inputs (``lexicographic_order`` depends on nothing else)."""
+        previous = self.previous
+        if previous is None or list(nodes) != list(previous.added):
+            return None
+        for nid, node in nodes.items():
+            old = previous.node(nid)
+            if node is not old and node.inputs != old.inputs:
+                return None
+        return previous.order
 
     def conform(self, shot_id: str, node_id: str) -> Node | None:
         """The previous plan's conformed clip ``node_id`` of a shot that was not planned anew."""
