@@ -140,6 +140,7 @@ def saved(project: Path) -> None:
 
 def assert_same_plan(served: object, expected: object) -> None:
     assert served.order == expected.order  # type: ignore[attr-defined]
+    assert served.added == expected.added  # type: ignore[attr-defined]
     for nid in expected.order:  # type: ignore[attr-defined]
         assert served.node(nid) == expected.node(nid), nid  # type: ignore[attr-defined]
         assert served.pieces_of(nid) == expected.pieces_of(nid), nid  # type: ignore[attr-defined]

@@ -280,11 +280,11 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
             list(episode.shots), shot_edges, key=position.__getitem__):
         shot = episode.shots[shot_id]
         kept = fresh.clips(shot)
-        if kept is not None:
-            takes[shot_id] = [add(node) for node in kept]
-            clips[shot_id] = takes[shot_id][shot.pick - 1]
+        if kept is not None:  # in the order planning adds them: the frame it starts from, then its takes
             if shot.after and shot.after not in frames:
                 frames[shot.after] = add(fresh.node(f"frame:{shot.after}"))
+            takes[shot_id] = [add(node) for node in kept]
+            clips[shot_id] = takes[shot_id][shot.pick - 1]
             continue
         route = routes[shot.provider]
         width, height = shot.size
