@@ -221,3 +221,24 @@ def test_the_previous_order_is_kept_only_for_the_same_nodes_and_inputs(project: 
     del nodes["clip:e"]
     nodes["clip:e"] = clip  # added in another order
     assert fresh.order(nodes) is None
+
+
+def test_what_the_decision_does_not_need_stays_undecoded(project: Path) -> None:
+    """After an edit, the reused nodes' manifests and the spec's locations are kept as JSON text
+    until something reads them (a dirty node's reasons, a message); they read as before."""
+    from shotmake.snapshot import LazyJSON, Locations
+
+    saved(project)
+    spec = project / "delta.yaml"
+    spec.write_text(edit(spec.read_text(), "f", "prompt", '"{kai} waves from the boat."'))
+    specs = SpecCache(project / ".shotmake", save=False)
+    episode = specs.load("delta.yaml")
+    plan = specs.plan(episode, file_digest, load_config(project).catalog)
+    kept = plan.node("clip:a").manifest
+    assert isinstance(kept, LazyJSON) and kept._value is None
+    assert not isinstance(plan.node("clip:f").manifest, LazyJSON)  # planned anew
+    base = episode.locations._base  # type: ignore[attr-defined]
+    assert isinstance(base, Locations) and base._raw is None
+    expected = load_episode("delta.yaml")
+    assert episode.where("shots[0].prompt") == expected.where("shots[0].prompt")
+    assert kept == build_plan(expected, file_digest, load_config(project).catalog).node("clip:a").manifest

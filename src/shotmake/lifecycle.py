@@ -38,9 +38,15 @@ def lifecycle(plan: Plan, dirty: Iterable[str], routes: Mapping[str, Route], tod
     """
     dirty = set(dirty)
     on_route: dict[str, list[Node]] = {}
+    # A node's lifecycle route has its route's protocol: where no route of that protocol is
+    # retired, nothing is to be found (and the node's manifest need not be read).
+    retired = {r.protocol for r in routes.values() if r.status_on(today) == "retired"}
     for nid in plan.order:
         node = plan.node(nid)
         if node.kind not in ("clip", "sheet", "plate"):
+            continue
+        own = routes.get(node.provider)
+        if own is None or own.protocol not in retired:
             continue
         route = lifecycle_route(node, routes)
         if route is not None and route.status_on(today) == "retired":
