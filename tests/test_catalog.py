@@ -152,8 +152,15 @@ def test_routes_command_lists_every_route_with_status_and_dates(project: Path, r
     assert by_name["local"]["key_set"] and by_name["local"]["available"]
     text = run("routes").stdout
     assert "gemini-omni" in text and "ARK_API_KEY set" in text and "GEMINI_API_KEY not set" in text
-    assert "sora-2 " not in text and "retired routes not shown (--all lists them" in text
-    assert "retired 2026-09-24" in run("routes", "--all").stdout
+    # Every route is listed: the retired ones after the table, one line each with date and successor.
+    retired = text.split("retired routes", 1)[1]
+    assert all(name in retired for name, r in ROUTES.items() if r.status_on(TODAY) == "retired")
+    assert re.search(r"\n  veo-3\.1 +veo-3\.1-generate-preview +retired 2026-10-22 -> gemini-omni\n", retired)
+    assert re.search(r"\n  sora-2 +sora-2 +retired 2026-09-24\n", retired)
+    assert re.search(r"gemini-3\.1-flash-image +gemini-3\.1-flash-image +deprecated since 2026-10-06 -> "
+                     r"gemini-nano-banana-2\.1", text)
+    full = run("routes", "--all").stdout
+    assert "retired 2026-09-24" in full and "4, 8, 12 s" in full  # --all: retired rows with their limits
     (project / "shotmake.toml").write_text('[routes."mine"]\nlike = "wan-2.7"\nmodel = "wan2.7-x"\n')
     assert "[shotmake.toml]" in run("routes").stdout
     (project / "shotmake.toml").write_text('[routes."mine"]\nlike = "wan-2.8"\n')

@@ -699,7 +699,7 @@ for _command in _REVIEW_COMMANDS:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (one object per route) on stdout.")
-@click.option("--all", "show_all", is_flag=True, help="Include retired routes (shown by default only with --json).")
+@click.option("--all", "show_all", is_flag=True, help="Give retired routes full rows (limits, price, key) too.")
 @click.option("-C", "--project", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Project folder whose shotmake.toml adds or changes routes.")
 def routes(as_json: bool, show_all: bool, project: Path) -> None:
@@ -711,8 +711,8 @@ def routes(as_json: bool, show_all: bool, project: Path) -> None:
 
     \b
     Examples:
-      shotmake routes                 # live, preview and deprecated routes
-      shotmake routes --all           # retired ones too
+      shotmake routes                 # every route; retired ones one line each
+      shotmake routes --all           # retired ones with their limits too
       shotmake routes --json | jq '.[] | select(.status == "live") | .name'
     """
     import datetime
