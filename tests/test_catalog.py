@@ -121,11 +121,29 @@ def test_a_project_adds_and_changes_routes() -> None:
      r"successor 'gpt-image-2' is not a video route"),
     ('[routes."x"]\nlike = "gemini-omni"\nmax_references = -1\n',
      r"routes.x.max_references: x: must be a whole number >= 0, not an integer"),
+    # Refused where it is written, not at the first request (which named a variable nobody had set).
+    ('[routes."x"]\nlike = "gemini-omni"\nbase_url = "http://gateway.example"\n',
+     r"shotmake.toml:3:1: routes.x.base_url: x: 'http://gateway.example' is plain http: the key would cross the "
+     r"network in cleartext \(use https://; plain http only for localhost\)"),
+    ('[routes."x"]\nlike = "gemini-omni"\nbase_url = "gateway.example/v1"\n',
+     r"shotmake.toml:3:1: routes.x.base_url: x: 'gateway.example/v1' is not an https:// URL"),
 ])
 def test_route_mistakes_name_file_line_key_and_fix(text: str, expected: str) -> None:
     with pytest.raises(SpecError) as info:
         parse_config(text, "shotmake.toml")
     assert re.search(expected, info.value.render()), info.value.render()
+
+
+def test_a_base_url_on_loopback_may_be_plain_http_and_a_credential_in_one_is_never_shown(
+        project: Path, run: Run) -> None:
+    config = parse_config('[routes."x"]\nlike = "gemini-omni"\nbase_url = "http://127.0.0.1:8080/gw"\n',
+                          "shotmake.toml")
+    assert config.catalog["x"].base_url == "http://127.0.0.1:8080/gw"  # a local gateway, the tests' fakes
+    (project / "shotmake.toml").write_text('[routes."x"]\nlike = "gemini-omni"\n'
+                                           'base_url = "https://me:s3cret-pw@gateway.example/v1"\n')
+    listed = run("routes", "--json")
+    assert listed.exit_code == 0 and "s3cret-pw" not in listed.stdout
+    assert next(r for r in json.loads(listed.stdout) if r["name"] == "x")["base_url"].endswith("@gateway.example/v1")
 
 
 def test_every_route_key_in_the_catalog_file_is_documented() -> None:

@@ -229,6 +229,7 @@ def route_rows(routes: Mapping[str, Route], registry: Any, today: Any,
     project's overrides, applied as ``plan`` applies them.
     """
     from .costs import route_prices
+    from .redaction import scrub_url
 
     rows = []
     for name, route in routes.items():
@@ -251,7 +252,8 @@ def route_rows(routes: Mapping[str, Route], registry: Any, today: Any,
             "voice_samples": list(route.voice_samples), "max_voice_seconds": route.max_voice_seconds,
             "dialogue": route.dialogue,
             "price_usd": route_prices(name, prices, routes), "price_unit": "second" if route.kind == "video" else "image",
-            "base_url": route.base_url, "origin": route.origin, "source": route.source,
+            "base_url": scrub_url(route.base_url) if route.base_url else None,  # no user:password@ in output
+            "origin": route.origin, "source": route.source,
             "checked_on": route.checked_on,
         })
     return rows
