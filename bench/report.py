@@ -4,7 +4,7 @@
   with every node's object and, for each clip, a cached thumbnail strip (what a first report
   leaves), then ``shotmake report`` is timed as a whole process, alternating with ``shotmake
   plan`` of the same episode (the baseline: loading, linting and planning the spec, which the
-  report does too). The first report (which hard-links every object into the report folder)
+  report does too). The first report (which copies every object into the report folder)
   is timed separately. The page's size and its lazy images are reported.
 * Cold thumbnails: ``thumbnails.thumbnail`` on real local clips (480p, 1 s), the one-off cost
   of each new take's strip (later reports find it in the cache).
@@ -161,7 +161,7 @@ def render(r: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
         f"| `shotmake report`, thumbnails cached | {r['best']:.2f} s | {r['median']:.2f} s | "
         f"`shotmake plan` {r['plan_best']:.2f} s | {r['best'] / r['plan_best']:.1f}x |",
-        f"| first `shotmake report` (hard-links each clip, sheet and strip into the folder) | {r['first']:.2f} s "
+        f"| first `shotmake report` (copies each clip, sheet and strip into the folder) | {r['first']:.2f} s "
         "| | | |",
         f"| strip of one new 1 s 480p clip (ffmpeg probe + 3-frame extract, once per take) | "
         f"{c['best_ms']:.0f} ms | {c['median_ms']:.0f} ms | | |",

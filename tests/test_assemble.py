@@ -10,6 +10,7 @@ import pytest
 
 from shotmake import assemble, media
 from shotmake.errors import MediaError
+from shotmake.model import Artifact
 from shotmake.providers.base import RenderRequest
 from shotmake.providers.local import LocalProvider
 from tests.mediafiles import make_clip
@@ -138,6 +139,22 @@ def test_the_frame_node_key_follows_the_trim_of_the_shot_it_continues(tmp_path: 
     assert "trim_out" not in plain.manifest  # untrimmed shots keep their keys
     assert trimmed.manifest["trim_out"] == 0.5 and trimmed.key != plain.key
     assert trimmed.manifest["clip"] == plain.manifest["clip"]  # the clip itself is not re-rendered
+
+
+def test_the_planned_frame_node_takes_the_last_frame_inside_the_trim(tmp_path: Path) -> None:
+    # The node as planned, built as the executor builds it: its trim must reach the extraction.
+    from shotmake.plan import build_plan
+    from shotmake.spec import episode_from_text
+
+    from .conftest import SMALL_EPISODE
+
+    text = SMALL_EPISODE.replace("duration: 1\n", "duration: 2\n", 1).replace(
+        'looks at the sea."', 'looks at the sea."\n    trim: {out: 0.5}')
+    node = build_plan(episode_from_text(text, "ep.yaml"), lambda _p: "0" * 64).node("frame:a")
+    clip = counting_clip(tmp_path / "a.mp4", frames=24)
+    dest = tmp_path / "frame.png"
+    assemble.run_assembly(node, [Artifact("d" * 64, str(clip), clip.stat().st_size)], dest)
+    assert frame_index(media.decode_frame(dest, 0)[2]) == 5  # frame round(0.5 * 12) - 1, not the clip's last
 
 
 def test_master_args_copy_the_picture_and_give_the_sound_one_gain() -> None:

@@ -121,11 +121,29 @@ def test_a_project_adds_and_changes_routes() -> None:
      r"successor 'gpt-image-2' is not a video route"),
     ('[routes."x"]\nlike = "gemini-omni"\nmax_references = -1\n',
      r"routes.x.max_references: x: must be a whole number >= 0, not an integer"),
+    # Refused where it is written, not at the first request (which named a variable nobody had set).
+    ('[routes."x"]\nlike = "gemini-omni"\nbase_url = "http://gateway.example"\n',
+     r"shotmake.toml:3:1: routes.x.base_url: x: 'http://gateway.example' is plain http: the key would cross the "
+     r"network in cleartext \(use https://; plain http only for localhost\)"),
+    ('[routes."x"]\nlike = "gemini-omni"\nbase_url = "gateway.example/v1"\n',
+     r"shotmake.toml:3:1: routes.x.base_url: x: 'gateway.example/v1' is not an https:// URL"),
 ])
 def test_route_mistakes_name_file_line_key_and_fix(text: str, expected: str) -> None:
     with pytest.raises(SpecError) as info:
         parse_config(text, "shotmake.toml")
     assert re.search(expected, info.value.render()), info.value.render()
+
+
+def test_a_base_url_on_loopback_may_be_plain_http_and_a_credential_in_one_is_never_shown(
+        project: Path, run: Run) -> None:
+    config = parse_config('[routes."x"]\nlike = "gemini-omni"\nbase_url = "http://127.0.0.1:8080/gw"\n',
+                          "shotmake.toml")
+    assert config.catalog["x"].base_url == "http://127.0.0.1:8080/gw"  # a local gateway, the tests' fakes
+    (project / "shotmake.toml").write_text('[routes."x"]\nlike = "gemini-omni"\n'
+                                           'base_url = "https://me:s3cret-pw@gateway.example/v1"\n')
+    listed = run("routes", "--json")
+    assert listed.exit_code == 0 and "s3cret-pw" not in listed.stdout
+    assert next(r for r in json.loads(listed.stdout) if r["name"] == "x")["base_url"].endswith("@gateway.example/v1")
 
 
 def test_every_route_key_in_the_catalog_file_is_documented() -> None:
@@ -152,8 +170,15 @@ def test_routes_command_lists_every_route_with_status_and_dates(project: Path, r
     assert by_name["local"]["key_set"] and by_name["local"]["available"]
     text = run("routes").stdout
     assert "gemini-omni" in text and "ARK_API_KEY set" in text and "GEMINI_API_KEY not set" in text
-    assert "sora-2 " not in text and "retired routes not shown (--all lists them" in text
-    assert "retired 2026-09-24" in run("routes", "--all").stdout
+    # Every route is listed: the retired ones after the table, one line each with date and successor.
+    retired = text.split("retired routes", 1)[1]
+    assert all(name in retired for name, r in ROUTES.items() if r.status_on(TODAY) == "retired")
+    assert re.search(r"\n  veo-3\.1 +veo-3\.1-generate-preview +retired 2026-10-22 -> gemini-omni\n", retired)
+    assert re.search(r"\n  sora-2 +sora-2 +retired 2026-09-24\n", retired)
+    assert re.search(r"gemini-3\.1-flash-image +gemini-3\.1-flash-image +deprecated since 2026-10-06 -> "
+                     r"gemini-nano-banana-2\.1", text)
+    full = run("routes", "--all").stdout
+    assert "retired 2026-09-24" in full and "4, 8, 12 s" in full  # --all: retired rows with their limits
     (project / "shotmake.toml").write_text('[routes."mine"]\nlike = "wan-2.7"\nmodel = "wan2.7-x"\n')
     assert "[shotmake.toml]" in run("routes").stdout
     (project / "shotmake.toml").write_text('[routes."mine"]\nlike = "wan-2.8"\n')

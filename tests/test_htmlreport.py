@@ -163,3 +163,18 @@ def test_a_symlink_planted_in_the_report_folder_is_not_written_through(
     assert run("build", "-q", "--report", SPEC).exit_code == 0
     assert list(outside.iterdir()) == []
     assert not (PAGE.parent / "media").is_symlink() and any((PAGE.parent / "media").iterdir())
+
+
+def test_editing_a_report_file_changes_nothing_in_the_cache(project: Path, run: Callable[..., Result]) -> None:
+    # The report is an output like build/<name>.mp4: a copy, never a way to reach the cache's objects.
+    assert run("build", "-q", "--report", SPEC).exit_code == 0
+    objects = {file_digest(p): p for p in (project / ".shotmake" / "objects").rglob("*") if p.is_file()}
+    placed = sorted((PAGE.parent / "media").iterdir())
+    assert placed and all(p.stat().st_nlink == 1 for p in placed)
+    for path in placed:
+        digest = file_digest(path)
+        path.chmod(0o644)
+        with open(path, "r+b") as handle:
+            handle.write(b"\0" * 16)
+        if digest in objects:
+            assert file_digest(objects[digest]) == digest, f"{path.name} edited the cache object"

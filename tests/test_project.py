@@ -46,3 +46,20 @@ def test_cache_and_out_dir_options_are_relative_to_the_working_directory(
     monkeypatch.chdir(project / "episodes")
     assert run("--cache-dir", "c", "--out-dir", "o", "build", "tiny.yaml", "-q").exit_code == 0
     assert (project / "episodes" / "c" / "objects").is_dir() and (project / "episodes" / "o" / "tiny.mp4").is_file()
+
+
+def test_a_cache_the_root_hides_is_named_with_the_fix(
+        project: Path, run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A project folder inside a git repository: an older shotmake, run there, kept its cache there.
+    # The root is now the repository's (it holds .git): say so before that cache is silently passed
+    # over (every remote render in it would be paid for again), and how to keep using it.
+    (project / ".git").mkdir()
+    monkeypatch.chdir(project / "episodes")
+    assert run("--cache-dir", ".shotmake", "build", "tiny.yaml", "-q").exit_code == 0
+    result = run("plan", "tiny.yaml")
+    assert result.exit_code == 0
+    assert "warning: .shotmake holds a cache this command does not use" in result.stderr, result.stderr
+    assert "put a shotmake.toml beside it" in result.stderr and "--cache-dir .shotmake" in result.stderr
+    (project / "episodes" / "shotmake.toml").touch()  # the fix it names: that folder is the root again
+    again = run("build", "tiny.yaml", "--json", "-q")
+    assert again.exit_code == 0 and json.loads(again.stdout)["rendered"] == [] and "does not use" not in again.stderr

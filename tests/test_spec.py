@@ -76,7 +76,14 @@ def test_schema_enum_and_type_errors() -> None:
 def test_unknown_provider_suggests_closest_route() -> None:
     text = GOOD.replace("prompt: the sea", "prompt: the sea\n    provider: veo3.1")
     [line] = errors_of(text)
-    assert line == "ep.yaml:9:15: shots[1].provider: unknown provider 'veo3.1' (did you mean 'veo-3.1'?)"
+    # The closest name is a retired route: say so, with its successor, before the user follows the hint into SM120.
+    assert line == ("ep.yaml:9:15: shots[1].provider: unknown provider 'veo3.1' (did you mean 'veo-3.1'? it was "
+                    "retired on 2026-10-22; its successor is gemini-omni)")
+    [line] = errors_of(GOOD.replace("prompt: the sea", "prompt: the sea\n    provider: sora"))
+    assert line.endswith("(did you mean 'sora-2'? it was retired on 2026-09-24, with no successor; "
+                         "`shotmake routes` lists the live routes)")
+    [line] = errors_of(GOOD.replace("prompt: the sea", "prompt: the sea\n    provider: gemini-omny"))
+    assert line.endswith("(did you mean 'gemini-omni'?)")
 
 
 def test_cycle_is_reported() -> None:

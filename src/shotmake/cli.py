@@ -56,6 +56,8 @@ def _settings(ctx: click.Context) -> Places:
 
         spec = ctx.meta.get("shotmake.root_spec", ctx.params.get("episode"))  # batch.py names one of its specs
         root = find_root(spec) if isinstance(spec, Path) and spec.is_file() else root_here()
+        if settings.cache_dir is None:
+            _warn_hidden_caches(spec.parent if isinstance(spec, Path) and spec.is_file() else Path.cwd(), root)
         settings.cache_dir = settings.cache_dir or in_root(root, CACHE_DIR)
         settings.out_dir = settings.out_dir or in_root(root, OUT_DIR)
         settings.resolved = True
@@ -64,6 +66,17 @@ def _settings(ctx: click.Context) -> Places:
                 raise UsageError(f"Invalid value for '{option}': Directory '{path}' is a file.")
     assert settings.cache_dir is not None and settings.out_dir is not None
     return Places(settings.cache_dir, settings.out_dir)
+
+
+def _warn_hidden_caches(start: Path, root: Path) -> None:
+    """Name a cache below the project root that this command passes over, and the two ways to keep it."""
+    from .project import hidden_caches, in_root
+
+    for cache in hidden_caches(start, root):
+        shown = in_root(cache.parent, cache.name)
+        click.echo(f"shotmake: warning: {shown} holds a cache this command does not use: the project root is "
+                   f"{root}, whose cache is {in_root(root, cache.name)}; to keep using {shown}, put a shotmake.toml "
+                   f"beside it (its folder becomes the root) or pass --cache-dir {shown}", err=True)
 
 
 class LintFailed(UsageError):
@@ -699,7 +712,7 @@ for _command in _REVIEW_COMMANDS:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (one object per route) on stdout.")
-@click.option("--all", "show_all", is_flag=True, help="Include retired routes (shown by default only with --json).")
+@click.option("--all", "show_all", is_flag=True, help="Give retired routes full rows (limits, price, key) too.")
 @click.option("-C", "--project", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Project folder whose shotmake.toml adds or changes routes.")
 def routes(as_json: bool, show_all: bool, project: Path) -> None:
@@ -711,8 +724,8 @@ def routes(as_json: bool, show_all: bool, project: Path) -> None:
 
     \b
     Examples:
-      shotmake routes                 # live, preview and deprecated routes
-      shotmake routes --all           # retired ones too
+      shotmake routes                 # every route; retired ones one line each
+      shotmake routes --all           # retired ones with their limits too
       shotmake routes --json | jq '.[] | select(.status == "live") | .name'
     """
     import datetime

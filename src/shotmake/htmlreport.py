@@ -3,8 +3,8 @@
 ``collect`` turns a plan, the cache and (after ``build --report``) the build's result into a
 ``Report`` record; ``report_page.render`` turns that into one HTML page; ``write_report``
 puts the page and the media it shows into a folder that opens offline (``build/<name>-report``):
-clips, sheets and thumbnails are hard links to cache objects (copies across file systems),
-named by digest, so writing the report again moves no unchanged byte and re-extracts no
+clips, sheets and thumbnails are copies of cache objects (never hard links: the report is an
+output), named by digest, so writing the report again copies no unchanged file and re-extracts no
 thumbnail (``thumbnails.py`` caches them like renders).
 """
 
@@ -282,9 +282,12 @@ def report_dir(out_dir: Path, name: str) -> Path:
 
 
 def place_media(folder: Path, media: Mapping[str, str]) -> int:
-    """Hard-link (or copy) every object the page shows into ``folder``; drop what it no longer shows.
+    """Copy every object the page shows into ``folder``; drop what it no longer shows.
 
-    Returns how many files were linked or copied (0 when nothing changed).
+    Copies, not hard links: the report is an output, and a file edited there must not edit
+    the cache's object (nor every other output of it). ``copy_file`` lets the kernel copy, or
+    share extents where the filesystem can. Returns how many files were copied (0 when nothing
+    changed).
     """
     from .atomic import copy_file
 
@@ -296,11 +299,7 @@ def place_media(folder: Path, media: Mapping[str, str]) -> int:
         try:
             if dest.is_file() and not dest.is_symlink() and dest.stat().st_size == os.stat(source).st_size:
                 continue
-            dest.unlink(missing_ok=True)
-            try:
-                os.link(source, dest)
-            except OSError:  # another file system, or links not allowed: a copy opens just as well
-                copy_file(source, dest)
+            copy_file(source, dest)  # renamed over ``dest``: a planted link there is replaced, not followed
             placed += 1
         except OSError:
             continue  # a vanished object: the page shows its place empty, the next build restores it

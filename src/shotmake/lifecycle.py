@@ -69,4 +69,3 @@ def lifecycle(plan: Plan, dirty: Iterable[str], routes: Mapping[str, Route], tod
             f", or add `fallback` under [routes.\"{route.name}\"] in shotmake.toml"
         findings.append(Finding("SM120", "error", message, todo[0].location, todo[0].id, hint))
     return sorted(findings, key=position)
-    # -- SM3xx: media a viewer sees ---------------------------------------------------------

@@ -42,6 +42,26 @@ def find_root(spec: Path) -> Path:
     return cwd if spec.is_relative_to(cwd) else spec.parent
 
 
+def hidden_caches(start: Path, root: Path) -> list[Path]:
+    """Caches (``.shotmake`` folders with renders) in ``start`` or its parents below ``root``.
+
+    The root's own cache is the one used; one of these was left by an older shotmake run from
+    that folder (or by ``--cache-dir``), and passing it over silently would pay for its renders
+    again. Callers say so; nothing here prints.
+    """
+    start, root = start.absolute(), root.absolute()
+    if not start.is_relative_to(root):
+        return []
+    found = []
+    for folder in [start, *start.parents]:
+        if folder == root:
+            break
+        objects = folder / CACHE_DIR / "objects"
+        if objects.is_dir() and any(objects.iterdir()):
+            found.append(folder / CACHE_DIR)
+    return found
+
+
 def root_here() -> Path:
     """The project root of the working directory, for commands that take no spec."""
     cwd = Path.cwd()

@@ -229,6 +229,7 @@ def route_rows(routes: Mapping[str, Route], registry: Any, today: Any,
     project's overrides, applied as ``plan`` applies them.
     """
     from .costs import route_prices
+    from .redaction import scrub_url
 
     rows = []
     for name, route in routes.items():
@@ -251,7 +252,8 @@ def route_rows(routes: Mapping[str, Route], registry: Any, today: Any,
             "voice_samples": list(route.voice_samples), "max_voice_seconds": route.max_voice_seconds,
             "dialogue": route.dialogue,
             "price_usd": route_prices(name, prices, routes), "price_unit": "second" if route.kind == "video" else "image",
-            "base_url": route.base_url, "origin": route.origin, "source": route.source,
+            "base_url": scrub_url(route.base_url) if route.base_url else None,  # no user:password@ in output
+            "origin": route.origin, "source": route.source,
             "checked_on": route.checked_on,
         })
     return rows
@@ -263,13 +265,30 @@ def _protocol_keys(protocol: str) -> tuple[str, ...]:
     return PROTOCOLS[protocol].key_env if protocol in PROTOCOLS else ()
 
 
+def _route_status(r: Mapping[str, Any]) -> str:
+    """``retired 2026-10-22 -> gemini-omni``, ``deprecated since 2026-10-06, shuts down ...``, ``live``."""
+    status = str(r["status"])
+    if status == "retired":
+        status = f"retired {r['retired_on']}"
+    elif status == "deprecated":
+        status = ("deprecated" + (f" since {r['deprecated_on']}" if r["deprecated_on"] else "")
+                  + (f", shuts down {r['retired_on']}" if r["retired_on"] else ""))
+    if r["successor"]:
+        status += f" -> {r['successor']}"
+    return status
+
+
 def format_routes(rows: list[dict[str, Any]], *, show_all: bool, reviewed: str) -> str:
-    """The human table: video routes, then image routes; retired ones only with ``show_all``."""
+    """The human table: video routes, then image routes, then (without ``show_all``) one line per retired route.
+
+    Every route is listed: a retired one renders nothing new, but a spec may still name it and
+    its cached renders stay in use, so its date and successor are shown; ``show_all`` gives it a
+    full row (limits, price, key) instead.
+    """
     out = []
-    hidden = 0
+    retired = [r for r in rows if r["status"] == "retired" and not show_all]
     for kind in ("video", "image"):
         shown = [r for r in rows if r["kind"] == kind and (show_all or r["status"] != "retired")]
-        hidden += sum(1 for r in rows if r["kind"] == kind and r["status"] == "retired" and not show_all)
         if not shown:
             continue
         out.append(f"{kind} routes:")
@@ -287,13 +306,7 @@ def format_routes(rows: list[dict[str, Any]], *, show_all: bool, reviewed: str) 
             price += "" if high == 0 else f"/{'s' if r['kind'] == 'video' else 'image'}"
             key = ("no key needed" if not r["key_env"] else
                    f"{r['key_env'][0]} {'set' if r['key_set'] else 'not set'}")
-            status = r["status"]
-            if status == "retired":
-                status = f"retired {r['retired_on']}"
-            elif status == "deprecated":
-                status = "deprecated" + (f", shuts down {r['retired_on']}" if r["retired_on"] else "")
-            if r["successor"]:
-                status += f" -> {r['successor']}"
+            status = _route_status(r)
             refs = f"{r['max_references']} refs" if r["max_references"] else "no refs"
             origin = "" if r["origin"] == "built-in" else f"[{os.path.basename(r['origin'])}]"
             table.append([r["name"], r["model"], status, lengths, refs, price, key, origin])
@@ -301,7 +314,12 @@ def format_routes(rows: list[dict[str, Any]], *, show_all: bool, reviewed: str) 
         for row in table:
             out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         out.append("")
-    if hidden:
-        out.append(f"{hidden} retired routes not shown (--all lists them; their cached renders stay in use).")
+    if retired:
+        out.append("retired routes (nothing new renders on them; their cached renders stay in use; --all shows "
+                   "their limits):")
+        widths = [max(len(str(r[k])) for r in retired) for k in ("name", "model")]
+        for r in retired:
+            out.append(f"  {r['name'].ljust(widths[0])}  {r['model'].ljust(widths[1])}  {_route_status(r)}")
+        out.append("")
     out.append(f"Catalog reviewed {reviewed}; shotmake.toml can add routes or change them (docs/providers.md).")
     return "\n".join(out)

@@ -618,8 +618,13 @@ def provider_check(routes: Mapping[str, Route], err: Callable[..., None]) -> Cal
     def check_provider(path: str, name: str, kind: str) -> None:
         route = routes.get(name)
         if route is None:
-            err(path, f"unknown provider '{name}'",
-                did_you_mean(name, routes) or "`shotmake routes` lists every route")
+            hint = did_you_mean(name, routes) or "`shotmake routes` lists every route"
+            meant = routes.get(hint.partition("'")[2].rpartition("'")[0])
+            if meant is not None and meant.status == "retired":  # say it before the hint leads into SM120
+                hint += (f" it was retired on {meant.retired_on}; its successor is {meant.successor}" if meant.successor
+                         else f" it was retired on {meant.retired_on}, with no successor; `shotmake routes` lists "
+                              "the live routes")
+            err(path, f"unknown provider '{name}'", hint)
         elif route.kind != kind:
             err(path, f"provider '{name}' renders {route.kind}s, not {kind}s",
                 "use a video route (local, gemini-omni, seedance-2.0, wan-2.7...) for shots and an image route "

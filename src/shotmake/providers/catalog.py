@@ -250,7 +250,38 @@ def _convert(name: str, value: Any) -> Any:
             raise CatalogError((name,), f"unknown dialogue convention {value!r}", f"use one of {', '.join(conventions())}")
     if name == "kind" and value not in ("video", "image"):
         raise CatalogError((name,), f"unknown kind {value!r}", "use video or image")
+    if name == "base_url":
+        _check_base_url(value)
     return value
+
+
+def _check_base_url(url: str) -> None:
+    """Refuse, where it is written, a base URL the key must not be sent to (``ApiSession`` refuses it too).
+
+    https, or plain http to a loopback host (a local gateway, the tests' fakes). Stdlib only:
+    the catalog is read by every command, httpx only by those that send.
+    """
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from ..redaction import scrub_url
+
+    shown = scrub_url(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = None, ""
+    if parts is None or not host or parts.scheme not in ("http", "https"):
+        raise CatalogError(("base_url",), f"{shown!r} is not an https:// URL", 'e.g. "https://gateway.example/v1"')
+    if parts.scheme == "http":
+        try:
+            loopback = host in ("localhost", "localhost.") or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise CatalogError(("base_url",), f"{shown!r} is plain http: the key would cross the network in "
+                               "cleartext", "use https://; plain http only for localhost")
 
 
 def route_from_table(

@@ -1,6 +1,6 @@
 """Character sheets from Gemini image models (Nano Banana Pro / 2) via ``generateContent``.
 
-One synchronous call (shared/providers.md §4.1)::
+One synchronous call (docs/providers.md, "Gemini API")::
 
     POST {base}/v1beta/models/{model}:generateContent
     {"contents": [{"role": "user", "parts": [{"text": ...}, {"inlineData": {...}}, ...]}],

@@ -1,6 +1,6 @@
 """Veo 3.1 over the Gemini API: create an operation, poll it, stream the file it names.
 
-Wire protocol (shared/providers.md §2)::
+Wire protocol (docs/providers.md, "Gemini API"; checked against google-genai in tests/test_google_conformance.py)::
 
     POST {base}/v1beta/models/{model}:predictLongRunning   -> {"name": "models/{model}/operations/{id}"}
     GET  {base}/v1beta/{name}                               -> {"done": true, "response": {...}} | no done

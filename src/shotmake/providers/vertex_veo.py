@@ -1,6 +1,6 @@
 """Veo 3.1 on Vertex AI: ``predictLongRunning``, then ``fetchPredictOperation`` (a POST).
 
-Wire protocol (shared/providers.md §3)::
+Wire protocol (docs/providers.md, "Veo on Vertex AI")::
 
     POST {base}/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning
          -> {"name": "projects/{p}/locations/{l}/publishers/google/models/{m}/operations/{id}"}
