@@ -6,7 +6,8 @@
    a rebuild sends nothing; ``shotmake cost`` sums the tokens each task reported.
 2. Chaos and SIGKILL: seeded transient faults (429, 5xx, resets, truncated downloads, lost
    create answers) and kills at seeded points, restarted until done: exactly one task per
-   rendered clip, the planted refusals fail with the vendor's reason, no key at rest.
+   rendered clip, the planted refusals fail with the vendor's reason, no key at rest, nothing
+   partial cached.
 
 Builds run in subprocesses; the fakes run here and outlive every kill.
 """
@@ -34,6 +35,7 @@ from tests.fakes.harness import (
     RemoteFakes,
     character_episode,
     files_containing,
+    partial_renders,
     summary,
     write_fast_config,
 )
@@ -235,6 +237,7 @@ def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:
         assert fakes.ark.storage.credentialed == []
     assert not [s for s in fakes.secrets for text in outputs if s in text]
     assert files_containing([tmp_path], fakes.secrets) == []
+    assert partial_renders(tmp_path) == [], "a partial render was cached or left behind"
 
 
 def test_sigkill_and_chaos_on_seedance_still_create_each_clip_once(tmp_path: Path) -> None:

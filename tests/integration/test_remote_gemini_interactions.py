@@ -39,6 +39,7 @@ from tests.fakes.harness import (
     character_episode,
     files_containing,
     node_prompts,
+    partial_renders,
     pilot_project,
     summary,
     write_fast_config,
@@ -187,7 +188,7 @@ def test_omni_chaos_fails_only_rejected_shots_and_creates_each_render_once(tmp_p
         outputs = first.stdout + first.stderr + again.stdout + again.stderr
     assert not [s for s in fakes.secrets if s in outputs]
     assert files_containing([tmp_path], fakes.secrets) == []
-    assert not list((tmp_path / ".shotmake").rglob("*.part")), "a partial download was left behind"
+    assert partial_renders(tmp_path) == [], "a partial render was cached or left behind"
 
 
 def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:
@@ -248,7 +249,7 @@ def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:
         assert faulted_answers(fakes) >= 5, "the chaos did not happen"
     assert not [s for s in fakes.secrets for text in outputs if s in text]
     assert files_containing([tmp_path], fakes.secrets) == []
-    assert not list((tmp_path / ".shotmake").rglob("*.part")), "a partial download was left behind"
+    assert partial_renders(tmp_path) == [], "a partial render was cached or left behind"
 
 
 def test_omni_sigkill_at_random_points_and_restart_still_creates_each_render_once(tmp_path: Path) -> None:
