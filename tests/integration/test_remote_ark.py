@@ -269,3 +269,17 @@ def test_a_lost_create_answer_is_found_in_the_task_list_by_the_next_build(tmp_pa
         assert listed and listed[0].query["filter.model"] == ["dreamina-seedance-2-0-260128"]
         (task,) = fakes.ark.tasks.values()
         assert task.obj["status"] == "succeeded"
+
+
+def test_a_wrong_key_fails_the_build_and_the_fixed_key_renders_without_resubmit_flags(tmp_path: Path) -> None:
+    """A 401 says nothing about the shot: it is not remembered as the shot's refusal (the key is fixed next)."""
+    spec = squall(tmp_path, shots=1)
+    with ArkFakes() as fakes:
+        wrong = {**fakes.env(), "ARK_API_KEY": "ark-wrong-key-0000"}
+        first = subprocess.run([sys.executable, "-m", "shotmake", "build", spec.name, "--json"], cwd=tmp_path,
+                               env=wrong, capture_output=True, text=True, timeout=120, check=False)
+        assert first.returncode == 1 and "ARK_API_KEY" in first.stdout + first.stderr
+        assert fakes.ark.tasks == {}
+        again = fakes.run(["build", spec.name, "--json"], tmp_path)
+        assert again.returncode == 0 and summary(again)["failed"] == [], again.stdout + again.stderr
+        assert len(fakes.ark.tasks) == 1
