@@ -38,7 +38,8 @@ with warnings.catch_warnings():
     dashscope = pytest.importorskip("dashscope", reason="the official SDK is a test dependency")
 
 #: Headers whose values must match (lower-case); the rest are the SDK's telemetry.
-COMPARED_HEADERS = ("authorization", "x-dashscope-async", "x-dashscope-ossresourceresolve", "accept")
+COMPARED_HEADERS = ("authorization", "x-dashscope-async", "x-dashscope-ossresourceresolve", "x-dashscope-workspace",
+                    "accept")
 
 
 @pytest.fixture
@@ -61,8 +62,8 @@ def sdk_client() -> Iterator[Callable[[FakeDashScope], Any]]:
     """Make official SDK clients (retries off: one request per call, as shotmake's adapter makes)."""
     made: list[Any] = []
 
-    def make(fake: FakeDashScope) -> Any:
-        made.append(dashscope.Client(api_key=DEFAULT_KEY, base_url=fake.base_url, max_retries=0))
+    def make(fake: FakeDashScope, **options: Any) -> Any:
+        made.append(dashscope.Client(api_key=DEFAULT_KEY, base_url=fake.base_url, max_retries=0, **options))
         return made[-1]
 
     yield make
@@ -129,8 +130,8 @@ def shot(prompt: str, **kw: Any) -> RenderRequest:
     return RenderRequest(**values)
 
 
-def ours(fake: FakeDashScope, client: httpx.Client, route: str = "wan-2.7") -> DashScopeVideo:
-    return DashScopeVideo(route, api_key=DEFAULT_KEY, base_url=fake.base_url, client=client)
+def ours(fake: FakeDashScope, client: httpx.Client, route: str = "wan-2.7", workspace: str = "") -> DashScopeVideo:
+    return DashScopeVideo(route, api_key=DEFAULT_KEY, base_url=fake.base_url, client=client, workspace=workspace)
 
 
 def test_text_only_create_poll_and_list_match_the_sdk(fakes: tuple[FakeDashScope, FakeDashScope], sdk_client: Callable[[FakeDashScope], Any],
@@ -232,3 +233,22 @@ def test_wan_3_with_a_voice_sample_as_reference_audio_matches_the_sdk(
     sent = compare(fakes)
     creates = [r for r in sent if r["path"].endswith("video-synthesis")]
     assert [m["type"] for m in creates[0]["body"]["input"]["media"]] == ["reference_image", "reference_audio"]
+
+
+def test_a_workspace_is_named_on_every_api_request_like_the_sdk(
+        fakes: tuple[FakeDashScope, FakeDashScope], sdk_client: Callable[[FakeDashScope], Any],
+        client: httpx.Client, tmp_path: Path) -> None:
+    """``DASHSCOPE_WORKSPACE``: the SDK's ``workspace=`` header on the policy request, the create and the poll."""
+    sdk_side, our_side = fakes
+    first = local_image(tmp_path, 30)
+    sdk = sdk_client(sdk_side, workspace="ws-shotmake-1")
+    job = sdk.videos.jobs.create(model="wan2.7-i2v", prompt="The lamp flickers.",
+                                 media=[{"type": "first_frame", "url": f"file://{first.path}"}],
+                                 duration=5, resolution="720P", prompt_extend=False, watermark=False,
+                                 parameters={"audio": True})
+    sdk.videos.jobs.fetch(job.task_id)
+    wan = ours(our_side, client, workspace="ws-shotmake-1")
+    wan.poll(wan.submit(shot("The lamp flickers.", first_frame=first)))
+    sent = compare(fakes)
+    api = [r for r in sent if r["path"] != "/"]
+    assert len(api) == 3 and all(r["headers"]["x-dashscope-workspace"] == "ws-shotmake-1" for r in api)

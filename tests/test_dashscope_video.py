@@ -191,7 +191,9 @@ def test_limits_are_checked_before_paying(wan: DashScopeVideo, fake: FakeDashSco
                            (clip(references=refs), "6 references"),
                            (clip(extends=refs[0]), "does not extend"),
                            (clip(references=(*refs[:4], video, video)), "6 references; wan2.7-r2v takes at most 5"),
-                           (clip(references=(audio,)), "1 reference audio; wan-2.7 takes at most 0")]:
+                           (clip(references=(audio,)), "1 reference audio; wan-2.7 takes at most 0"),
+                           # the spec allows a uint32 seed (Veo's); DashScope's seed is at most 2^31 - 1
+                           (clip(seed=2**31), "seed 2147483648 .*0 to 2147483647")]:
         with pytest.raises(TerminalError, match=words):
             wan.submit(request)
     assert fake.requests == []

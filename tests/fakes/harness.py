@@ -25,7 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
-from shotmake.cache import file_digest
+from shotmake import mp4info
+from shotmake.cache import Cache, file_digest
 from shotmake.plan import build_plan
 from shotmake.spec import load_episode
 
@@ -322,6 +323,34 @@ def files_containing(roots: list[Path], secrets: tuple[str, ...]) -> list[str]:
             data = path.read_bytes()
             hits += [f"{path}: {needle.decode()}" for needle in needles if needle in data]
     return hits
+
+
+def partial_renders(root: Path) -> list[str]:
+    """What is not whole in the project's cache: each stored render must be its full object, with
+    the bytes its digest names, and each cached clip a readable MP4 with a picture of some length.
+
+    Empty when the cache holds only complete renders. A chaos test's "nothing partial cached": a
+    truncated or reset download kept by mistake shows up here (its moov box or its digest is wrong),
+    and so does a ``*.part`` file left beside the objects.
+    """
+    cache_dir = root / ".shotmake"
+    problems = [f"{p}: a partial download" for p in sorted(cache_dir.rglob("*.part"))]
+    cache = Cache(cache_dir)
+    try:
+        for key, entry in cache.entries():
+            node = str(entry.get("meta", {}).get("node") or key[:16])
+            artifact = cache.lookup(key)
+            if artifact is None:
+                problems.append(f"{node}: its object is missing or not the size the index records")
+            elif file_digest(artifact.path) != artifact.digest:
+                problems.append(f"{node}: its object's bytes do not match its digest")
+            elif node.startswith("clip:"):
+                facts = mp4info.read(artifact.path)
+                if facts is None or not facts.video or facts.seconds <= 0:
+                    problems.append(f"{node}: its object is not a whole MP4 clip ({facts})")
+    finally:
+        cache.close()
+    return problems
 
 
 def summary(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:

@@ -6,7 +6,8 @@
    a rebuild sends nothing; ``shotmake cost`` sums the tokens each task reported.
 2. Chaos and SIGKILL: seeded transient faults (429, 5xx, resets, truncated downloads, lost
    create answers) and kills at seeded points, restarted until done: exactly one task per
-   rendered clip, the planted refusals fail with the vendor's reason, no key at rest.
+   rendered clip, the planted refusals fail with the vendor's reason, no key at rest, nothing
+   partial cached.
 
 Builds run in subprocesses; the fakes run here and outlive every kill.
 """
@@ -34,6 +35,7 @@ from tests.fakes.harness import (
     RemoteFakes,
     character_episode,
     files_containing,
+    partial_renders,
     summary,
     write_fast_config,
 )
@@ -235,6 +237,7 @@ def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:
         assert fakes.ark.storage.credentialed == []
     assert not [s for s in fakes.secrets for text in outputs if s in text]
     assert files_containing([tmp_path], fakes.secrets) == []
+    assert partial_renders(tmp_path) == [], "a partial render was cached or left behind"
 
 
 def test_sigkill_and_chaos_on_seedance_still_create_each_clip_once(tmp_path: Path) -> None:
@@ -266,3 +269,17 @@ def test_a_lost_create_answer_is_found_in_the_task_list_by_the_next_build(tmp_pa
         assert listed and listed[0].query["filter.model"] == ["dreamina-seedance-2-0-260128"]
         (task,) = fakes.ark.tasks.values()
         assert task.obj["status"] == "succeeded"
+
+
+def test_a_wrong_key_fails_the_build_and_the_fixed_key_renders_without_resubmit_flags(tmp_path: Path) -> None:
+    """A 401 says nothing about the shot: it is not remembered as the shot's refusal (the key is fixed next)."""
+    spec = squall(tmp_path, shots=1)
+    with ArkFakes() as fakes:
+        wrong = {**fakes.env(), "ARK_API_KEY": "ark-wrong-key-0000"}
+        first = subprocess.run([sys.executable, "-m", "shotmake", "build", spec.name, "--json"], cwd=tmp_path,
+                               env=wrong, capture_output=True, text=True, timeout=120, check=False)
+        assert first.returncode == 1 and "ARK_API_KEY" in first.stdout + first.stderr
+        assert fakes.ark.tasks == {}
+        again = fakes.run(["build", spec.name, "--json"], tmp_path)
+        assert again.returncode == 0 and summary(again)["failed"] == [], again.stdout + again.stderr
+        assert len(fakes.ark.tasks) == 1

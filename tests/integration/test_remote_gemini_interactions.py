@@ -39,6 +39,7 @@ from tests.fakes.harness import (
     character_episode,
     files_containing,
     node_prompts,
+    partial_renders,
     pilot_project,
     summary,
     write_fast_config,
@@ -187,7 +188,7 @@ def test_omni_chaos_fails_only_rejected_shots_and_creates_each_render_once(tmp_p
         outputs = first.stdout + first.stderr + again.stdout + again.stderr
     assert not [s for s in fakes.secrets if s in outputs]
     assert files_containing([tmp_path], fakes.secrets) == []
-    assert not list((tmp_path / ".shotmake").rglob("*.part")), "a partial download was left behind"
+    assert partial_renders(tmp_path) == [], "a partial render was cached or left behind"
 
 
 def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:
@@ -248,7 +249,7 @@ def kill_and_restart(tmp_path: Path, seed: int, shots: int, kills: int) -> None:
         assert faulted_answers(fakes) >= 5, "the chaos did not happen"
     assert not [s for s in fakes.secrets for text in outputs if s in text]
     assert files_containing([tmp_path], fakes.secrets) == []
-    assert not list((tmp_path / ".shotmake").rglob("*.part")), "a partial download was left behind"
+    assert partial_renders(tmp_path) == [], "a partial render was cached or left behind"
 
 
 def test_omni_sigkill_at_random_points_and_restart_still_creates_each_render_once(tmp_path: Path) -> None:
@@ -280,3 +281,19 @@ def test_a_shut_down_omni_model_makes_the_route_unavailable_and_the_fallback_ren
         # The route is unavailable for the rest of the build: one refused create, not one per shot.
         assert fakes.gemini.count("POST", "/v1beta/interactions") == 1
         assert "no longer available" in done.stdout + done.stderr
+
+
+def test_an_invalid_key_fails_the_build_and_the_fixed_key_renders_without_resubmit_flags(tmp_path: Path) -> None:
+    """Google answers a bad key with 400 "API key not valid": about the key, not the shot, so not remembered."""
+    (tmp_path / "key.yaml").write_text(
+        "version: 1\nepisode: key\ndefaults: {provider: gemini-omni, resolution: 720p, duration: 4}\n"
+        "shots:\n  - id: sea\n    prompt: A grey sea under rain clouds.\n"
+        "sequences:\n  - id: all\n    shots: [sea]\ndelivery:\n  format: {resolution: 480p, fps: 12}\n")
+    write_fast_config(tmp_path)
+    with omni_fakes() as fakes:
+        first = fakes.run(["build", "key.yaml", "--json"], tmp_path, GEMINI_API_KEY="AIza-not-a-valid-key-0000")
+        assert first.returncode == 1 and "API key not valid" in first.stdout + first.stderr
+        assert fakes.video_jobs() == {}
+        again = fakes.run(["build", "key.yaml", "--json"], tmp_path)
+        assert again.returncode == 0 and summary(again)["failed"] == [], again.stdout + again.stderr
+        assert sum(fakes.video_jobs().values()) == 1

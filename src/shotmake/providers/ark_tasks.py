@@ -387,7 +387,8 @@ class ArkTasks(Provider):
 
     def _error(self, response: httpx.Response, path: str, node: str, what: str, *, model: str = "",
                create: bool = False) -> ProviderError:
-        """Map an HTTP failure: moderation and refusals terminal, throttling retryable, a gone model ``RouteGone``.
+        """Map an HTTP failure: moderation and refusals terminal, throttling retryable, a gone model ``RouteGone``,
+        a refused key ``ProviderUnavailable``.
 
         A request about the model (a create, a list filtered by model: ``path`` is the task
         collection) answered 404/410, a shutdown notice or a model-gone code means the route is
@@ -412,8 +413,12 @@ class ArkTasks(Provider):
             return TerminalError(f"{what}: HTTP 429: {words}; an account limit, not a passing rate limit: "
                                  "raise it in the ModelArk console", provider=self.name, node=node)
         if status in (401, 403):
-            return TerminalError(f"{what}: HTTP {status}: {words}; check ARK_API_KEY (and ARK_BASE_URL: keys "
-                                 "belong to one region)", provider=self.name, node=node)
+            refused = ProviderUnavailable if about_model else TerminalError
+            # A create or list refused for the account, not this shot: unavailable (fallbacks may render it),
+            # and not remembered as the shot's refusal, so the build after the key is fixed sends it. On a
+            # poll it stays about that task (the job is kept, and resumed by the next build).
+            return refused(f"{what}: HTTP {status}: {words}; check ARK_API_KEY (and ARK_BASE_URL: keys "
+                           "belong to one region)", provider=self.name, node=node)
         if status == 404:
             return JobGone(f"{what}: HTTP 404: {words}; the task is unknown (deleted, older than 7 days, "
                                  "or created with another key or region)", provider=self.name, node=node)

@@ -59,6 +59,9 @@ IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/bmp")
 #: Create answers after which the task may exist anyway.
 #: Failed-task codes for which a new submission may succeed (the server's own trouble).
 _TRANSIENT_TASK_CODES = re.compile(r"^(InternalError|ServiceUnavailable|SystemError|Timeout|Throttling)", re.I)
+#: The largest ``parameters.seed`` DashScope takes (a signed 32-bit int; Wan API references as quoted by
+#: docs.comfy.org, UNCONFIRMED on Alibaba's page). The spec allows a uint32 seed (Veo's range).
+MAX_SEED = 2**31 - 1
 #: The error code DashScope answers for a model it does not serve (on a request that names a model).
 MODEL_GONE_CODE = "Model.NotExist"
 _STALE_UPLOAD = re.compile(r"oss|url|download|resource|file", re.I)
@@ -289,6 +292,8 @@ class DashScopeVideo(Provider):
                          f"{' or '.join(route.resolutions)}")
         if request.extends is not None:
             raise refuse(f"{self.name} does not extend clips here; use after: (its last frame) instead")
+        if request.seed is not None and not 0 <= request.seed <= MAX_SEED:
+            raise refuse(f"seed {request.seed} is out of DashScope's range: use 0 to {MAX_SEED}")
         model, mode = pick_model(route, request)
         frames = request.first_frame is not None or request.last_frame is not None
         if mode != "i2v" and request.aspect not in route.aspects:

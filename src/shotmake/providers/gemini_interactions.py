@@ -343,7 +343,8 @@ class GeminiInteractions(Provider):
         if response.status_code < 400:
             return response
         previous = str((json or {}).get("previous_interaction_id") or "")
-        hint = "check GEMINI_API_KEY" if response.status_code in (401, 403) else ""
+        bad_key = response.status_code in (401, 403) or any(w in response.text.lower() for w in wire.BAD_KEY_WORDS)
+        hint = "check GEMINI_API_KEY (or GOOGLE_API_KEY)" if bad_key else ""
         if create and previous and (response.status_code == 404 or "interaction" in response.text.lower()):
             hint = "the clip it extends may no longer be stored by Google; re-render the source shot"
         elif response.status_code == 404 and not create:

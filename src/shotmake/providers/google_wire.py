@@ -39,6 +39,10 @@ RPC_CODE_NAMES = {
 #: "The model is overloaded. Please try again later." also appears inside operation errors).
 TRANSIENT_WORDS = ("overloaded", "try again later", "temporarily unavailable", "high load", "heavy load")
 
+#: Words of a 400 that is about the API key, not the request (Google answers a bad key with 400
+#: INVALID_ARGUMENT "API key not valid. Please pass a valid API key.", reason ``API_KEY_INVALID``).
+BAD_KEY_WORDS = ("api key not valid", "api key expired", "api_key_invalid", "api_key_expired")
+
 #: base64 characters decoded per step when writing inline media: a multiple of 4, ~3 MiB out.
 B64_STEP = 4 * (1 << 20)
 
@@ -73,6 +77,9 @@ def error_for_response(
 ) -> ProviderError:
     """Map a failed HTTP response to Retryable (429/5xx/overload) or Terminal (the rest).
 
+    A refused credential (401, 403, or a 400 saying the API key is not valid) is about the
+    account, not the request: ``ProviderUnavailable``, so the route's fallbacks may render the
+    node and the journal does not remember the shot as refused once the key is fixed.
     ``about_model``: the request named the model (a create, a generate), so a 404/410 or a
     shutdown notice means the model is gone: ``RouteGone`` (e.g. "models/veo-3.1-generate-preview
     is no longer available"). Any other 404 is about one operation or file: ``TerminalError``.
@@ -82,10 +89,14 @@ def error_for_response(
         return RouteGone(f"HTTP {response.status_code}: {message} (the model is gone: retired, or not served at "
                          "this base URL; route the shot to another provider or add a fallback)",
                          provider=provider, node=node)
-    if response.status_code in (401, 403) and not hint:
+    bad_key = response.status_code in (401, 403) or (
+        response.status_code == 400 and any(w in message.lower() for w in BAD_KEY_WORDS))
+    if bad_key and not hint:
         hint = "check the credentials in the environment"
     if hint and response.status_code < 500 and response.status_code != 429:
         message = f"{message} ({hint})"
+    if bad_key:
+        return ProviderUnavailable(f"HTTP {response.status_code}: {message}", provider=provider, node=node)
     error = http.error_for_status(
         response.status_code, message, headers=response.headers, provider=provider, node=node
     )
