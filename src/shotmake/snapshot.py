@@ -464,7 +464,8 @@ class SpecCache:
         #: After an edit served by ``spec_delta``: the last snapshot, its episode, the changed shots.
         self._delta: tuple[Episode, dict[str, Any], Episode, list[str]] | None = None
         self._lint_pending: tuple[Episode, Any, dict[str, str], list[Any], dict[str, Any]] | None = None
-        #: For tests and benchmarks: "hit", "miss" or "" (not loaded yet).
+        #: For tests and benchmarks: "hit", "delta" (an edit patched in, ``spec_delta``), "miss" or ""
+        #: (not loaded yet).
         self.last = ""
         self._identity_now: dict[str, Any] | None = None
         self._entries: dict[str, Any] | None = None
