@@ -152,22 +152,34 @@ def test_a_corrupt_snapshot_is_ignored(project: Path) -> None:
     assert specs.last == "miss" and again == episode
     settled(project)
     load_and_plan(SPEC, project / ".shotmake")
-    for path in snapshots(project):
-        body = path.read_bytes().partition(b"\n")[2]
-        data = json.loads(body)
-        data["episode"] = data["episode"][:-1]  # a checksum that matches, a shape that does not
-        body = json.dumps(data).encode()
-        path.write_bytes(__import__("hashlib").sha256(body).hexdigest().encode() + b"\n" + body)
+    def reshape(change: Callable[[dict[str, Any]], None]) -> None:
+        """Rewrite each snapshot with a checksum that matches and a shape that does not."""
+        for path in snapshots(project):
+            head, _, manifests = path.read_bytes().partition(b"\n")[2].partition(b"\n")
+            data = json.loads(head)
+            change(data)
+            body = json.dumps(data).encode() + b"\n" + manifests
+            path.write_bytes(__import__("hashlib").sha256(body).hexdigest().encode() + b"\n" + body)
+
+    reshape(lambda data: data.update(episode=data["episode"][:-1]))
     specs, again, _ = load_and_plan(SPEC, project / ".shotmake")
     assert specs.last == "miss" and again == episode
+    settled(project)
+    load_and_plan(SPEC, project / ".shotmake")
+    reshape(lambda data: data["plan"]["nodes"][0].__setitem__(4, [0, 10**9]))  # a manifest out of place
+    specs, again, replan = load_and_plan(SPEC, project / ".shotmake")
+    assert again == episode and replan.order == build_plan(episode, file_digest).order  # type: ignore[attr-defined,arg-type]
 
 
 def test_snapshots_are_json_and_owner_only(project: Path) -> None:
     settled(project)
     load_and_plan(SPEC, project / ".shotmake")
     (path,) = snapshots(project)
+    head, _, manifests = path.read_bytes().partition(b"\n")[2].partition(b"\n")
+    assert isinstance(json.loads(head), dict)
+    assert all(isinstance(json.loads(line), dict) for line in manifests.split(b"\n"))  # one per node
+    json.loads(path.with_suffix(".inputs.json").read_bytes().partition(b"\n")[2])
     for written in (path, path.with_suffix(".inputs.json")):
-        json.loads(written.read_bytes().partition(b"\n")[2])
         assert written.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
 
 

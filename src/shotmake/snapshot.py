@@ -208,6 +208,28 @@ class _Codec:
         return None if self._field_encoder(tp) is None else self.decoder(tp)
 
 
+def _read_snapshot(path: Path) -> dict[str, Any] | None:
+    """A snapshot file: its JSON line, with the manifests' text after it (kept as bytes) under
+    ``MANIFESTS``; None when it is missing, truncated or corrupt (``write_json``'s checksum)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    digest, _, body = raw.partition(b"\n")
+    if hashlib.sha256(body).hexdigest().encode() != digest:
+        return None
+    head, _, manifests = body.partition(b"\n")
+    try:
+        data = json.loads(head)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    data[MANIFESTS] = manifests
+    return data
+
+
 def _lint_key(inputs: Any, today: Any, urls: Mapping[str, str]) -> str:
     """What lint findings are remembered under: the snapshot's inputs, the date, the base URLs."""
     return hashlib.sha256(json.dumps([inputs, str(today), urls], sort_keys=True).encode()).hexdigest()
@@ -301,18 +323,28 @@ class LazyJSON(Mapping[str, Any]):
     """A JSON object kept as its text until it is read: a snapshot's node manifests.
 
     Planning after an edit reads the keys of 20,000 nodes and the manifests of the few that
-    are dirty; decoding every manifest was a third of reading a 10,000-shot snapshot.
+    are dirty; decoding every manifest was a third of reading a 10,000-shot snapshot. The text is
+    ``source[start:end]`` (the manifests written after the snapshot's JSON, ASCII).
     """
 
-    __slots__ = ("_value", "text")
+    __slots__ = ("_end", "_source", "_start", "_value")
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, source: str | bytes, start: int = 0, end: int | None = None) -> None:
+        self._source = source
+        self._start = start
+        self._end = len(source) if end is None else end
         self._value: dict[str, Any] | None = None
+
+    def text(self) -> str:
+        raw = self._source[self._start:self._end]
+        return raw.decode("ascii") if isinstance(raw, bytes) else raw
 
     def value(self) -> dict[str, Any]:
         if self._value is None:
-            value = json.loads(self.text)
+            try:
+                value = json.loads(self._source[self._start:self._end])
+            except ValueError as exc:
+                raise SnapshotError(f"unreadable manifest: {exc}") from exc
             if not isinstance(value, dict):
                 raise SnapshotError("a manifest is not a JSON object")
             self._value = value
@@ -335,7 +367,7 @@ class LazyJSON(Mapping[str, Any]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, LazyJSON):
-            return self.text == other.text or self.value() == other.value()
+            return self.text() == other.text() or self.value() == other.value()
         return isinstance(other, Mapping) and self.value() == dict(other)
 
     __hash__ = None  # type: ignore[assignment]
@@ -344,6 +376,9 @@ class LazyJSON(Mapping[str, Any]):
         return f"LazyJSON({self.value()!r})"
 
 
+#: The key of ``encode``'s value holding every node manifest's JSON text, one per line; a
+#: snapshot file keeps it after the rest, so reading a snapshot decodes none of them.
+MANIFESTS = "manifests"
 #: Where the episode's locations and a node's manifest sit in their encoded rows.
 _LOCATIONS = [f.name for f in dataclasses.fields(Episode)].index("locations")
 _MANIFEST = [f.name for f in dataclasses.fields(Node)].index("manifest")
@@ -357,17 +392,24 @@ def encode(episode: Episode, plan: Plan | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"episode": row}
     if plan is not None:
         encode_node = codec.encoder(Node)
+        manifests: list[str] = []
+        at = 0
 
         def node(nid: str) -> list[Any]:
+            nonlocal at
             found = plan.node(nid)
             manifest = found.manifest
             row: list[Any] = encode_node(found)
-            row[_MANIFEST] = manifest.text if isinstance(manifest, LazyJSON) else json.dumps(
-                row[_MANIFEST], separators=(",", ":"), allow_nan=False)
+            text = manifest.text() if isinstance(manifest, LazyJSON) else json.dumps(
+                row[_MANIFEST], separators=(",", ":"), allow_nan=False)  # ASCII, no line breaks
+            manifests.append(text)
+            row[_MANIFEST] = [at, at + len(text)]
+            at += len(text) + 1
             return row
 
         data["plan"] = {"order": list(plan.order), "nodes": [node(nid) for nid in plan.added],
                         "pieces": {nid: p for nid in plan.added if (p := plan.pieces_of(nid)) is not None}}
+        data[MANIFESTS] = "\n".join(manifests)
     data["files"] = codec.files
     return data
 
@@ -387,11 +429,15 @@ def decode_plan(data: Mapping[str, Any], episode: Episode) -> Plan:
     try:
         decode_node = _Codec(list(data["files"])).decoder(Node)
 
+        source = data[MANIFESTS]
+        if not isinstance(source, (str, bytes)):
+            raise SnapshotError("the manifests are not text")
+
         def node(row: list[Any]) -> Node:
-            manifest = row[_MANIFEST]
-            if not isinstance(manifest, str):
-                raise SnapshotError("a manifest is not kept as JSON text")
-            return decode_node([*row[:_MANIFEST], LazyJSON(manifest), *row[_MANIFEST + 1:]])  # type: ignore[no-any-return]
+            start, end = row[_MANIFEST]
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= len(source)):
+                raise SnapshotError("a manifest is out of place")
+            return decode_node([*row[:_MANIFEST], LazyJSON(source, start, end), *row[_MANIFEST + 1:]])  # type: ignore[no-any-return]
 
         raw = data["plan"]
         nodes = [node(row) for row in raw["nodes"]]
@@ -534,7 +580,7 @@ class SpecCache:
                 or not isinstance(kept.get("text"), str):
             return None
         segments = spec_delta.Segments.from_json(kept.get("segments"))
-        data = read_json(entry) if segments is not None else None
+        data = _read_snapshot(entry) if segments is not None else None
         if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict) \
                 or data["inputs"].get("spec") != kept["spec"]:
             return None
@@ -703,8 +749,8 @@ class SpecCache:
         head = read_json(self._entry_path(ident).with_suffix(".inputs.json"))
         if isinstance(head, dict) and isinstance(head.get("inputs"), dict) and not inputs_hold(head["inputs"], ident):
             return None
-        data = read_json(self._entry_path(ident))
-        if not isinstance(data, dict) or not isinstance(data.get("inputs"), dict):
+        data = _read_snapshot(self._entry_path(ident))
+        if data is None or not isinstance(data.get("inputs"), dict):
             return None
         return data if inputs_hold(data["inputs"], ident) else None
 
@@ -720,7 +766,8 @@ class SpecCache:
         try:
             data = encode(episode, plan)
             data["inputs"] = {**identity, "includes": includes, "assets": assets}
-            text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+            manifests = data.pop(MANIFESTS, "")
+            text = json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n" + manifests
         except (SnapshotError, TypeError, ValueError):
             return  # a value JSON cannot hold: this spec is simply loaded every time
         write_json(self._entry_path(identity), text)
