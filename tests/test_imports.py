@@ -19,10 +19,12 @@ from .conftest import SMALL_EPISODE
 #: Modules the decision (load, lint, plan, stale check) must never load.
 #: (ffmpeg-python and media.py: ~20 ms, for the assembler only; the delivery format lives in formats.py.)
 #: (The other commands' modules: pull/push's remote_cli, which also brought concurrent.futures and
-#: logging, ~5 ms; report/review's review_cli.)
+#: logging, ~5 ms; report/review's review_cli. What only writing needs: tempfile and shutil, ~1.5 ms;
+#: fractions with decimal, ~1 ms, for the assembler's timescale.)
 NOT_NEEDED = ("networkx", "httpx", "jsonschema", "rich", "ffmpeg", "shotmake.media", "shotmake.execute",
               "shotmake.journal",
-              "shotmake.providers.local", "shotmake.remote_cli", "shotmake.review_cli", "concurrent", "logging")
+              "shotmake.providers.local", "shotmake.remote_cli", "shotmake.review_cli", "concurrent", "logging",
+              "tempfile", "shutil", "fractions")
 
 PROBE = """
 import json, sys
