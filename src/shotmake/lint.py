@@ -274,6 +274,7 @@ class _Checker:
         self.today = today
         self.found: list[tuple[Finding, str | None]] = []
         self._character_labels: dict[str, tuple[str, ...]] = {}
+        self._clip_seconds: dict[str, float] = {}
 
     def report(self, rule: str, field: str, message: str, hint: str = "", *, shot: Shot | None = None,
                locate: str | None = None) -> None:
@@ -383,8 +384,11 @@ class _Checker:
         return f"{shot.path}.prompt"
 
     def clip_length(self, shot: Shot) -> float:
-        """Seconds of the clip a shot renders: an extension holds its whole chain."""
-        return clip_seconds(self.episode.shots, shot.id)
+        """Seconds of the clip a shot renders: an extension holds its whole chain (walked once per shot)."""
+        seconds = self._clip_seconds.get(shot.id)
+        if seconds is None:
+            seconds = self._clip_seconds[shot.id] = clip_seconds(self.episode.shots, shot.id)
+        return seconds
 
     # -- SM101 / SM102 / SM103: faces on Sora -----------------------------------------------
 
