@@ -2,7 +2,7 @@
 
 Pure: ``find_secret`` says what a string holds and how to show it redacted; ``spec_strings``
 walks the parsed model for every string with a spec-like path (``shots[2].prompt``), and
-``may_hold_secret`` answers the common case (no secret anywhere) with one search over them all.
+``may_hold_secret`` answers the common case (no secret anywhere) with one scan of their text.
 """
 
 from __future__ import annotations
@@ -133,6 +133,8 @@ def may_hold_secret(episode: Episode) -> bool:
     A superset test: the joining newline is in none of the patterns' classes, so a match inside
     one string is a match in the joined text (and stripping the project root, as ``secrets``
     does, only removes text). Only when it matches are the strings walked again with their paths.
+    First, the hint every pattern needs is looked for in the shots' and sequences' fields read at
+    once (``_field_texts``): a spec without one (nearly every spec) is never walked value by value.
     """
     texts: list[str] = [episode.name, episode.title, episode.output]
     for section in (episode.style, episode.characters, episode.plates, episode.delivery):
