@@ -66,6 +66,56 @@ def test_missing_or_truncated_object_is_a_miss(cache: Cache) -> None:
     assert cache.lookup("k") is None
 
 
+def test_contains_checks_what_lookup_checks_and_a_hit_becomes_the_same_artifact(tmp_path: Path) -> None:
+    """``contains`` (a plan asks it of every node) keeps its hit; ``lookup`` makes the record from it."""
+    first = Cache(tmp_path / "c")
+    arts = {}
+    for key, body in (("whole", b"abcdef"), ("short", b"ghijkl"), ("gone", b"mnopqr")):
+        temp = first.temp_path(".mp4")
+        temp.write_bytes(body)
+        arts[key] = first.store(key, temp, {"node": f"clip:{key}"})
+    first.close()
+    os.chmod(arts["short"].path, 0o644)
+    Path(arts["short"].path).write_bytes(b"ghi")
+    Path(arts["gone"].path).unlink()
+    cache = Cache(tmp_path / "c")
+    try:
+        cache.prefetch(["whole", "short", "gone", "never"])
+        assert [cache.contains(k) for k in ("whole", "short", "gone", "never")] == [True, False, False, False]
+        found = cache.lookup("whole")
+        assert found == arts["whole"] and cache.lookup("whole") is found
+        assert cache.lookup("short") is None and cache.lookup("gone") is None
+    finally:
+        cache.close()
+
+
+@pytest.mark.parametrize("raw", [
+    '{"digest":"%s","ext":".mp4","size":3,"meta":{}}',  # as Index.set writes it
+    ' {"digest": "%s", "ext": ".mp4", "size": 3, "meta": {}}\n',  # spaces around: json.loads reads it
+    '{"digest":"%s","ext":".mp4","size":3,"meta":{}} x',  # extra data: not JSON
+    '{"digest":"%s","ext":".mp4","size":3,"meta":{}}{}',
+    '{"digest":"%s","ext":".mp4","size":NaN,"meta":{}}',
+    '{"digest":"%s","ext":".mp4","size":3,"meta":{}',
+    "",
+])
+def test_index_rows_read_one_by_one_or_many_at_once_as_json_loads_reads_them(cache: Cache, raw: str,
+                                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from shotmake.cache import valid_row
+
+    text = raw % ("a" * 64) if "%s" in raw else raw
+    with sqlite3.connect(cache.root / "index" / "index.sqlite") as db:
+        db.execute("INSERT INTO entries VALUES(?, ?)", ("node:k", text))
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        expected = None
+    if expected is not None and not valid_row("node:k", expected):
+        expected = None
+    assert cache.index.get("node:k") == expected
+    assert cache.index.get_many(["node:k"]).get("node:k") == expected
+    assert ("not an entry shotmake wrote" in capsys.readouterr().err) is (expected is None)
+
+
 def test_materialize_copies_atomically(cache: Cache, tmp_path: Path) -> None:
     temp = cache.temp_path(".mp4")
     temp.write_bytes(b"episode")

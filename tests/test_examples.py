@@ -35,7 +35,7 @@ def shotmake_commands(script: str) -> list[list[str]]:
 def check(args: list[str]) -> None:
     """Parse ``args`` as the real CLI would (options exist, values convert); run nothing."""
     name, rest = args[0], args[1:]
-    command = cli.commands.get(name)
+    command = cli.get_command(click.Context(cli), name)  # commands of other modules load on demand
     assert command is not None, f"shotmake {name}: no such command"
     try:
         command.make_context(f"shotmake {name}", list(rest), resilient_parsing=False)

@@ -18,9 +18,13 @@ from .conftest import SMALL_EPISODE
 
 #: Modules the decision (load, lint, plan, stale check) must never load.
 #: (ffmpeg-python and media.py: ~20 ms, for the assembler only; the delivery format lives in formats.py.)
+#: (The other commands' modules: pull/push's remote_cli, which also brought concurrent.futures and
+#: logging, ~5 ms; report/review's review_cli. What only writing needs: tempfile and shutil, ~1.5 ms;
+#: fractions with decimal, ~1 ms, for the assembler's timescale.)
 NOT_NEEDED = ("networkx", "httpx", "jsonschema", "rich", "ffmpeg", "shotmake.media", "shotmake.execute",
               "shotmake.journal",
-              "shotmake.providers.local")
+              "shotmake.providers.local", "shotmake.remote_cli", "shotmake.review_cli", "concurrent", "logging",
+              "tempfile", "shutil", "fractions")
 
 PROBE = """
 import json, sys
@@ -80,3 +84,29 @@ def test_a_build_whose_stderr_is_not_a_terminal_never_imports_the_terminal_libra
     modules = loaded(edited, "build", "ep.yaml")
     assert "shotmake.execute" in modules  # it did build
     assert "rich" not in modules
+
+
+def test_help_lists_every_command_with_its_short_help_though_some_load_on_demand() -> None:
+    from click.testing import CliRunner
+
+    from shotmake import batch, remote_cli, review_cli
+    from shotmake.cli import LAZY_COMMANDS, cli
+
+    result = CliRunner().invoke(cli, ["--help"], terminal_width=100)
+    assert result.exit_code == 0
+    listed = {line.split()[0]: line for line in result.output.split("Commands:")[1].splitlines()
+              if line.startswith("  ") and not line.startswith("   ")}
+    modules = {"batch": batch, "remote_cli": remote_cli, "review_cli": review_cli}
+    for name, module in LAZY_COMMANDS.items():
+        command = getattr(modules[module], name)
+        assert command.get_short_help_str(30)[:20] in listed[name], name
+    assert {"validate", "lint", "explain", "routes", *LAZY_COMMANDS} <= set(listed)
+
+
+def test_a_command_of_another_module_runs_and_an_unknown_one_is_a_usage_error(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "shotmake", "pull", "--help"], cwd=tmp_path, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0 and "Usage: shotmake pull" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "shotmake", "plna", "ep.yaml"], cwd=tmp_path, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 2 and "No such command 'plna'" in proc.stderr and "Traceback" not in proc.stderr

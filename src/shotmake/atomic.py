@@ -15,9 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -38,6 +36,8 @@ def _replacing(dest: Path, *, mode: int | None, durable: bool) -> Iterator[Binar
     untouched, and a temp file never outlives a failed write.
     """
     dest = Path(dest)
+    import tempfile  # here: reading (plan, a null build) imports this module but writes nothing
+
     fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -90,6 +90,8 @@ def copy_file(source: str | Path, dest: Path, *, mode: int | None = None) -> int
     with open(source, "rb") as src, _replacing(dest, mode=mode, durable=True) as out:
         size = os.fstat(src.fileno()).st_size
         if not _kernel_copy(src.fileno(), out.fileno(), size):
+            import shutil
+
             src.seek(0)
             out.seek(0)
             out.truncate()

@@ -25,19 +25,21 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from .errors import FrozenMismatch, InternalError, ShotmakeError, SpendRefused, UsageError
-from .remote_cli import remote_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: An episode spec names its episode at the top level; a series file (an include) never does.
 EPISODE_LINE = re.compile(rb"^['\"]?episode['\"]?[ \t]*:", re.MULTILINE)
+F = TypeVar("F", bound=Callable[..., Any])
+#: Where ``build``'s remote flags are kept for ``remote_cli.remote_for`` (``ctx.meta``).
+MODE = "shotmake.remote_mode"
 SPECS = click.argument("episodes", metavar="EPISODE...", nargs=-1, required=True,
                        type=click.Path(path_type=Path))
 
@@ -337,6 +339,29 @@ def _status_of(ctx: click.Context, spec: Any) -> tuple[int, int]:
 
 
 # -- build ------------------------------------------------------------------------------------------
+def _set_mode(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value:
+        return
+    other = ctx.meta.get(MODE)
+    if other is not None and other != param.name:
+        raise click.UsageError("--remote-only and --no-remote cannot be used together")
+    ctx.meta[MODE] = param.name
+
+
+def remote_options(command: F) -> F:
+    """``--remote-only`` and ``--no-remote`` for ``build`` (kept in ``ctx.meta``; read by ``remote_cli.remote_for``).
+
+    Defined here, not in ``remote_cli.py``, so that ``plan`` does not import the remote cache's commands.
+    """
+    command = click.option(
+        "--no-remote", is_flag=True, expose_value=False, callback=_set_mode,
+        help="Do not use the remote cache ([cache] remote) in this build: offline work.")(command)
+    command = click.option(
+        "--remote-only", is_flag=True, expose_value=False, callback=_set_mode,
+        help="Render nothing: take every node missing here from the remote cache, or fail (exit 1).")(command)
+    return command
+
+
 @click.command(context_settings=CONTEXT)
 @SPECS
 @click.option("-n", "--dry-run", is_flag=True, help="Print the plan and stop (same as `shotmake plan`).")

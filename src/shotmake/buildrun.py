@@ -33,7 +33,6 @@ from .batch import (
     write_summary,
 )
 from .capacity import Capacity
-from .remote_cli import remote_for
 
 
 @dataclass(frozen=True)
@@ -183,6 +182,12 @@ def outcome(work: Work, config: Any) -> Any:
 
 
 # -- one episode ------------------------------------------------------------------------------------
+def _remote(config: Any, cache: Any) -> Any:
+    from .remote_cli import remote_for  # not for `build -n`
+
+    return remote_for(config, cache)
+
+
 def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
     """``build EPISODE``: what ``build`` always did, plus the daily cap and ``--summary``."""
     from . import freshness
@@ -228,7 +233,7 @@ def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
             if options.frozen:
                 frozen_check(episode, the_plan, cache, settings.out_dir)
             run = Run(config, settings.cache_dir, (s.node for s in stale.values()), options,
-                      remote_cache=remote_for(config, cache))
+                      remote_cache=_remote(config, cache))
             try:
                 result, output = run.episode(the_plan, stale, cache, settings.out_dir, jobs=options.jobs,
                                              keep_going=options.keep_going,
@@ -318,7 +323,7 @@ def build_many(ctx: click.Context, paths: Sequence[Path], options: Options) -> N
                     if work.refused is None:
                         frozen_check(work.path, work.plan, cache, settings.out_dir)
             run = Run(config, settings.cache_dir, (s.node for w in works for s in w.stale.values()), options,
-                      remote_cache=remote_for(config, cache))
+                      remote_cache=_remote(config, cache))
             try:
                 _run_all(works, run, cache, settings, options)
             finally:

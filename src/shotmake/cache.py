@@ -124,8 +124,8 @@ class Cache:
             raise CacheError(_os_message(f"cannot open the cache at {self.root}", exc, self.root)) from exc
         #: Index entries read by ``prefetch`` (None: absent) or handed to ``remember``, kept current by ``_set``.
         self._known: dict[str, Any] = {}
-        #: Node key -> artifact found by ``lookup`` in this process.
-        self._found: dict[str, Artifact] = {}
+        #: Node key -> artifact found by ``lookup`` in this process (or its ``_hit``, found by ``contains``).
+        self._found: dict[str, Artifact | tuple[str, int, Any]] = {}
         #: Names whose entry came from ``remember``: re-read from the index if their object does not match.
         self._trusted: set[str] = set()
         #: Digests checked (or written) by this process: an object is immutable, hash it once.
@@ -146,6 +146,20 @@ class Cache:
         node): the build lock keeps other builds and ``gc`` out, and this instance forgets
         a key when it stores under it and everything when it evicts a corrupt object.
         """
+        hit = self._hit(key)
+        if hit is None or isinstance(hit, Artifact):
+            return hit
+        path, size, entry = hit
+        found = self._found[key] = Artifact(digest=entry["digest"], path=path, size=size, meta=entry.get("meta", {}))
+        return found
+
+    def contains(self, key: str) -> bool:
+        """Whether ``key`` has an artifact (the same checks as ``lookup``, without making the record)."""
+        return self._hit(key) is not None
+
+    def _hit(self, key: str) -> Artifact | tuple[str, int, Any] | None:
+        """``lookup``'s checks: an index entry whose object has the size it records. A hit is kept as
+        ``(path, size, entry)`` until an ``Artifact`` is asked for (a plan only asks whether)."""
         found = self._found.get(key)
         if found is not None:
             return found
@@ -170,12 +184,8 @@ class Cache:
             self._warn(key, f"{entry.get('meta', {}).get('node') or key[:16]}: its cached object is {what} "
                             f"({path}); it will be built again")
             return None
-        found = self._found[key] = Artifact(digest=entry["digest"], path=str(path), size=size,
-                                            meta=entry.get("meta", {}))
-        return found
-
-    def contains(self, key: str) -> bool:
-        return self.lookup(key) is not None
+        hit = self._found[key] = (path, size, entry)
+        return hit
 
     def _object_size(self, entry: Any) -> tuple[str, int]:
         """An index entry's object path and its size on disk (-1 when it is missing or the entry is malformed)."""
@@ -523,17 +533,19 @@ def output_matches(dest: Path, artifact: Artifact) -> bool:
 
 def valid_row(name: str, value: Any) -> bool:
     """Whether an index row has the shape shotmake writes (anything else is someone else's row)."""
+    if name.startswith("node:"):  # first: a plan reads one per node
+        if not isinstance(value, dict):
+            return False
+        digest, ext, size = value.get("digest"), value.get("ext", ""), value.get("size")
+        return (isinstance(digest, str) and _DIGEST.match(digest) is not None and isinstance(ext, str)
+                and _EXTENSION.match(ext) is not None and isinstance(size, int) and size >= 0
+                and isinstance(value.get("meta", {}), dict))
     if name.startswith("hist:"):  # a node id's recent manifests, newest first (plan's reasons)
         return isinstance(value, list) and all(
             isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(r.get("manifest"), dict)
             for r in value)
     if not isinstance(value, dict):
         return False
-    if name.startswith("node:"):
-        return (isinstance(value.get("digest"), str) and bool(_DIGEST.match(value["digest"]))
-                and isinstance(value.get("ext", ""), str) and bool(_EXTENSION.match(value.get("ext", "")))
-                and isinstance(value.get("size"), int) and value["size"] >= 0
-                and isinstance(value.get("meta", {}), dict))
     if name.startswith("last:"):
         return isinstance(value.get("key"), str) and isinstance(value.get("manifest"), dict)
     if name.startswith("used:"):

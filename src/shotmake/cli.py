@@ -27,7 +27,6 @@ from .errors import (
     SpecError,
     UsageError,
 )
-from .remote_cli import pull, push
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -120,13 +119,32 @@ def _fail_json(ctx: click.Context, error: BaseException, exit_code: int, **field
         _emit_json(data)
 
 
+#: Commands defined in other modules, by the module: each is imported when its command runs (or
+#: ``--help`` lists it), so the edit loop's ``plan`` never pays for ``pull``'s or ``review``'s imports
+#: (click's "Lazily Loading Subcommands"). The other commands are defined below.
+LAZY_COMMANDS = {"build": "batch", "plan": "batch", "status": "batch", "pull": "remote_cli", "push": "remote_cli",
+                 "report": "review_cli", "review": "review_cli", "pick": "review_cli", "reroll": "review_cli"}
+
+
 class ShotmakeGroup(click.Group):
     """A click group that turns errors into a message and an exit code, never a traceback.
 
     ``ShotmakeError``: its message and its exit code (2 spec, 1 run). Anything else is a bug:
     exit 70 with a one-line report, the traceback only with ``--debug`` / ``SHOTMAKE_DEBUG=1``.
     With ``--json`` each way out also prints the command's JSON object (``error.kind``).
+    Commands of ``LAZY_COMMANDS`` are attached when first asked for.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module = importlib.import_module(f".{LAZY_COMMANDS[cmd_name]}", __package__)
+            self.add_command(getattr(module, cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Seen before the command parses its options, so even a bad option answers in JSON.
@@ -680,13 +698,6 @@ def _config_here(spec: Path | None) -> Any:
     return load_config(find_root(spec) if spec is not None and spec.is_file() else root_here())
 
 
-from .batch import build, plan, status  # noqa: E402  (they use the helpers above)
-
-cli.add_command(build)
-cli.add_command(plan)
-cli.add_command(status)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point for the ``shotmake`` console script."""
     try:
@@ -696,18 +707,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-cli.add_command(pull)
-cli.add_command(push)
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-
-from .review_cli import COMMANDS as _REVIEW_COMMANDS  # noqa: E402 - report, review, pick, reroll
-
-for _command in _REVIEW_COMMANDS:
-    cli.add_command(_command)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from math import lcm
 from typing import Any
 
@@ -99,6 +98,8 @@ class DeliveryFormat:
     @property
     def timescale(self) -> int:
         """An MP4 video timescale in which frames and AAC frames are both whole ticks."""
+        from fractions import Fraction  # here: fractions and decimal cost a plan ~1 ms to import
+
         return lcm(self.sample_rate, (1 / Fraction(self.fps)).denominator)
 
     def manifest(self) -> dict[str, Any]:

@@ -31,6 +31,9 @@ LEGACY_FILE = "cache.db"
 #: Names per SQL query in ``get_many`` (SQLite's oldest variable limit is 999).
 BATCH = 500
 
+#: ``json.loads`` without its layers of Python around the C scanner (a plan decodes a row per node):
+#: ``(value, end)`` for the JSON value at an index, StopIteration when there is none.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _SCHEMA = "CREATE TABLE IF NOT EXISTS entries (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"
 
 
@@ -77,10 +80,16 @@ class Index:
     # -- reading ---------------------------------------------------------------------------------
     def _decode(self, name: Any, raw: Any) -> Any:
         """A row's value, or None (with a warning) when it is not JSON of the expected shape."""
+        value: Any
         try:
-            value = json.loads(raw) if isinstance(raw, (str, bytes)) else None
-        except (ValueError, RecursionError):
-            value = None
+            value, end = _SCAN(raw, 0)  # the rows ``set`` writes: one JSON value, no space around it
+            if end != len(raw):
+                raise ValueError("extra data")
+        except (StopIteration, ValueError, TypeError, RecursionError):
+            try:  # anything else as json.loads reads it (bytes, spaces around the value, errors)
+                value = json.loads(raw) if isinstance(raw, (str, bytes)) else None
+            except (ValueError, RecursionError):
+                value = None
         if value is None or not isinstance(name, str) or not self._check(name, value):
             self._warn(f"cache index row {str(name)[:80]!r} in {self.path} is not an entry shotmake wrote "
                        "(ignored; a shared cache may hold rows written by others)")

@@ -313,6 +313,8 @@ class _Checker:
         self.env = env
         self.today = today
         self.found: list[tuple[Finding, str | None]] = []
+        self._character_labels: dict[str, tuple[str, ...]] = {}
+        self._clip_seconds: dict[str, float] = {}
 
     def report(self, rule: str, field: str, message: str, hint: str = "", *, shot: Shot | None = None,
                locate: str | None = None) -> None:
@@ -385,13 +387,20 @@ class _Checker:
         labels: list[str] = []
         if character_references_sent(shot, route):
             for cid in shot_characters(shot):
-                char = self.episode.characters.get(cid)
-                if char is None:
-                    continue
-                if char.sheet is not None:
-                    labels.append(f"{cid}'s sheet")
-                labels.extend(f"{cid}'s reference image {j + 1}" for j in range(len(char.references)))
-        labels.extend(f"plate '{pid}'" for pid in shot.references)
+                labels.extend(self.character_references(cid))
+        if shot.references:
+            labels.extend(f"plate '{pid}'" for pid in shot.references)
+        return labels
+
+    def character_references(self, cid: str) -> tuple[str, ...]:
+        """Labels of the images a character sends (its sheet, then its reference images): made once."""
+        labels = self._character_labels.get(cid)
+        if labels is None:
+            char = self.episode.characters.get(cid)
+            labels = () if char is None else (
+                *((f"{cid}'s sheet",) if char.sheet is not None else ()),
+                *(f"{cid}'s reference image {j + 1}" for j in range(len(char.references))))
+            self._character_labels[cid] = labels
         return labels
 
     def reference_media(self, shot: Shot, route: Route) -> None:
@@ -431,8 +440,11 @@ class _Checker:
         return f"{shot.path}.prompt"
 
     def clip_length(self, shot: Shot) -> float:
-        """Seconds of the clip a shot renders: an extension holds its whole chain."""
-        return clip_seconds(self.episode.shots, shot.id)
+        """Seconds of the clip a shot renders: an extension holds its whole chain (walked once per shot)."""
+        seconds = self._clip_seconds.get(shot.id)
+        if seconds is None:
+            seconds = self._clip_seconds[shot.id] = clip_seconds(self.episode.shots, shot.id)
+        return seconds
 
     # -- SM101 / SM102 / SM103: faces on Sora -----------------------------------------------
 
@@ -518,11 +530,13 @@ class _Checker:
     # -- SM117/SM118: settings a route does not honour --------------------------------------------
 
     def unhonoured(self, shot: Shot, route: Route) -> None:
-        ignored = [(field, what) for field, what, honoured, used in (
-            ("seed", "a seed", route.seed, shot.seed is not None),
-            ("negative", "a negative prompt", route.negative_prompt, bool(shot.negative.strip())),
-            ("audio", "`audio: false` (it always generates sound)", route.audio_off, not shot.audio),
-        ) if used and not honoured]
+        ignored: list[tuple[str, str]] = []  # in this order: seed, negative, audio
+        if shot.seed is not None and not route.seed:
+            ignored.append(("seed", "a seed"))
+        if not route.negative_prompt and shot.negative.strip():
+            ignored.append(("negative", "a negative prompt"))
+        if not shot.audio and not route.audio_off:
+            ignored.append(("audio", "`audio: false` (it always generates sound)"))
         for field, what in ignored:
             self.report("SM117", f"{shot.path}.{field}", f"{route.name} does not take {what}",
                         "drop the field, or pick a route that takes it (`shotmake routes`)", shot=shot)
@@ -655,8 +669,10 @@ class _Checker:
 
     def frames_as_references(self, shot: Shot, route: Route) -> None:
         """Say which mode wins when references and frames meet on a route that turns frames into references."""
+        if not route.frames_as_references:
+            return
         sent = self.sent_references(shot, route)
-        if not (route.frames_as_references and sent):
+        if not sent:
             return
         frames = [(name, value) for name, value in (("after", shot.after), ("first_frame", shot.first_frame),
                                                      ("last_frame", shot.last_frame)) if value is not None]
@@ -710,16 +726,18 @@ class _Checker:
     # -- SM115: first and last frames ------------------------------------------------------
 
     def frames(self, shot: Shot, route: Route) -> None:
-        capable = [r.name for r in self.routes.values() if r.kind == "video" and r.vendor != "local"]
+        def capable() -> list[str]:  # only for a finding's hint: most shots have none
+            return [r.name for r in self.routes.values() if r.kind == "video" and r.vendor != "local"]
+
         if not route.first_frame:
             for name, value in (("after", shot.after), ("first_frame", shot.first_frame)):
                 if value is not None:
-                    others = _either([n for n in capable if self.routes[n].first_frame])
+                    others = _either([n for n in capable() if self.routes[n].first_frame])
                     self.report("SM115", f"{shot.path}.{name}",
                                 f"{route.name} takes no first-frame image", f"route the shot to {others}, or drop "
                                 f"`{name}:`", shot=shot)
         if shot.last_frame is not None and not route.last_frame:
-            others = _either([n for n in capable if self.routes[n].last_frame])
+            others = _either([n for n in capable() if self.routes[n].last_frame])
             self.report("SM115", f"{shot.path}.last_frame",
                         f"{route.name} takes no last-frame image (first+last frame interpolation)",
                         f"route the shot to {others}, or drop `last_frame:`", shot=shot)
@@ -829,7 +847,10 @@ class _Checker:
                 continue
             needed.add(sid)
             shot = ep.shots[sid]
-            todo.extend(s for s in (shot.after, shot.extends) if s)
+            if shot.after:
+                todo.append(shot.after)
+            if shot.extends:
+                todo.append(shot.extends)
         for shot in ep.shots.values():
             if shot.id not in needed:
                 self.report("SM203", f"{shot.path}.id",

@@ -27,11 +27,26 @@ def placeholders(text: str) -> list[str]:
     return PLACEHOLDER.findall(text)
 
 
+#: Where ``shot_characters`` keeps its answer on a shot: in the instance's ``__dict__``, not a
+#: field, so the record's equality, hash, fields and snapshots are untouched.
+_CHARACTERS = "_shotmake_characters"
+
+
 def shot_characters(shot: Shot) -> tuple[str, ...]:
-    """Characters in a shot: those listed, then those only named by placeholders (no repeats)."""
+    """Characters in a shot: those listed, then those only named by placeholders (no repeats).
+
+    Lint, the spec checks and the planner ask ~8 times per shot: the answer is kept on the shot,
+    which is frozen (its ``characters`` and ``prompt`` cannot change under the kept answer).
+    """
+    kept = getattr(shot, "__dict__", None)
+    if kept is not None and _CHARACTERS in kept:
+        return kept[_CHARACTERS]  # type: ignore[no-any-return]
     seen = dict.fromkeys(shot.characters)
     seen.update(dict.fromkeys(placeholders(shot.prompt)))
-    return tuple(seen)
+    found = tuple(seen)
+    if kept is not None:
+        kept[_CHARACTERS] = found
+    return found
 
 
 def style_text(style: Style, language: str = "en") -> str:

@@ -4,49 +4,27 @@
 ``build --frozen`` on a fresh clone or CI runner reproduces the locked cut without rendering.
 ``push [EPISODE]`` uploads what a build produced (EPISODE's locked renders; without one, every
 render in the local cache): a build with a remote uploads each render as it finishes, so ``push``
-is for renders made offline (``--no-remote``) or while the remote was down.
+is for renders made offline (``--no-remote``) or while the remote was down. ``build``'s flags
+are defined with the command (``batch.py``): ``plan`` and ``build -n`` never import this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from .errors import UsageError
 
-F = TypeVar("F", bound=Callable[..., Any])
-#: Where ``build``'s remote flags are kept for ``remote_for`` (``ctx.meta``).
-MODE = "shotmake.remote_mode"
 #: Transfers at once for ``pull`` and ``push`` (each waits on the network, not the CPU).
 TRANSFERS = 8
 
 
-def _set_mode(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if not value:
-        return
-    other = ctx.meta.get(MODE)
-    if other is not None and other != param.name:
-        raise click.UsageError("--remote-only and --no-remote cannot be used together")
-    ctx.meta[MODE] = param.name
-
-
-def remote_options(command: F) -> F:
-    """``--remote-only`` and ``--no-remote`` for ``build`` (kept in ``ctx.meta``; read by ``remote_for``)."""
-    command = click.option(
-        "--no-remote", is_flag=True, expose_value=False, callback=_set_mode,
-        help="Do not use the remote cache ([cache] remote) in this build: offline work.")(command)
-    command = click.option(
-        "--remote-only", is_flag=True, expose_value=False, callback=_set_mode,
-        help="Render nothing: take every node missing here from the remote cache, or fail (exit 1).")(command)
-    return command
-
-
 def remote_for(config: Any, cache: Any) -> Any:
     """The ``RemoteCache`` a build uses (None: none configured, or ``--no-remote``)."""
+    from .batch import MODE  # build's flags, defined with the command
+
     ctx = click.get_current_context(silent=True)
     mode = ctx.meta.get(MODE) if ctx is not None else None
     url = config.cache.remote
@@ -125,6 +103,8 @@ def pull(episode: Path, quiet: bool) -> None:
                 got = remote.fetch(key, cache, nid, digest=digest)
                 return None if got is not None else f"{nid}: not available from the remote cache"
 
+            from concurrent.futures import ThreadPoolExecutor  # pull and push only
+
             with ThreadPoolExecutor(max_workers=TRANSFERS) as pool:
                 for (nid, _, _), problem in zip(wanted, pool.map(one, wanted), strict=True):
                     if problem is not None:
@@ -166,6 +146,8 @@ def push(episode: Path | None) -> None:
             else:
                 items = [(key, cache.lookup(key)) for _, key, _ in rows]
             present = [(key, art) for key, art in items if art is not None]
+            from concurrent.futures import ThreadPoolExecutor  # pull and push only
+
             with ThreadPoolExecutor(max_workers=TRANSFERS) as pool:
                 done = list(pool.map(lambda item: remote.publish(item[0], item[1], cache), present))
     finally:

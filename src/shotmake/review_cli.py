@@ -1,4 +1,4 @@
-"""The ``report``, ``review``, ``pick`` and ``reroll`` commands (attached to the CLI in ``cli.py``).
+"""The ``report``, ``review``, ``pick`` and ``reroll`` commands (attached to the CLI by ``cli.LAZY_COMMANDS``).
 
 Thin: they load and plan through the CLI's helpers, gather with ``htmlreport``, draw with
 ``report_page``, serve with ``review`` and edit the spec with ``picks``.
@@ -242,5 +242,3 @@ def reroll(episode: Path, shot: str) -> None:
     """
     click.echo(do_reroll(episode, shot))
 
-
-COMMANDS = (report, review, pick, reroll)
