@@ -235,7 +235,7 @@ def plan(ctx: click.Context, episodes: tuple[Path, ...], as_json: bool) -> None:
         config = app._config(spec)
         cache = app._cache(app._settings(ctx))
         try:
-            the_plan, stale = app._plan(spec, cache, config)
+            the_plan, stale = app._plan(spec, cache, config, decide=True)
         finally:
             cache.close()
         app._lifecycle_or_stop(spec, the_plan, stale, config)

@@ -150,6 +150,10 @@ def _stamp(settings: Any, episode: Path, the_plan: Any, result: Any, inputs: Any
     outputs = [settings.out_dir / n.labels["output"] for n in the_plan.deliverables if n.id in result.artifacts]
     freshness.write_stamp(settings.cache_dir, settings.out_dir, inputs=inputs,
                           outputs=[*outputs, lock_path(episode)], lines=lines, env=os.environ, today=today)
+    from .routing import with_nodes
+
+    built = with_nodes(the_plan, result.routed)  # the keys that really rendered, or were found
+    freshness.write_cached(settings.cache_dir, inputs, (built.node(nid).key for nid in built.order))
 
 
 def outcome(work: Work, config: Any) -> Any:
@@ -219,7 +223,7 @@ def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
     cache = app._cache(settings)
     try:
         if options.dry_run:
-            the_plan, stale = app._plan(spec, cache, config)
+            the_plan, stale = app._plan(spec, cache, config, decide=True)
             app._lifecycle_or_stop(spec, the_plan, stale, config)
             if options.as_json:
                 app._emit_json(plan_json(the_plan, stale, config.prices, config.catalog))

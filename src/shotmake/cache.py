@@ -40,7 +40,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,8 @@ class Cache:
         self._trusted: set[str] = set()
         #: Digests checked (or written) by this process: an object is immutable, hash it once.
         self._verified: set[str] = set()
+        #: Keys ``contains`` takes as cached (``assume``).
+        self._assumed: frozenset[str] = frozenset()
 
     # -- objects ----------------------------------------------------------------------------
     def object_path(self, digest: str, extension: str) -> Path:
@@ -154,8 +156,17 @@ class Cache:
         return found
 
     def contains(self, key: str) -> bool:
-        """Whether ``key`` has an artifact (the same checks as ``lookup``, without making the record)."""
-        return self._hit(key) is not None
+        """Whether ``key`` has an artifact (the same checks as ``lookup``, without making the record;
+        a key handed to ``assume`` is taken as cached)."""
+        return key in self._assumed or self._hit(key) is not None
+
+    def assume(self, keys: Collection[str]) -> None:
+        """Take ``keys`` as cached in ``contains`` (``freshness.cached_keys``: a plan's decision, with the
+        trust of a null build); ``lookup``, which a build's executor asks, still checks them."""
+        self._assumed = frozenset(keys)
+
+    def assumes(self, key: str) -> bool:
+        return key in self._assumed
 
     def _hit(self, key: str) -> Artifact | tuple[str, int, Any] | None:
         """``lookup``'s checks: an index entry whose object has the size it records. A hit is kept as

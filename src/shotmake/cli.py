@@ -309,14 +309,23 @@ def _registry(config: Any, state_dir: Path | None = None) -> Any:
                                download_seconds=config.remote.download_minutes * 60.0, state_dir=state_dir)
 
 
-def _plan(episode: Any, cache: Any, config: Any = None) -> tuple[Any, Any]:
-    """Plan the episode, send nodes whose route has no key to their fallback, and find what is stale."""
+def _plan(episode: Any, cache: Any, config: Any = None, *, decide: bool = False) -> tuple[Any, Any]:
+    """Plan the episode, send nodes whose route has no key to their fallback, and find what is stale.
+
+    ``decide``: only to say what a build would do (``plan``, ``build -n``): the keys the last
+    successful build recorded are taken as cached while the cache has not changed since
+    (``freshness.cached_keys``, the trust a null build puts in its stamp); a build checks each.
+    """
     from .cache import build_scope, file_digest
     from .plan import Stale, stale_nodes
     from .routing import route_plan
 
     config = _config(episode) if config is None else config
     plan = _specs().plan(episode, file_digest, config.catalog)  # a snapshot's, or build_plan's
+    if decide and _specs().identity is not None:
+        from .freshness import cached_keys
+
+        cache.assume(cached_keys(_settings(click.get_current_context()).cache_dir, _specs().identity))
     fallbacks = config.fallbacks()
     with _journalled_jobs(_settings(click.get_current_context()).cache_dir, bool(fallbacks)) as has_job:
         plan, moves = route_plan(plan, _registry(config).unavailable, fallbacks, config.catalog,

@@ -200,6 +200,34 @@ def write_stamp(cache_dir: Path, out_dir: Path, *, inputs: Mapping[str, Any],
     write_json(stamp_path(cache_dir, ident), text)
 
 
+def cached_path(cache_dir: Path, ident: Mapping[str, Any]) -> Path:
+    return entry_path(cache_dir / "specs", ident).with_suffix(".cached.json")
+
+
+def write_cached(cache_dir: Path, inputs: Mapping[str, Any], keys: Iterable[str]) -> None:
+    """Record the node keys a build just found or stored, with the cache's state (``cache_state``) then."""
+    ident = {k: inputs[k] for k in ("format", "code", "path", "cwd", "root") if k in inputs}
+    record = {"format": FORMAT, "state": cache_state(cache_dir), "keys": sorted(set(keys))}
+    if read_json(cached_path(cache_dir, ident)) != json.loads(json.dumps(record)):  # a null build rewrites nothing
+        write_json(cached_path(cache_dir, ident), json.dumps(record, separators=(",", ":")))
+
+
+def cached_keys(cache_dir: Path, ident: Mapping[str, Any]) -> frozenset[str]:
+    """The keys ``write_cached`` recorded for this spec, when the cache has not changed since (no object
+    folder and no index file with another stat): they are cached still. Else none.
+
+    The trust a null build puts in the up-to-date stamp, for a plan after an edit: its unchanged
+    nodes need neither an index entry read nor their object stat'ed.
+    """
+    data = read_json(cached_path(cache_dir, ident))
+    try:
+        if data.get("format") != FORMAT or data["state"] != cache_state(cache_dir):
+            return frozenset()
+        return frozenset(k for k in data["keys"] if isinstance(k, str))
+    except (AttributeError, KeyError, TypeError):
+        return frozenset()
+
+
 def forget_stamp(spec: Path, cache_dir: Path) -> None:
     """Remove a spec's stamp: a build on the full path may change what it vouches for, or fail."""
     with contextlib.suppress(OSError):

@@ -714,12 +714,19 @@ class SpecCache:
     # -- index entries ------------------------------------------------------------------------
     def prefetch(self, cache: Cache, plan: Plan) -> None:
         """Prime ``cache`` for the plan's lookups: entries remembered from the last run, then one
-        query for the rest (``Cache.prefetch``)."""
-        keys = [plan.node(nid).key for nid in plan.order]
+        query for the rest (``Cache.prefetch``); keys the cache assumes cached need neither."""
+        keys = [key for nid in plan.order if not cache.assumes(key := plan.node(nid).key)]
+        if not keys:
+            return
         if self._entries is None:
             self._entries = self._read_entries()
         cache.remember(self._entries)
         cache.prefetch(keys)
+
+    @property
+    def identity(self) -> dict[str, Any] | None:
+        """What names the spec last loaded (``freshness.identity``), or None before a load."""
+        return self._identity_now
 
     def remember(self, cache: Cache, plan: Plan) -> None:
         """Keep the plan's index entries for the next run (written only when they changed)."""
