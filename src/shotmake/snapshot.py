@@ -716,7 +716,8 @@ class SpecCache:
         """Prime ``cache`` for the plan's lookups: entries remembered from the last run, then one
         query for the rest (``Cache.prefetch``); keys the cache assumes cached need neither."""
         keys = [key for nid in plan.order if not cache.assumes(key := plan.node(nid).key)]
-        if not keys:
+        if len(keys) < len(plan.order) // 2:  # an edit's few: one query, not the remembered entries of all
+            cache.prefetch(keys)
             return
         if self._entries is None:
             self._entries = self._read_entries()
