@@ -18,6 +18,7 @@ from shotmake.providers.http import BodyLimits
 from shotmake.providers.registry import EnvironmentRegistry
 from tests.fakes.gemini_interactions_server import FakeInteractions, plain_prompt
 from tests.fakes.google_server import (
+    gateway_timeout,
     hostile,
     http_error,
     lost_response,
@@ -237,6 +238,18 @@ def test_a_lost_create_answer_is_uncertain_and_cannot_be_reconciled(
         omni.submit(request())
     assert err.value.uncertain and fake.creates == 1  # it exists and bills; no list to find it by
     assert omni.reconcile(request(), 0.0) is None
+    assert [r.method for r in fake.requests] == ["POST"]
+
+
+def test_a_gateway_timeout_on_create_is_uncertain_not_retried_into_a_second_job(
+    fake: FakeInteractions, make: Callable[..., GeminiInteractions]
+) -> None:
+    """A 504 (or 502) answering a create says nothing of whether it reached Google; with no list to
+    find the job by, it is never sent again without --resubmit-uncertain. A 500/503 is retried."""
+    fake.faults.append(gateway_timeout())
+    with pytest.raises(TerminalError, match="HTTP 504.*may have reached Google.*--resubmit-uncertain") as err:
+        make().submit(request())
+    assert err.value.uncertain and fake.creates == 1
     assert [r.method for r in fake.requests] == ["POST"]
 
 

@@ -17,6 +17,7 @@ from shotmake.providers.gemini_veo import GeminiVeo, from_env
 from shotmake.providers.vertex_veo import VertexVeo
 from tests.fakes.google_server import (
     FakeGemini,
+    gateway_timeout,
     http_error,
     lost_response,
     operation_failed,
@@ -426,6 +427,11 @@ def test_network_failure_retries_only_when_the_create_cannot_have_landed(
         veo.submit(request())
     assert vars(lost.value)["uncertain"] is True
     assert fake.creates == 1  # the job exists and bills: a retry would have paid twice
+
+    fake.faults.append(gateway_timeout())  # a gateway's 504: the same doubt, the same answer
+    with pytest.raises(TerminalError, match="HTTP 504.*--resubmit-uncertain") as timed_out:
+        veo.submit(request())
+    assert vars(timed_out.value)["uncertain"] is True and fake.creates == 2
 
 
 # -- secrets ---------------------------------------------------------------------------------------

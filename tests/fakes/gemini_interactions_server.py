@@ -176,6 +176,8 @@ class FakeInteractions(FakeGemini):
         else:
             response = Response.json({"id": interaction, "status": "in_progress", "object": "interaction",
                                       "model": op.model})
+        if self.take_fault(lambda f: isinstance(f, Fault) and f.route == "create" and f.outcome == "gateway_timeout"):
+            return google_error(504, "Gateway timeout: the upstream did not answer in time.", "DEADLINE_EXCEEDED")
         if self.take_fault(lambda f: isinstance(f, Fault) and f.route == "create" and f.outcome == "lost"):
             response.abort_after = 0
         return response

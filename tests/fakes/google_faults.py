@@ -75,6 +75,11 @@ def lost_response(route: str = "create") -> Fault:
     return Fault(route, reset_after=0, outcome="lost")
 
 
+def gateway_timeout(route: str = "create") -> Fault:
+    """Accept the next create (the job exists and will bill), then answer 504 as a gateway would."""
+    return Fault(route, outcome="gateway_timeout")
+
+
 def stall() -> Fault:
     """The next accepted job never finishes (stuck at 99 %)."""
     return Fault("operation", outcome="stall")

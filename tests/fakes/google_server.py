@@ -39,6 +39,7 @@ from .google_faults import (
     CHAOS,
     OUTCOMES,
     Fault,
+    gateway_timeout,
     hostile,
     http_error,
     image_safety,
@@ -57,7 +58,7 @@ from .google_faults import (
 from .server import HOSTILE, FakeServer, OtherOrigin, Request, Response, hostile_body
 
 __all__ = [
-    "CHAOS", "OUTCOMES", "Clip", "FakeGemini", "FakeVeoBase", "Fault", "ModelCaps", "Operation", "Reject",
+    "CHAOS", "OUTCOMES", "Clip", "FakeGemini", "FakeVeoBase", "Fault", "ModelCaps", "gateway_timeout", "Operation", "Reject",
     "google_error", "hostile", "http_error", "image_safety", "lost_response", "operation_failed", "overloaded",
     "prompt_blocked", "rai_filtered", "rate_limited", "reset_download", "sample_mp4", "sample_png",
     "server_error", "stall", "text_only", "truncated_download",
@@ -452,6 +453,8 @@ class FakeVeoBase(FakeServer):
     def answer_create(self, name: str) -> Response:
         """``{"name": ...}``, or a reset connection if a ``lost_response`` fault is due."""
         response = Response.json({"name": name})
+        if self.take_fault(lambda f: isinstance(f, Fault) and f.route == "create" and f.outcome == "gateway_timeout"):
+            return google_error(504, "Gateway timeout: the upstream did not answer in time.", "DEADLINE_EXCEEDED")
         if self.take_fault(lambda f: isinstance(f, Fault) and f.route == "create" and f.outcome == "lost"):
             response.abort_after = 0
         return response

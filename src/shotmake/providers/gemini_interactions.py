@@ -352,7 +352,7 @@ class GeminiInteractions(Provider):
         about_model = create and (not previous or self._names_model(response, str((json or {}).get("model") or ""),
                                                                      previous))
         raise wire.error_for_response(response, provider=self.name, node=node, secrets=self._session.secrets(),
-                                      hint=hint, about_model=about_model)
+                                      hint=hint, about_model=about_model, create=create)
 
     @staticmethod
     def _names_model(response: httpx.Response, model: str, previous: str) -> bool:

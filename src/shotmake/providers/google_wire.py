@@ -73,9 +73,13 @@ def describe_error(response: httpx.Response) -> str:
 
 def error_for_response(
     response: httpx.Response, *, provider: str, node: str = "", secrets: tuple[str, ...] = (), hint: str = "",
-    about_model: bool = False,
+    about_model: bool = False, create: bool = False,
 ) -> ProviderError:
     """Map a failed HTTP response to Retryable (429/5xx/overload) or Terminal (the rest).
+
+    ``create``: the request was a create. A gateway's 502 or 504 then says nothing of whether it
+    reached Google, and neither Google API lists jobs: the error is terminal and ``uncertain``
+    (as a create whose answer was lost, ``transport_failure``), never retried into a second job.
 
     A refused credential (401, 403, or a 400 saying the API key is not valid) is about the
     account, not the request: ``ProviderUnavailable``, so the route's fallbacks may render the
@@ -85,6 +89,8 @@ def error_for_response(
     is no longer available"). Any other 404 is about one operation or file: ``TerminalError``.
     """
     message = redact(describe_error(response), *secrets)
+    if create and response.status_code in MAYBE_CREATED:
+        return _uncertain(f"HTTP {response.status_code}: {message}", provider=provider, node=node)
     if http.route_gone(response.status_code, message, about_model=about_model):
         return RouteGone(f"HTTP {response.status_code}: {message} (the model is gone: retired, or not served at "
                          "this base URL; route the shot to another provider or add a fallback)",
@@ -126,15 +132,20 @@ def transport_failure(
         return ProviderUnavailable(f"{text}; the request was not sent: check the key and base URL in the "
                                    "environment for stray characters", provider=provider, node=node)
     maybe_delivered = sent and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    error: ProviderError
     if maybe_delivered:
-        error = TerminalError(
-            f"{text}; the create request may have reached Google and started a billed job, which "
-            "cannot be looked up, so it is not sent again (check the Google console, then rerun "
-            "with --resubmit-uncertain to create it anyway)", provider=provider, node=node, uncertain=True)
-    else:
-        error = RetryableError(text, provider=provider, node=node)
-    return error
+        return _uncertain(text, provider=provider, node=node)
+    return RetryableError(text, provider=provider, node=node)
+
+
+#: A gateway's answer to a create that may still have reached Google (bad gateway, gateway timeout).
+MAYBE_CREATED = (502, 504)
+
+
+def _uncertain(text: str, *, provider: str, node: str) -> TerminalError:
+    return TerminalError(
+        f"{text}; the create request may have reached Google and started a billed job, which "
+        "cannot be looked up, so it is not sent again (check the Google console, then rerun "
+        "with --resubmit-uncertain to create it anyway)", provider=provider, node=node, uncertain=True)
 
 
 def operation_error(status: Mapping[str, Any], *, provider: str, node: str = "", what: str = "operation") -> ProviderError:

@@ -273,7 +273,7 @@ class VeoAdapter(Provider, ABC):
             else:
                 hint = self._auth_hint(response)
             raise wire.error_for_response(response, provider=self.name, node=node, secrets=self._session.secrets(),
-                                          hint=hint, about_model=create)
+                                          hint=hint, about_model=create, create=create)
         return response
 
     # -- backend hooks ----------------------------------------------------------------------
