@@ -206,11 +206,11 @@ def test_an_edit_outside_the_shots_or_to_an_asset_takes_the_full_path(project: P
 def test_the_previous_order_is_kept_only_for_the_same_nodes_and_inputs(project: Path) -> None:
     from dataclasses import replace
 
-    from shotmake.plan import _Fresh
+    from shotmake.plan_reuse import Reuse
 
     routes = load_config(project).catalog
     previous = build_plan(load_episode("delta.yaml"), file_digest, routes)
-    fresh = _Fresh(previous, [])
+    fresh = Reuse(previous, [])
     nodes = {nid: previous.node(nid) for nid in previous.added}
     assert fresh.order(nodes) == previous.order
     clip = nodes["clip:e"]

@@ -23,6 +23,7 @@ from .dialogue import line_spans, sample_kind
 from .formats import DeliveryFormat, rendition_size
 from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot, clip_seconds, shown_seconds
+from .plan_reuse import Reuse
 from .prompts import (
     compile_negative,
     compile_sheet_prompt,
@@ -213,7 +214,7 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
     conformed shots of the other shots, and of what depends only on them, are taken from it,
     as they are what planning them again would make.
     """
-    fresh = _Fresh(previous, changed)
+    fresh = Reuse(previous, changed)
     nodes: dict[str, Node] = {}
     pieces: dict[str, list[str]] = {}
     spec_dir = Path(episode.source).parent
@@ -456,67 +457,8 @@ def delivery_choice(episode: Episode) -> tuple[str, str, int]:
 TRANSITION_KINDS = {"cut": "cut", "crossfade": "crossfade", "fade": "dip"}
 
 
-class _Fresh:
-    """Which shots ``build_plan`` plans anew, and the previous plan's nodes for the others.
-
-    A shot is planned anew when it changed, or when a shot it continues (``after:``) or extends
-    is planned anew and its clip's key changed or the shot itself did (a frame reads its
-    ``trim.out``). Everything else about a shot's clips and conformed clips is in the spec's
-    other parts, which did not change.
-    """
-
-    def __init__(self, previous: Plan | None, changed: Collection[str]) -> None:
-        self.previous = previous
-        self.anew: set[str] = set(changed)
-
-    def node(self, node_id: str) -> Node:
-        assert self.previous is not None
-        return self.previous.node(node_id)
-
-    def clips(self, shot: Shot) -> list[Node] | None:
-        """The previous plan's take nodes of ``shot`` when they stand, else None."""
-        previous = self.previous
-        if previous is None or shot.id in self.anew or shot.after in self.anew or shot.extends in self.anew:
-            return None
-        ids = [f"clip:{shot.id}"] if shot.takes == 1 else [f"clip:{shot.id}@{t}" for t in range(1, shot.takes + 1)]
-        found = [previous.get(nid) for nid in ids]
-        if any(node is None for node in found) or (shot.after and previous.get(f"frame:{shot.after}") is None):
-            self.anew.add(shot.id)
-            return None
-        return found  # type: ignore[return-value]
-
-    def planned(self, shot_id: str, clip: Node) -> None:
-        """A shot planned anew: those that follow it are too, unless nothing they read changed."""
-        before = self.previous.episode.shots.get(shot_id) if self.previous is not None else None
-        if before is None:
-            self.anew.add(shot_id)
-            return
-        picked = f"clip:{shot_id}" if before.takes == 1 else f"clip:{shot_id}@{before.pick}"
-        old = self.previous.get(picked)  # type: ignore[union-attr]
-        if old is None or old.key != clip.key:
-            self.anew.add(shot_id)
-
-    def order(self, nodes: Mapping[str, Node]) -> tuple[str, ...] | None:
-        """The previous plan's order when it is this plan's too: the same nodes, added in the same
-        order, with the same inputs (``lexicographic_order`` depends on nothing else)."""
-        previous = self.previous
-        if previous is None or list(nodes) != list(previous.added):
-            return None
-        for nid, node in nodes.items():
-            old = previous.node(nid)
-            if node is not old and node.inputs != old.inputs:
-                return None
-        return previous.order
-
-    def conform(self, shot_id: str, node_id: str) -> Node | None:
-        """The previous plan's conformed clip ``node_id`` of a shot that was not planned anew."""
-        if self.previous is None or shot_id in self.anew:
-            return None
-        return self.previous.get(node_id)
-
-
 def _add_assembly(episode: Episode, pieces: dict[str, list[str]], clips: Mapping[str, Node],
-                  digest_file: Callable[[Path], str], add: Callable[[Node], Node], fresh: _Fresh) -> None:
+                  digest_file: Callable[[Path], str], add: Callable[[Node], Node], fresh: Reuse) -> None:
     """Conform each used clip, join each sequence, then master and deliver the episode.
 
     Every step is a cached node keyed by its inputs and options, so changing one shot

@@ -93,7 +93,7 @@ class _Codec:
         return [index, loc.line, loc.column]
 
     def _marks(self, raw: Mapping[str, tuple[str, int, int]]) -> dict[str, list[int]]:
-        """``spec.Marks`` as written: ``[file index, line, column]`` without making a SourceLocation each."""
+        """``spec_yaml.Marks`` as written: ``[file index, line, column]`` without making a SourceLocation each."""
         index = self._file_index
         out: dict[str, list[int]] = {}
         for path, (file, line, column) in raw.items():
@@ -138,7 +138,7 @@ class _Codec:
             value_enc = self._field_encoder(args[1])
             if args[1] is SourceLocation:  # the big one: every field path of the spec
                 loc = self.location
-                # spec.Marks keeps (file, line, column) tuples in ``raw`` (spec.py is not imported here: YAML)
+                # spec_yaml.Marks keeps (file, line, column) tuples in ``raw`` (not imported here: YAML)
                 return lambda v: self._marks(v.raw) if isinstance(getattr(v, "raw", None), dict) \
                     else {k: loc(x) for k, x in v.items()}
             if value_enc is None:
@@ -546,7 +546,8 @@ class SpecCache:
             else:
                 self._hit, self._miss, self.last = (episode, data), None, "hit"
                 return episode
-        from .spec import MAX_SPEC_BYTES, episode_from_text, load_episode, spec_text  # YAML: only on a miss
+        from .spec import episode_from_text, load_episode  # YAML: only on a miss
+        from .spec_yaml import MAX_SPEC_BYTES, spec_text
 
         started = time.time()
         try:

@@ -5,7 +5,7 @@ again. Reading a 10,000-shot spec in full costs ~0.3 s of YAML, schema and model
 the one shot that changed. So a snapshot keeps the text it was loaded from and where each
 shot's lines are (``Segments``); when the new text differs only in lines inside shot items,
 with as many lines as before, each changed item is parsed on its own at its own line numbers
-(``spec.parse_item``), checked against the schema's ``shot`` definition, built as the full
+(``spec_yaml.parse_item``), checked against the schema's ``shot`` definition, built as the full
 load builds it (``spec.build_shot``), and the checks that look across shots (links, cycles,
 transitions, the poster) run again over the whole episode.
 
@@ -110,7 +110,7 @@ def plain(text: str) -> bool:
         return True
     import yaml
 
-    from .spec import _Loader
+    from .spec_yaml import _Loader
 
     try:
         return not any(isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None) is not None
@@ -171,15 +171,8 @@ def patch(episode: Episode, segments: Segments, old: str, new: str,
     """``episode`` (loaded from ``old``) as ``new`` holds it, and the ids of the shots that changed;
     None when only a full load can tell."""
     from .fastschema import definition_check
-    from .spec import (
-        ShotContext,
-        asset_resolver,
-        build_shot,
-        check_links,
-        parse_item,
-        provider_check,
-        recheck_shots,
-    )
+    from .spec import ShotContext, asset_resolver, build_shot, check_links, provider_check, recheck_shots
+    from .spec_yaml import parse_item
 
     if any(b in new for b in _OTHER_BREAKS):
         return None

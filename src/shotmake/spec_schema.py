@@ -18,7 +18,7 @@ from .errors import SourceLocation, SpecError
 if TYPE_CHECKING:  # imported where used: a spec loaded from a snapshot needs neither
     import jsonschema
 
-    from .spec import Document
+    from .spec_yaml import Document
 
 
 

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shotmake import spec as spec_module
+from shotmake import spec_yaml as spec_module
 from shotmake.cli import cli
 from shotmake.errors import SpecError
 from shotmake.model import Episode
