@@ -116,18 +116,24 @@ def inputs_hold(inputs: Mapping[str, Any], ident: Mapping[str, Any], *, spec: bo
 # -- reading and writing checksummed JSON ------------------------------------------------------
 def read_json(path: Path) -> Any:
     """The JSON value of a file ``write_json`` wrote, or None if it is missing, truncated or corrupt."""
+    body = read_checked(path)
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def read_checked(path: Path) -> bytes | None:
+    """The text ``write_json`` wrote to a file, or None if it is missing or fails its checksum."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError:
         return None
     digest, _, body = raw.partition(b"\n")
-    if hashlib.sha256(body).hexdigest().encode() != digest:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
+    return body if hashlib.sha256(body).hexdigest().encode() == digest else None
 
 
 def write_json(target: Path, text: str) -> None:

@@ -44,6 +44,7 @@ from .freshness import (
     entry_path,
     identity,
     inputs_hold,
+    read_checked,
     read_json,
     stat_of,
     write_json,
@@ -211,13 +212,8 @@ class _Codec:
 def _read_snapshot(path: Path) -> dict[str, Any] | None:
     """A snapshot file: its JSON line, with the manifests' text after it (kept as bytes) under
     ``MANIFESTS``; None when it is missing, truncated or corrupt (``write_json``'s checksum)."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        return None
-    digest, _, body = raw.partition(b"\n")
-    if hashlib.sha256(body).hexdigest().encode() != digest:
+    body = read_checked(path)
+    if body is None:
         return None
     head, _, manifests = body.partition(b"\n")
     try:
