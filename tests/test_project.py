@@ -63,3 +63,14 @@ def test_a_cache_the_root_hides_is_named_with_the_fix(
     (project / "episodes" / "shotmake.toml").touch()  # the fix it names: that folder is the root again
     again = run("build", "tiny.yaml", "--json", "-q")
     assert again.exit_code == 0 and json.loads(again.stdout)["rendered"] == [] and "does not use" not in again.stderr
+
+
+def test_a_spec_named_through_dot_dot_reports_outputs_by_a_clean_path(
+        project: Path, run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "shotmake.toml").touch()
+    (project / "series").mkdir()
+    monkeypatch.chdir(project / "series")
+    result = run("build", "../episodes/tiny.yaml")
+    assert result.exit_code == 0, result.output
+    assert "wrote ../build/tiny.mp4" in result.output, result.output
+    assert (project / "build" / "tiny.mp4").is_file()

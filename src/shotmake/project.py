@@ -71,5 +71,5 @@ def root_here() -> Path:
 def in_root(root: Path, name: str) -> Path:
     """``root/name``, relative to the working directory when that is inside the root (shorter messages)."""
     path = root / name
-    cwd = Path.cwd()
-    return Path(os.path.relpath(path, cwd)) if cwd.is_relative_to(root) else path
+    cwd = Path.cwd()  # the real path: compare it with the root's (``../`` and symlinks resolved)
+    return Path(os.path.relpath(path, cwd)) if cwd.is_relative_to(root.resolve()) else path
