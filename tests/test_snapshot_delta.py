@@ -242,3 +242,31 @@ def test_what_the_decision_does_not_need_stays_undecoded(project: Path) -> None:
     expected = load_episode("delta.yaml")
     assert episode.where("shots[0].prompt") == expected.where("shots[0].prompt")
     assert kept == build_plan(expected, file_digest, load_config(project).catalog).node("clip:a").manifest
+
+
+#: Edits that add or remove lines: everything after them moves.
+LINE_EDITS = {
+    "a seed added to a": lambda text: text.replace("  - id: a\n", "  - id: a\n    seed: 3\n", 1),
+    "a comment and a seed in b": lambda text: text.replace("  - id: b\n", "  - id: b\n    # at dawn\n    seed: 9\n", 1),
+    "f's title removed": lambda text: text.replace('    title: "Wave"\n', "", 1),
+    "h's prompt on two lines": lambda text: text.replace('    prompt: "The quay at dawn."\n',
+                                                          '    prompt: >-\n      The quay\n      at dawn.\n', 1),
+}
+
+
+@pytest.mark.parametrize("what", list(LINE_EDITS))
+def test_an_edit_that_adds_or_removes_lines_moves_every_location_after_it(project: Path, what: str) -> None:
+    saved(project)
+    spec = project / "delta.yaml"
+    spec.write_text(LINE_EDITS[what](spec.read_text()))
+    specs = SpecCache(project / ".shotmake", save=False)
+    episode = specs.load("delta.yaml")
+    assert specs.last == "delta"
+    routes = load_config(project).catalog
+    expected = load_episode("delta.yaml")
+    assert episode == expected
+    assert [s.location for s in episode.sequences] == [s.location for s in expected.sequences]
+    assert dict(episode.locations.items()) == dict(expected.locations.items())
+    plan = specs.plan(episode, file_digest, routes)
+    assert_same_plan(plan, build_plan(expected, file_digest, routes))  # nodes equal: their locations too
+    assert specs.lint(episode, {}, TODAY, routes) == lint(expected, env={}, today=TODAY, routes=routes)

@@ -60,8 +60,8 @@ def test_a_changed_prompt_is_patched_to_what_a_full_load_gives(project: Path, na
     new = with_line(text, at, text.split("\n")[at].replace("prompt: ", "prompt: At dawn, ", 1))
     result = patched(text, new, spec, project)
     assert result is not None
-    edited, changed = result
-    assert changed == [shot]
+    edited, changed, moves = result
+    assert changed == [shot] and moves is None
     assert edited == full(new, spec, project)
     assert dict(edited.locations.items()) == dict(full(new, spec, project).locations.items())  # type: ignore[attr-defined]
 
@@ -77,7 +77,8 @@ def test_what_only_a_full_load_can_tell_is_refused(project: Path) -> None:
     refused = {
         "a style line": with_line(text, style, lines[style] + " more"),
         "a new id": with_line(text, id_line, lines[id_line].replace(first, first + "x")),
-        "a line added": text.replace(f"- id: {second}", f"- id: {second}\n    seed: 3", 1),
+        "a shot added": text.replace(f"  - id: {second}", f"  - id: new\n    prompt: x\n  - id: {second}", 1),
+        "a shot removed": "\n".join(line for i, line in enumerate(lines) if i != id_line),
         "an anchor": with_line(text, line_of(text, first, "prompt"),
                                lines[line_of(text, first, "prompt")].replace("prompt: ", "prompt: &p ", 1)),
         "an unknown character": with_line(text, line_of(text, first, "prompt"),
@@ -90,6 +91,28 @@ def test_what_only_a_full_load_can_tell_is_refused(project: Path) -> None:
 
 MUTATIONS = ['"', "'", "&a ", "*a", ": ", "- ", "#", "|", ">", "{", "[", "]", "}", "\\x00", "\\", "!!str ",
              "  ", "1", "x", "?", ",", "%", "@", "`", "- id: s9\n"[:-1], "  - ", "<<: "]
+
+
+@pytest.mark.parametrize("name", EPISODES)
+def test_lines_added_or_removed_move_the_rest_as_a_full_load_would(project: Path, name: str) -> None:
+    spec = f"episodes/{name}"
+    text = (project / spec).read_text()
+    shots = list(episode_from_text(text, spec, project).shots)
+    first = shots[0]
+    at = next(i for i, line in enumerate(text.split("\n")) if line.strip() == f"- id: {first}")
+    lines = text.split("\n")
+    optional = next(i for i in range(at + 1, len(lines)) if lines[i].strip().startswith(("duration:", "characters:")))
+    for new in (with_line(text, at, lines[at] + "\n    seed: 7\n    # two lines more"),
+                "\n".join(line for i, line in enumerate(lines) if i != optional)):
+        expected = full(new, spec, project)
+        result = patched(text, new, spec, project)
+        if isinstance(expected, SpecError):
+            assert result is None
+            continue
+        assert result is not None and result[2] is not None  # lines moved
+        assert result[0] == expected
+        assert dict(result[0].locations.items()) == dict(expected.locations.items())  # type: ignore[attr-defined]
+        assert [s.location for s in result[0].sequences] == [s.location for s in expected.sequences]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", EPISODES)
@@ -114,9 +137,14 @@ def test_any_edit_inside_shots_is_a_full_load_or_refused(project: Path, name: st
             new_line = line[:cut] + line[cut + rng.randrange(1, 4):]
         elif choice < 0.85:
             new_line = " " * rng.randrange(0, 7) + line.lstrip(" ")
-        else:
+        elif choice < 0.93:
             new_line = line[:cut] + str(rng.randrange(100)) + line[cut:]
-        new = with_line(text, index, new_line)
+        elif choice < 0.97:
+            new_line = line + "\n" + " " * rng.randrange(0, 7) + rng.choice(["seed: 4", "# note", "", "title: x"])
+        else:
+            new_line = None  # the line removed
+        new = with_line(text, index, new_line) if new_line is not None else "\n".join(
+            ln for i, ln in enumerate(lines) if i != index)
         expected = full(new, spec, project)
         result = patched(text, new, spec, project)
         if result is None:

@@ -205,16 +205,17 @@ def sheet_size(aspect: str, size: str) -> tuple[int, int]:
 
 
 def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Route] = ROUTES,
-               previous: Plan | None = None, changed: Collection[str] = ()) -> Plan:
+               previous: Plan | None = None, changed: Collection[str] = (), moves: Any = None) -> Plan:
     """Return the DAG for ``episode``. ``digest_file`` hashes user reference images.
 
     ``routes`` is the catalog in force (the project's ``shotmake.toml`` may add routes).
     ``previous`` is the plan of the same episode before only the ``changed`` shots were edited
     (files, includes and routes as they were: ``snapshot.py`` vouches for that): the clips and
     conformed shots of the other shots, and of what depends only on them, are taken from it,
-    as they are what planning them again would make.
+    as they are what planning them again would make. ``moves`` (``spec_delta.Moves``): where an
+    edit that added or removed lines moved the rest, so the nodes taken carry their new lines.
     """
-    fresh = Reuse(previous, changed)
+    fresh = Reuse(previous, changed, moves)
     nodes: dict[str, Node] = {}
     pieces: dict[str, list[str]] = {}
     spec_dir = Path(episode.source).parent

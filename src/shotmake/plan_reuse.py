@@ -9,7 +9,8 @@ as they are; and when the nodes, their order and their inputs are all the same, 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from .model import Node, Shot
 
@@ -26,13 +27,22 @@ class Reuse:
     other parts, which did not change.
     """
 
-    def __init__(self, previous: Plan | None, changed: Collection[str]) -> None:
+    def __init__(self, previous: Plan | None, changed: Collection[str], moves: Any = None) -> None:
         self.previous = previous
         self.anew: set[str] = set(changed)
+        #: ``spec_delta.Moves``: where the lines of the nodes taken went, or None.
+        self.moves = moves
+
+    def _taken(self, node: Node) -> Node:
+        """A previous node, at its new line when the edit moved it."""
+        if self.moves is None:
+            return node
+        where = self.moves.location(node.location)
+        return node if where is node.location else replace(node, location=where)
 
     def node(self, node_id: str) -> Node:
         assert self.previous is not None
-        return self.previous.node(node_id)
+        return self._taken(self.previous.node(node_id))
 
     def clips(self, shot: Shot) -> list[Node] | None:
         """The previous plan's take nodes of ``shot`` when they stand, else None."""
@@ -44,7 +54,7 @@ class Reuse:
         if any(node is None for node in found) or (shot.after and previous.get(f"frame:{shot.after}") is None):
             self.anew.add(shot.id)
             return None
-        return found  # type: ignore[return-value]
+        return [self._taken(node) for node in found]  # type: ignore[arg-type]
 
     def planned(self, shot_id: str, clip: Node) -> None:
         """A shot planned anew: those that follow it are too, unless nothing they read changed."""
@@ -65,7 +75,7 @@ class Reuse:
             return None
         for nid, node in nodes.items():
             old = previous.node(nid)
-            if node is not old and node.inputs != old.inputs:
+            if node is not old and node.inputs != old.inputs:  # (a node taken and moved has its inputs)
                 return None
         return previous.order
 
@@ -73,4 +83,5 @@ class Reuse:
         """The previous plan's conformed clip ``node_id`` of a shot that was not planned anew."""
         if self.previous is None or shot_id in self.anew:
             return None
-        return self.previous.get(node_id)
+        found = self.previous.get(node_id)
+        return None if found is None else self._taken(found)

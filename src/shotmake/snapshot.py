@@ -226,6 +226,24 @@ def _read_snapshot(path: Path) -> dict[str, Any] | None:
     return data
 
 
+@dataclasses.dataclass(frozen=True)
+class _Edit:
+    """An episode patched by ``spec_delta``: the snapshot and episode it came from, the changed
+    shots, and where the other lines moved."""
+
+    episode: Episode
+    data: dict[str, Any]
+    old: Episode
+    changed: list[str]
+    moves: Any  # spec_delta.Moves | None (spec_delta imports YAML: not on the hit path)
+
+
+def _moved(record: Any, moves: Any) -> Any:
+    """A record with a ``location`` (a lint finding), moved with the lines of an edit."""
+    where = moves.location(record.location)
+    return record if where is record.location else dataclasses.replace(record, location=where)
+
+
 def _lint_key(inputs: Any, today: Any, urls: Mapping[str, str]) -> str:
     """What lint findings are remembered under: the snapshot's inputs, the date, the base URLs."""
     return hashlib.sha256(json.dumps([inputs, str(today), urls], sort_keys=True).encode()).hexdigest()
@@ -503,8 +521,8 @@ class SpecCache:
         self.save = save
         self._hit: tuple[Episode, dict[str, Any]] | None = None
         self._miss: tuple[Episode, dict[str, Any], float, str] | None = None
-        #: After an edit served by ``spec_delta``: the last snapshot, its episode, the changed shots.
-        self._delta: tuple[Episode, dict[str, Any], Episode, list[str]] | None = None
+        #: After an edit served by ``spec_delta``: what it was patched from.
+        self._delta: _Edit | None = None
         self._lint_pending: tuple[Episode, Any, dict[str, str], list[Any], dict[str, Any]] | None = None
         #: For tests and benchmarks: "hit", "delta" (an edit patched in, ``spec_delta``), "miss" or ""
         #: (not loaded yet).
@@ -588,7 +606,7 @@ class SpecCache:
         patched = spec_delta.patch(old, segments, kept["text"], text, project_routes(Path(identity["root"])))  # type: ignore[arg-type]
         if patched is None:
             return None
-        self._delta = (patched[0], data, old, patched[1])
+        self._delta = _Edit(patched[0], data, old, patched[1], patched[2])
         return patched[0]
 
     def plan(self, episode: Episode, digest_file: Callable[[Path], str], routes: Mapping[str, Any] | None = None) -> Plan:
@@ -617,18 +635,19 @@ class SpecCache:
 
         previous, changed = self._previous_plan(episode)
         if previous is not None:  # the files the reused nodes were made from are still the plan's inputs
-            digested.extend(str(p) for p, _ in self._delta[1]["inputs"].get("assets", []))  # type: ignore[index]
-        plan = build_plan(episode, digest, ROUTES if routes is None else routes, previous, changed)
+            digested.extend(str(p) for p, _ in self._delta.data["inputs"].get("assets", []))  # type: ignore[union-attr]
+        moves = self._delta.moves if previous is not None and self._delta is not None else None
+        plan = build_plan(episode, digest, ROUTES if routes is None else routes, previous, changed, moves)
         if self.save and self._miss is not None and self._miss[0] is episode:
             self._save(episode, plan, self._miss[1], self._miss[2], digested, self._miss[3])
         return plan
 
     def _previous_plan(self, episode: Episode) -> tuple[Plan | None, list[str]]:
         """After an edit served by ``spec_delta``: the last snapshot's plan and the changed shots."""
-        if self._delta is None or self._delta[0] is not episode:
+        if self._delta is None or self._delta.episode is not episode:
             return None, []
         try:
-            return decode_plan(self._delta[1], self._delta[2]), self._delta[3]
+            return decode_plan(self._delta.data, self._delta.old), self._delta.changed
         except SnapshotError:
             return None, []
 
@@ -649,13 +668,15 @@ class SpecCache:
             if cached is not None:
                 return cached
         known = None
-        if self._delta is not None and self._delta[0] is episode:
-            stored = self._read_lint_shots(_lint_key(self._delta[1]["inputs"], today, urls))
+        if self._delta is not None and self._delta.episode is episode:
+            stored = self._read_lint_shots(_lint_key(self._delta.data["inputs"], today, urls))
             if stored is not None:
                 from .lint import shots_reading
 
-                reading = shots_reading(episode, self._delta[3])
-                known = {sid: stored.get(sid, []) for sid in episode.shots if sid not in reading}
+                reading = shots_reading(episode, self._delta.changed)
+                moves = self._delta.moves
+                known = {sid: [(f if moves is None else _moved(f, moves), owner) for f, owner in stored.get(sid, [])]
+                         for sid in episode.shots if sid not in reading}
         from .lint import lint_shots
 
         with _gc_paused():  # lint makes ~10 short-lived objects per spec value and no cycles

@@ -3,14 +3,17 @@
 The edit loop changes one shot at a time (a prompt, a duration, a seed) and asks ``plan``
 again. Reading a 10,000-shot spec in full costs ~0.3 s of YAML, schema and model building for
 the one shot that changed. So a snapshot keeps the text it was loaded from and where each
-shot's lines are (``Segments``); when the new text differs only in lines inside shot items,
-with as many lines as before, each changed item is parsed on its own at its own line numbers
+shot's lines are (``Segments``); when the new text differs only inside shot items (the same
+shots, in the same order), each changed item is parsed on its own at its own line numbers
 (``spec_yaml.parse_item``), checked against the schema's ``shot`` definition, built as the full
 load builds it (``spec.build_shot``), and the checks that look across shots (links, cycles,
 transitions, the poster) run again over the whole episode.
 
+When an edit adds or removes lines, what follows moves (``Moves``): the unchanged shots, the
+sequences after them and every location and node taken from before are moved with it.
+
 Anything else returns None and the spec is loaded in full: a changed line outside the shots,
-a line added or removed, a changed shot id, an anchor or alias, a line break other than
+a shot added, removed or moved, a changed id, an anchor or alias, a line break other than
 ``\\n``, or any problem in the changed shots (the full load then words it as it always does).
 That the result equals a full load, edit by edit, is what the tests check.
 """
@@ -131,16 +134,60 @@ def matches(segments: Segments, episode: Episode) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Moves:
+    """Where the lines outside the changed shots went when an edit added or removed lines."""
+
+    file: str
+    #: The old text's item starts (0-based) and end, each item's move, and that of the lines after.
+    starts: tuple[int, ...]
+    end: int
+    shifts: tuple[int, ...]
+    after: int
+
+    def line(self, line: int) -> int:
+        """The new number of an old line (1-based) of the spec file, outside the changed shots."""
+        i = line - 1
+        if i < self.starts[0]:
+            return line
+        if i >= self.end:
+            return line + self.after
+        return line + self.shifts[bisect_right(self.starts, i) - 1]
+
+    def location(self, where: SourceLocation | None) -> SourceLocation | None:
+        if where is None or where.file != self.file:
+            return where
+        line = self.line(where.line)
+        return where if line == where.line else SourceLocation(where.file, line, where.column)
+
+
+def _moved(segments: Segments, old_lines: list[str], new_text: str,
+           new_lines: list[str]) -> tuple[list[int], Segments, Moves] | None:
+    """The changed items of an edit that added or removed lines, the new text's segments, and the moves."""
+    new = segment(new_text)
+    starts, end = segments.starts, segments.end
+    if new is None or new.indent != segments.indent or len(new.starts) != len(starts) \
+            or old_lines[:starts[0]] != new_lines[:new.starts[0]] or old_lines[end:] != new_lines[new.end:]:
+        return None  # shots added or removed, or lines outside them changed
+    old_bounds = [*starts, end]
+    new_bounds = [*new.starts, new.end]
+    changed = [i for i in range(len(starts)) if old_lines[old_bounds[i]:old_bounds[i + 1]]
+               != new_lines[new_bounds[i]:new_bounds[i + 1]]]
+    shifts = tuple(b - a for a, b in zip(starts, new.starts, strict=True))
+    return changed, new, Moves("", starts, end, shifts, new.end - end)
+
+
 class PatchedLocations(Mapping[str, SourceLocation]):
     """An episode's locations with the field paths of some shots (``shots[3]``...) replaced."""
 
-    __slots__ = ("_base", "_marks", "_replaced")
+    __slots__ = ("_base", "_marks", "_moves", "_replaced")
 
     def __init__(self, base: Mapping[str, SourceLocation], replaced: frozenset[str],
-                 marks: dict[str, tuple[str, int, int]]) -> None:
+                 marks: dict[str, tuple[str, int, int]], moves: Moves | None = None) -> None:
         self._base = base
         self._replaced = replaced
         self._marks = marks
+        self._moves = moves
 
     def _owned(self, path: str) -> bool:
         return path.startswith("shots[") and path[:path.find("]") + 1] in self._replaced
@@ -151,7 +198,8 @@ class PatchedLocations(Mapping[str, SourceLocation]):
             return SourceLocation(*mark)
         if self._owned(path):
             raise KeyError(path)
-        return self._base[path]
+        found = self._base[path]
+        return found if self._moves is None else self._moves.location(found)  # type: ignore[return-value]
 
     def __contains__(self, path: object) -> bool:
         if path in self._marks:
@@ -167,9 +215,9 @@ class PatchedLocations(Mapping[str, SourceLocation]):
 
 
 def patch(episode: Episode, segments: Segments, old: str, new: str,
-          routes: Mapping[str, Any]) -> tuple[Episode, list[str]] | None:
-    """``episode`` (loaded from ``old``) as ``new`` holds it, and the ids of the shots that changed;
-    None when only a full load can tell."""
+          routes: Mapping[str, Any]) -> tuple[Episode, list[str], Moves | None] | None:
+    """``episode`` (loaded from ``old``) as ``new`` holds it, the ids of the shots that changed, and
+    where the other lines moved (None: nowhere); None when only a full load can tell."""
     from .fastschema import definition_check
     from .spec import ShotContext, asset_resolver, build_shot, check_links, provider_check, recheck_shots
     from .spec_yaml import parse_item
@@ -177,14 +225,22 @@ def patch(episode: Episode, segments: Segments, old: str, new: str,
     if any(b in new for b in _OTHER_BREAKS):
         return None
     old_lines, new_lines = old.split("\n"), new.split("\n")
-    if len(old_lines) != len(new_lines):
-        return None
     starts, end = segments.starts, segments.end
-    changed: dict[int, None] = {}
-    for i in (i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=True)) if a != b):
-        if not starts[0] <= i < end:
-            return None  # outside the shots: style, characters, sequences...
-        changed[bisect_right(starts, i) - 1] = None
+    moves: Moves | None = None
+    if len(old_lines) == len(new_lines):  # the usual edit: one line compare, no text to segment again
+        found: dict[int, None] = {}
+        for i in (i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=True)) if a != b):
+            if not starts[0] <= i < end:
+                return None  # outside the shots: style, characters, sequences...
+            found[bisect_right(starts, i) - 1] = None
+        changed, new_starts, new_end = list(found), starts, end
+    else:
+        found_moves = _moved(segments, old_lines, new, new_lines)
+        if found_moves is None:
+            return None
+        changed, new_segments, moves = found_moves
+        moves = dataclasses.replace(moves, file=episode.source)
+        new_starts, new_end = new_segments.starts, new_segments.end
     if not changed or len(changed) > max(1, len(starts) * MAX_CHANGED_SHARE):
         return None
     ids = list(episode.shots)
@@ -197,7 +253,7 @@ def patch(episode: Episode, segments: Segments, old: str, new: str,
     built: dict[str, Any] = {}
     shot_check = definition_check("shot")
     for c in changed:
-        first, stop = starts[c], starts[c + 1] if c + 1 < len(starts) else end
+        first, stop = new_starts[c], new_starts[c + 1] if c + 1 < len(new_starts) else new_end
         item = new_lines[first:stop]
         if not _item_start(item[0], segments.indent) or not all(
                 _quiet(line) or len(line) - len(line.lstrip(" ")) > segments.indent for line in item[1:]):
@@ -209,15 +265,34 @@ def patch(episode: Episode, segments: Segments, old: str, new: str,
         marks.update(item_marks)
         built[ids[c]] = data
     root = Path(episode.root)
-    locations = PatchedLocations(episode.locations, frozenset(f"shots[{c}]" for c in changed), marks)
-    context = ShotContext(episode.defaults, episode.characters, episode.plates, locations,
+    locations = PatchedLocations(episode.locations, frozenset(f"shots[{c}]" for c in changed), marks, moves)
+    base = _relocated(episode, moves)
+    context = ShotContext(base.defaults, base.characters, base.plates, locations,
                           Path(episode.source).absolute(), provider_check(routes, err), asset_resolver(root, err), err)
-    shots = dict(episode.shots)
+    shots = dict(base.shots)
     for c in changed:
         shots[ids[c]] = build_shot(c, built[ids[c]], context)
-    edited = dataclasses.replace(episode, shots=shots, locations=locations)
+    edited = dataclasses.replace(base, shots=shots, locations=locations)
     recheck_shots(edited, [shots[ids[c]] for c in changed], err)
     check_links(shots, err)
     if problems:
         return None
-    return edited, [ids[c] for c in changed]
+    return edited, [ids[c] for c in changed], moves
+
+
+def _relocated(episode: Episode, moves: Moves | None) -> Episode:
+    """The episode's records with their locations moved (the changed shots are built anew after)."""
+    if moves is None:
+        return episode
+
+    def move(records: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, record in records.items():
+            where = moves.location(record.location)
+            out[key] = record if where is record.location else dataclasses.replace(record, location=where)
+        return out
+
+    sequences = tuple(seq if (where := moves.location(seq.location)) is seq.location
+                      else dataclasses.replace(seq, location=where) for seq in episode.sequences)
+    return dataclasses.replace(episode, characters=move(episode.characters), plates=move(episode.plates),
+                               shots=move(episode.shots), sequences=sequences)
