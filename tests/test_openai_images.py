@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shotmake.errors import ProviderError, RetryableError, TerminalError
+from shotmake.errors import ProviderError, ProviderUnavailable, RetryableError, TerminalError
 from shotmake.providers.base import InputFile, RenderRequest
 from shotmake.providers.openai_images import OpenAIImages, from_env
 from tests.fakes.openai_server import DEFAULT_KEY, FakeOpenAI, Fault, decoded_form, fake_png, image_dimensions
@@ -202,6 +202,9 @@ def test_quota_and_auth_failures_are_terminal_without_the_key(tmp_path: Path) ->
             right.render(sheet(), tmp_path / "o.png")
     assert "HTTP 401" in str(auth.value) and "[redacted]" in str(auth.value)
     assert secret not in str(auth.value) and secret not in repr(wrong)
+    # About the account, not the sheet: the route is unavailable (a fallback may render it) and the
+    # sheet is not remembered as refused, so the build after the key is fixed sends it.
+    assert isinstance(auth.value, ProviderUnavailable)
 
 
 @pytest.mark.parametrize(

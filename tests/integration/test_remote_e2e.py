@@ -143,3 +143,36 @@ def test_mixed_veo_and_sora_episode_builds_once_through_the_cli(tmp_path: Path) 
         outputs = [plan.stdout, plan.stderr, build.stdout, build.stderr, again.stdout, again.stderr]
         assert not [o for o in outputs for s in fakes.secrets if s in o]
         assert files_containing([tmp_path], fakes.secrets) == []
+
+
+def test_a_wrong_openai_key_makes_the_image_route_unavailable_for_the_build(tmp_path: Path) -> None:
+    """A 401 from OpenAI is about the account, not the sheet: the route's fallback draws it, and
+    without one the sheet fails this build and the fixed key draws it in the next."""
+    (tmp_path / "key.yaml").write_text(textwrap.dedent("""\
+        version: 1
+        episode: key
+        defaults: {provider: local, sheet_provider: gpt-image-2, resolution: 480p, fps: 12, duration: 1}
+        characters:
+          mei: {name: Mei, description: a girl in a yellow raincoat, sheet: {aspect: "1:1"}}
+        shots:
+          - id: sea
+            prompt: "{mei} looks at a grey sea."
+        sequences:
+          - id: all
+            shots: [sea]
+        """))
+    write_fast_config(tmp_path)
+    with RemoteFakes() as fakes:
+        first = fakes.run(["build", "key.yaml", "--json"], tmp_path, OPENAI_API_KEY="sk-wrong-key-0000000000")
+        assert first.returncode == 1 and "OPENAI_API_KEY" in first.stdout + first.stderr
+        again = fakes.run(["build", "key.yaml", "--json"], tmp_path)
+        assert again.returncode == 0 and summary(again)["failed"] == [], again.stdout + again.stderr
+        assert "sheet:mei" in {n["id"] for n in json.loads(again.stdout)["rendered"]}
+        assert fakes.openai.count("POST", "/v1/images/generations") == 2  # refused once, drawn once
+
+        (tmp_path / "shotmake.toml").write_text((tmp_path / "shotmake.toml").read_text()
+                                                + '\n[routes."gpt-image-2"]\nfallback = ["local-image"]\n')
+        (tmp_path / "key.yaml").write_text((tmp_path / "key.yaml").read_text().replace("yellow", "red"))
+        routed = fakes.run(["build", "key.yaml", "--json"], tmp_path, OPENAI_API_KEY="sk-wrong-key-0000000000")
+        assert routed.returncode == 0, routed.stdout + routed.stderr
+        assert "local-image" in routed.stdout + routed.stderr

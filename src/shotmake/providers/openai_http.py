@@ -137,7 +137,10 @@ def http_error(
         )
     error = error_for_status(status, message, headers=response.headers, provider=provider, node=node)
     if status in (401, 403):
-        return TerminalError(
+        # A create refused for the account, not this request: unavailable (fallbacks may render it),
+        # and not remembered as the node's refusal, so the build after the key is fixed sends it.
+        refused = ProviderUnavailable if about_model else TerminalError
+        return refused(
             f"{prefix}{error.message}; check OPENAI_API_KEY (and OPENAI_BASE_URL if using a gateway)",
             provider=provider,
             node=node,
