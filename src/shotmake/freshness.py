@@ -100,12 +100,14 @@ def entry_path(folder: Path, ident: Mapping[str, Any]) -> Path:
     return folder / f"{name}.json"
 
 
-def inputs_hold(inputs: Mapping[str, Any], ident: Mapping[str, Any], *, spec: bool = True) -> bool:
+def inputs_hold(inputs: Mapping[str, Any], ident: Mapping[str, Any], *, spec: bool = True,
+                digest: str | None = None) -> bool:
     """Whether a snapshot's recorded inputs still describe the files on disk (all but the spec
-    file itself when ``spec`` is False: an edited spec, see ``spec_delta``)."""
+    file itself when ``spec`` is False: an edited spec, see ``spec_delta``). ``digest``: the spec's,
+    when the caller has read it already."""
     if any(inputs.get(k) != v for k, v in ident.items()):
         return False
-    if spec and inputs.get("spec") != content_of(ident["path"]):
+    if spec and inputs.get("spec") != (digest if digest is not None else content_of(ident["path"])):
         return False
     for path, digest in inputs.get("includes", []):
         if content_of(path) != digest:

@@ -23,7 +23,7 @@ from .dialogue import line_spans, sample_kind
 from .formats import DeliveryFormat, rendition_size
 from .hashing import RECIPES, node_key
 from .model import FRAME_SIZES, Episode, Node, Shot, clip_seconds, shown_seconds
-from .plan_reuse import Reuse
+from .plan_reuse import Reuse, clip_id
 from .prompts import (
     compile_negative,
     compile_sheet_prompt,
@@ -385,9 +385,8 @@ def build_plan(episode: Episode, digest_file: Callable[[Path], str], routes: Map
                 take_manifest["take"] = take
                 if shot.seed is not None:
                     take_manifest["seed"] = shot.seed + take - 1
-            node_id = f"clip:{shot.id}" if shot.takes == 1 else f"clip:{shot.id}@{take}"
             takes[shot.id].append(add(Node(
-                id=node_id, kind="clip", key=node_key(take_manifest), provider=route.name, manifest=take_manifest,
+                id=clip_id(shot, take), kind="clip", key=node_key(take_manifest), provider=route.name, manifest=take_manifest,
                 inputs=tuple(dict.fromkeys(inputs)), label=shot.title or shot.id, location=shot.location,
                 labels={**labels, "take": take} if shot.takes > 1 else labels,
             )))

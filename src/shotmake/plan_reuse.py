@@ -9,13 +9,17 @@ as they are; and when the nodes, their order and their inputs are all the same, 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .model import Node, Shot
 
 if TYPE_CHECKING:
     from .plan import Plan
+
+
+def clip_id(shot: Shot, take: int) -> str:
+    """The id of a shot's take (``clip:s3``; ``clip:s3@2`` when the shot has several takes)."""
+    return f"clip:{shot.id}" if shot.takes == 1 else f"clip:{shot.id}@{take}"
 
 
 class Reuse:
@@ -35,10 +39,7 @@ class Reuse:
 
     def _taken(self, node: Node) -> Node:
         """A previous node, at its new line when the edit moved it."""
-        if self.moves is None:
-            return node
-        where = self.moves.location(node.location)
-        return node if where is node.location else replace(node, location=where)
+        return node if self.moves is None else self.moves.record(node)
 
     def node(self, node_id: str) -> Node:
         assert self.previous is not None
@@ -49,8 +50,7 @@ class Reuse:
         previous = self.previous
         if previous is None or shot.id in self.anew or shot.after in self.anew or shot.extends in self.anew:
             return None
-        ids = [f"clip:{shot.id}"] if shot.takes == 1 else [f"clip:{shot.id}@{t}" for t in range(1, shot.takes + 1)]
-        found = [previous.get(nid) for nid in ids]
+        found = [previous.get(clip_id(shot, take)) for take in range(1, shot.takes + 1)]
         if any(node is None for node in found) or (shot.after and previous.get(f"frame:{shot.after}") is None):
             self.anew.add(shot.id)
             return None
@@ -62,8 +62,7 @@ class Reuse:
         if before is None:
             self.anew.add(shot_id)
             return
-        picked = f"clip:{shot_id}" if before.takes == 1 else f"clip:{shot_id}@{before.pick}"
-        old = self.previous.get(picked)  # type: ignore[union-attr]
+        old = self.previous.get(clip_id(before, before.pick))  # type: ignore[union-attr]
         if old is None or old.key != clip.key:
             self.anew.add(shot_id)
 

@@ -238,10 +238,8 @@ class _Edit:
     moves: Any  # spec_delta.Moves | None (spec_delta imports YAML: not on the hit path)
 
 
-def _moved(record: Any, moves: Any) -> Any:
-    """A record with a ``location`` (a lint finding), moved with the lines of an edit."""
-    where = moves.location(record.location)
-    return record if where is record.location else dataclasses.replace(record, location=where)
+def _no_finding(row: Any) -> Any:
+    raise SnapshotError("no finding to decode")
 
 
 def _lint_key(inputs: Any, today: Any, urls: Mapping[str, str]) -> str:
@@ -551,7 +549,18 @@ class SpecCache:
     def _load(self, path: Path) -> Episode:
         self._delta = None
         identity = self._identity_now = self._identity(path)
-        data = self._read(identity)
+        started = time.time()
+        try:
+            with open(path, "rb") as handle:  # read once: the digest checked and recorded is of the text loaded
+                raw: bytes | None = handle.read()
+        except OSError:
+            raw = None
+        spec_digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
+        # The inputs alone first (a few KB): after an edit they no longer hold, and the snapshot
+        # itself (~2 KB per shot) need not be decoded just to find that out.
+        head = read_json(self._entry_path(identity).with_suffix(".inputs.json"))
+        head = head["inputs"] if isinstance(head, dict) and isinstance(head.get("inputs"), dict) else None
+        data = self._read(identity, head, spec_digest)
         if data is not None:
             try:
                 episode = decode_episode(data)
@@ -561,18 +570,13 @@ class SpecCache:
                 self._hit, self._miss, self.last = (episode, data), None, "hit"
                 return episode
         from .spec import episode_from_text, load_episode  # YAML: only on a miss
-        from .spec_yaml import MAX_SPEC_BYTES, spec_text
+        from .spec_yaml import spec_text
 
-        started = time.time()
-        try:
-            with open(path, "rb") as handle:  # read once: the digest recorded is of the text loaded
-                raw = handle.read(MAX_SPEC_BYTES + 1)
-        except OSError:
+        if raw is None or spec_digest is None:
             return load_episode(path, identity["root"])  # which words the error
         text = spec_text(raw, str(path))
-        spec_digest = hashlib.sha256(raw).hexdigest()
         self._hit = None
-        edited = self._edited(path, identity, text)
+        edited = self._edited(identity, head, text)
         if edited is not None:
             episode, self.last = edited, "delta"
         else:
@@ -580,19 +584,18 @@ class SpecCache:
         self._miss = (episode, {**identity, "spec": spec_digest}, started, text)
         return episode
 
-    def _edited(self, path: Path, identity: dict[str, Any], text: str) -> Episode | None:
-        """The episode from the last snapshot when only some shots' lines changed (``spec_delta``), else None."""
+    def _edited(self, identity: dict[str, Any], head: dict[str, Any] | None, text: str) -> Episode | None:
+        """The episode from the last snapshot when only some shots' lines changed (``spec_delta``), else None.
+
+        ``head``: the inputs the last snapshot recorded (``<id>.inputs.json``)."""
         from . import spec_delta
         from .spec import project_routes
 
-        entry = self._entry_path(identity)
-        head = read_json(entry.with_suffix(".inputs.json"))
-        if not isinstance(head, dict) or not isinstance(head.get("inputs"), dict) \
-                or not inputs_hold(head["inputs"], identity, spec=False):
+        if head is None or not inputs_hold(head, identity, spec=False):
             return None
+        entry = self._entry_path(identity)
         kept = read_json(entry.with_suffix(".delta.json"))
-        if not isinstance(kept, dict) or kept.get("spec") != head["inputs"].get("spec") \
-                or not isinstance(kept.get("text"), str):
+        if not isinstance(kept, dict) or kept.get("spec") != head.get("spec") or not isinstance(kept.get("text"), str):
             return None
         segments = spec_delta.Segments.from_json(kept.get("segments"))
         data = _read_snapshot(entry) if segments is not None else None
@@ -675,7 +678,7 @@ class SpecCache:
 
                 reading = shots_reading(episode, self._delta.changed)
                 moves = self._delta.moves
-                known = {sid: [(f if moves is None else _moved(f, moves), owner) for f, owner in stored.get(sid, [])]
+                known = {sid: [(f if moves is None else moves.record(f), owner) for f, owner in stored.get(sid, [])]
                          for sid in episode.shots if sid not in reading}
         from .lint import lint_shots
 
@@ -702,32 +705,40 @@ class SpecCache:
                                separators=(",", ":")))
 
     def _read_lint(self, key: str) -> list[Any] | None:
-        data = read_json(self._entry_path(self._identity_now).with_suffix(".lint.json"))  # type: ignore[arg-type]
+        """The findings remembered under ``key``, or None."""
+        found = self._lint_file(key, "findings")
+        if found is None:
+            return None
+        rows, decode = found
         try:
-            if data["key"] != key:
-                return None
-            if not data["findings"]:
-                return []  # the usual case, and lint's module need not even be imported
-            from .lint import Finding
-
-            decode = _Codec(list(data["files"])).decoder(Finding)
-            return [decode(row) for row in data["findings"]]
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return [decode(row) for row in rows]
+        except (ValueError, TypeError, IndexError, AttributeError):
             return None
 
     def _read_lint_shots(self, key: str) -> dict[str, list[tuple[Any, str | None]]] | None:
         """The per-shot findings remembered under ``key`` (shots without findings are absent)."""
-        data = read_json(self._entry_path(self._identity_now).with_suffix(".lint.json"))  # type: ignore[arg-type]
-        try:
-            if data["key"] != key or not isinstance(data["shots"], dict):
-                return None
-            from .lint import Finding
-
-            decode = _Codec(list(data["files"])).decoder(Finding)
-            return {str(sid): [(decode(row), None if owner is None else str(owner)) for row, owner in found]
-                    for sid, found in data["shots"].items()}
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        found = self._lint_file(key, "shots")
+        if found is None:
             return None
+        shots, decode = found
+        try:
+            return {str(sid): [(decode(row), None if owner is None else str(owner)) for row, owner in rows]
+                    for sid, rows in shots.items()}
+        except (ValueError, TypeError, IndexError, AttributeError):
+            return None
+
+    def _lint_file(self, key: str, part: str) -> tuple[Any, Callable[[Any], Any]] | None:
+        """``part`` of the lint file written under ``key``, and the decoder of its findings. Lint's
+        module is imported only when there is a finding to decode (the usual spec has none)."""
+        data = read_json(self._entry_path(self._identity_now).with_suffix(".lint.json"))  # type: ignore[arg-type]
+        if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get(part), (list, dict)) \
+                or not isinstance(data.get("files"), list):
+            return None
+        if not data[part]:
+            return data[part], _no_finding
+        from .lint import Finding
+
+        return data[part], _Codec([str(f) for f in data["files"]]).decoder(Finding)
 
     # -- index entries ------------------------------------------------------------------------
     def prefetch(self, cache: Cache, plan: Plan) -> None:
@@ -769,16 +780,14 @@ class SpecCache:
         return entries if isinstance(entries, dict) else {}
 
     # -- reading and writing ------------------------------------------------------------------
-    def _read(self, ident: Mapping[str, Any]) -> dict[str, Any] | None:
-        # The inputs alone first (a few KB): after an edit they no longer hold, and the snapshot
-        # itself (~2 KB per shot) need not be decoded just to find that out.
-        head = read_json(self._entry_path(ident).with_suffix(".inputs.json"))
-        if isinstance(head, dict) and isinstance(head.get("inputs"), dict) and not inputs_hold(head["inputs"], ident):
+    def _read(self, ident: Mapping[str, Any], head: dict[str, Any] | None, digest: str | None) -> dict[str, Any] | None:
+        """The snapshot whose inputs hold (``head``: what the inputs file says they are; ``digest``: the spec's)."""
+        if head is not None and not inputs_hold(head, ident, digest=digest):
             return None
         data = _read_snapshot(self._entry_path(ident))
         if data is None or not isinstance(data.get("inputs"), dict):
             return None
-        return data if inputs_hold(data["inputs"], ident) else None
+        return data if inputs_hold(data["inputs"], ident, digest=digest) else None
 
     def _save(self, episode: Episode, plan: Plan, identity: Mapping[str, Any], started: float,
               digested: list[str], source: str) -> None:

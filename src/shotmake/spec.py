@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .dialogue import base_language, languages
 from .errors import SourceLocation, SpecError, SpecErrors
@@ -45,9 +45,6 @@ from .prompts import placeholders, shot_characters
 from .providers.catalog import Route
 from .spec_schema import validate_schema
 from .spec_yaml import Document, Marks, parse_yaml, read_document
-
-if TYPE_CHECKING:  # imported where used: a spec loaded from a snapshot needs neither
-    pass
 
 DEFAULTS: Mapping[str, Any] = {
     "provider": "local",

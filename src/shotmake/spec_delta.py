@@ -26,7 +26,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .errors import SourceLocation
 from .model import Episode
@@ -134,6 +134,14 @@ def matches(segments: Segments, episode: Episode) -> bool:
     return True
 
 
+class _HasLocation(Protocol):
+    @property
+    def location(self) -> SourceLocation | None: ...
+
+
+_Located = TypeVar("_Located", bound=_HasLocation)
+
+
 @dataclass(frozen=True)
 class Moves:
     """Where the lines outside the changed shots went when an edit added or removed lines."""
@@ -160,9 +168,14 @@ class Moves:
         line = self.line(where.line)
         return where if line == where.line else SourceLocation(where.file, line, where.column)
 
+    def record(self, record: _Located) -> _Located:
+        """A frozen record with a ``location`` (a shot, a node, a lint finding), moved with its line."""
+        where = self.location(record.location)
+        return record if where is record.location else dataclasses.replace(record, location=where)  # type: ignore[type-var]
 
-def _moved(segments: Segments, old_lines: list[str], new_text: str,
-           new_lines: list[str]) -> tuple[list[int], Segments, Moves] | None:
+
+def _moved(segments: Segments, old_lines: list[str], new_text: str, new_lines: list[str],
+           file: str) -> tuple[list[int], Segments, Moves] | None:
     """The changed items of an edit that added or removed lines, the new text's segments, and the moves."""
     new = segment(new_text)
     starts, end = segments.starts, segments.end
@@ -174,7 +187,7 @@ def _moved(segments: Segments, old_lines: list[str], new_text: str,
     changed = [i for i in range(len(starts)) if old_lines[old_bounds[i]:old_bounds[i + 1]]
                != new_lines[new_bounds[i]:new_bounds[i + 1]]]
     shifts = tuple(b - a for a, b in zip(starts, new.starts, strict=True))
-    return changed, new, Moves("", starts, end, shifts, new.end - end)
+    return changed, new, Moves(file, starts, end, shifts, new.end - end)
 
 
 class PatchedLocations(Mapping[str, SourceLocation]):
@@ -235,11 +248,10 @@ def patch(episode: Episode, segments: Segments, old: str, new: str,
             found[bisect_right(starts, i) - 1] = None
         changed, new_starts, new_end = list(found), starts, end
     else:
-        found_moves = _moved(segments, old_lines, new, new_lines)
+        found_moves = _moved(segments, old_lines, new, new_lines, episode.source)
         if found_moves is None:
             return None
         changed, new_segments, moves = found_moves
-        moves = dataclasses.replace(moves, file=episode.source)
         new_starts, new_end = new_segments.starts, new_segments.end
     if not changed or len(changed) > max(1, len(starts) * MAX_CHANGED_SHARE):
         return None
@@ -286,13 +298,8 @@ def _relocated(episode: Episode, moves: Moves | None) -> Episode:
         return episode
 
     def move(records: Mapping[str, Any]) -> dict[str, Any]:
-        out = {}
-        for key, record in records.items():
-            where = moves.location(record.location)
-            out[key] = record if where is record.location else dataclasses.replace(record, location=where)
-        return out
+        return {key: moves.record(record) for key, record in records.items()}
 
-    sequences = tuple(seq if (where := moves.location(seq.location)) is seq.location
-                      else dataclasses.replace(seq, location=where) for seq in episode.sequences)
+    sequences = tuple(moves.record(seq) for seq in episode.sequences)
     return dataclasses.replace(episode, characters=move(episode.characters), plates=move(episode.plates),
                                shots=move(episode.shots), sequences=sequences)
