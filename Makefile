@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 EPISODE ?= episodes/pilot.yaml
 
-.PHONY: episode test test-slow check bench clean browser
+.PHONY: episode test test-slow check bench clean browser catalog
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ check: $(VENV)/.installed-dev    ## lint and type-check
 
 bench: $(VENV)/.installed-test   ## run benchmarks; results go to docs/benchmarks.md
 	$(BIN)/python bench/run.py
+
+# routes.json is routes.toml, parsed and checked, for a fast start-up; it is used only while it
+# matches routes.toml (tests/test_catalog.py fails until this is run after an edit).
+catalog: $(VENV)/.installed      ## after editing src/shotmake/providers/routes.toml: write routes.json
+	$(BIN)/python -c "from shotmake.providers.catalog import write_compiled; print('routes.json', 'written' if write_compiled() else 'already current')"
 
 clean:
 	rm -rf build .shotmake

@@ -184,3 +184,30 @@ def test_routes_command_lists_every_route_with_status_and_dates(project: Path, r
     (project / "shotmake.toml").write_text('[routes."mine"]\nlike = "wan-2.8"\n')
     broken = run("routes")
     assert broken.exit_code == 2 and "shotmake.toml:2:1: routes.mine.like: unknown route 'wan-2.8'" in broken.stderr
+
+
+def test_the_compiled_catalog_is_current_and_equal_to_routes_toml() -> None:
+    """routes.json (read at start-up instead of parsing routes.toml) says what routes.toml says.
+
+    Fails after an edit of routes.toml until `make catalog` writes routes.json again."""
+    from shotmake.providers import catalog
+
+    source = catalog._SOURCE.read_bytes()
+    assert catalog.COMPILED.read_text(encoding="utf-8") == catalog.compile_catalog(source), "run `make catalog`"
+    assert catalog._from_compiled(catalog.COMPILED.read_text(encoding="utf-8"), source) == \
+        catalog.parse_catalog(source.decode("utf-8"))
+    reviewed, protocols, routes = catalog.parse_catalog(source.decode("utf-8"))
+    assert (REVIEWED, dict(PROTOCOLS), dict(ROUTES)) == (reviewed, protocols, routes)
+    assert (list(PROTOCOLS), list(ROUTES)) == (list(protocols), list(routes)), "messages list them in file order"
+
+
+def test_a_stale_compiled_catalog_is_ignored() -> None:
+    """A routes.json compiled from another routes.toml is never used: routes.toml is the truth."""
+    from shotmake.providers import catalog
+
+    source = catalog._SOURCE.read_bytes()
+    compiled = catalog.COMPILED.read_text(encoding="utf-8")
+    edited = source.replace(b'model = "gpt-image-2"', b'model = "gpt-image-2-renamed"')
+    assert edited != source
+    assert catalog._from_compiled(compiled, edited) is None
+    assert catalog._from_compiled(catalog.compile_catalog(edited), edited)[2]["gpt-image-2"].model == "gpt-image-2-renamed"

@@ -21,6 +21,7 @@ fallback render gets); a job that was created is resumed or fails with its reaso
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -198,6 +199,7 @@ class Executor:
     # -- scheduling ----------------------------------------------------------------------------
     def run(self, stale: Mapping[str, Stale]) -> BuildResult:
         """Build every node in ``stale`` (the output of ``plan.stale_nodes``)."""
+        gc.enable()  # off for start-up (``shotmake.__main__``); a build may run for hours
         started = self.clock()
         result = BuildResult()
         plan = self.plan

@@ -10,6 +10,7 @@ are defined with the command (``batch.py``): ``plan`` and ``build -n`` never imp
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ def pull(episode: Path, quiet: bool) -> None:
     """
     from .cache import Cache
 
+    gc.enable()  # off for start-up (``shotmake.__main__``); a transfer may take long
     config, cache_dir = _project(episode)
     rows = _locked(episode)
     remote = _open(config)
@@ -133,6 +135,7 @@ def push(episode: Path | None) -> None:
     """
     from .cache import Cache
 
+    gc.enable()  # off for start-up (``shotmake.__main__``); a transfer may take long
     config, cache_dir = _project(episode)
     rows = _locked(episode) if episode is not None else None
     remote = _open(config)

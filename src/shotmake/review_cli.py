@@ -7,6 +7,7 @@ Thin: they load and plan through the CLI's helpers, gather with ``htmlreport``, 
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import sys
 from pathlib import Path
@@ -158,6 +159,7 @@ def review(ctx: click.Context, episode: Path, port: int, no_open: bool) -> None:
         import webbrowser
 
         webbrowser.open(server.url)
+    gc.enable()  # off for start-up (``shotmake.__main__``); the server runs until stopped
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -21,7 +21,6 @@ import collections.abc
 import dataclasses
 import datetime
 import functools
-import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -179,10 +178,14 @@ class Route:
 
 # -- reading route tables (routes.toml and shotmake.toml share these rules) -----------------------
 
-_HINTS = typing.get_type_hints(Route)
 _DATE_FIELDS = ("deprecated_on", "retired_on", "checked_on")
 #: Route fields a table may set (``name`` comes from the key, ``origin`` from the file).
-ROUTE_KEYS = tuple(n for n in _HINTS if n not in ("name", "origin"))
+ROUTE_KEYS = tuple(f.name for f in dataclasses.fields(Route) if f.name not in ("name", "origin"))
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(Route)
 
 
 def _kind_of(value: Any) -> str:
@@ -192,7 +195,7 @@ def _kind_of(value: Any) -> str:
 
 def _convert(name: str, value: Any) -> Any:
     """Check and convert one TOML value to the field's type; raise CatalogError((name,), ...)."""
-    hint = _HINTS[name]
+    hint = _hints()[name]
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
 
@@ -338,6 +341,8 @@ def check_successors(routes: Mapping[str, Route]) -> None:
 
 def parse_catalog(text: str, file: str = "routes.toml") -> tuple[str, dict[str, Protocol], dict[str, Route]]:
     """Read a whole catalog file: (reviewed date, protocols, routes)."""
+    import tomllib  # only when routes.toml changed since routes.json was compiled, or for shotmake.toml
+
     data = tomllib.loads(text)
     protocols = {
         name: Protocol(name=name, module=str(p["module"]), key_env=tuple(p.get("key_env", ())),
@@ -354,10 +359,79 @@ def parse_catalog(text: str, file: str = "routes.toml") -> tuple[str, dict[str, 
     return str(data["reviewed"]), protocols, routes
 
 
+# -- the built-in catalog, compiled ------------------------------------------------------------
+# Every command reads the catalog, and parsing routes.toml (tomllib, then each value checked)
+# was a tenth of a short command's start-up. ``routes.json`` beside it holds the checked result
+# with the digest of the routes.toml it came from: used only while that digest matches, so an
+# edited routes.toml is always read as such (``make catalog`` writes routes.json again; a test
+# fails while it is stale).
+
+_SOURCE = Path(__file__).with_name("routes.toml")  # packaged beside this module
+COMPILED = Path(__file__).with_name("routes.json")
+
+
+def _digest(source: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(source).hexdigest()
+
+
+def compile_catalog(source: bytes) -> str:
+    """The JSON text of ``routes.json`` for the routes.toml text ``source`` (checked as it is read)."""
+    import json
+
+    reviewed, protocols, routes = parse_catalog(source.decode("utf-8"))
+    defaults = {f.name: f.default for f in dataclasses.fields(Route) if f.default is not dataclasses.MISSING}
+
+    def plain(value: Any) -> Any:
+        return dict(value) if isinstance(value, Mapping) else list(value) if isinstance(value, tuple) else value
+
+    data = {
+        "source_sha256": _digest(source),
+        "reviewed": reviewed,
+        "protocols": {name: {k: plain(v) for k, v in dataclasses.asdict(p).items()} for name, p in protocols.items()},
+        "routes": {name: {f.name: plain(getattr(r, f.name)) for f in dataclasses.fields(Route)
+                          if f.name != "name" and getattr(r, f.name) != defaults.get(f.name, dataclasses.MISSING)}
+                   for name, r in routes.items()},
+    }
+    return json.dumps(data, indent=1) + "\n"  # in routes.toml's order, which messages follow
+
+
+def _from_compiled(text: str, source: bytes) -> tuple[str, dict[str, Protocol], dict[str, Route]] | None:
+    import json
+
+    data = json.loads(text)
+    if data.get("source_sha256") != _digest(source):
+        return None
+    protocols = {name: Protocol(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
+                 for name, p in data["protocols"].items()}
+
+    def value(v: Any) -> Any:
+        return tuple(v) if isinstance(v, list) else MappingProxyType(v) if isinstance(v, dict) else v
+
+    routes = {name: Route(name=name, **{k: value(v) for k, v in r.items()}) for name, r in data["routes"].items()}
+    return str(data["reviewed"]), protocols, routes
+
+
+def write_compiled() -> bool:
+    """Write ``routes.json`` for the current routes.toml; False when it was already current."""
+    from ..atomic import write_text
+
+    text = compile_catalog(_SOURCE.read_bytes())
+    if COMPILED.exists() and COMPILED.read_text(encoding="utf-8") == text:
+        return False
+    write_text(COMPILED, text)
+    return True
+
+
 @functools.cache
 def _builtin() -> tuple[str, Mapping[str, Protocol], Mapping[str, Route]]:
-    text = Path(__file__).with_name("routes.toml").read_text(encoding="utf-8")  # packaged beside this module
-    reviewed, protocols, routes = parse_catalog(text)
+    source = _SOURCE.read_bytes()
+    try:
+        found = _from_compiled(COMPILED.read_text(encoding="utf-8"), source)
+    except (OSError, ValueError, TypeError, KeyError):  # missing or damaged: routes.toml is the truth
+        found = None
+    reviewed, protocols, routes = found if found is not None else parse_catalog(source.decode("utf-8"))
     return reviewed, MappingProxyType(protocols), MappingProxyType(routes)
 
 
