@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import functools
-import tomllib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +66,8 @@ class Convention:
 
 @functools.cache
 def _data() -> Mapping[str, Any]:
+    import tomllib  # only where a shot speaks or a route's convention is checked
+
     text = Path(__file__).with_name("providers").joinpath("dialogue.toml").read_text(encoding="utf-8")
     return MappingProxyType(tomllib.loads(text))
 
