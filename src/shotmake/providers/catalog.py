@@ -403,11 +403,11 @@ def _from_compiled(text: str, source: bytes) -> tuple[str, dict[str, Protocol], 
     data = json.loads(text)
     if data.get("source_sha256") != _digest(source):
         return None
-    protocols = {name: Protocol(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
-                 for name, p in data["protocols"].items()}
 
     def value(v: Any) -> Any:
         return tuple(v) if isinstance(v, list) else MappingProxyType(v) if isinstance(v, dict) else v
+
+    protocols = {name: Protocol(**{k: value(v) for k, v in p.items()}) for name, p in data["protocols"].items()}
 
     routes = {name: Route(name=name, **{k: value(v) for k, v in r.items()}) for name, r in data["routes"].items()}
     return str(data["reviewed"]), protocols, routes
