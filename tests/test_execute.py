@@ -365,6 +365,21 @@ def test_budget_stops_new_paid_jobs_and_keeps_finished_ones(tmp_path: Path, cach
         assert cache.lookup(plan.node(f"clip:{sid}").key).meta["cost_usd"] == 0.4  # type: ignore[union-attr]
 
 
+def test_a_build_turns_the_cycle_collector_back_on(tmp_path: Path, cache: Cache) -> None:
+    """The entry point starts with the collector off (start-up makes no cycles); a build may run for
+    hours, holding HTTP clients and exceptions with cycles, so its executor turns it back on."""
+    import gc
+
+    clock = Clock()
+    plan = hand_plan(tmp_path, {"a": "local"})
+    gc.disable()
+    try:
+        executor(plan, cache, Registry(Scripted("local")), clock).run(stale_of(plan))
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
 # -- the journal protocol -------------------------------------------------------------------------
 def test_polling_follows_the_server_and_never_spins(tmp_path: Path, cache: Cache, journal: Journal) -> None:
     clock = Clock()

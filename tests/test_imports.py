@@ -24,7 +24,9 @@ from .conftest import SMALL_EPISODE
 NOT_NEEDED = ("networkx", "httpx", "jsonschema", "rich", "ffmpeg", "shotmake.media", "shotmake.execute",
               "shotmake.journal",
               "shotmake.providers.local", "shotmake.remote_cli", "shotmake.review_cli", "concurrent", "logging",
-              "tempfile", "shutil", "fractions")
+              "tempfile", "shutil", "fractions",
+              # the adapters' registry and interface: a plan asks only which routes have keys (availability.py)
+              "shotmake.providers.base", "shotmake.providers.registry")
 
 PROBE = """
 import json, sys
@@ -110,3 +112,39 @@ def test_a_command_of_another_module_runs_and_an_unknown_one_is_a_usage_error(tm
     proc = subprocess.run([sys.executable, "-m", "shotmake", "plna", "ep.yaml"], cwd=tmp_path, capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 2 and "No such command 'plna'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_entry_point_skips_teardown_only_when_no_long_work_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``shotmake.__main__``: the collector is off for start-up; a command that left it off (no build,
+    transfer or server turned it on) and left no thread exits at once with its code."""
+    import gc
+
+    import shotmake.__main__ as entry
+    import shotmake.cli
+
+    exits: list[int] = []
+    monkeypatch.setattr(entry, "_exit_now", exits.append)
+    try:
+        monkeypatch.setattr(shotmake.cli, "main", lambda argv: 3)
+        assert entry.main(["plan", "ep.yaml"]) == 3 and exits == [3] and not gc.isenabled()
+
+        def long_work(argv: list[str] | None) -> int:
+            gc.enable()  # as Executor.run does
+            return 0
+
+        monkeypatch.setattr(shotmake.cli, "main", long_work)
+        assert entry.main(["build", "ep.yaml"]) == 0 and exits == [3]  # the normal teardown
+    finally:
+        gc.enable()
+
+
+def test_the_console_command_exits_with_the_commands_code_and_all_its_output(edited: Path) -> None:
+    """The fast exit flushes what was printed and keeps the exit code (0 for a plan, 2 for a spec error)."""
+    proc = subprocess.run([sys.executable, "-m", "shotmake", "plan", "ep.yaml"], cwd=edited, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith("tiny: 12 of 12 nodes to build")
+    assert len(proc.stdout.splitlines()) == 1 + 12 and proc.stdout.endswith("never built\n")  # every line, flushed
+    (edited / "bad.yaml").write_text("name: bad\nshots: [\n")
+    proc = subprocess.run([sys.executable, "-m", "shotmake", "validate", "bad.yaml"], cwd=edited,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "bad.yaml:" in proc.stderr and "Traceback" not in proc.stderr

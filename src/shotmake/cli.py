@@ -273,7 +273,7 @@ def _lifecycle_of(episode: Any) -> list[Any]:
         from .routing import route_plan
 
         the_plan = _specs().plan(episode, file_digest, config.catalog)
-        the_plan, _ = route_plan(the_plan, _registry(config).unavailable, config.fallbacks(), config.catalog)
+        the_plan, _ = route_plan(the_plan, _availability(config).unavailable, config.fallbacks(), config.catalog)
         return _lifecycle_or_stop(episode, the_plan, the_plan.order, config)
     cache = _cache(settings)
     try:
@@ -302,6 +302,13 @@ def _config(episode: Any) -> Any:
     return load_config(Path(episode.root))
 
 
+def _availability(config: Any) -> Any:
+    """Which routes can render here (keys, lifecycle): what a plan needs, without the adapters' registry."""
+    from .providers.availability import Availability
+
+    return Availability(backends=config.backends(), routes=config.catalog)
+
+
 def _registry(config: Any, state_dir: Path | None = None) -> Any:
     from .providers.registry import EnvironmentRegistry
 
@@ -328,7 +335,7 @@ def _plan(episode: Any, cache: Any, config: Any = None, *, decide: bool = False)
         cache.assume(cached_keys(_settings(click.get_current_context()).cache_dir, _specs().identity))
     fallbacks = config.fallbacks()
     with _journalled_jobs(_settings(click.get_current_context()).cache_dir, bool(fallbacks)) as has_job:
-        plan, moves = route_plan(plan, _registry(config).unavailable, fallbacks, config.catalog,
+        plan, moves = route_plan(plan, _availability(config).unavailable, fallbacks, config.catalog,
                                  keep=lambda key: cache.contains(key) or has_job(key))
     scope = build_scope(episode)
     _specs().prefetch(cache, plan)  # index entries remembered from the last run, one query for the rest

@@ -8,22 +8,21 @@ price overrides (passed to each adapter's ``prices=``) and the Veo backend per r
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import importlib
 import inspect
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 from ..costs import PriceOverrides, route_prices
 from ..errors import ProviderError
+from .availability import Availability
 from .base import Provider, ProviderRegistry
 from .catalog import PROTOCOLS, ROUTES, Route
 
 
-class EnvironmentRegistry(ProviderRegistry):
+class EnvironmentRegistry(Availability, ProviderRegistry):
     """Providers configured from environment variables; ``local`` needs none.
 
     ``routes`` is the catalog in force (built-in plus the project's ``[routes]``); a route with
@@ -43,14 +42,11 @@ class EnvironmentRegistry(ProviderRegistry):
         download_seconds: float | None = None,
         state_dir: Path | None = None,
     ) -> None:
-        self.env = dict(os.environ if env is None else env)
+        super().__init__(env, backends=backends, routes=routes, today=today)
         #: Overall deadline of one transfer (``[remote] download_minutes``); None: the default.
         self.download_seconds = download_seconds
         self.local_latency = local_latency
         self.prices = prices or {}
-        self.backends = dict(backends or {})
-        self.routes = routes
-        self.today = today or datetime.date.today()
         #: Where adapters may keep small records between builds (the cache directory): e.g.
         #: DashScope's uploads, reusable for 48 h. Passed to adapters whose from_env takes it.
         self.state_dir = state_dir
@@ -65,39 +61,6 @@ class EnvironmentRegistry(ProviderRegistry):
             if name not in self._providers:
                 self._providers[name] = self._create(name)
             return self._providers[name]
-
-    def backend(self, name: str) -> str:
-        """``gemini`` or ``vertex`` for a Veo route (configuration, else ``SHOTMAKE_VEO_BACKEND``)."""
-        return (self.backends.get(name) or self.env.get("SHOTMAKE_VEO_BACKEND") or "gemini").lower()
-
-    def route(self, name: str) -> Route | None:
-        """The route as it will render: a Gemini-API Veo route moved to Vertex speaks ``vertex-veo``."""
-        route = self.routes.get(name)
-        if route is not None and route.protocol == "gemini-veo" and self.backend(name) == "vertex":
-            sibling = self.routes.get(f"{name}-vertex")
-            lifecycle = {} if sibling is None else {
-                k: getattr(sibling, k) for k in ("status", "deprecated_on", "retired_on", "successor", "source")}
-            route = dataclasses.replace(route, protocol="vertex-veo", **lifecycle)
-        return route
-
-    def unavailable(self, name: str) -> str | None:
-        """Why ``name`` cannot render now (retired, a missing key), or None.
-
-        Checks the catalog and that credentials are present, without building the adapter.
-        """
-        route = self.route(name)
-        if route is None:
-            return f"unknown provider '{name}' (see `shotmake routes`)"
-        if route.status_on(self.today) == "retired":
-            return f"{name} was retired on {route.retired_on}"
-        protocol = PROTOCOLS[route.protocol]
-        keys = route.key_env or protocol.key_env
-        if keys and not any(self.env.get(k, "").strip() for k in keys):
-            return f"{' (or '.join(keys)}{')' * (len(keys) - 1)} is not set"
-        missing = [v for v in protocol.also_env if not self.env.get(v, "").strip()]
-        if missing:
-            return f"{' and '.join(missing)} not set"
-        return None
 
     def adapter_env(self, route: Route) -> dict[str, str]:
         """The environment an adapter reads: the route's key and base URL under the protocol's names."""
