@@ -26,7 +26,9 @@ NOT_NEEDED = ("networkx", "httpx", "jsonschema", "rich", "ffmpeg", "shotmake.med
               "shotmake.providers.local", "shotmake.remote_cli", "shotmake.review_cli", "concurrent", "logging",
               "tempfile", "shutil", "fractions",
               # the adapters' registry and interface: a plan asks only which routes have keys (availability.py)
-              "shotmake.providers.base", "shotmake.providers.registry")
+              "shotmake.providers.base", "shotmake.providers.registry",
+              # OpenSSL's libcrypto (~2 ms): small inputs use CPython's own SHA-256
+              "hashlib", "_hashlib")
 
 PROBE = """
 import json, sys

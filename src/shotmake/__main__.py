@@ -1,6 +1,6 @@
 """The ``shotmake`` command (console script) and ``python -m shotmake``.
 
-Two start-up and shut-down costs of CPython are skipped for short commands (``plan``,
+A plain ``plan SPEC`` is run without click (``quick.py``). Two start-up and shut-down costs of CPython are skipped for short commands (``plan``,
 ``status``, ``validate``, a null ``build``...), where together they were a quarter of the time:
 
 * The cycle collector is off from the start: importing a hundred modules and their classes
@@ -23,9 +23,13 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return its exit code."""
     gc.disable()
-    from .cli import main as run
+    from .quick import run as quick
 
-    code = run(argv)
+    code = quick(sys.argv[1:] if argv is None else argv)
+    if code is None:
+        from .cli import main as run
+
+        code = run(argv)
     import threading
 
     if not gc.isenabled() and threading.active_count() == 1:

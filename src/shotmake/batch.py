@@ -226,23 +226,11 @@ def plan(ctx: click.Context, episodes: tuple[Path, ...], as_json: bool) -> None:
     a node shared by episodes is built (and counted) once.
     """
     app = _app()
-    from .report import format_plan, plan_json
-
     ctx.meta["shotmake.json"] = as_json
     if _single(episodes):
-        episode = ctx.meta["shotmake.root_spec"] = episodes[0]
-        spec = app._load(episode, check=True, snapshot=True)
-        config = app._config(spec)
-        cache = app._cache(app._settings(ctx))
-        try:
-            the_plan, stale = app._plan(spec, cache, config, decide=True)
-        finally:
-            cache.close()
-        app._lifecycle_or_stop(spec, the_plan, stale, config)
-        if as_json:
-            app._emit_json(plan_json(the_plan, stale, config.prices, config.catalog))
-        else:
-            click.echo(format_plan(the_plan, stale, config.prices, config.catalog))
+        from .session import plan_one
+
+        plan_one(ctx, episodes[0], as_json)  # also run without click by quick.py
         return
     files, settings = _batch_context(ctx, episodes, as_json)
     works = _load_all(ctx, files)

@@ -30,22 +30,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import re
-import signal
 import sqlite3
 import stat
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import atomic
 from .errors import CacheError
+from .hashing import sha256_hex
 from .index import Index, IndexDamaged
 from .model import Artifact, Episode
 
@@ -76,6 +74,8 @@ def crashpoint(name: str) -> None:
     with _crash_lock:
         _crash_passes[name] = _crash_passes.get(name, 0) + 1
         if _crash_passes[name] == int(nth or 1):
+            import signal  # a test's crash point only
+
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -85,12 +85,14 @@ def build_scope(episode: Episode) -> str:
     Two projects can both have an episode called ``pilot``: the absolute path of the spec tells
     them apart, so ``explain`` compares a node with *this* project's last build of it.
     """
-    where = hashlib.sha256(str(Path(episode.source).resolve()).encode()).hexdigest()[:12]
+    where = sha256_hex(str(Path(episode.source).resolve()).encode())[:12]
     return f"{episode.name}@{where}"
 
 
 def file_digest(path: str | Path) -> str:
     """Return the hex SHA-256 of a file, read in 1 MiB chunks (constant memory)."""
+    import hashlib  # OpenSSL's: renders are large
+
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as handle:
@@ -139,7 +141,7 @@ class Cache:
 
     def temp_path(self, extension: str) -> Path:
         """A fresh path under ``tmp/`` for a render in progress."""
-        return self.tmp / f"{uuid.uuid4().hex}{extension}"
+        return self.tmp / f"{os.urandom(16).hex()}{extension}"  # as uuid4().hex, without importing uuid
 
     def lookup(self, key: str) -> Artifact | None:
         """Return the artifact stored for ``key``, or None (also when its object vanished).

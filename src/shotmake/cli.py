@@ -8,17 +8,15 @@ prints exactly one JSON object on stdout, whichever way it ends.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from . import session
 from .errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -27,61 +25,25 @@ from .errors import (
     SpecError,
     UsageError,
 )
+from .session import LintFailed, Settings
+
+# The session's helpers (session.py, no click) under the names the commands here and in batch.py,
+# buildrun.py, review_cli.py and remote_cli.py use.
+_availability = session.availability
+_cache = session.open_cache
+_config = session.project_config
+_emit_json = session.emit_json
+_journalled_jobs = session.journalled_jobs
+_lifecycle_of = session.lifecycle_of
+_lifecycle_or_stop = session.lifecycle_or_stop
+_lint_or_stop = session.lint_or_stop
+_load = session.load_spec
+_plan = session.plan_episode
+_registry = session.registry
+_settings = session.places
+_specs = session.spec_cache
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-@dataclass
-class Settings:
-    """Where the cache and the outputs live: options or environment (relative to the working
-    directory), else ``.shotmake`` and ``build`` in the project root (``project.py``)."""
-
-    cache_dir: Path | None = None
-    out_dir: Path | None = None
-    resolved: bool = False
-
-
-@dataclass(frozen=True)
-class Places:
-    cache_dir: Path
-    out_dir: Path
-
-
-def _settings(ctx: click.Context) -> Places:
-    """The cache and output folders of this command, from the project root of its spec (or of the cwd)."""
-    settings = ctx.ensure_object(Settings)
-    if not settings.resolved:
-        from .project import CACHE_DIR, OUT_DIR, find_root, in_root, root_here
-
-        spec = ctx.meta.get("shotmake.root_spec", ctx.params.get("episode"))  # batch.py names one of its specs
-        root = find_root(spec) if isinstance(spec, Path) and spec.is_file() else root_here()
-        if settings.cache_dir is None:
-            _warn_hidden_caches(spec.parent if isinstance(spec, Path) and spec.is_file() else Path.cwd(), root)
-        settings.cache_dir = settings.cache_dir or in_root(root, CACHE_DIR)
-        settings.out_dir = settings.out_dir or in_root(root, OUT_DIR)
-        settings.resolved = True
-        for option, path in (("--cache-dir", settings.cache_dir), ("--out-dir", settings.out_dir)):
-            if path.exists() and not path.is_dir():  # as click says of an option given explicitly
-                raise UsageError(f"Invalid value for '{option}': Directory '{path}' is a file.")
-    assert settings.cache_dir is not None and settings.out_dir is not None
-    return Places(settings.cache_dir, settings.out_dir)
-
-
-def _warn_hidden_caches(start: Path, root: Path) -> None:
-    """Name a cache below the project root that this command passes over, and the two ways to keep it."""
-    from .project import hidden_caches, in_root
-
-    for cache in hidden_caches(start, root):
-        shown = in_root(cache.parent, cache.name)
-        click.echo(f"shotmake: warning: {shown} holds a cache this command does not use: the project root is "
-                   f"{root}, whose cache is {in_root(root, cache.name)}; to keep using {shown}, put a shotmake.toml "
-                   f"beside it (its folder becomes the root) or pass --cache-dir {shown}", err=True)
-
-
-class LintFailed(UsageError):
-    """Lint found errors: the spec asks for something a provider would reject (exit 2)."""
-
-    kind = "lint"
 
 
 EXIT_CODES = """\b
@@ -100,12 +62,6 @@ on failure its "error" is {"kind": ..., "exit_code": ..., "message": ...}."""
 def _json_wanted(ctx: click.Context) -> bool:
     """Whether this command was given ``--json`` (told by the command, or seen on the command line)."""
     return bool(ctx.meta.get("shotmake.json", ctx.meta.get("shotmake.json_argv", False)))
-
-
-def _emit_json(data: Any) -> None:
-    """Print the command's one JSON object on stdout (and remember that it was printed)."""
-    click.get_current_context().meta["shotmake.json_done"] = True
-    click.echo(json.dumps(data))
 
 
 def _fail_json(ctx: click.Context, error: BaseException, exit_code: int, **fields: str) -> None:
@@ -228,167 +184,6 @@ def cli(ctx: click.Context, cache_dir: Path | None, out_dir: Path | None, debug:
 
 
 EPISODE = click.argument("episode", type=click.Path(dir_okay=False, path_type=Path))
-
-
-def _load(path: Path, *, check: bool = False, snapshot: bool = False) -> Any:
-    """Load a spec; with ``check``, lint it too: warnings go to stderr, errors stop (exit 2).
-
-    With ``snapshot``, through the cache's spec snapshots (``snapshot.py``): a spec, includes
-    and assets unchanged since the last load are not parsed, validated or planned again.
-    """
-    if snapshot:
-        episode = _specs().load(path)
-    else:
-        from .spec import load_episode
-
-        episode = load_episode(path)
-    if check:
-        _lint_or_stop(episode)
-    return episode
-
-
-def _lint_or_stop(episode: Any) -> list[Any]:
-    import datetime
-
-    findings: list[Any] = _specs().lint(episode, os.environ, datetime.date.today(),  # remembered with a snapshot
-                                        _config(episode).catalog)
-    return _report_findings(episode, findings)
-
-
-def _lifecycle_or_stop(episode: Any, the_plan: Any, stale: Any, config: Any) -> list[Any]:
-    """SM120: refuse (exit 2) before anything is sent when a dirty node would render on a retired route."""
-    import datetime
-
-    from .lifecycle import lifecycle
-
-    return _report_findings(episode, lifecycle(the_plan, stale, config.catalog, datetime.date.today()))
-
-
-def _lifecycle_of(episode: Any) -> list[Any]:
-    """Plan ``episode`` against the cache and check SM120, as ``plan`` does (no cache yet: all is dirty)."""
-    config = _config(episode)
-    settings = _settings(click.get_current_context())
-    if not settings.cache_dir.exists():  # validate and lint never create the cache
-        from .cache import file_digest
-        from .routing import route_plan
-
-        the_plan = _specs().plan(episode, file_digest, config.catalog)
-        the_plan, _ = route_plan(the_plan, _availability(config).unavailable, config.fallbacks(), config.catalog)
-        return _lifecycle_or_stop(episode, the_plan, the_plan.order, config)
-    cache = _cache(settings)
-    try:
-        the_plan, stale = _plan(episode, cache, config)
-    finally:
-        cache.close()
-    return _lifecycle_or_stop(episode, the_plan, stale, config)
-
-
-def _report_findings(episode: Any, findings: list[Any]) -> list[Any]:
-    """Print lint findings to stderr (kept for the up-to-date stamp); raise LintFailed on errors."""
-    lines = click.get_current_context().meta.setdefault("shotmake.lint_lines", [])
-    for finding in findings:
-        lines.append(finding.render())
-        click.echo(lines[-1], err=True)
-    errors = sum(1 for f in findings if f.severity == "error")  # lint.has_errors, without importing lint
-    if errors:
-        raise LintFailed(f"{episode.source}: {errors} lint error(s); nothing was rendered or spent")
-    return findings
-
-
-def _config(episode: Any) -> Any:
-    """The project's ``shotmake.toml`` (next to the project root), or the defaults."""
-    from .config import load_config
-
-    return load_config(Path(episode.root))
-
-
-def _availability(config: Any) -> Any:
-    """Which routes can render here (keys, lifecycle): what a plan needs, without the adapters' registry."""
-    from .providers.availability import Availability
-
-    return Availability(backends=config.backends(), routes=config.catalog)
-
-
-def _registry(config: Any, state_dir: Path | None = None) -> Any:
-    from .providers.registry import EnvironmentRegistry
-
-    return EnvironmentRegistry(prices=config.prices, backends=config.backends(), routes=config.catalog,
-                               download_seconds=config.remote.download_minutes * 60.0, state_dir=state_dir)
-
-
-def _plan(episode: Any, cache: Any, config: Any = None, *, decide: bool = False) -> tuple[Any, Any]:
-    """Plan the episode, send nodes whose route has no key to their fallback, and find what is stale.
-
-    ``decide``: only to say what a build would do (``plan``, ``build -n``): the keys the last
-    successful build recorded are taken as cached while the cache has not changed since
-    (``freshness.cached_keys``, the trust a null build puts in its stamp); a build checks each.
-    """
-    from .cache import build_scope, file_digest
-    from .plan import Stale, stale_nodes
-    from .routing import route_plan
-
-    config = _config(episode) if config is None else config
-    plan = _specs().plan(episode, file_digest, config.catalog)  # a snapshot's, or build_plan's
-    if decide and _specs().identity is not None:
-        from .freshness import cached_keys
-
-        cache.assume(cached_keys(_settings(click.get_current_context()).cache_dir, _specs().identity))
-    fallbacks = config.fallbacks()
-    with _journalled_jobs(_settings(click.get_current_context()).cache_dir, bool(fallbacks)) as has_job:
-        plan, moves = route_plan(plan, _availability(config).unavailable, fallbacks, config.catalog,
-                                 keep=lambda key: cache.contains(key) or has_job(key))
-    scope = build_scope(episode)
-    _specs().prefetch(cache, plan)  # index entries remembered from the last run, one query for the rest
-    def prefetch(ids: list[str]) -> None:  # the dirty nodes' histories, then the renders those name
-        cache.prefetch_manifests(scope, ids)
-        cache.prefetch([r["key"] for nid in ids if len(found := cache.manifests(scope, nid)) > 1 for r in found])
-
-    stale = stale_nodes(plan, cache.contains, lambda nid: cache.manifests(scope, nid), prefetch)
-    _specs().remember(cache, plan)
-    for move in moves:
-        if move.node in stale:
-            stale[move.node] = Stale(stale[move.node].node, (move.describe(), *stale[move.node].reasons))
-    return plan, stale
-
-
-@contextlib.contextmanager
-def _journalled_jobs(cache_dir: Path, needed: bool) -> Iterator[Callable[[str], bool]]:
-    """``has_job(key)``: whether the journal knows a remote job of that node (created, uncertain or
-    downloaded). Opens the journal only when ``needed`` and a build wrote one; never creates it."""
-    path = cache_dir / "journal.sqlite"
-    journal = None
-    if needed and path.exists():
-        from .journal import Journal
-
-        journal = Journal(path)
-
-    def has_job(key: str) -> bool:
-        record = journal.get(key) if journal is not None else None
-        return record is not None and (record.resumable or record.uncertain or record.downloaded)
-
-    try:
-        yield has_job
-    finally:
-        if journal is not None:
-            journal.close()
-
-
-def _specs() -> Any:
-    """This invocation's ``snapshot.SpecCache`` (under the cache directory), shared by load and plan."""
-    ctx = click.get_current_context()
-    if "shotmake.specs" not in ctx.meta:
-        from .snapshot import SpecCache
-
-        # Only build writes snapshots; plan, build -n, status, explain and graph read them.
-        ctx.meta["shotmake.specs"] = SpecCache(_settings(ctx).cache_dir,
-                                               save=ctx.command.name == "build" and not ctx.params.get("dry_run"))
-    return ctx.meta["shotmake.specs"]
-
-
-def _cache(settings: Places) -> Any:
-    from .cache import Cache
-
-    return Cache(settings.cache_dir)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
-import hashlib
 import json
 import os
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .hashing import sha256_hex
 from .redaction import is_secret_variable, scrub_urls
 
 #: Bump when snapshots or stamps change meaning: every one written before is then ignored.
@@ -60,7 +60,7 @@ def content_of(path: str) -> str | None:
     """SHA-256 of a (small) file's bytes, or None when it cannot be read."""
     try:
         with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+            return sha256_hex(handle.read())
     except OSError:
         return None
 
@@ -80,7 +80,7 @@ def code_fingerprint() -> str:
                     st = os.stat(os.path.join(folder, name))
                     entries.append(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}")
         entries.append(f"python:{sys.version_info[:3]}:format:{FORMAT}")
-        _CODE = hashlib.sha256("\n".join(entries).encode()).hexdigest()
+        _CODE = sha256_hex("\n".join(entries).encode())
     return _CODE
 
 
@@ -96,7 +96,7 @@ def identity(path: Path) -> dict[str, Any]:
 
 def entry_path(folder: Path, ident: Mapping[str, Any]) -> Path:
     """The snapshot file of a spec (its stamp and lint findings sit beside it)."""
-    name = hashlib.sha256(f"{ident['cwd']}\0{ident['path']}".encode()).hexdigest()[:40]
+    name = sha256_hex(f"{ident['cwd']}\0{ident['path']}".encode())[:40]
     return folder / f"{name}.json"
 
 
@@ -135,7 +135,7 @@ def read_checked(path: Path) -> bytes | None:
     except OSError:
         return None
     digest, _, body = raw.partition(b"\n")
-    return body if hashlib.sha256(body).hexdigest().encode() == digest else None
+    return body if sha256_hex(body).encode() == digest else None
 
 
 def write_json(target: Path, text: str) -> None:
@@ -147,7 +147,7 @@ def write_json(target: Path, text: str) -> None:
     body = text.encode()
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic.write_bytes(target, hashlib.sha256(body).hexdigest().encode() + b"\n" + body, mode=0o600,
+        atomic.write_bytes(target, sha256_hex(body).encode() + b"\n" + body, mode=0o600,
                            durable=False)
     except OSError:
         pass

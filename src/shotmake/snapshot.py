@@ -27,7 +27,6 @@ import collections.abc
 import contextlib
 import dataclasses
 import gc
-import hashlib
 import json
 import sys
 import time
@@ -49,6 +48,7 @@ from .freshness import (
     stat_of,
     write_json,
 )
+from .hashing import sha256_hex
 from .model import Episode, Node
 
 if typing.TYPE_CHECKING:
@@ -244,7 +244,7 @@ def _no_finding(row: Any) -> Any:
 
 def _lint_key(inputs: Any, today: Any, urls: Mapping[str, str]) -> str:
     """What lint findings are remembered under: the snapshot's inputs, the date, the base URLs."""
-    return hashlib.sha256(json.dumps([inputs, str(today), urls], sort_keys=True).encode()).hexdigest()
+    return sha256_hex(json.dumps([inputs, str(today), urls], sort_keys=True).encode())
 
 
 def _json_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -555,7 +555,7 @@ class SpecCache:
                 raw: bytes | None = handle.read()
         except OSError:
             raw = None
-        spec_digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
+        spec_digest = sha256_hex(raw) if raw is not None else None
         # The inputs alone first (a few KB): after an edit they no longer hold, and the snapshot
         # itself (~2 KB per shot) need not be decoded just to find that out.
         head = read_json(self._entry_path(identity).with_suffix(".inputs.json"))

@@ -371,9 +371,9 @@ COMPILED = Path(__file__).with_name("routes.json")
 
 
 def _digest(source: bytes) -> str:
-    import hashlib
+    from ..hashing import sha256_hex
 
-    return hashlib.sha256(source).hexdigest()
+    return sha256_hex(source)
 
 
 def compile_catalog(source: bytes) -> str:
