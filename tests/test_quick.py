@@ -1,4 +1,4 @@
-"""``shotmake plan SPEC`` run without click (quick.py): the same output, exit code and files as the
+"""``shotmake plan SPEC`` and ``build -n SPEC`` run without click (quick.py): the same output, exit code and files as the
 command line, and the command line itself whenever anything goes wrong."""
 
 from __future__ import annotations
@@ -70,6 +70,17 @@ def test_a_plain_plan_runs_without_click_and_prints_what_the_command_line_prints
     assert (both.returncode, both.stdout, both.stderr) == (0, expected.stdout, expected.stderr)
 
 
+@pytest.mark.parametrize("flag", ["-n", "--dry-run"])
+def test_a_dry_run_build_runs_without_click_and_prints_the_plan(folder: Path, flag: str) -> None:
+    proc, seen = probe(folder, "build", flag, "ep.yaml")
+    assert seen == {"code": 0, "click": False}
+    expected = command_line(folder, "build", flag, "ep.yaml")
+    assert expected.returncode == 0 and expected.stdout.startswith("tiny: 12 of 12 nodes to build")
+    assert proc.stdout == expected.stdout == command_line(folder, "plan", "ep.yaml").stdout
+    assert proc.stderr.splitlines()[:-1] == expected.stderr.splitlines()
+    assert not (folder / "build").exists()  # nothing rendered or assembled
+
+
 def test_after_a_build_and_an_edit_the_plan_matches_the_command_line(folder: Path) -> None:
     """The snapshot path (one shot re-read) prints the same reasons both ways."""
     (folder / "ep.yaml").write_text(SMALL_EPISODE)
@@ -99,6 +110,9 @@ def test_an_error_prints_nothing_here_and_the_command_line_reports_it(folder: Pa
     ("plan", "missing.yaml"),
     ("plan", "-h"),
     ("build", "ep.yaml"),
+    ("build", "-n", "--json", "ep.yaml"),
+    ("build", "-j", "2", "ep.yaml"),
+    ("build", "-n", "-n", "ep.yaml"),
     ("--debug", "plan", "ep.yaml"),
 ])
 def test_anything_but_a_plain_plan_of_one_spec_file_is_left_to_the_command_line(

@@ -207,29 +207,19 @@ def build_one(ctx: click.Context, episode: Path, options: Options) -> None:
                 if always or not options.quiet:
                     click.echo(text, err=True)
             return
-    if not options.dry_run:
-        freshness.forget_stamp(episode, settings.cache_dir)  # only a build that succeeds vouches again
+    if options.dry_run:  # what `plan EPISODE` does (quick.py runs `build -n EPISODE` without click)
+        from .session import plan_one
 
-    from .report import (  # not on the null path
-        build_error,
-        build_json,
-        build_reporter,
-        format_plan,
-        plan_json,
-    )
+        plan_one(ctx, episode, options.as_json)
+        return
+    freshness.forget_stamp(episode, settings.cache_dir)  # only a build that succeeds vouches again
+
+    from .report import build_error, build_json, build_reporter  # not on the null path
 
     spec = app._load(episode, check=True, snapshot=True)
     config = app._config(spec)
     cache = app._cache(settings)
     try:
-        if options.dry_run:
-            the_plan, stale = app._plan(spec, cache, config, decide=True)
-            app._lifecycle_or_stop(spec, the_plan, stale, config)
-            if options.as_json:
-                app._emit_json(plan_json(the_plan, stale, config.prices, config.catalog))
-            else:
-                click.echo(format_plan(the_plan, stale, config.prices, config.catalog))
-            return
         with cache.build_lock():
             the_plan, stale = app._plan(spec, cache, config)
             app._lifecycle_or_stop(spec, the_plan, stale, config)

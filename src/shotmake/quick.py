@@ -1,4 +1,5 @@
-"""``shotmake plan SPEC`` without click: the edit loop's most frequent command, decided in full.
+"""``shotmake plan SPEC`` (and ``build -n SPEC``) without click: the edit loop's most frequent
+command, decided in full.
 
 Loading click and the command line's ~30 commands costs about 6 ms, a tenth of a plan after a
 one-shot edit of a 100-shot episode. The plain form ``shotmake plan SPEC`` (one spec file, no
@@ -37,22 +38,30 @@ class QuickContext:
         self.printed.append((err, message))
 
 
+#: The command lines run here, as (command, options): ``build -n`` prints what ``plan`` prints.
+PLAIN = {("plan",): ("plan", {}), ("build", "-n"): ("build", {"dry_run": True}),
+         ("build", "--dry-run"): ("build", {"dry_run": True})}
+
+
 def plain_plan(argv: list[str]) -> Path | None:
-    """The spec of ``plan SPEC`` with nothing else on the line or in the environment that changes it."""
-    if len(argv) != 2 or argv[0] != "plan" or argv[1].startswith("-"):
+    """The spec of ``plan SPEC`` (or ``build -n SPEC``) with nothing else on the line or in the
+    environment that changes it."""
+    if len(argv) < 2 or tuple(argv[:-1]) not in PLAIN or argv[-1].startswith("-"):
         return None
     if any(os.environ.get(name) for name in ("SHOTMAKE_CACHE", "SHOTMAKE_OUT")):
         return None
-    spec = Path(argv[1])
+    spec = Path(argv[-1])
     return spec if spec.suffix in (".yaml", ".yml") and spec.is_file() else None
 
 
 def run(argv: list[str]) -> int | None:
-    """Run ``argv`` here when it is a plain ``plan SPEC`` that succeeds: its exit code, else None."""
+    """Run ``argv`` here when it is a plain ``plan SPEC`` or ``build -n SPEC`` that succeeds: its exit
+    code, else None."""
     spec = plain_plan(argv)
     if spec is None:
         return None
-    ctx = QuickContext("plan", {"episodes": (spec,), "as_json": False})
+    command, options = PLAIN[tuple(argv[:-1])]
+    ctx = QuickContext(command, {"episodes": (spec,), "as_json": False, **options})
     session._OWN.append(ctx)
     try:
         session.plan_one(ctx, spec, as_json=False)
