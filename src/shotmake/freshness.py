@@ -72,13 +72,15 @@ def code_fingerprint() -> str:
     """shotmake's own inputs: Python's version and every source, schema and data file's size and mtime."""
     global _CODE
     if _CODE is None:
-        package = Path(__file__).parent
+        package = os.path.dirname(os.path.abspath(__file__))
         entries = []
-        for folder, _, names in sorted(os.walk(package)):
+        for folder, folders, names in sorted(os.walk(package)):
+            folders[:] = [f for f in folders if f != "__pycache__"]  # bytecode follows the sources
+            relative = folder[len(package) + 1:]
             for name in sorted(names):
                 if name.endswith((".py", ".json", ".toml")):  # the route catalog and dialogue.toml are inputs too
                     st = os.stat(os.path.join(folder, name))
-                    entries.append(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}")
+                    entries.append(f"{os.path.join(relative, name)}:{st.st_size}:{st.st_mtime_ns}")
         entries.append(f"python:{sys.version_info[:3]}:format:{FORMAT}")
         _CODE = sha256_hex("\n".join(entries).encode())
     return _CODE
