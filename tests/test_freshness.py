@@ -153,3 +153,21 @@ def test_a_deleted_output_is_rebuilt_by_the_next_build(built: Path, run: Run) ->
     output.unlink()
     assert run("build", str(SPEC)).exit_code == 0
     assert output.exists() and fresh()
+
+
+def test_a_checked_file_that_is_torn_or_damaged_reads_as_missing(tmp_path: Path) -> None:
+    from shotmake.freshness import read_json, write_json
+
+    target = tmp_path / "specs" / "x.json"
+    write_json(target, '{"a": [1, 2, 3], "b": "text"}')
+    assert read_json(target) == {"a": [1, 2, 3], "b": "text"}
+    raw = target.read_bytes()
+    assert raw.startswith(b"crc32:")
+    target.write_bytes(raw[:-3])  # torn
+    assert read_json(target) is None
+    damaged = bytearray(raw)
+    damaged[-5] ^= 0x01  # one bit
+    target.write_bytes(bytes(damaged))
+    assert read_json(target) is None
+    target.write_bytes(raw.replace(b'"text"', b'"tExt"'))  # same length, other bytes
+    assert read_json(target) is None

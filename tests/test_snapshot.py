@@ -159,7 +159,7 @@ def test_a_corrupt_snapshot_is_ignored(project: Path) -> None:
             data = json.loads(head)
             change(data)
             body = json.dumps(data).encode() + b"\n" + manifests
-            path.write_bytes(__import__("hashlib").sha256(body).hexdigest().encode() + b"\n" + body)
+            path.write_bytes(freshness.checksum(body) + b"\n" + body)
 
     reshape(lambda data: data.update(episode=data["episode"][:-1]))
     specs, again, _ = load_and_plan(SPEC, project / ".shotmake")
