@@ -348,3 +348,20 @@ def test_a_dry_run_writes_no_snapshot(project: Path, run: Callable[..., Result])
     assert not list((project / ".shotmake" / "specs").glob("*.json"))
     assert run("build", "-q", SPEC).exit_code == 0
     assert snapshots(project)
+
+
+def test_a_snapshot_read_once_decodes_to_the_same_records_every_time(project: Path) -> None:
+    """Records are made from the snapshot's rows without their ``__init__``, from a copy of each row:
+    decoding the same data again (a command that plans twice) gives equal records."""
+    settled(project)
+    load_and_plan(SPEC, project / ".shotmake")
+    (path,) = snapshots(project)
+    data = snapshot._read_snapshot(path)
+    assert data is not None
+    first, second = snapshot.decode_episode(data), snapshot.decode_episode(data)
+    assert first == second == load_episode(SPEC)
+    plans = [snapshot.decode_plan(data, first), snapshot.decode_plan(data, second)]
+    assert plans[0].order == plans[1].order
+    assert all(plans[0].node(nid) == plans[1].node(nid) for nid in plans[0].order)
+    assert all(plans[0].node(nid).location == build_plan(first, file_digest).node(nid).location  # type: ignore[attr-defined]
+               for nid in plans[0].order)

@@ -167,7 +167,13 @@ class _Codec:
         origin, args = typing.get_origin(tp), typing.get_args(tp)
         files = self.files
         if tp is SourceLocation:
-            return lambda v: SourceLocation(files[v[0]], v[1], v[2])
+            new_location = object.__new__
+
+            def location(v: list[Any]) -> SourceLocation:
+                record = new_location(SourceLocation)  # as decode_fields does: no frozen __init__
+                record.__dict__.update(file=files[v[0]], line=v[1], column=v[2])
+                return record
+            return location
         if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             hints = _hints(tp)
             names = [f.name for f in dataclasses.fields(tp)]
@@ -181,15 +187,20 @@ class _Codec:
                     return cls(*[x if dec is None else dec(x) for x, dec in zip(row, decs, strict=True)])
                 return decode_record
             new = object.__new__
+            count = len(decs)
+            decoded = [(i, dec) for i, dec in enumerate(decs) if dec is not None]
 
             def decode_fields(row: list[Any]) -> Any:
                 # Every field is in the row, so __init__ would only set them one by one through
-                # object.__setattr__ (frozen): a 10,000-shot plan has 20,000 nodes to make.
-                if len(row) != len(decs):
-                    raise SnapshotError(f"{cls.__name__}: {len(row)} fields, expected {len(decs)}")
+                # object.__setattr__ (frozen): a 10,000-shot plan has 20,000 nodes to make. Only
+                # the fields that need it are decoded, in a copy (a snapshot may be decoded twice).
+                if len(row) != count:
+                    raise SnapshotError(f"{cls.__name__}: {len(row)} fields, expected {count}")
+                row = row.copy()
+                for i, dec in decoded:
+                    row[i] = dec(row[i])
                 record = new(cls)
-                record.__dict__.update(zip(names, [x if dec is None else dec(x) for x, dec in zip(row, decs, strict=True)],
-                                           strict=True))
+                record.__dict__.update(zip(names, row))
                 return record
             return decode_fields
         if origin in _UNIONS:
