@@ -200,7 +200,7 @@ class _Codec:
                 for i, dec in decoded:
                     row[i] = dec(row[i])
                 record = new(cls)
-                record.__dict__.update(zip(names, row))
+                record.__dict__.update(zip(names, row, strict=False))  # lengths checked above
                 return record
             return decode_fields
         if origin in _UNIONS:
