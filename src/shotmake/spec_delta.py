@@ -5,9 +5,9 @@ again. Reading a 10,000-shot spec in full costs ~0.3 s of YAML, schema and model
 the one shot that changed. So a snapshot keeps the text it was loaded from and where each
 shot's lines are (``Segments``); when the new text differs only inside shot items (the same
 shots, in the same order), each changed item is parsed on its own at its own line numbers
-(``spec_yaml.parse_item``), checked against the schema's ``shot`` definition, built as the full
-load builds it (``spec.build_shot``), and the checks that look across shots (links, cycles,
-transitions, the poster) run again over the whole episode.
+(``plain_yaml.read_item``, else ``spec_yaml.parse_item``), checked against the schema's
+``shot`` definition, built as the full load builds it (``spec.build_shot``), and the checks that
+look across shots (links, cycles, transitions, the poster) run again over the whole episode.
 
 When an edit adds or removes lines, what follows moves (``Moves``): the unchanged shots, the
 sequences after them and every location and node taken from before are moved with it.
@@ -113,11 +113,11 @@ def plain(text: str) -> bool:
         return True
     import yaml
 
-    from .spec_yaml import _Loader
+    from .spec_yaml import _loader
 
     try:
         return not any(isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None) is not None
-                       for e in yaml.parse(text, Loader=_Loader))
+                       for e in yaml.parse(text, Loader=_loader()))
     except yaml.YAMLError:
         return False
 
@@ -232,6 +232,7 @@ def patch(episode: Episode, segments: Segments, old: str, new: str,
     """``episode`` (loaded from ``old``) as ``new`` holds it, the ids of the shots that changed, and
     where the other lines moved (None: nowhere); None when only a full load can tell."""
     from .fastschema import definition_check
+    from .plain_yaml import read_item  # most shots: without PyYAML
     from .spec import ShotContext, asset_resolver, build_shot, check_links, provider_check, recheck_shots
     from .spec_yaml import parse_item
 
@@ -270,7 +271,8 @@ def patch(episode: Episode, segments: Segments, old: str, new: str,
         if not _item_start(item[0], segments.indent) or not all(
                 _quiet(line) or len(line) - len(line.lstrip(" ")) > segments.indent for line in item[1:]):
             return None
-        parsed = parse_item("\n" * first + "\n".join(item), episode.source, f"shots[{c}]")
+        written = "\n" * first + "\n".join(item)
+        parsed = read_item(written, episode.source, f"shots[{c}]") or parse_item(written, episode.source, f"shots[{c}]")
         if parsed is None or not shot_check(parsed[0]) or parsed[0]["id"] != ids[c]:
             return None
         data, item_marks = parsed

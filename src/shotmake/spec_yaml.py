@@ -12,14 +12,29 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .errors import SourceLocation, SpecError
 
-#: The C composer is several times faster on big specs; PyYAML built without libyaml lacks it.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    import yaml
+else:
+    class _PyYAML:
+        """PyYAML, imported on first use: after a one-shot edit ``plain_yaml`` usually reads the
+        changed shot, and importing PyYAML is ~7 ms of a 70 ms plan."""
+
+        def __getattr__(self, name: str) -> Any:
+            import yaml as module
+
+            globals()["yaml"] = module
+            return getattr(module, name)
+
+    yaml = _PyYAML()
+
+
+def _loader() -> Any:
+    """The C composer is several times faster on big specs; PyYAML built without libyaml lacks it."""
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Refuse specs whose alias expansion builds more values than the text could hold without
 #: aliases (a "billion laughs" bomb): every plain value needs at least a few bytes of text.
@@ -95,7 +110,7 @@ def parse_yaml(text: str, file: str) -> Document:
     try:
         if _node_estimate(text) > MAX_NODES:
             _count_nodes(text, file)  # before composing: a dense file would fill memory first
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=_loader())
     except RecursionError as exc:  # the pure-Python composer recurses once per nesting level
         raise SpecError(f"the spec nests deeper than {MAX_DEPTH} levels", location=SourceLocation(file, 1, 1),
                         hint="flatten the nested lists and mappings") from exc
@@ -122,7 +137,7 @@ def _node_estimate(text: str) -> int:
 def _count_nodes(text: str, file: str) -> None:
     """Stream the parser's events (constant memory) and refuse past ``MAX_NODES`` values."""
     count = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=_loader()):
         if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
             count += 1
             if count > MAX_NODES:
@@ -263,10 +278,10 @@ def parse_item(text: str, file: str, path: str) -> tuple[Any, dict[str, tuple[st
     """One list item written alone (``  - id: s3 ...``, after as many blank lines as came before it):
     its data and marks under ``path``, or None when it is not one plain item (no anchors or aliases)."""
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=_loader()):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
                 return None
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=_loader())
     except (yaml.YAMLError, RecursionError):
         return None
     if not isinstance(root, yaml.SequenceNode) or len(root.value) != 1:

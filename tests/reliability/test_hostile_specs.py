@@ -254,7 +254,7 @@ def test_deep_nesting_is_refused(spec_path: Path, depth: int) -> None:
 
 def test_deep_nesting_is_refused_by_the_pure_python_loader_too(spec_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(spec_module, "_Loader", yaml.SafeLoader)
+    monkeypatch.setattr(spec_module, "_loader", lambda: yaml.SafeLoader)
     refused_quickly(spec_path, "a: " + "[" * 10_000 + "]" * 10_000 + "\n")
 
 
