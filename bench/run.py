@@ -126,7 +126,7 @@ def main() -> int:
         cold = scale.cold_plans(Path(tmp), sizes, 2 if quick else 3)
     print("plan after one edit vs doit (bench/plan_vs_doit.py)", flush=True)
     with tempfile.TemporaryDirectory(prefix="shotmake-bench-") as tmp:
-        edit = plan_vs_doit.measure(Path(tmp), sizes, 3 if quick else 5)
+        plan_edit = plan_vs_doit.measure(Path(tmp), sizes, 3 if quick else 5)
     print("dispatch (bench/dispatch.py)", flush=True)
     jobs, latency, conc = (40, 2.0, 20) if quick else (200, 6.0, 50)
     disp = dispatch.measure(jobs, latency, conc, 200)
@@ -181,7 +181,7 @@ def main() -> int:
         (f"peak RSS, null rebuild of {big:,} shots", "reported (< 512 MB)", f"{top['rss_mb']:.0f} MB",
          f"{mid:,} shots {one_k['rss_mb']:.0f} MB", f"{top['rss_mb'] / one_k['rss_mb']:.1f}x", top["rss_mb"] < 512),
     ]
-    for row in edit.values():
+    for row in plan_edit.values():
         for name, what in (("plan", "`shotmake plan`"), ("build_n", "`shotmake build -n`")):
             ratio = row[name]["best"] / row["doit_all"]["best"]
             rows.append((f"{what} after one edit, {row['shots']:,} shots, vs doit", "<= 1.0x `doit list --all --status`",
@@ -269,7 +269,9 @@ def main() -> int:
           f"({r['plan']['cpu'] * 1000:.0f} CPU) | {r['build_n']['best'] * 1000:.0f} / {r['build_n']['median'] * 1000:.0f} ms | "
           f"{r['doit_all']['best'] * 1000:.0f} / {r['doit_all']['median'] * 1000:.0f} ms "
           f"({r['doit_all']['cpu'] * 1000:.0f} CPU) | {r['doit']['best'] * 1000:.0f} ms | {r['ratio_plan']:.2f}x |"
-          for r in edit.values()],
+          for r in plan_edit.values()],
+        "",
+        *plan_vs_doit.EXPLAINED,
         "",
         "### Dispatch",
         "",
