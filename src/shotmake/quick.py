@@ -62,16 +62,14 @@ def run(argv: list[str]) -> int | None:
         return None
     command, options = PLAIN[tuple(argv[:-1])]
     ctx = QuickContext(command, {"episodes": (spec,), "as_json": False, **options})
-    session._OWN.append(ctx)
     try:
-        session.plan_one(ctx, spec, as_json=False)
+        with session.running(ctx):
+            session.plan_one(ctx, spec, as_json=False)
     except KeyboardInterrupt:
         print("shotmake: interrupted: finished renders are kept; run the build again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:  # the command line runs it again and says what went wrong, its way
         return None
-    finally:
-        session._OWN.pop()
     printed = sorted(ctx.printed, key=lambda item: not item[0])  # stderr's warnings came first anyway
     if not all(_printable(message, sys.stderr if err else sys.stdout) for err, message in printed):
         return None  # a terminal that cannot show some text: the command line prints it its way

@@ -31,6 +31,16 @@ def current() -> Any:
     return click.get_current_context()
 
 
+@contextlib.contextmanager
+def running(ctx: Any) -> Iterator[None]:
+    """Run the helpers below in ``ctx`` (``quick.py``'s context) instead of click's."""
+    _OWN.append(ctx)
+    try:
+        yield
+    finally:
+        _OWN.pop()
+
+
 def echo(message: str, err: bool = False) -> None:
     """Print a line on stdout (or stderr) as ``click.echo`` does, through the running context."""
     if _OWN:
