@@ -1,7 +1,8 @@
 """The ``shotmake`` command (console script) and ``python -m shotmake``.
 
-A plain ``plan SPEC`` is run without click (``quick.py``). Two start-up and shut-down costs of CPython are skipped for short commands (``plan``,
-``status``, ``validate``, a null ``build``...), where together they were a quarter of the time:
+A plain ``plan SPEC`` or ``build -n SPEC`` is run without click (``quick.py``). Two costs of
+CPython's start-up and shut-down are skipped for short commands (``plan``, ``status``,
+``validate``, a null ``build``...), where together they were a quarter of the time:
 
 * The cycle collector is off from the start: importing a hundred modules and their classes
   makes CPython run collections that find nothing. A command that goes on to long work
