@@ -40,7 +40,7 @@ def items_of(text: str) -> list[str]:
 
 
 def same_or_left(item: str) -> bool:
-    """Whether read_item left the item to PyYAML (True) or read it exactly as PyYAML does (True), or not."""
+    """Whether read_item either left the item to PyYAML or read it exactly as PyYAML does."""
     ours = read_item(item, "ep.yaml", "shots[3]")
     return ours is None or ours == parse_item(item, "ep.yaml", "shots[3]")
 

@@ -225,13 +225,12 @@ def plan(ctx: click.Context, episodes: tuple[Path, ...], as_json: bool) -> None:
     EPISODE... is one spec, several, or a folder of them (a series): one combined plan, where
     a node shared by episodes is built (and counted) once.
     """
-    app = _app()
-    ctx.meta["shotmake.json"] = as_json
     if _single(episodes):
         from .session import plan_one
 
         plan_one(ctx, episodes[0], as_json)  # also run without click by quick.py
         return
+    app = _app()
     files, settings = _batch_context(ctx, episodes, as_json)
     works = _load_all(ctx, files)
     config = app._config(works[0].spec)

@@ -29,11 +29,9 @@ from .session import LintFailed, Settings
 
 # The session's helpers (session.py, no click) under the names the commands here and in batch.py,
 # buildrun.py, review_cli.py and remote_cli.py use.
-_availability = session.availability
 _cache = session.open_cache
 _config = session.project_config
 _emit_json = session.emit_json
-_journalled_jobs = session.journalled_jobs
 _lifecycle_of = session.lifecycle_of
 _lifecycle_or_stop = session.lifecycle_or_stop
 _lint_or_stop = session.lint_or_stop

@@ -21,7 +21,7 @@ plan or opening the cache index. The stamp holds:
 
 Any difference, a missing or corrupt stamp, or a build holding the cache's lock sends the
 command down the full path, which checks everything and writes a fresh stamp. Only stdlib
-imports (and ``redaction`` and ``atomic``, stdlib only): this runs before the rest of shotmake is loaded.
+imports (and ``redaction``, ``atomic`` and ``hashing``, stdlib only): this runs before the rest of shotmake is loaded.
 """
 
 from __future__ import annotations

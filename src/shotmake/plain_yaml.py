@@ -149,7 +149,7 @@ def _scalar(body: str, at: int, *, flow: bool) -> tuple[Any, int] | None:
         end += 1
     if end < len(body) and body[end] == "#" and body[end - 1] != " ":
         return None  # '#' inside a word is text to YAML; keep it simple
-    if flow and end < len(body) and body[end] in "[]{}" and body[end] != "]":
+    if flow and end < len(body) and body[end] in "[{}":
         return None
     text = body[at:end].rstrip(" ")
     if not text or (flow and ":" in text):
@@ -166,4 +166,4 @@ def _scalar(body: str, at: int, *, flow: bool) -> tuple[Any, int] | None:
 def _rest_is_comment(body: str, end: int) -> bool:
     rest = body[end:]
     stripped = rest.lstrip(" ")
-    return not stripped or (stripped.startswith("#") and (len(stripped) < len(rest) or end == 0))
+    return not stripped or (stripped.startswith("#") and len(stripped) < len(rest))  # '#' after a space

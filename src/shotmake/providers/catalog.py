@@ -28,6 +28,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ..hashing import sha256_hex
+
 Kind = Literal["video", "image"]
 STATUSES = ("preview", "live", "deprecated", "retired")
 #: Keys of a ``[routes."name"]`` table in shotmake.toml that are project settings, not route facts.
@@ -370,12 +372,6 @@ _SOURCE = Path(__file__).with_name("routes.toml")  # packaged beside this module
 COMPILED = Path(__file__).with_name("routes.json")
 
 
-def _digest(source: bytes) -> str:
-    from ..hashing import sha256_hex
-
-    return sha256_hex(source)
-
-
 def compile_catalog(source: bytes) -> str:
     """The JSON text of ``routes.json`` for the routes.toml text ``source`` (checked as it is read)."""
     import json
@@ -387,7 +383,7 @@ def compile_catalog(source: bytes) -> str:
         return dict(value) if isinstance(value, Mapping) else list(value) if isinstance(value, tuple) else value
 
     data = {
-        "source_sha256": _digest(source),
+        "source_sha256": sha256_hex(source),
         "reviewed": reviewed,
         "protocols": {name: {k: plain(v) for k, v in dataclasses.asdict(p).items()} for name, p in protocols.items()},
         "routes": {name: {f.name: plain(getattr(r, f.name)) for f in dataclasses.fields(Route)
@@ -401,7 +397,7 @@ def _from_compiled(text: str, source: bytes) -> tuple[str, dict[str, Protocol], 
     import json
 
     data = json.loads(text)
-    if data.get("source_sha256") != _digest(source):
+    if data.get("source_sha256") != sha256_hex(source):
         return None
 
     def value(v: Any) -> Any:
